@@ -1,0 +1,27 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { loadConfig } from '../../pipeline/load-config.js';
+import { runPipeline } from '../../pipeline/runner.js';
+import { handled } from '../errors.js';
+
+interface Args { config: string; set: string[]; fresh: boolean; out?: string; backend?: string; workers?: number }
+
+export const runCommand: CommandModule<object, Args> = {
+  command: 'run <config>',
+  describe: 'run a YAML pipeline (dataset → train → …) into runs/<name>/, resuming finished stages',
+  builder: (y: Argv) => y
+    .positional('config', { type: 'string', demandOption: true, describe: 'pipeline YAML (see configs/)' })
+    .option('set', { type: 'string', array: true, default: [], describe: 'override a key, e.g. --set train.epochs=3 (repeatable)' })
+    .option('fresh', { type: 'boolean', default: false, describe: 'discard this run\'s finished stages and checkpoints' })
+    .option('out', { type: 'string', describe: 'parent directory of the run (config key outDir)' })
+    .option('backend', { type: 'string', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], describe: 'tfjs backend (config key train.backend)' })
+    .option('workers', { type: 'number', describe: 'data-parallel training threads (config key train.workers)' }) as unknown as Argv<Args>,
+  handler: handled(async (a: ArgumentsCamelCase<Args>) => {
+    const sets = [...a.set];
+    if (a.out) sets.push(`outDir=${a.out}`);
+    if (a.backend) sets.push(`train.backend=${a.backend}`);
+    if (a.workers !== undefined) sets.push(`train.workers=${a.workers}`);
+    const config = await loadConfig(a.config, sets);
+    const { runDir, summary } = await runPipeline(config, { fresh: a.fresh });
+    process.stdout.write(JSON.stringify({ runDir, train: summary.train ?? null }, null, 2) + '\n');
+  }),
+};

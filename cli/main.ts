@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runCommand } from './commands/run.js';
+import { trainCommand } from './commands/train.js';
+import { datasetsCommand } from './commands/datasets.js';
+import { schemaCommand } from './commands/schema.js';
+
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 22) {
+  process.stderr.write(`heprune: error: Node ${process.versions.node} is too old; heprune needs Node >= 22 (node-seal 7 does not load on older versions)\n`);
+  process.exit(2);
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName('heprune')
+  .usage('$0 <command> [options]\n\nHE-aware pruning: train polynomial networks, prune what CKKS packing can skip, measure under real encryption.')
+  .command(runCommand)
+  .command(trainCommand)
+  .command(datasetsCommand)
+  .command(schemaCommand)
+  .demandCommand(1, 'name a command (see --help)')
+  .strict()
+  .fail((msg, err) => {
+    if (err) throw err;
+    process.stderr.write(`heprune: error: ${msg}\n(see heprune --help)\n`);
+    process.exit(2);
+  })
+  .help()
+  .alias('h', 'help')
+  .version('0.1.0')
+  .wrap(Math.min(110, process.stdout.columns ?? 100))
+  .parseAsync();

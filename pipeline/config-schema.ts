@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { DATASET_NAMES } from '../datasets/registry.js';
+import { modelSchema } from '../train/zoo/registry.js';
+import { trainSchema } from '../train/options.js';
+
+/**
+ * The pipeline config: the single source of truth for keys, defaults and
+ * types (TypeScript types are inferred from it, the shipped JSON Schema is
+ * generated from it). Stages are optional; a config runs the ones it has.
+ */
+export const datasetSchema = z.object({
+  name: z.enum(DATASET_NAMES).describe('dataset source'),
+  path: z.string().min(1).optional().describe('directory with the data (each source has a default)'),
+  cacheDir: z.string().min(1).optional().describe('cache for fetched datasets (default $HEPRUNE_CACHE or ~/.cache/heprune)'),
+  normalize: z.enum(['unit', 'symmetric', 'standard']).default('standard')
+    .describe('unit: x/255; symmetric: [-1,1]; standard: per-channel mean/std of the training split'),
+  validation: z.number().min(0).lt(1).default(0.1).describe('fraction of the training split held out for model selection'),
+  trainLimit: z.number().int().positive().optional().describe('use only the first N training examples (quick runs)'),
+  testLimit: z.number().int().positive().optional().describe('use only the first N test examples (quick runs)'),
+  labelMode: z.enum(['fine', 'coarse']).default('fine').describe('cifar100 labels'),
+  imageSize: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional().describe('folder/synthetic: [height, width]'),
+  channels: z.union([z.literal(1), z.literal(3)]).optional().describe('folder/synthetic: 1 (grey) or 3 (RGB)'),
+  testFraction: z.number().gt(0).lt(1).default(0.2).describe('folder without train/ and test/: fraction held out as test'),
+  trainCount: z.number().int().positive().optional().describe('synthetic: training examples'),
+  testCount: z.number().int().positive().optional().describe('synthetic: test examples'),
+  numClasses: z.number().int().min(2).optional().describe('synthetic: classes'),
+  seed: z.number().int().nonnegative().default(1).describe('seed of the train/validation split'),
+}).strict();
+
+export const configSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-" (it names the run directory)'),
+  outDir: z.string().min(1).default('runs').describe('parent of the run directory runs/<name>'),
+  dataset: datasetSchema,
+  model: modelSchema.optional(),
+  train: trainSchema.optional(),
+}).strict();
+
+export type PipelineConfig = z.infer<typeof configSchema>;
+export type DatasetConfig = z.infer<typeof datasetSchema>;
+
+export function jsonSchema(): object {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+}

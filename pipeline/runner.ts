@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs';
+import { fileLogger, type Logger } from '../common/log.js';
+import { writeJsonAtomic } from '../common/atomic-write.js';
+import type { PipelineConfig } from './config-schema.js';
+import type { StageContext } from './context.js';
+import { RunDir } from './run-dir.js';
+import { dataStage } from './stages/data-stage.js';
+import { trainStage } from './stages/train-stage.js';
+import { trainSchema } from '../train/options.js';
+
+export interface RunOptions {
+  /** Discard finished stages and checkpoints of this run and start over. */
+  fresh?: boolean;
+  logger?: Logger;
+}
+
+export interface RunResult { runDir: string; summary: Record<string, unknown> }
+
+/**
+ * Runs the stages a config has, in order, in runs/<name>/. A stage that
+ * finished with the same config is skipped; an interrupted training stage
+ * resumes from its last checkpoint.
+ */
+export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Promise<RunResult> {
+  // A config that names a model trains it, with the train section's defaults if it has none.
+  const config = input.model && !input.train ? { ...input, train: trainSchema.parse({}) } : input;
+  const run = new RunDir(config.outDir, config.name);
+  await run.open();
+  const logger = o.logger ?? fileLogger(run.file('log.txt'));
+  await run.writeConfig(config);
+  const ctx: StageContext = { config, run, logger, summary: { name: config.name, startedAt: new Date().toISOString() } };
+  logger.info(`run ${config.name} in ${run.path}`);
+  await dataStage(ctx);
+  if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh });
+  ctx.summary.finishedAt = new Date().toISOString();
+  ctx.summary.versions = { heprune: '0.1.0', tfjs: tf.version.tfjs, node: process.version };
+  await writeJsonAtomic(run.file('summary.json'), ctx.summary);
+  logger.info(`summary: ${run.file('summary.json')}`);
+  return { runDir: run.path, summary: ctx.summary };
+}

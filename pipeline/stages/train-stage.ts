@@ -1,0 +1,90 @@
+import * as tf from '@tensorflow/tfjs';
+import { rm } from 'node:fs/promises';
+import { UserError } from '../../common/errors.js';
+import { initBackend } from '../../train/backend.js';
+import { loadModel } from '../../train/checkpoint.js';
+import { evaluateSplit } from '../../train/evaluate-model.js';
+import { fit } from '../../train/fit.js';
+import type { TrainConfig } from '../../train/options.js';
+import { buildModel, taskOf, type ModelConfig } from '../../train/zoo/registry.js';
+import { makeGradientSource } from '../../train/parallel/pool.js';
+import type { StageContext } from '../context.js';
+import { fingerprint } from '../run-dir.js';
+
+/** The parts of the config that change what training computes (not how fast or how long). */
+function trainInputs(ctx: StageContext, model: ModelConfig, train: TrainConfig) {
+  const { epochs: _e, workers: _w, backend: _b, evalBatchSize: _v, ...rest } = train;
+  return { dataset: ctx.config.dataset, model, train: rest };
+}
+
+function changedKeys(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): string[] {
+  const keys = new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})]);
+  const out: string[] = [];
+  for (const k of keys) {
+    const x = a?.[k], y = b?.[k];
+    if (x && y && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x)) out.push(...changedKeys(x as Record<string, unknown>, y as Record<string, unknown>, `${prefix}${k}.`));
+    else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}${k}`);
+  }
+  return out;
+}
+
+export function countParams(model: tf.LayersModel): number {
+  return model.trainableWeights.reduce((a, w) => a + w.shape.reduce((x: number, y) => x * (y ?? 1), 1), 0);
+}
+
+export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Promise<void> {
+  const { config, run, logger } = ctx;
+  if (!config.model) throw new UserError(`${run.file('config.yaml')}: the train stage needs a model section`);
+  const modelCfg = config.model, trainCfg = config.train!;
+  const inputs = trainInputs(ctx, modelCfg, trainCfg);
+  const fp = fingerprint(inputs);
+  const started = run.record('train.started');
+  if (started && started.fingerprint !== fp) {
+    if (!o.fresh) {
+      const changed = changedKeys(started.result as Record<string, unknown>, inputs as unknown as Record<string, unknown>);
+      throw new UserError(`${run.path} holds training from a different config (changed: ${changed.join(', ') || 'unknown'}). ` +
+        'Re-run with --fresh to discard it, or give the run another name.');
+    }
+  }
+  if (o.fresh || (started && started.fingerprint !== fp)) {
+    await rm(run.file('train'), { recursive: true, force: true });
+    await run.invalidate('train');
+  }
+  const done = run.completed('train', fp);
+  if (done && (done.result.epochs as number) >= trainCfg.epochs) {
+    logger.info(`train: already complete (${done.result.epochs} epochs, best epoch ${done.result.bestEpoch}); skipped`);
+    ctx.summary.train = done.result;
+    return;
+  }
+  await run.markDone('train.started', fp, inputs as unknown as Record<string, unknown>);
+
+  const backend = await initBackend(trainCfg.backend);
+  const data = ctx.data!;
+  const task = taskOf(modelCfg);
+  const model = buildModel(modelCfg, { inputShape: data.shape, numClasses: data.numClasses });
+  const params = countParams(model);
+  logger.info(`train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}, ${trainCfg.workers} worker(s)`);
+  const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend });
+  const t0 = performance.now();
+  const result = await fit({ model, data, task, cfg: trainCfg, dir: run.file('train'), logger, gradientSource });
+  const test = await evaluateSplit(result.model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });
+  const steps = result.history.slice(result.resumedFrom);
+  const summary = {
+    model: modelCfg.name, parameters: params, backend, workers: trainCfg.workers,
+    epochs: result.history.length, bestEpoch: result.bestEpoch, resumedFromEpoch: result.resumedFrom,
+    testLoss: test.loss, testAccuracy: test.accuracy, testCount: test.count,
+    ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
+    meanMsPerStep: steps.length ? +(steps.reduce((a, h) => a + h.msPerStep, 0) / steps.length).toFixed(2) : null,
+    trainSeconds: +((performance.now() - t0) / 1000).toFixed(1),
+    checkpoint: run.file('train', 'best'),
+  };
+  logger.info(`train: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`} (${test.count} images, best epoch ${result.bestEpoch})`);
+  model.dispose();
+  ctx.summary.train = summary;
+  await run.markDone('train', fp, summary);
+}
+
+/** The trained model of a run (best validation checkpoint). */
+export async function trainedModel(ctx: StageContext): Promise<tf.LayersModel> {
+  return loadModel(ctx.run.file('train', 'best'));
+}

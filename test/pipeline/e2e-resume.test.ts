@@ -1,0 +1,74 @@
+import { readFile, writeFile, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** A tiny pipeline on SYNTHETIC data (tests only): fast, exercises every stage file. */
+function tinyConfig(out: string, epochs: number, extra = ''): string {
+  return `
+name: tiny
+outDir: ${out}
+dataset: { name: synthetic, trainCount: 256, testCount: 64, imageSize: [12, 12], channels: 1, validation: 0.25 }
+model: { name: cryptonets, filters: 4, hidden: 16, activation: square }
+train: { epochs: ${epochs}, batchSize: 32, learningRate: 0.01, backend: wasm${extra} }
+`;
+}
+
+describe('pipeline end to end (CLI, synthetic data)', () => {
+  test('run writes config, log, metrics, checkpoints and summary; a re-run skips the finished stage', async () => {
+    const t = await tempDir();
+    try {
+      const cfg = join(t.path, 'tiny.yaml');
+      await writeFile(cfg, tinyConfig(t.path, 3));
+      const r = await runCli(['run', cfg]);
+      expect(r.stderr).toMatch(/backend wasm/);
+      expect(r.code).toBe(0);
+      const run = join(t.path, 'tiny');
+      const summary = JSON.parse(await readFile(join(run, 'summary.json'), 'utf8'));
+      expect(summary.train.backend).toBe('wasm');
+      expect(summary.train.epochs).toBe(3);
+      expect(summary.dataset.synthetic).toBe(true);
+      // The synthetic classes are separable: training must actually learn.
+      expect(summary.train.testAccuracy).toBeGreaterThan(0.5);
+      const csv = (await readFile(join(run, 'train', 'metrics.csv'), 'utf8')).trim().split('\n');
+      expect(csv[0]).toBe('epoch,learning_rate,train_loss,train_accuracy,val_loss,val_accuracy,seconds,ms_per_step');
+      expect(csv).toHaveLength(4);
+      for (const f of ['config.yaml', 'log.txt', 'state.json', 'train/best/model.json', 'train/best/weights.bin', 'train/last/optimizer.bin']) {
+        await access(join(run, f));
+      }
+      const again = await runCli(['run', cfg]);
+      expect(again.code).toBe(0);
+      expect(again.stderr).toMatch(/train: already complete \(3 epochs, best epoch \d\); skipped/);
+      // More epochs later continue the same run.
+      const more = await runCli(['run', cfg, '--set', 'train.epochs=4']);
+      expect(more.code).toBe(0);
+      expect(more.stderr).toMatch(/resuming training at epoch 4\/4/);
+      // A change to what training computes is refused unless --fresh.
+      const changed = await runCli(['run', cfg, '--set', 'train.learningRate=0.02']);
+      expect(changed.code).toBe(2);
+      expect(changed.stderr).toMatch(/holds training from a different config \(changed: train.learningRate\).*--fresh/);
+    } finally { await t.cleanup(); }
+  });
+
+  test('a run killed after its first epoch resumes from the checkpoint, not from scratch', async () => {
+    const t = await tempDir();
+    try {
+      const cfg = join(t.path, 'tiny.yaml');
+      await writeFile(cfg, tinyConfig(t.path, 3));
+      let killed = false;
+      const first = await runCli(['run', cfg], {
+        onStderr: (all, kill) => { if (!killed && /epoch 1\/3: train loss/.test(all)) { killed = true; kill(); } },
+      });
+      expect(killed).toBe(true);
+      expect(first.code).toBeNull(); // died by signal
+      const state = JSON.parse(await readFile(join(t.path, 'tiny', 'train', 'last', 'state.json'), 'utf8'));
+      expect(state.epoch).toBeGreaterThanOrEqual(1);
+      const second = await runCli(['run', cfg]);
+      expect(second.code).toBe(0);
+      expect(second.stderr).toMatch(new RegExp(`resuming training at epoch ${state.epoch + 1}/3`));
+      expect(second.stderr).not.toMatch(/epoch 1\/3: train loss/);
+      const csv = (await readFile(join(t.path, 'tiny', 'train', 'metrics.csv'), 'utf8')).trim().split('\n');
+      expect(csv.map((l) => l.split(',')[0])).toEqual(['epoch', '1', '2', '3']);
+    } finally { await t.cleanup(); }
+  });
+});

@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
+import { PolyActivation } from '../../train/layers/poly-activation.js';
+import { buildModel, modelSchema, MODEL_NAMES } from '../../train/zoo/registry.js';
+import { countParams } from '../../pipeline/stages/train-stage.js';
+
+beforeAll(async () => { await initBackend('wasm'); });
+
+describe('model zoo', () => {
+  const mnist = { inputShape: [28, 28, 1] as const, numClasses: 10 };
+  const cifar = { inputShape: [32, 32, 3] as const, numClasses: 10 };
+
+  test.each(MODEL_NAMES.map((n) => [n]))('%s builds with defaults and maps a batch to the right shape', (name) => {
+    const ctx = ['vgg5', 'hefnet', 'resnet20'].includes(name) ? cifar : mnist;
+    const cfg = modelSchema.parse({ name });
+    const m = buildModel(cfg, ctx);
+    const out = tf.tidy(() => (m.predict(tf.randomNormal([2, ...ctx.inputShape])) as tf.Tensor).shape);
+    expect(out).toEqual(name === 'autoencoder' ? [2, 784] : [2, 10]);
+    m.dispose();
+  });
+
+  test('shapes follow the papers: LeNet-5 (SpENCNN), ResNet-20, HEFNet FC 256→10', () => {
+    const lenet = buildModel(modelSchema.parse({ name: 'lenet5', finalPool: 'global' }), mnist);
+    expect(lenet.getLayer('conv1').outputShape).toEqual([null, 28, 28, 64]);
+    expect((lenet.getLayer('conv2') as GroupedConv2D).groups).toBe(4);
+    expect((lenet.getLayer('conv2') as GroupedConv2D).kernel!.shape).toEqual([5, 5, 16, 32]);
+    expect(lenet.getLayer('fc1').getWeights()[0].shape).toEqual([32, 32]);
+    const resnet = buildModel(modelSchema.parse({ name: 'resnet20' }), cifar);
+    // He et al.: ResNet-20 has 0.27M parameters.
+    expect(countParams(resnet)).toBeGreaterThan(0.26e6);
+    expect(countParams(resnet)).toBeLessThan(0.28e6);
+    const hefnet = buildModel(modelSchema.parse({ name: 'hefnet' }), cifar);
+    expect(hefnet.getLayer('fc1').getWeights()[0].shape).toEqual([256, 10]);
+    [lenet, resnet, hefnet].forEach((m) => m.dispose());
+  });
+
+  test('grouped conv equals an ordinary conv with a block-diagonal kernel', () => {
+    const layer = new GroupedConv2D({ filters: 6, kernelSize: 3, groups: 3, padding: 'same' });
+    const x = tf.randomNormal([2, 5, 5, 6]) as tf.Tensor4D;
+    const y = layer.apply(x) as tf.Tensor;
+    const k = layer.kernel!.read(); // [3,3,2,6]
+    const full = tf.tidy(() => {
+      const kd = k.arraySync() as number[][][][];
+      const dense = tf.buffer([3, 3, 6, 6]);
+      for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) for (let i = 0; i < 2; i++) for (let o = 0; o < 6; o++) {
+        const g = Math.floor(o / 2);
+        dense.set(kd[a][b][i][o], a, b, g * 2 + i, o);
+      }
+      return tf.add(tf.conv2d(x, dense.toTensor() as tf.Tensor4D, 1, 'same'), layer.bias!.read());
+    });
+    expect(tf.max(tf.abs(tf.sub(y, full))).dataSync()[0]).toBeLessThan(1e-5);
+    tf.dispose([x, y, full]);
+  });
+
+  test('quadratic activation computes αx²+βx+c with trainable coefficients', () => {
+    const layer = new PolyActivation({ kind: 'quadratic', init: { alpha: 0.5, beta: -2, c: 3 } });
+    const y = layer.apply(tf.tensor1d([0, 1, 2])) as tf.Tensor;
+    expect(Array.from(y.dataSync())).toEqual([3, 1.5, 1]);
+    expect(layer.trainableWeights.map((w) => w.originalName.split('/').pop())).toEqual(['alpha', 'beta', 'c']);
+    expect(Array.from((new PolyActivation({ kind: 'square' }).apply(tf.tensor1d([-3, 2])) as tf.Tensor).dataSync())).toEqual([9, 4]);
+  });
+});

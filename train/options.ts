@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { BACKENDS } from './backend.js';
+
+/** The `train:` section of a config. */
+export const trainSchema = z.object({
+  epochs: z.number().int().positive().default(10),
+  batchSize: z.number().int().positive().default(64),
+  optimizer: z.enum(['sgd', 'momentum', 'adam']).default('adam'),
+  learningRate: z.number().positive().default(1e-3),
+  momentum: z.number().min(0).max(1).default(0.9).describe('momentum optimizer only'),
+  schedule: z.enum(['constant', 'cosine', 'step']).default('cosine').describe('learning-rate schedule over the epochs'),
+  stepEvery: z.number().int().positive().default(10).describe("'step' schedule: epochs between decays"),
+  stepGamma: z.number().positive().max(1).default(0.1).describe("'step' schedule: decay factor"),
+  warmupEpochs: z.number().min(0).default(0).describe('linear warm-up (fraction of epochs allowed), helps polynomial nets'),
+  clipNorm: z.number().positive().nullable().default(5).describe('clip gradients to this global L2 norm (null: off)'),
+  seed: z.number().int().nonnegative().default(42),
+  backend: z.enum(BACKENDS).default('auto'),
+  workers: z.number().int().positive().max(64).default(1).describe('data-parallel worker threads (gradients averaged each step)'),
+  evalBatchSize: z.number().int().positive().default(500),
+}).strict();
+export type TrainConfig = z.infer<typeof trainSchema>;

@@ -1,0 +1,73 @@
+import * as tf from '@tensorflow/tfjs';
+import { DivergenceError } from '../common/errors.js';
+import { batchLoss } from './evaluate-model.js';
+import type { Task } from './zoo/common.js';
+
+export interface StepInput {
+  xs: Float32Array;
+  labels: Int32Array;
+  count: number;
+}
+
+export interface StepContext {
+  model: tf.LayersModel;
+  task: Task;
+  numClasses: number;
+  shape: readonly [number, number, number];
+}
+
+/**
+ * Loss and gradients of one (shard of a) batch, gradients in the order of
+ * model.trainableWeights. Gradients are summed over the examples (not
+ * averaged) so shards from several workers add up to the full-batch gradient.
+ */
+export function computeGradients(ctx: StepContext, b: StepInput): { lossSum: number; correct: number; grads: tf.Tensor[] } {
+  const vars = ctx.model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const kept: tf.Tensor[] = [];
+  const { value, grads } = tf.tidy(() => {
+    const xs = tf.tensor4d(b.xs, [b.count, ...ctx.shape]);
+    const ys = tf.tensor1d(b.labels, 'int32');
+    return tf.variableGrads(() => {
+      const out = ctx.model.apply(xs, { training: true }) as tf.Tensor;
+      const r = batchLoss(ctx.task, out, xs, ys, ctx.numClasses);
+      if (r.correct) kept.push(tf.keep(r.correct));
+      return tf.mul(r.loss, b.count) as tf.Scalar;
+    }, vars);
+  });
+  const lossSum = value.dataSync()[0];
+  const correct = kept.length ? kept[0].dataSync()[0] : 0;
+  tf.dispose([value, ...kept]);
+  return { lossSum, correct, grads: vars.map((v) => grads[v.name]) };
+}
+
+/** Clips the list of gradients to a global L2 norm (in place: the inputs are disposed). */
+export function clipByGlobalNorm(grads: tf.Tensor[], clipNorm: number | null): tf.Tensor[] {
+  if (clipNorm === null) return grads;
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+  if (!Number.isFinite(norm)) return grads; // reported as divergence by the caller
+  if (norm <= clipNorm) return grads;
+  const scaled = grads.map((g) => tf.mul(g, clipNorm / norm));
+  tf.dispose(grads);
+  return scaled;
+}
+
+export function assertFinite(loss: number, where: string): void {
+  if (!Number.isFinite(loss)) {
+    throw new DivergenceError(
+      `training diverged: loss is ${loss} at ${where}. Polynomial activations amplify large values; ` +
+      'try a lower train.learningRate, train.warmupEpochs, model.batchNorm: true, model.activation: quadratic, or a smaller train.clipNorm. ' +
+      'No checkpoint was written for this epoch.');
+  }
+}
+
+/** Applies mean gradients (sum / count) to the model's trainable weights. */
+export function applyGradients(model: tf.LayersModel, optimizer: tf.Optimizer, summed: tf.Tensor[], count: number, clipNorm: number | null): void {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const mean = summed.map((g) => tf.div(g, count));
+  tf.dispose(summed);
+  const clipped = clipByGlobalNorm(mean, clipNorm);
+  const map: tf.NamedTensorMap = {};
+  vars.forEach((v, i) => { map[v.name] = clipped[i]; });
+  optimizer.applyGradients(map);
+  tf.dispose(clipped);
+}

@@ -1,0 +1,49 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { ACTIVATIONS, activationLayer, type ActivationKind } from '../layers/poly-activation.js';
+
+/** Keys every zoo model accepts. */
+export const commonModelOptions = {
+  activation: z.enum(ACTIVATIONS).default('quadratic')
+    .describe('square = x², quadratic = trainable αx²+βx+c (HE-friendly), relu = plaintext baseline only'),
+  batchNorm: z.boolean().default(false).describe('batch norm after each conv (folded into the weights at export)'),
+  quadraticInit: z.object({ alpha: z.number(), beta: z.number(), c: z.number() }).strict()
+    .default({ alpha: 0.1, beta: 1, c: 0 }).describe('initial α, β, c of quadratic activations'),
+};
+
+export type Task = 'classification' | 'reconstruction';
+
+export interface ModelContext {
+  inputShape: readonly [number, number, number];
+  numClasses: number;
+}
+
+/** Uniform layer names (conv1, act1, pool1, fc1, …) so prune/export can address layers by name. */
+export class Namer {
+  private counts = new Map<string, number>();
+  next(kind: string): string {
+    const n = (this.counts.get(kind) ?? 0) + 1;
+    this.counts.set(kind, n);
+    return `${kind}${n}`;
+  }
+}
+
+export function act(kind: ActivationKind, names: Namer, init?: { alpha: number; beta: number; c: number }): tf.layers.Layer {
+  return activationLayer(kind, names.next('act'), init);
+}
+
+/** Dense layer with the fan-in-scaled normal init that polynomial nets need. */
+export function dense(units: number, names: Namer, args: { inputShape?: number[]; useBias?: boolean } = {}): tf.layers.Layer {
+  return tf.layers.dense({
+    units, name: names.next('fc'), inputShape: args.inputShape, useBias: args.useBias ?? true,
+    kernelInitializer: tf.initializers.varianceScaling({ scale: 1, mode: 'fanIn', distribution: 'normal' }),
+  });
+}
+
+export function avgPool(size: number, names: Namer): tf.layers.Layer {
+  return tf.layers.averagePooling2d({ poolSize: size, strides: size, padding: 'valid', name: names.next('pool') });
+}
+
+export function batchNorm(names: Namer): tf.layers.Layer {
+  return tf.layers.batchNormalization({ name: names.next('bn'), momentum: 0.9 });
+}

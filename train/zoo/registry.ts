@@ -1,0 +1,30 @@
+import type * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { cryptonetsOptions, buildCryptonets } from './cryptonets.js';
+import { lenet5Options, buildLenet5 } from './lenet5.js';
+import { vgg5Options, hefnetOptions, buildConvnet } from './convnet.js';
+import { resnetOptions, buildResnet } from './resnet.js';
+import { mlpOptions, autoencoderOptions, buildMlp, buildAutoencoder } from './mlp.js';
+import type { ModelContext, Task } from './common.js';
+
+/** The `model:` section of a config: one of the zoo's option schemas, chosen by `name`. */
+export const modelSchema = z.discriminatedUnion('name', [
+  cryptonetsOptions, lenet5Options, vgg5Options, hefnetOptions, resnetOptions, mlpOptions, autoencoderOptions,
+]);
+export type ModelConfig = z.infer<typeof modelSchema>;
+export const MODEL_NAMES = ['cryptonets', 'lenet5', 'vgg5', 'hefnet', 'resnet20', 'mlp', 'autoencoder'] as const;
+
+export function taskOf(cfg: ModelConfig): Task {
+  return cfg.name === 'autoencoder' ? 'reconstruction' : 'classification';
+}
+
+export function buildModel(cfg: ModelConfig, ctx: ModelContext): tf.LayersModel {
+  switch (cfg.name) {
+    case 'cryptonets': return buildCryptonets(cfg, ctx);
+    case 'lenet5': return buildLenet5(cfg, ctx);
+    case 'vgg5': case 'hefnet': return buildConvnet(cfg, ctx);
+    case 'resnet20': return buildResnet(cfg, ctx);
+    case 'mlp': return buildMlp(cfg, ctx);
+    case 'autoencoder': return buildAutoencoder(cfg, ctx);
+  }
+}
