@@ -78,17 +78,42 @@ export function prepareData(ds: ImageDataset, o: PrepareOptions): PreparedData {
   };
 }
 
-/** Normalised float32 pixels of examples `indices` (only one batch is materialised at a time). */
-export function batchPixels(split: Split, indices: ArrayLike<number>, pixels: number, norm: Normalization): Float32Array {
-  const ch = norm.mean.length;
+/** Training-time augmentation: random translation by up to `shift` pixels (zero fill) and horizontal flips. */
+export interface Augment { shift: number; flip: boolean; rng: Rng }
+
+/**
+ * Normalised float32 pixels of examples `indices`, HWC (only one batch is
+ * materialised at a time), optionally augmented per image.
+ */
+export function batchPixels(split: Split, indices: ArrayLike<number>, shape: readonly [number, number, number], norm: Normalization, aug?: Augment): Float32Array {
+  const [h, w, ch] = shape;
+  const pixels = h * w * ch;
   const out = new Float32Array(indices.length * pixels);
   const scale = norm.std.map((s) => 1 / (255 * s));
   const shift = norm.mean.map((m, c) => m / norm.std[c]);
+  const plain = !aug || (aug.shift === 0 && !aug.flip);
   for (let i = 0; i < indices.length; i++) {
     const src = indices[i] * pixels, dst = i * pixels;
-    for (let p = 0; p < pixels; p++) {
-      const c = p % ch;
-      out[dst + p] = split.images[src + p] * scale[c] - shift[c];
+    if (plain) {
+      for (let p = 0; p < pixels; p++) {
+        const c = p % ch;
+        out[dst + p] = split.images[src + p] * scale[c] - shift[c];
+      }
+      continue;
+    }
+    const dy = aug.shift ? aug.rng.int(2 * aug.shift + 1) - aug.shift : 0;
+    const dx = aug.shift ? aug.rng.int(2 * aug.shift + 1) - aug.shift : 0;
+    const flip = aug.flip && aug.rng.next() < 0.5;
+    for (let y = 0; y < h; y++) {
+      const sy = y - dy;
+      for (let x = 0; x < w; x++) {
+        const sx0 = x - dx, sx = flip ? w - 1 - sx0 : sx0;
+        const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+        for (let c = 0; c < ch; c++) {
+          const v = inside ? split.images[src + (sy * w + sx) * ch + c] : 0;
+          out[dst + (y * w + x) * ch + c] = v * scale[c] - shift[c];
+        }
+      }
     }
   }
   return out;

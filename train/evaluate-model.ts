@@ -24,11 +24,10 @@ export function batchLoss(task: Task, out: tf.Tensor, xs: tf.Tensor, labels: tf.
 export async function evaluateSplit(model: tf.LayersModel, split: Split, o: {
   task: Task; normalization: Normalization; shape: readonly [number, number, number]; numClasses: number; batchSize: number;
 }): Promise<SplitMetrics> {
-  const pixels = o.shape[0] * o.shape[1] * o.shape[2];
   let lossSum = 0, correct = 0;
   for (const idx of batchIndices(split.count, o.batchSize)) {
     const [l, c] = tf.tidy(() => {
-      const xs = tf.tensor4d(batchPixels(split, idx, pixels, o.normalization), [idx.length, ...o.shape]);
+      const xs = tf.tensor4d(batchPixels(split, idx, o.shape, o.normalization), [idx.length, ...o.shape]);
       const ys = tf.tensor1d(batchLabels(split, idx), 'int32');
       const out = model.predict(xs) as tf.Tensor;
       const r = batchLoss(o.task, out, xs, ys, o.numClasses);

@@ -69,7 +69,6 @@ export async function fit(o: FitOptions): Promise<FitResult> {
 
   const evalSplit = data.validation.count > 0 ? data.validation : data.test;
   const evalName = data.validation.count > 0 ? 'val' : 'test';
-  const pixels = data.shape[0] * data.shape[1] * data.shape[2];
   const steps = Math.ceil(data.train.count / cfg.batchSize);
 
   for (let epoch = state.epoch; epoch < cfg.epochs; epoch++) {
@@ -79,11 +78,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     const bar = epochProgress(`epoch ${epoch + 1}/${cfg.epochs}`, steps, logger);
     let lossSum = 0, correct = 0, seen = 0, step = 0;
     for (const idx of batchIndices(data.train.count, cfg.batchSize, rng)) {
-      setLearningRate(optimizer, learningRateAt(cfg, epoch + step / steps));
-      const b: StepInput = { xs: batchPixels(data.train, idx, pixels, data.normalization), labels: batchLabels(data.train, idx), count: idx.length };
+      const lr = learningRateAt(cfg, epoch + step / steps);
+      setLearningRate(optimizer, lr);
+      const aug = { ...cfg.augment, rng };
+      const b: StepInput = { xs: batchPixels(data.train, idx, data.shape, data.normalization, aug), labels: batchLabels(data.train, idx), count: idx.length };
       const g = await source.gradients(b);
       assertFinite(g.lossSum, `epoch ${epoch + 1}, step ${step + 1}`);
-      applyGradients(model, optimizer, g.grads, b.count, cfg.clipNorm);
+      applyGradients(model, optimizer, g.grads, b.count, { clipNorm: cfg.clipNorm, weightDecay: cfg.weightDecay, learningRate: lr });
       o.afterStep?.(model);
       await source.afterUpdate?.();
       lossSum += g.lossSum; correct += g.correct; seen += b.count; step++;

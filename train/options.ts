@@ -12,6 +12,11 @@ export const trainSchema = z.object({
   stepEvery: z.number().int().positive().default(10).describe("'step' schedule: epochs between decays"),
   stepGamma: z.number().positive().max(1).default(0.1).describe("'step' schedule: decay factor"),
   warmupEpochs: z.number().min(0).default(0).describe('linear warm-up (fraction of epochs allowed), helps polynomial nets'),
+  weightDecay: z.number().min(0).default(0).describe('decoupled weight decay on kernels (AdamW-style): w -= lr·wd·w each step'),
+  augment: z.object({
+    shift: z.number().int().min(0).default(0).describe('random translation by up to this many pixels'),
+    flip: z.boolean().default(false).describe('random horizontal flips (not for digits)'),
+  }).strict().default({ shift: 0, flip: false }),
   clipNorm: z.number().positive().nullable().default(5).describe('clip gradients to this global L2 norm (null: off)'),
   seed: z.number().int().nonnegative().default(42),
   backend: z.enum(BACKENDS).default('auto'),

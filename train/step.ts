@@ -60,14 +60,21 @@ export function assertFinite(loss: number, where: string): void {
   }
 }
 
-/** Applies mean gradients (sum / count) to the model's trainable weights. */
-export function applyGradients(model: tf.LayersModel, optimizer: tf.Optimizer, summed: tf.Tensor[], count: number, clipNorm: number | null): void {
+export interface UpdateOptions { clipNorm: number | null; weightDecay: number; learningRate: number }
+
+/** Applies mean gradients (sum / count) to the model's trainable weights, then decoupled weight decay to kernels. */
+export function applyGradients(model: tf.LayersModel, optimizer: tf.Optimizer, summed: tf.Tensor[], count: number, o: UpdateOptions): void {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const mean = summed.map((g) => tf.div(g, count));
   tf.dispose(summed);
-  const clipped = clipByGlobalNorm(mean, clipNorm);
+  const clipped = clipByGlobalNorm(mean, o.clipNorm);
   const map: tf.NamedTensorMap = {};
   vars.forEach((v, i) => { map[v.name] = clipped[i]; });
   optimizer.applyGradients(map);
   tf.dispose(clipped);
+  if (o.weightDecay > 0) {
+    // Kernels only (rank >= 2): biases, BN and activation coefficients are not decayed.
+    const factor = 1 - o.learningRate * o.weightDecay;
+    tf.tidy(() => { for (const v of vars) if (v.rank >= 2) v.assign(tf.mul(v, factor)); });
+  }
 }

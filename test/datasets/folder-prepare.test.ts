@@ -66,11 +66,28 @@ describe('prepareData', () => {
     expect(a.train.count).toBe(80);
     expect(Array.from(a.validation.labels)).toEqual(Array.from(b.validation.labels));
     expect(Array.from(a.validation.images)).not.toEqual(Array.from(c.validation.images));
-    const all = batchPixels(a.train, Int32Array.from({ length: 80 }, (_, i) => i), 16, a.normalization);
+    const all = batchPixels(a.train, Int32Array.from({ length: 80 }, (_, i) => i), a.shape, a.normalization);
     const mean = all.reduce((s, v) => s + v, 0) / all.length;
     const sd = Math.sqrt(all.reduce((s, v) => s + (v - mean) ** 2, 0) / all.length);
     expect(Math.abs(mean)).toBeLessThan(1e-4);
     expect(Math.abs(sd - 1)).toBeLessThan(1e-3);
+  });
+
+  test('augmentation shifts with zero fill and flips horizontally; off means identity', () => {
+    // One 3x3 grey image with distinct pixels 10..90; unit normalisation keeps values readable (v/255).
+    const split = { images: Uint8Array.from([10, 20, 30, 40, 50, 60, 70, 80, 90]), labels: Int32Array.from([0]), count: 1 };
+    const norm = { kind: 'unit' as const, mean: [0], std: [1] };
+    const px = (a: Float32Array) => Array.from(a, (v) => Math.round(v * 255));
+    expect(px(batchPixels(split, [0], [3, 3, 1], norm))).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90]);
+    const seen = new Set<string>();
+    const rng = new Rng(4);
+    for (let i = 0; i < 200; i++) seen.add(px(batchPixels(split, [0], [3, 3, 1], norm, { shift: 1, flip: true, rng })).join(','));
+    // Shifted right by one: left column zero-filled.
+    expect(seen.has('0,10,20,0,40,50,0,70,80')).toBe(true);
+    // Flipped, unshifted.
+    expect(seen.has('30,20,10,60,50,40,90,80,70')).toBe(true);
+    // 3x3 shifts x 2 flips, all distinct for this image.
+    expect(seen.size).toBe(18);
   });
 
   test('batches cover every example once, last one short', () => {

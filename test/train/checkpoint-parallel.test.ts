@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../train/backend.js';
 import { loadModel, saveCheckpoint, loadCheckpointState, loadOptimizerState } from '../../train/checkpoint.js';
 import { buildModel, modelSchema } from '../../train/zoo/registry.js';
-import { computeGradients } from '../../train/step.js';
+import { applyGradients, computeGradients } from '../../train/step.js';
 import { makeGradientSource } from '../../train/parallel/pool.js';
 import { syntheticSource } from '../../datasets/synthetic.js';
 import { batchLabels, batchPixels, prepareData } from '../../datasets/prepare.js';
@@ -43,13 +43,27 @@ describe('checkpoints', () => {
   });
 });
 
+describe('update step', () => {
+  test('decoupled weight decay shrinks kernels by (1 - lr·wd) and leaves biases alone', () => {
+    const m = buildModel(modelSchema.parse({ name: 'mlp', hidden: [4] }), { inputShape: [2, 2, 1], numClasses: 3 });
+    const before = m.trainableWeights.map((w) => Float32Array.from(w.read().dataSync()));
+    const zeros = m.trainableWeights.map((w) => tf.zeros(w.shape as number[]));
+    applyGradients(m, tf.train.sgd(0.1), zeros, 1, { clipNorm: null, weightDecay: 0.5, learningRate: 0.1 });
+    m.trainableWeights.forEach((w, i) => {
+      const after = w.read().dataSync();
+      const factor = w.shape.length >= 2 ? 0.95 : 1;
+      after.forEach((v, j) => expect(v).toBeCloseTo(before[i][j] * factor, 6));
+    });
+  });
+});
+
 describe('data-parallel gradients', () => {
   test('2 workers give the full-batch gradient (sum over shards equals one thread)', async () => {
     const ds = await syntheticSource.load({ cacheDir: '', trainCount: 32, testCount: 4, imageSize: [12, 12], channels: 1 });
     const data = prepareData(ds, { normalize: 'standard', validation: 0, seed: 1 });
     const model = buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 8 }), { inputShape: data.shape, numClasses: 10 });
     const idx = Int32Array.from({ length: 16 }, (_, i) => i);
-    const b = { xs: batchPixels(data.train, idx, 144, data.normalization), labels: batchLabels(data.train, idx), count: 16 };
+    const b = { xs: batchPixels(data.train, idx, data.shape, data.normalization), labels: batchLabels(data.train, idx), count: 16 };
     const local = computeGradients({ model, task: 'classification', numClasses: 10, shape: data.shape }, b);
     const pool = (await makeGradientSource({ model, data, task: 'classification', workers: 2, backend: 'wasm' }))!;
     try {
