@@ -8,6 +8,7 @@ import { fit } from '../../train/fit.js';
 import type { TrainConfig } from '../../train/options.js';
 import { buildModel, taskOf, type ModelConfig } from '../../train/zoo/registry.js';
 import { makeGradientSource } from '../../train/parallel/pool.js';
+import { withSeededRandom } from '../../train/seeded.js';
 import type { StageContext } from '../context.js';
 import { fingerprint } from '../run-dir.js';
 
@@ -61,7 +62,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   const backend = await initBackend(trainCfg.backend);
   const data = ctx.data!;
   const task = taskOf(modelCfg);
-  const model = buildModel(modelCfg, { inputShape: data.shape, numClasses: data.numClasses });
+  const model = withSeededRandom(trainCfg.seed, () => buildModel(modelCfg, { inputShape: data.shape, numClasses: data.numClasses }));
   const params = countParams(model);
   logger.info(`train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}, ${trainCfg.workers} worker(s)`);
   const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend });

@@ -50,6 +50,18 @@ describe('pipeline end to end (CLI, synthetic data)', () => {
     } finally { await t.cleanup(); }
   });
 
+  test('a diverging run stops with a clear error (exit 3) and writes no checkpoint of the broken model', async () => {
+    const t = await tempDir();
+    try {
+      const cfg = join(t.path, 'tiny.yaml');
+      await writeFile(cfg, tinyConfig(t.path, 2));
+      const r = await runCli(['run', cfg, '--set', 'train.learningRate=1.0e+6', '--set', 'train.clipNorm=null', '--set', 'train.optimizer=sgd']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/heprune: error: training diverged: loss is (NaN|Infinity|-Infinity) at epoch 1, step \d+.*train.learningRate/);
+      await expect(access(join(t.path, 'tiny', 'train', 'last'))).rejects.toThrow();
+    } finally { await t.cleanup(); }
+  });
+
   test('a run killed after its first epoch resumes from the checkpoint, not from scratch', async () => {
     const t = await tempDir();
     try {

@@ -4,6 +4,7 @@ import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
 import { PolyActivation } from '../../train/layers/poly-activation.js';
 import { buildModel, modelSchema, MODEL_NAMES } from '../../train/zoo/registry.js';
 import { countParams } from '../../pipeline/stages/train-stage.js';
+import { withSeededRandom } from '../../train/seeded.js';
 
 beforeAll(async () => { await initBackend('wasm'); });
 
@@ -33,6 +34,15 @@ describe('model zoo', () => {
     const hefnet = buildModel(modelSchema.parse({ name: 'hefnet' }), cifar);
     expect(hefnet.getLayer('fc1').getWeights()[0].shape).toEqual([256, 10]);
     [lenet, resnet, hefnet].forEach((m) => m.dispose());
+  });
+
+  test('the same seed builds the same initial weights, another seed different ones', () => {
+    const build = (seed: number) => withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 4, conv2: 4, groups: 2, hidden: 4 }), mnist));
+    const [a, b, c] = [build(7), build(7), build(8)];
+    const w = (m: tf.LayersModel) => m.getWeights().flatMap((t) => Array.from(t.dataSync()));
+    expect(w(a)).toEqual(w(b));
+    expect(w(a)).not.toEqual(w(c));
+    [a, b, c].forEach((m) => m.dispose());
   });
 
   test('grouped conv equals an ordinary conv with a block-diagonal kernel', () => {
