@@ -1,0 +1,98 @@
+import type { Ciphertext, Decryptor, Encryptor, KeyGenerator, PublicKey, SecretKey, Plaintext } from 'node-seal';
+import { CkksContext } from './context.js';
+import { sealError } from './seal-module.js';
+
+/** Evaluation keys for the server: public material only, serialised (zstd) as a deployment would ship them. */
+export interface ServerKeys {
+  relinKeys: Uint8Array;
+  galoisKeys: Uint8Array;
+  /** The rotation steps the Galois keys cover (only those the plan uses). */
+  galoisSteps: number[];
+}
+
+/**
+ * The client: owns the secret key, encrypts inputs and decrypts results.
+ * The server never receives this object, only `serverKeys()` and ciphertext bytes.
+ */
+export class CkksClient {
+  private readonly keygen: KeyGenerator;
+  private readonly secretKey: SecretKey;
+  private readonly publicKey: PublicKey;
+  private readonly encryptor: Encryptor;
+  private readonly decryptor: Decryptor;
+
+  constructor(readonly ctx: CkksContext) {
+    const m = ctx.m;
+    this.keygen = new m.KeyGenerator(ctx.context);
+    this.secretKey = this.keygen.secretKey();
+    this.publicKey = this.keygen.createPublicKey();
+    this.encryptor = new m.Encryptor(ctx.context, this.publicKey);
+    this.decryptor = new m.Decryptor(ctx.context, this.secretKey);
+  }
+
+  /** Relinearisation keys and Galois keys for exactly `steps` (deduplicated, 0 dropped). */
+  serverKeys(steps: number[]): ServerKeys {
+    const m = this.ctx.m;
+    const uniq = [...new Set(steps.map((s) => ((s % this.ctx.slots) + this.ctx.slots) % this.ctx.slots))].filter((s) => s !== 0).sort((a, b) => a - b);
+    const relin = this.keygen.createRelinKeysSerializable();
+    const relinKeys = new Uint8Array(relin.saveToArray(m.ComprModeType.zstd));
+    relin.delete();
+    let galoisKeys = new Uint8Array(0);
+    if (uniq.length) {
+      const gal = this.keygen.createGaloisKeysSerializableWithSteps(Int32Array.from(uniq));
+      galoisKeys = new Uint8Array(gal.saveToArray(m.ComprModeType.zstd));
+      gal.delete();
+    }
+    return { relinKeys, galoisKeys, galoisSteps: uniq };
+  }
+
+  encodeEncrypt(values: ArrayLike<number>): Ciphertext {
+    const m = this.ctx.m;
+    const pt = new m.Plaintext();
+    const ct = new m.Ciphertext();
+    try {
+      this.ctx.encoder.encode(Float64Array.from(values as ArrayLike<number>), this.ctx.scale, pt);
+      this.encryptor.encrypt(pt, ct);
+      return ct;
+    } catch (e) {
+      ct.delete();
+      throw sealError(this.ctx.seal, e, 'encrypt');
+    } finally { pt.delete(); }
+  }
+
+  encryptPlaintext(pt: Plaintext): Ciphertext {
+    const ct = new this.ctx.m.Ciphertext();
+    try { this.encryptor.encrypt(pt, ct); return ct; } catch (e) {
+      ct.delete();
+      throw sealError(this.ctx.seal, e, 'encrypt');
+    }
+  }
+
+  /** Encrypts one packed input and serialises it for the server. */
+  encrypt(values: ArrayLike<number>): Uint8Array {
+    const ct = this.encodeEncrypt(values);
+    try { return new Uint8Array(ct.saveToArray(this.ctx.m.ComprModeType.zstd)); } finally { ct.delete(); }
+  }
+
+  decryptCiphertext(ct: Ciphertext): Float64Array {
+    const pt: Plaintext = new this.ctx.m.Plaintext();
+    try {
+      this.decryptor.decrypt(ct, pt);
+      return Float64Array.from(this.ctx.encoder.decodeFloat64(pt) as ArrayLike<number>);
+    } catch (e) {
+      throw sealError(this.ctx.seal, e, 'decrypt');
+    } finally { pt.delete(); }
+  }
+
+  decrypt(bytes: Uint8Array): Float64Array {
+    const ct = new this.ctx.m.Ciphertext();
+    try {
+      ct.loadFromArray(this.ctx.context, bytes);
+      return this.decryptCiphertext(ct);
+    } finally { ct.delete(); }
+  }
+
+  delete(): void {
+    for (const x of [this.encryptor, this.decryptor, this.publicKey, this.secretKey, this.keygen]) x.delete();
+  }
+}

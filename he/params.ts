@@ -1,0 +1,77 @@
+import { UserError } from '../common/errors.js';
+
+/**
+ * CKKS parameters. coeffModulusBits = [first, rescale primes…, special]:
+ * the first prime holds the result's integer part plus the scale, each middle
+ * prime is one level (rescale), the last is the key-switching prime.
+ */
+export interface HeParams {
+  polyModulusDegree: number;
+  coeffModulusBits: number[];
+  scaleBits: number;
+}
+
+/** Largest total coefficient-modulus bits at 128-bit security (HE standard; SEAL's CoeffModulus::MaxBitCount). */
+export const MAX_BITS_128: Readonly<Record<number, number>> = { 1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881 };
+
+export const slotsOf = (p: HeParams) => p.polyModulusDegree / 2;
+export const levelsOf = (p: HeParams) => p.coeffModulusBits.length - 2;
+export const totalBits = (p: HeParams) => p.coeffModulusBits.reduce((a, b) => a + b, 0);
+
+export interface ParamRequest {
+  /** Rescales the plan needs. */
+  levels: number;
+  /** Slots the largest packed vector needs. */
+  slots: number;
+  scaleBits?: number;
+  /** Bits of the first prime above the scale: room for the result's integer part. */
+  headroomBits?: number;
+}
+
+function build(n: number, levels: number, scaleBits: number, headroomBits: number): HeParams {
+  const edge = Math.min(60, scaleBits + headroomBits);
+  return { polyModulusDegree: n, coeffModulusBits: [edge, ...Array(levels).fill(scaleBits), edge], scaleBits };
+}
+
+/**
+ * Smallest 128-bit-secure N (and its modulus chain) that holds `levels`
+ * rescales and `slots` slots. Smaller N is much faster (DESIGN §2: a rotation
+ * at N=32768 costs ~14x one at N=16384), so the search goes up from 8192.
+ */
+export function selectParams(r: ParamRequest): HeParams {
+  const scaleBits = r.scaleBits ?? 40, headroom = r.headroomBits ?? 20;
+  if (scaleBits < 20 || scaleBits > 59) throw new UserError(`scaleBits ${scaleBits}: expected 20..59`);
+  for (const n of [8192, 16384, 32768]) {
+    if (n / 2 < r.slots) continue;
+    const p = build(n, r.levels, scaleBits, headroom);
+    if (totalBits(p) <= MAX_BITS_128[n]) return p;
+  }
+  const maxLevels = Math.floor((MAX_BITS_128[32768] - 2 * Math.min(60, scaleBits + headroom)) / scaleBits);
+  throw new UserError(
+    `no 128-bit-secure CKKS parameters hold ${r.levels} levels at ${scaleBits}-bit scale and ${r.slots} slots ` +
+    `(N=32768 holds at most ${maxLevels} levels at this scale); lower the scale bits, or use masked refresh to split the depth`);
+}
+
+/** Checks explicit parameters: 128-bit security, prime sizes, and that they fit the plan. */
+export function checkParams(p: HeParams, need?: { levels: number; slots: number }, where = 'export.params'): void {
+  const limit = MAX_BITS_128[p.polyModulusDegree];
+  if (limit === undefined) throw new UserError(`${where}.polyModulusDegree ${p.polyModulusDegree}: expected one of ${Object.keys(MAX_BITS_128).join(', ')}`);
+  const bad = p.coeffModulusBits.find((b) => !Number.isInteger(b) || b < 20 || b > 60);
+  if (bad !== undefined) throw new UserError(`${where}.coeffModulusBits: prime size ${bad} outside 20..60 bits`);
+  if (p.coeffModulusBits.length < 2) throw new UserError(`${where}.coeffModulusBits: need at least a first and a special prime`);
+  const total = totalBits(p);
+  if (total > limit) {
+    throw new UserError(
+      `${where}: ${total} coefficient-modulus bits at N=${p.polyModulusDegree} are not 128-bit secure (at most ${limit}); ` +
+      `use fewer or smaller primes, or N=${p.polyModulusDegree * 2}`);
+  }
+  if (p.scaleBits > Math.min(...p.coeffModulusBits.slice(1, -1), 60)) {
+    throw new UserError(`${where}.scaleBits ${p.scaleBits} exceeds the rescale primes' bits`);
+  }
+  if (need) {
+    const fit = (() => { try { return selectParams({ levels: need.levels, slots: need.slots, scaleBits: p.scaleBits }); } catch { return undefined; } })();
+    const suggest = fit ? ` (these would fit: N=${fit.polyModulusDegree}, coeffModulusBits [${fit.coeffModulusBits.join(', ')}])` : '';
+    if (levelsOf(p) < need.levels) throw new UserError(`${where}: ${levelsOf(p)} levels, the plan needs ${need.levels}${suggest}`);
+    if (slotsOf(p) < need.slots) throw new UserError(`${where}: ${slotsOf(p)} slots, the plan needs ${need.slots}${suggest}`);
+  }
+}

@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import SEALFactory, { type MainModule } from 'node-seal';
+
+/** A loaded node-seal instance plus the size of its WASM heap (for memory reports and leak tests). */
+export interface Seal {
+  readonly m: MainModule;
+  /** Current WASM heap size in bytes (it only grows: leaks show as growth). */
+  heapBytes(): number;
+}
+
+let shared: Promise<Seal> | undefined;
+
+/** node-seal's wasm file, found along Node's module lookup paths (node-seal's exports hide its files). */
+function sealWasmPath(): string {
+  const dirs = createRequire(import.meta.url).resolve.paths('node-seal') ?? [];
+  for (const d of dirs) {
+    const p = join(d, 'node-seal', 'dist', 'seal_throws.wasm');
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`node-seal is not installed (looked in ${dirs.join(', ')}); run npm ci`);
+}
+
+/**
+ * Loads node-seal once per thread. The wasm is instantiated through
+ * emscripten's instantiateWasm hook so the heap's WebAssembly.Memory can be
+ * read (node-seal does not export it).
+ */
+export function loadSeal(): Promise<Seal> {
+  shared ??= (async () => {
+    let memory: WebAssembly.Memory | undefined;
+    const bytes = await readFile(sealWasmPath());
+    const m = await SEALFactory({
+      instantiateWasm(imports: WebAssembly.Imports, receive: (i: WebAssembly.Instance, mod: WebAssembly.Module) => void) {
+        WebAssembly.instantiate(bytes, imports).then(({ instance, module }) => {
+          memory = Object.values(instance.exports).find((e): e is WebAssembly.Memory => e instanceof WebAssembly.Memory);
+          receive(instance, module);
+        });
+        return {};
+      },
+    });
+    return { m, heapBytes: () => memory?.buffer.byteLength ?? 0 };
+  })();
+  return shared;
+}
+
+/** SEAL's C++ exceptions arrive as WebAssembly.Exception; turn them into readable Errors. */
+export function sealError(_seal: Seal, e: unknown, what: string): Error {
+  // node-seal sets `message` on the WebAssembly.Exception to [C++ type, text] when it throws.
+  const msg = (e as { message?: unknown })?.message;
+  if (Array.isArray(msg)) return new Error(`${what}: ${msg[0]}: ${msg[1]}`);
+  if (typeof msg === 'string') return new Error(`${what}: ${msg}`);
+  return new Error(`${what}: ${String(e)}`);
+}
