@@ -107,6 +107,8 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
     return this.binary('modSwitch', (o) => this.evaluator.cipherModSwitchTo(a, this.ctx.parmsIds[level], o));
   }
 
+  rescalePrime(level: number): number { return this.ctx.rescalePrimes[this.topLevel - level]; }
+
   levelOf(a: Ciphertext): number {
     const p = a.parmsId();
     try {

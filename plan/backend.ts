@@ -33,6 +33,8 @@ export interface CkksBackend<C = unknown, P = unknown> {
   /** Drops `a` to a lower level without rescaling (to align operands). */
   modSwitchTo(a: C, level: number): C;
 
+  /** The prime a rescale at `level` divides by (weights are encoded at it so scales stay put). */
+  rescalePrime(level: number): number;
   levelOf(a: C): number;
   scaleOf(a: C): number;
   free(x: C | P): void;

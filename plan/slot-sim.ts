@@ -116,6 +116,7 @@ export class SlotSimulator implements CkksBackend<SimValue, SimValue> {
     return this.make(a.slots.slice(), level, a.scale, 'ct');
   }
 
+  rescalePrime(level: number): number { return this.primes[this.topLevel - level]; }
   levelOf(a: SimValue): number { return a.level; }
   scaleOf(a: SimValue): number { return a.scale; }
   free(): void { /* garbage collected */ }

@@ -1,0 +1,124 @@
+/**
+ * A linear map between flattened tensors (tfjs HWC order) as sparse entries
+ * plus a bias: out[o] = Σ w·in[i] + bias[o]. Conv, dense, pooling, batch norm
+ * and flatten all become one of these, and consecutive ones compose into one
+ * (pooling and batch norm cost no HE level).
+ */
+export interface LinearMap {
+  inShape: number[];
+  outShape: number[];
+  /** Row-grouped entries: rows[o] = [[inIndex, weight], …]. */
+  rows: [number, number][][];
+  bias: Float64Array;
+  /** Spatial subsampling of an image→image map (conv stride × pool size, through composition). */
+  stride: number;
+}
+
+export const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+export function emptyMap(inShape: number[], outShape: number[]): LinearMap {
+  return { inShape, outShape, rows: Array.from({ length: sizeOf(outShape) }, () => []), bias: new Float64Array(sizeOf(outShape)), stride: 1 };
+}
+
+/** a ∘ b: apply b, then a. */
+export function compose(a: LinearMap, b: LinearMap): LinearMap {
+  const out = emptyMap(b.inShape, a.outShape);
+  out.stride = a.stride * b.stride;
+  for (let o = 0; o < a.rows.length; o++) {
+    const acc = new Map<number, number>();
+    let bias = a.bias[o];
+    for (const [m, wa] of a.rows[o]) {
+      bias += wa * b.bias[m];
+      for (const [i, wb] of b.rows[m]) acc.set(i, (acc.get(i) ?? 0) + wa * wb);
+    }
+    out.rows[o] = [...acc.entries()].filter(([, w]) => w !== 0);
+    out.bias[o] = bias;
+  }
+  return out;
+}
+
+/** Multiplies every weight (not the bias) by `s`. */
+export function scaleWeights(m: LinearMap, s: number): void {
+  for (const r of m.rows) for (const e of r) e[1] *= s;
+}
+
+/** Plain evaluation (reference for tests and for folding checks). */
+export function applyMap(m: LinearMap, x: ArrayLike<number>): Float64Array {
+  const y = Float64Array.from(m.bias);
+  m.rows.forEach((r, o) => { for (const [i, w] of r) y[o] += w * x[i]; });
+  return y;
+}
+
+export function convPad(pad: 'same' | 'valid' | number, H: number, k: number, s: number): { top: number; out: number } {
+  if (pad === 'same') {
+    const out = Math.ceil(H / s);
+    return { top: Math.floor(Math.max(0, (out - 1) * s + k - H) / 2), out };
+  }
+  const p = pad === 'valid' ? 0 : pad;
+  return { top: p, out: Math.floor((H + 2 * p - k) / s) + 1 };
+}
+
+/** Grouped 2-D convolution; kernel [k, k, Cin/G, Cout] flattened row-major. */
+export function convMap(o: { inShape: [number, number, number]; kernel: Float32Array; bias?: Float32Array; k: number; stride: number; pad: 'same' | 'valid' | number; groups: number; cout: number }): LinearMap {
+  const [H, W, C] = o.inShape;
+  const ph = convPad(o.pad, H, o.k, o.stride), pw = convPad(o.pad, W, o.k, o.stride);
+  const cinG = C / o.groups, coutG = o.cout / o.groups;
+  const m = emptyMap([H, W, C], [ph.out, pw.out, o.cout]);
+  m.stride = o.stride;
+  for (let oy = 0; oy < ph.out; oy++) for (let ox = 0; ox < pw.out; ox++) for (let co = 0; co < o.cout; co++) {
+    const row = m.rows[(oy * pw.out + ox) * o.cout + co];
+    const g = Math.floor(co / coutG);
+    for (let ky = 0; ky < o.k; ky++) {
+      const iy = oy * o.stride + ky - ph.top;
+      if (iy < 0 || iy >= H) continue;
+      for (let kx = 0; kx < o.k; kx++) {
+        const ix = ox * o.stride + kx - pw.top;
+        if (ix < 0 || ix >= W) continue;
+        for (let c = 0; c < cinG; c++) {
+          const w = o.kernel[((ky * o.k + kx) * cinG + c) * o.cout + co];
+          if (w !== 0) row.push([(iy * W + ix) * C + g * cinG + c, w]);
+        }
+      }
+    }
+    if (o.bias) m.bias[(oy * pw.out + ox) * o.cout + co] = o.bias[co];
+  }
+  return m;
+}
+
+export function denseMap(kernel: Float32Array, bias: Float32Array | undefined, nIn: number, nOut: number, inShape: number[]): LinearMap {
+  const m = emptyMap(inShape, [nOut]);
+  for (let o = 0; o < nOut; o++) {
+    for (let i = 0; i < nIn; i++) { const w = kernel[i * nOut + o]; if (w !== 0) m.rows[o].push([i, w]); }
+    if (bias) m.bias[o] = bias[o];
+  }
+  return m;
+}
+
+/** Average pooling (window = stride = size); `global` averages each channel to 1x1. */
+export function avgPoolMap(inShape: [number, number, number], size: number | 'global'): LinearMap {
+  const [H, W, C] = inShape;
+  const [sy, sx] = size === 'global' ? [H, W] : [size, size];
+  const oh = Math.floor(H / sy), ow = Math.floor(W / sx);
+  const m = emptyMap(inShape, size === 'global' ? [C] : [oh, ow, C]);
+  m.stride = sy;
+  const w = 1 / (sy * sx);
+  for (let oy = 0; oy < oh; oy++) for (let ox = 0; ox < ow; ox++) for (let c = 0; c < C; c++) {
+    const row = m.rows[(oy * ow + ox) * C + c];
+    for (let dy = 0; dy < sy; dy++) for (let dx = 0; dx < sx; dx++) row.push([((oy * sy + dy) * W + ox * sx + dx) * C + c, w]);
+  }
+  return m;
+}
+
+/** Batch norm in inference form: per channel (last axis) x·scale + shift. */
+export function channelAffineMap(shape: number[], scale: Float64Array, shift: Float64Array): LinearMap {
+  const C = shape[shape.length - 1];
+  const m = emptyMap(shape, shape);
+  m.rows.forEach((r, o) => { r.push([o, scale[o % C]]); m.bias[o] = shift[o % C]; });
+  return m;
+}
+
+export function identityMap(inShape: number[], outShape: number[]): LinearMap {
+  const m = emptyMap(inShape, outShape);
+  m.rows.forEach((r, o) => r.push([o, 1]));
+  return m;
+}

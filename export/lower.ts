@@ -1,0 +1,83 @@
+import type * as tf from '@tensorflow/tfjs';
+import { UserError } from '../common/errors.js';
+import { PolyActivation } from '../train/layers/poly-activation.js';
+import { GroupedConv2D } from '../train/layers/grouped-conv.js';
+import { avgPoolMap, channelAffineMap, compose, convMap, denseMap, identityMap, scaleWeights, sizeOf, type LinearMap } from './linear-map.js';
+
+/**
+ * A network as HE sees it: linear maps separated by squarings,
+ * L0, x², L1, x², …, Lk. Lowering folds batch norm, pooling and flatten into
+ * the linear maps and merges quadratic activations (HEMET coefficient
+ * merging): a·y² + b·y + c = a(y + b/2a)² + c', with the shift folded into the
+ * previous map's bias and a, c' into the next map, so each activation costs
+ * exactly one ciphertext multiplication and one level.
+ */
+export interface HeChain {
+  inShape: [number, number, number];
+  linears: LinearMap[];
+}
+
+function data(t: tf.Tensor): Float32Array { return t.dataSync() as Float32Array; }
+
+export function lowerModel(model: tf.LayersModel): HeChain {
+  const input = model.inputs[0].shape.slice(1) as number[];
+  if (input.length !== 3) throw new UserError(`HE export expects an image input [H, W, C], got [${input.join(', ')}]`);
+  const inShape = input as [number, number, number];
+  if ((model as { layers: tf.layers.Layer[] }).layers.some((l) => l.getClassName() === 'Add')) {
+    throw new UserError(`model ${model.name}: residual networks (Add layers) cannot be exported yet`);
+  }
+  let shape: number[] = [...inShape];
+  let cur: LinearMap = identityMap(shape, shape);
+  const linears: LinearMap[] = [];
+  const acts: { alpha: number; beta: number; c: number; name: string }[] = [];
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    const w = layer.getWeights();
+    let next: LinearMap | undefined;
+    if (layer instanceof GroupedConv2D) {
+      next = convMap({ inShape: shape as [number, number, number], kernel: data(w[0]), bias: layer.useBias ? data(w[1]) : undefined, k: layer.kernelSize, stride: layer.strides, pad: layer.padding, groups: layer.groups, cout: layer.filters });
+    } else if (cls === 'Dense') {
+      const [nIn, nOut] = w[0].shape;
+      if (nIn !== sizeOf(shape)) throw new UserError(`layer ${layer.name}: dense input ${nIn} does not match ${sizeOf(shape)}`);
+      next = denseMap(data(w[0]), w[1] ? data(w[1]) : undefined, nIn, nOut, shape);
+    } else if (cls === 'AveragePooling2D') {
+      const size = (layer.getConfig().poolSize as number[])[0];
+      next = avgPoolMap(shape as [number, number, number], size);
+    } else if (cls === 'GlobalAveragePooling2D') {
+      next = avgPoolMap(shape as [number, number, number], 'global');
+    } else if (cls === 'Flatten') {
+      next = identityMap(shape, [sizeOf(shape)]);
+    } else if (cls === 'BatchNormalization') {
+      const eps = layer.getConfig().epsilon as number;
+      const [gamma, beta, mean, variance] = w.map(data);
+      const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + eps));
+      const shift = Float64Array.from(beta, (b, c) => b - mean[c] * scale[c]);
+      next = channelAffineMap(shape, scale, shift);
+    } else if (layer instanceof PolyActivation) {
+      linears.push(cur);
+      acts.push({ ...layer.coefficients(), name: layer.name });
+      cur = identityMap(shape, shape);
+      continue;
+    } else if (cls === 'ReLU' || cls === 'Activation') {
+      throw new UserError(`layer ${layer.name}: ${cls} is a plaintext-only activation; HE export needs square or quadratic activations`);
+    } else {
+      throw new UserError(`layer ${layer.name}: ${cls} layers cannot be exported to an HE plan`);
+    }
+    cur = compose(next, cur);
+    shape = next.outShape;
+  }
+  linears.push(cur);
+  acts.forEach((a, i) => foldQuadratic(linears[i], linears[i + 1], a));
+  return { inShape, linears };
+}
+
+/** Folds a·y² + b·y + c between `prev` and `next` so that only y'² remains. */
+function foldQuadratic(prev: LinearMap, next: LinearMap, a: { alpha: number; beta: number; c: number; name: string }): void {
+  if (a.alpha === 1 && a.beta === 0 && a.c === 0) return;
+  if (Math.abs(a.alpha) < 1e-8) throw new UserError(`activation ${a.name}: α = ${a.alpha} is ~0 (the activation is linear); HE export cannot merge it`);
+  const shift = a.beta / (2 * a.alpha);
+  const cPrime = a.c - (a.beta * a.beta) / (4 * a.alpha);
+  for (let o = 0; o < prev.bias.length; o++) prev.bias[o] += shift;
+  next.rows.forEach((r, o) => { next.bias[o] += cPrime * r.reduce((s, [, w]) => s + w, 0); });
+  scaleWeights(next, a.alpha);
+}

@@ -1,0 +1,57 @@
+import type { HeParams } from '../he/params.js';
+import type { Layout } from './layout.js';
+
+/**
+ * The HE plan: one object that is counted statically (plan/cost), run on the
+ * slot simulator and run under CKKS (plan/interpreter) — the same kernels,
+ * so counts and semantics cannot drift. Slot vectors are dense Float64Arrays
+ * of length `slots`.
+ */
+export interface LinearStep {
+  kind: 'linear';
+  name: string;
+  /** Σ_g rot( Σ_b diag ⊙ rot(x, b), g ): diagonals are stored pre-rotated by -g. */
+  giants: { giant: number; terms: { baby: number; diag: Float64Array }[] }[];
+  /** Added (at the products' scale) before rescaling; zero where there is no output. */
+  bias?: Float64Array;
+  /** After rescaling: z += rot(z, s) for each s (sums partial rows, replicates dense outputs). */
+  rotateSum: number[];
+  out: Layout;
+}
+
+export interface SquareStep {
+  kind: 'square';
+  name: string;
+  out: Layout;
+}
+
+export type PlanStep = LinearStep | SquareStep;
+
+export interface Plan {
+  formatVersion: 1;
+  params: HeParams;
+  slots: number;
+  /** How the client packs one input: element i of the HWC tensor at in.slotOf[i] (and its copies). */
+  input: Layout;
+  /** Extra copies of the input at these slot offsets (lets convolutions read one copy per channel block). */
+  inputCopies: number[];
+  steps: PlanStep[];
+  output: Layout;
+}
+
+/** Every rotation the plan performs: the Galois keys to generate, and no others. */
+export function rotationSteps(plan: Plan): number[] {
+  const s = new Set<number>();
+  for (const st of plan.steps) {
+    if (st.kind !== 'linear') continue;
+    for (const g of st.giants) {
+      if (g.giant !== 0) s.add(g.giant);
+      for (const t of g.terms) if (t.baby !== 0) s.add(t.baby);
+    }
+    for (const r of st.rotateSum) s.add(r);
+  }
+  return [...s].sort((a, b) => a - b);
+}
+
+/** Levels (rescales) the plan consumes: one per step. */
+export const planDepth = (plan: Plan) => plan.steps.length;

@@ -1,0 +1,59 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { buildModel, modelSchema } from '../../train/zoo/registry.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
+import { CkksContext } from '../../he/context.js';
+import { CkksClient } from '../../he/client.js';
+import { SealBackend } from '../../he/seal-backend.js';
+import { SlotSimulator } from '../../plan/slot-sim.js';
+import { freePrepared, prepare, run, packInput, unpackOutput } from '../../plan/interpreter.js';
+import { planCounts } from '../../plan/cost.js';
+import { rotationSteps } from '../../plan/plan.js';
+
+/**
+ * The equivalence triple on a tiny CryptoNets-style net under real CKKS
+ * (N=8192, 5 levels at a 28-bit scale): tfjs ≈ simulator ≈ node-seal, and the
+ * op counts of the static cost model, the simulator and node-seal are equal.
+ */
+test('tiny net: tfjs ≈ simulator ≈ node-seal, identical op counts, client/server split by bytes', async () => {
+  await initBackend('wasm');
+  const model = withSeededRandom(11, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
+  const plan = compileChain(lowerModel(model), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } });
+  const ctx = await CkksContext.create(plan.params);
+  const client = new CkksClient(ctx);
+  const server = new SealBackend(ctx, client.serverKeys(rotationSteps(plan)));
+  const sim = new SlotSimulator({ slots: plan.slots, rescalePrimes: ctx.rescalePrimes, scale: ctx.scale });
+  const ps = prepare(server, plan), pm = prepare(sim, plan);
+  const static_ = planCounts(plan).total;
+  try {
+    for (let i = 0; i < 3; i++) {
+      const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 100 + i);
+      const ref = (model.predict(x) as tf.Tensor).dataSync();
+      const packed = packInput(plan, x.dataSync());
+      // Client → bytes → server → bytes → client.
+      const ct = new ctx.m.Ciphertext();
+      ct.loadFromArray(ctx.context, client.encrypt(packed));
+      const before = { seal: { ...server.counts }, sim: { ...sim.counts } };
+      const out = run(server, ps, ct);
+      const y = unpackOutput(plan, client.decrypt(new Uint8Array(out.saveToArray(ctx.m.ComprModeType.zstd))));
+      const ys = unpackOutput(plan, sim.decrypt(run(sim, pm, sim.encrypt(sim.encode(packed, sim.topLevel)))));
+      out.delete(); ct.delete();
+      const argmax = (a: ArrayLike<number>) => Array.from(a).indexOf(Math.max(...Array.from(a)));
+      expect(argmax(y)).toBe(argmax(ref));
+      for (let j = 0; j < ref.length; j++) {
+        expect(Math.abs(ys[j] - ref[j])).toBeLessThan(1e-4);
+        expect(Math.abs(y[j] - ref[j])).toBeLessThan(2e-2);
+      }
+      for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch'] as const) {
+        expect(server.counts[k] - before.seal[k]).toBe(static_[k]);
+        expect(sim.counts[k] - before.sim[k] - (k === 'mulPlain' || k === 'rotate' ? 0 : 0)).toBe(static_[k]);
+      }
+    }
+  } finally {
+    freePrepared(server, ps);
+    server.delete(); client.delete(); ctx.delete();
+    model.dispose();
+  }
+});

@@ -1,0 +1,135 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { buildModel, modelSchema } from '../../train/zoo/registry.js';
+import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
+import { PolyActivation } from '../../train/layers/poly-activation.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
+import { SlotSimulator } from '../../plan/slot-sim.js';
+import { prepare, run, packInput, unpackOutput } from '../../plan/interpreter.js';
+import { planCounts } from '../../plan/cost.js';
+import { rotationSteps, type Plan } from '../../plan/plan.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { Rng } from '../../common/rng.js';
+
+beforeAll(async () => { await initBackend('wasm'); });
+
+/** Deterministic stand-in for the primes (the simulator needs no crypto): ~2^40 each. */
+function simFor(plan: Plan): SlotSimulator {
+  const levels = plan.params.coeffModulusBits.length - 2;
+  return new SlotSimulator({ slots: plan.slots, rescalePrimes: Array.from({ length: levels }, (_, i) => 2 ** 40 - 1000 * (i + 1)), scale: 2 ** plan.params.scaleBits });
+}
+
+function simulate(plan: Plan, x: ArrayLike<number>): { y: Float64Array; sim: SlotSimulator } {
+  const sim = simFor(plan);
+  const p = prepare(sim, plan);
+  const before = { ...sim.counts };
+  const out = run(sim, p, sim.encrypt(sim.encode(packInput(plan, x), sim.topLevel)));
+  const y = unpackOutput(plan, sim.decrypt(out));
+  for (const k of Object.keys(before) as (keyof typeof before)[]) sim.counts[k] -= before[k];
+  return { y, sim };
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** A random small sequential net: conv (random kernel, stride, padding, groups), act, optional pool, dense, act, dense. */
+function randomNet(seed: number): { model: tf.Sequential; shape: [number, number, number] } {
+  const r = new Rng(seed);
+  const H = 8 + r.int(6), C = 1 + r.int(2) * 3;
+  const k = [1, 3, 5][r.int(3)], stride = 1 + r.int(2);
+  const pad = (['same', 'valid', 1] as const)[r.int(3)];
+  const filters = [2, 3, 4][r.int(3)] * (C === 1 ? 1 : 1);
+  const groups = C > 1 && filters % C === 0 ? C : 1;
+  const act = r.int(2) ? 'square' : 'quadratic';
+  return withSeededRandom(seed, () => {
+    const m = tf.sequential();
+    m.add(new GroupedConv2D({ filters: C > 1 ? C : filters, kernelSize: k, strides: stride, padding: pad, groups, inputShape: [H, H, C] }));
+    m.add(tf.layers.batchNormalization());
+    m.add(new PolyActivation({ kind: act, init: { alpha: 0.2 + r.next(), beta: r.next() - 0.5, c: r.next() - 0.5 } }));
+    if (r.int(2)) m.add(tf.layers.averagePooling2d({ poolSize: 2, strides: 2 }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 3 + r.int(10) }));
+    m.add(new PolyActivation({ kind: act, init: { alpha: 0.5, beta: 0.3, c: -0.1 } }));
+    m.add(tf.layers.dense({ units: 2 + r.int(9) }));
+    return { model: m, shape: [H, H, C] as [number, number, number] };
+  });
+}
+
+describe('compiled plans on the slot simulator', () => {
+  test.each([1, 2, 3, 4, 5, 6, 7, 8])('random net %i: simulator output = tfjs output; static counts = simulator counts', (seed) => {
+    const { model, shape } = randomNet(seed);
+    // Non-trivial batch-norm statistics, so folding is exercised.
+    const bn = model.layers[1];
+    bn.setWeights(bn.getWeights().map((w, i) => tf.add(w, tf.mul(tf.randomUniform(w.shape, 0.1, 0.5, 'float32', seed), i === 3 ? 1 : 0.5))));
+    const x = tf.randomNormal([1, ...shape], 0, 1, 'float32', seed);
+    const ref = (model.predict(x) as tf.Tensor).dataSync();
+    const plan = compileChain(lowerModel(model));
+    const { y, sim } = simulate(plan, x.dataSync());
+    const scale = Math.max(1, ...Array.from(ref, Math.abs));
+    expect(maxAbsDiff(y, ref) / scale).toBeLessThan(1e-4);
+    const { total } = planCounts(plan);
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch'] as const) expect(sim.counts[k]).toBe(total[k]);
+    model.dispose();
+  });
+
+  test('zoo CryptoNets and MLP compile; every rotation has a Galois step and nothing else', () => {
+    for (const name of ['cryptonets', 'mlp'] as const) {
+      const m = withSeededRandom(3, () => buildModel(modelSchema.parse({ name, ...(name === 'mlp' ? { hidden: [32] } : {}) }), { inputShape: [28, 28, 1], numClasses: 10 }));
+      const plan = compileChain(lowerModel(m));
+      const x = tf.randomNormal([1, 28, 28, 1], 0, 1, 'float32', 5);
+      const { y } = simulate(plan, x.dataSync());
+      expect(maxAbsDiff(y, (m.predict(x) as tf.Tensor).dataSync())).toBeLessThan(1e-3);
+      const used = new Set<number>();
+      for (const s of plan.steps) if (s.kind === 'linear') {
+        s.giants.forEach((g) => { if (g.giant) used.add(g.giant); g.terms.forEach((t) => t.baby && used.add(t.baby)); });
+        s.rotateSum.forEach((r) => used.add(r));
+      }
+      expect(rotationSteps(plan)).toEqual([...used].sort((a, b) => a - b));
+      m.dispose();
+    }
+  });
+
+  test('pruned weights cost nothing: a zeroed kernel tap removes its plaintext, multiplication, rotation and Galois key', () => {
+    const m = withSeededRandom(4, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16 }), { inputShape: [12, 12, 1], numClasses: 4 }));
+    // Without BSGS every diagonal is its own input rotation, so a pruned tap saves exactly one rotation;
+    // with BSGS a rotation goes only when no other diagonal shares its baby or giant step.
+    const dense = compileChain(lowerModel(m), { bsgs: false });
+    const denseBsgs = compileChain(lowerModel(m));
+    const conv = m.getLayer('conv1') as GroupedConv2D;
+    // getWeights() returns the live variables: copy them before setWeights changes them.
+    const [kern, bias] = conv.getWeights().map((w) => w.clone());
+    // Zero tap (ky=2, kx=3) for every channel: a whole diagonal of the packed conv.
+    const mask = tf.buffer(kern.shape, 'float32');
+    for (let i = 0; i < mask.size; i++) mask.values[i] = 1;
+    for (let c = 0; c < 3; c++) mask.set(0, 2, 3, 0, c);
+    conv.setWeights([tf.mul(kern, mask.toTensor()), bias]);
+    const pruned = compileChain(lowerModel(m), { bsgs: false });
+    const a = planCounts(dense), b = planCounts(pruned);
+    expect(planCounts(compileChain(lowerModel(m))).total.mulPlain).toBe(planCounts(denseBsgs).total.mulPlain - 1);
+    expect(planCounts(compileChain(lowerModel(m))).total.rotate).toBeLessThanOrEqual(planCounts(denseBsgs).total.rotate);
+    // The conv is 25 taps: BSGS needs far fewer rotations than one per tap.
+    expect(planCounts(denseBsgs).perStep[0].counts.rotate).toBeLessThan(planCounts(dense).perStep[0].counts.rotate);
+    expect(b.total.mulPlain).toBe(a.total.mulPlain - 1);
+    expect(b.total.rotate).toBe(a.total.rotate - 1);
+    expect(b.plaintexts).toBe(a.plaintexts - 1);
+    expect(rotationSteps(pruned).length).toBe(rotationSteps(dense).length - 1);
+    // Pruning one channel's tap only: a plaintext gets sparser, nothing is saved (structure matters).
+    const mask2 = tf.buffer(kern.shape, 'float32');
+    for (let i = 0; i < mask2.size; i++) mask2.values[i] = 1;
+    mask2.set(0, 1, 1, 0, 0);
+    conv.setWeights([tf.mul(kern, mask2.toTensor()), bias]);
+    expect(planCounts(compileChain(lowerModel(m), { bsgs: false })).total.mulPlain).toBe(a.total.mulPlain);
+    m.dispose();
+  });
+
+  test('relu and residual models are refused with a clear message', () => {
+    const relu = buildModel(modelSchema.parse({ name: 'cryptonets', activation: 'relu' }), { inputShape: [28, 28, 1], numClasses: 10 });
+    expect(() => lowerModel(relu)).toThrow(/act1: ReLU is a plaintext-only activation; HE export needs square or quadratic/);
+    const res = buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 4 }), { inputShape: [8, 8, 3], numClasses: 10 });
+    expect(() => lowerModel(res)).toThrow(/residual networks \(Add layers\) cannot be exported yet/);
+  });
+});
