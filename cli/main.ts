@@ -5,6 +5,8 @@ import { runCommand } from './commands/run.js';
 import { trainCommand } from './commands/train.js';
 import { datasetsCommand } from './commands/datasets.js';
 import { schemaCommand } from './commands/schema.js';
+import { exportCommand } from './commands/export.js';
+import { evaluateCommand } from './commands/evaluate.js';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
@@ -18,6 +20,8 @@ await yargs(hideBin(process.argv))
   .command(runCommand)
   .command(trainCommand)
   .command(datasetsCommand)
+  .command(exportCommand)
+  .command(evaluateCommand)
   .command(schemaCommand)
   .demandCommand(1, 'name a command (see --help)')
   .strict()

@@ -10,6 +10,7 @@ export interface CompileOptions {
   /** Explicit parameters (checked); otherwise the smallest secure ones are chosen. */
   params?: HeParams;
   scaleBits?: number;
+  headroomBits?: number;
   /** Baby-step/giant-step rotations (default on); off: every diagonal is its own rotation of the input. */
   bsgs?: boolean;
 }
@@ -59,7 +60,7 @@ export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
 
   // Phase 2: parameters.
   const depth = 2 * chain.linears.length - 1;
-  const params = o.params ?? selectParams({ levels: depth, slots: footprint, scaleBits: o.scaleBits });
+  const params = o.params ?? selectParams({ levels: depth, slots: footprint, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
   if (o.params) checkParams(o.params, { levels: depth, slots: footprint });
   const S = slotsOf(params);
 

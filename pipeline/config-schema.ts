@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { DATASET_NAMES } from '../datasets/registry.js';
 import { modelSchema } from '../train/zoo/registry.js';
 import { trainSchema } from '../train/options.js';
+import { exportSchema } from '../export/options.js';
+import { evaluateSchema } from '../evaluate/options.js';
 
 /**
  * The pipeline config: the single source of truth for keys, defaults and
@@ -33,6 +35,8 @@ export const configSchema = z.object({
   dataset: datasetSchema,
   model: modelSchema.optional(),
   train: trainSchema.optional(),
+  export: exportSchema.optional(),
+  evaluate: evaluateSchema.optional(),
 }).strict();
 
 export type PipelineConfig = z.infer<typeof configSchema>;

@@ -9,6 +9,10 @@ export interface StageContext {
   run: RunDir;
   logger: Logger;
   data?: PreparedData;
+  /** The tfjs backend in use (chosen once per run). */
+  backend?: string;
+  /** Fingerprint of each finished stage's inputs; later stages include their upstream's. */
+  fingerprints: Record<string, string>;
   /** Summary sections, merged into summary.json. */
   summary: Record<string, unknown>;
 }

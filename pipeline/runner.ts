@@ -6,7 +6,10 @@ import type { StageContext } from './context.js';
 import { RunDir } from './run-dir.js';
 import { dataStage } from './stages/data-stage.js';
 import { trainStage } from './stages/train-stage.js';
+import { exportStage } from './stages/export-stage.js';
+import { evaluateStage } from './stages/evaluate-stage.js';
 import { trainSchema } from '../train/options.js';
+import { initBackend } from '../train/backend.js';
 
 export interface RunOptions {
   /** Discard finished stages and checkpoints of this run and start over. */
@@ -28,10 +31,13 @@ export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Pr
   await run.open();
   const logger = o.logger ?? fileLogger(run.file('log.txt'));
   await run.writeConfig(config);
-  const ctx: StageContext = { config, run, logger, summary: { name: config.name, startedAt: new Date().toISOString() } };
+  const ctx: StageContext = { config, run, logger, fingerprints: {}, summary: { name: config.name, startedAt: new Date().toISOString() } };
   logger.info(`run ${config.name} in ${run.path}`);
+  if (config.model) ctx.backend = await initBackend(config.train?.backend ?? 'auto');
   await dataStage(ctx);
   if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh });
+  if (config.export) await exportStage(ctx, config.export);
+  if (config.evaluate) await evaluateStage(ctx, config.evaluate);
   ctx.summary.finishedAt = new Date().toISOString();
   ctx.summary.versions = { heprune: '0.1.0', tfjs: tf.version.tfjs, node: process.version };
   await writeJsonAtomic(run.file('summary.json'), ctx.summary);

@@ -22,6 +22,6 @@ export const runCommand: CommandModule<object, Args> = {
     if (a.workers !== undefined) sets.push(`train.workers=${a.workers}`);
     const config = await loadConfig(a.config, sets);
     const { runDir, summary } = await runPipeline(config, { fresh: a.fresh });
-    process.stdout.write(JSON.stringify({ runDir, train: summary.train ?? null }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ runDir, train: summary.train ?? null, export: summary.export ?? null, evaluate: summary.evaluate ?? null }, null, 2) + '\n');
   }),
 };

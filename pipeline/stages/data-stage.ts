@@ -2,15 +2,20 @@ import { defaultCacheDir } from '../../common/paths.js';
 import { prepareData, type PreparedData } from '../../datasets/prepare.js';
 import { getSource } from '../../datasets/registry.js';
 import type { DatasetConfig } from '../config-schema.js';
+import type { ImageDataset } from '../../datasets/types.js';
 import type { StageContext } from '../context.js';
 
-export async function loadPrepared(d: DatasetConfig): Promise<PreparedData> {
-  const source = getSource(d.name);
-  const ds = await source.load({
-    path: d.path, cacheDir: d.cacheDir ?? defaultCacheDir(), labelMode: d.labelMode, imageSize: d.imageSize,
+/** The dataset as its source loads it (no split or normalisation), from a config's dataset section. */
+export function loadRaw(d: DatasetConfig, pathOverride?: string): Promise<ImageDataset> {
+  return getSource(d.name).load({
+    path: pathOverride ?? d.path, cacheDir: d.cacheDir ?? defaultCacheDir(), labelMode: d.labelMode, imageSize: d.imageSize,
     channels: d.channels, testFraction: d.testFraction, trainCount: d.trainCount, testCount: d.testCount,
     numClasses: d.numClasses, seed: d.seed,
   });
+}
+
+export async function loadPrepared(d: DatasetConfig): Promise<PreparedData> {
+  const ds = await loadRaw(d);
   return prepareData(ds, { normalize: d.normalize, validation: d.validation, seed: d.seed, trainLimit: d.trainLimit, testLimit: d.testLimit });
 }
 

@@ -39,6 +39,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   const modelCfg = config.model, trainCfg = config.train!;
   const inputs = trainInputs(ctx, modelCfg, trainCfg);
   const fp = fingerprint(inputs);
+  ctx.fingerprints.train = fp;
   const started = run.record('train.started');
   if (started && started.fingerprint !== fp) {
     if (!o.fresh) {
@@ -59,7 +60,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   }
   await run.markDone('train.started', fp, inputs as unknown as Record<string, unknown>);
 
-  const backend = await initBackend(trainCfg.backend);
+  const backend = await initBackend(trainCfg.backend); // already chosen by the runner: returns it
   const data = ctx.data!;
   const task = taskOf(modelCfg);
   const model = withSeededRandom(trainCfg.seed, () => buildModel(modelCfg, { inputShape: data.shape, numClasses: data.numClasses }));

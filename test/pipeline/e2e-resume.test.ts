@@ -50,6 +50,35 @@ describe('pipeline end to end (CLI, synthetic data)', () => {
     } finally { await t.cleanup(); }
   });
 
+  test('train → export → evaluate under real CKKS (N=8192), then `heprune evaluate` on the export alone', async () => {
+    const t = await tempDir();
+    try {
+      const cfg = join(t.path, 'he.yaml');
+      await writeFile(cfg, tinyConfig(t.path, 2) + `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
+evaluate: { samples: 6, encrypted: true, workers: 2 }
+`);
+      const r = await runCli(['run', cfg]);
+      expect(r.code).toBe(0);
+      const ev = JSON.parse(await readFile(join(t.path, 'tiny', 'evaluation.json'), 'utf8'));
+      expect(ev.samples).toBe(6);
+      expect(ev.agreement).toBe(1);
+      expect(ev.simulatedAccuracy).toBe(ev.plaintextAccuracy);
+      expect(ev.maxAbsError).toBeLessThan(0.05);
+      expect(ev.throughput.workers).toBe(2);
+      expect(ev.opCountsPerImage.rotate).toBe(ev.staticCounts.rotate);
+      expect(ev.opCountsPerImage.mulPlain).toBe(ev.staticCounts.mulPlain);
+      expect(ev.keys.galoisKeys).toBe(ev.galoisKeys);
+      const csv = (await readFile(join(t.path, 'tiny', 'evaluation.csv'), 'utf8')).trim().split('\n');
+      expect(csv).toHaveLength(7);
+      const again = await runCli(['run', cfg]);
+      expect(again.stderr).toMatch(/export: already complete; skipped[\s\S]*evaluate: already complete; skipped/);
+      // The export directory alone (plus the dataset) is enough to evaluate.
+      const alone = await runCli(['evaluate', '--model', join(t.path, 'tiny', 'export'), '--samples', '3', '--out', t.path]);
+      expect(alone.code).toBe(0);
+      expect(JSON.parse(alone.stdout).simulatedAccuracy).toBeDefined();
+    } finally { await t.cleanup(); }
+  });
+
   test('a diverging run stops with a clear error (exit 3) and writes no checkpoint of the broken model', async () => {
     const t = await tempDir();
     try {

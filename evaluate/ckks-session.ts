@@ -1,0 +1,67 @@
+import { CkksClient } from '../he/client.js';
+import { CkksContext } from '../he/context.js';
+import { SealBackend } from '../he/seal-backend.js';
+import { zeroCounts, type OpCounts } from '../plan/op-counts.js';
+import { freePrepared, prepare, run, unpackOutput, type Prepared } from '../plan/interpreter.js';
+import { rotationSteps, type Plan } from '../plan/plan.js';
+import type { Plaintext } from 'node-seal';
+
+/** One client + one server with real keys, in one thread; bytes pass between them as they would over a network. */
+export interface SessionSetup { keygenMs: number; prepareMs: number; galoisKeys: number; galoisKeyBytes: number; relinKeyBytes: number; params: Plan['params'] }
+export interface ImageResult {
+  output: number[];
+  encryptMs: number; serverMs: number; decryptMs: number;
+  bytesUp: number; bytesDown: number;
+  steps: { name: string; ms: number }[];
+  counts: OpCounts;
+  heapBytes: number;
+}
+
+export class CkksSession {
+  private constructor(
+    private readonly ctx: CkksContext, private readonly client: CkksClient, private readonly server: SealBackend,
+    private readonly prepared: Prepared<Plaintext>, private readonly plan: Plan, readonly setup: SessionSetup,
+  ) {}
+
+  static async open(plan: Plan): Promise<CkksSession> {
+    const ctx = await CkksContext.create(plan.params);
+    const t0 = performance.now();
+    const client = new CkksClient(ctx);
+    const keys = client.serverKeys(rotationSteps(plan));
+    const keygenMs = performance.now() - t0;
+    const server = new SealBackend(ctx, keys);
+    const t1 = performance.now();
+    const prepared = prepare(server, plan);
+    const setup: SessionSetup = {
+      keygenMs, prepareMs: performance.now() - t1, galoisKeys: keys.galoisSteps.length,
+      galoisKeyBytes: keys.galoisKeys.length, relinKeyBytes: keys.relinKeys.length, params: plan.params,
+    };
+    return new CkksSession(ctx, client, server, prepared, plan, setup);
+  }
+
+  /** Client encrypts the packed input, server evaluates the plan, client decrypts. */
+  infer(packed: Float64Array): ImageResult {
+    const t0 = performance.now();
+    const up = this.client.encrypt(packed);
+    const t1 = performance.now();
+    const ct = new this.ctx.m.Ciphertext();
+    ct.loadFromArray(this.ctx.context, up);
+    const before = { ...this.server.counts };
+    const steps: { name: string; ms: number }[] = [];
+    const out = run(this.server, this.prepared, ct, (r) => steps.push({ name: r.name, ms: r.ms }));
+    const down = new Uint8Array(out.saveToArray(this.ctx.m.ComprModeType.zstd));
+    out.delete(); ct.delete();
+    const t2 = performance.now();
+    const slots = this.client.decrypt(down);
+    const output = Array.from(unpackOutput(this.plan, slots));
+    const t3 = performance.now();
+    const counts = zeroCounts();
+    for (const k of Object.keys(counts) as (keyof OpCounts)[]) counts[k] = this.server.counts[k] - before[k];
+    return { output, encryptMs: t1 - t0, serverMs: t2 - t1, decryptMs: t3 - t2, bytesUp: up.length, bytesDown: down.length, steps, counts, heapBytes: this.ctx.seal.heapBytes() };
+  }
+
+  close(): void {
+    freePrepared(this.server, this.prepared);
+    this.server.delete(); this.client.delete(); this.ctx.delete();
+  }
+}

@@ -1,0 +1,115 @@
+import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
+import { createObjectCsvStringifier } from 'csv-writer';
+import { writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.js';
+import { UserError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { batchPixels, type Normalization } from '../datasets/prepare.js';
+import type { Split } from '../datasets/types.js';
+import { loadExport } from '../export/artifact.js';
+import { CkksContext } from '../he/context.js';
+import { prepare, run, packInput, unpackOutput } from '../plan/interpreter.js';
+import { SlotSimulator } from '../plan/slot-sim.js';
+import { loadModel } from '../train/checkpoint.js';
+import { epochProgress } from '../train/progress.js';
+import { argmax, maxAbsError, precisionBits, summarize } from './metrics.js';
+import { evaluateEncrypted } from './pool.js';
+import { exists } from '../datasets/fs-util.js';
+
+export interface EvaluateOptions {
+  exportDir: string;
+  test: Split;
+  samples: number;
+  encrypted: boolean;
+  simulate: boolean;
+  workers: number;
+  /** Where evaluation.json and evaluation.csv go. */
+  outDir: string;
+  logger: Logger;
+}
+
+export interface ExportMeta { normalization: Normalization; shape: [number, number, number]; task: string; dataset: string; numClasses: number }
+
+/**
+ * Plaintext (tfjs), simulated (plan on the slot simulator) and CKKS
+ * (node-seal, real keys, client/server by bytes) outputs for the same test
+ * images, with accuracy, agreement, error, latency, op counts, key and
+ * ciphertext sizes and memory.
+ */
+export async function evaluateExport(o: EvaluateOptions): Promise<Record<string, unknown>> {
+  const { plan, manifest } = await loadExport(o.exportDir);
+  const meta = manifest.meta as unknown as ExportMeta;
+  if (meta.task !== 'classification') throw new UserError(`${o.exportDir}: evaluation of ${meta.task} models is not supported yet`);
+  const n = Math.min(o.samples, o.test.count);
+  if (n <= 0) throw new UserError('evaluate.samples must be at least 1 and the test split non-empty');
+  const pixels = meta.shape[0] * meta.shape[1] * meta.shape[2];
+  if (o.test.images.length / o.test.count !== pixels) throw new UserError(`${o.exportDir}: the plan expects ${meta.shape.join('x')} images, the dataset has another size`);
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  const xs = batchPixels(o.test, idx, meta.shape, meta.normalization);
+  const labels = Array.from(o.test.labels.subarray(0, n));
+  const inputs = Array.from({ length: n }, (_, i) => packInput(plan, xs.subarray(i * pixels, (i + 1) * pixels)));
+  const report: Record<string, unknown> = { exportDir: o.exportDir, dataset: meta.dataset, samples: n, params: plan.params, depth: manifest.depth, staticCounts: manifest.totals.counts, plaintexts: manifest.totals.plaintexts, galoisKeys: manifest.rotationSteps.length };
+  const acc = (outs: number[][]) => outs.filter((y, i) => argmax(y) === labels[i]).length / n;
+
+  // Plaintext reference: the tfjs model saved beside the plan.
+  let plain: number[][] | undefined;
+  if (await exists(join(o.exportDir, 'model', 'model.json'))) {
+    const model = await loadModel(join(o.exportDir, 'model'));
+    plain = tf.tidy(() => {
+      const out = model.predict(tf.tensor4d(xs, [n, ...meta.shape])) as tf.Tensor;
+      return (out.arraySync() as number[][]);
+    });
+    model.dispose();
+    report.plaintextAccuracy = acc(plain);
+  }
+
+  if (o.simulate) {
+    const ctx = await CkksContext.create(plan.params); // only for the exact rescale primes; no keys
+    const sim = new SlotSimulator({ slots: plan.slots, rescalePrimes: ctx.rescalePrimes, scale: ctx.scale });
+    ctx.delete();
+    const prepared = prepare(sim, plan);
+    const t0 = performance.now();
+    const simOut = inputs.map((v) => Array.from(unpackOutput(plan, sim.decrypt(run(sim, prepared, sim.encrypt(sim.encode(v, sim.topLevel)))))));
+    report.simulatedAccuracy = acc(simOut);
+    report.simulatedMsPerImage = +((performance.now() - t0) / n).toFixed(2);
+    if (plain) report.simulatedMaxAbsError = maxAbsError(simOut, plain);
+  }
+
+  if (o.encrypted) {
+    const bar = epochProgress('CKKS', n, o.logger);
+    const { results, setups, wallMs } = await evaluateEncrypted({ exportDir: o.exportDir, inputs, workers: o.workers, onResult: (d) => bar.update(d, { loss: 0 }) });
+    bar.stop();
+    const outs = results.map((r) => r.output);
+    report.ckksAccuracy = acc(outs);
+    if (plain) {
+      report.agreement = outs.filter((y, i) => argmax(y) === argmax(plain![i])).length / n;
+      const err = maxAbsError(outs, plain);
+      report.maxAbsError = err;
+      report.precisionBits = precisionBits(err);
+    }
+    const stepNames = results[0].steps.map((s) => s.name);
+    report.latencyMs = {
+      server: summarize(results.map((r) => r.serverMs)),
+      encrypt: summarize(results.map((r) => r.encryptMs)),
+      decrypt: summarize(results.map((r) => r.decryptMs)),
+      perStep: Object.fromEntries(stepNames.map((s, j) => [s, summarize(results.map((r) => r.steps[j].ms))])),
+    };
+    report.throughput = { workers: setups.length, wallSeconds: +(wallMs / 1000).toFixed(2), imagesPerSecond: +(n / (wallMs / 1000)).toFixed(3) };
+    report.opCountsPerImage = results[0].counts;
+    report.perStepOpCounts = Object.fromEntries(manifest.steps.map((s) => [s.name, s.counts]));
+    report.keys = { keygenMs: summarize(setups.map((s) => s.keygenMs)), prepareMs: summarize(setups.map((s) => s.prepareMs)), galoisKeys: setups[0].galoisKeys, galoisKeyBytes: setups[0].galoisKeyBytes, relinKeyBytes: setups[0].relinKeyBytes };
+    report.ciphertextBytes = { up: summarize(results.map((r) => r.bytesUp)), down: summarize(results.map((r) => r.bytesDown)) };
+    report.memory = { peakSealHeapBytes: Math.max(...results.map((r) => r.heapBytes)), mainRssBytes: process.memoryUsage().rss };
+    const csv = createObjectCsvStringifier({
+      header: [{ id: 'i', title: 'image' }, { id: 'label', title: 'label' }, { id: 'plain', title: 'plaintext_pred' }, { id: 'ckks', title: 'ckks_pred' },
+        { id: 'server', title: 'server_ms' }, { id: 'enc', title: 'encrypt_ms' }, { id: 'dec', title: 'decrypt_ms' }, { id: 'up', title: 'bytes_up' }, { id: 'down', title: 'bytes_down' }, { id: 'err', title: 'max_abs_error' }],
+    });
+    const rows = results.map((r, i) => ({
+      i, label: labels[i], plain: plain ? argmax(plain[i]) : '', ckks: argmax(r.output), server: r.serverMs.toFixed(1), enc: r.encryptMs.toFixed(1), dec: r.decryptMs.toFixed(1),
+      up: r.bytesUp, down: r.bytesDown, err: plain ? Math.max(...r.output.map((v, j) => Math.abs(v - plain![i][j]))).toExponential(3) : '',
+    }));
+    await writeFileAtomic(join(o.outDir, 'evaluation.csv'), csv.getHeaderString()! + csv.stringifyRecords(rows));
+  }
+  await writeJsonAtomic(join(o.outDir, 'evaluation.json'), report);
+  return report;
+}

@@ -1,0 +1,10 @@
+import { z } from 'zod';
+
+/** The `evaluate:` section of a config. */
+export const evaluateSchema = z.object({
+  samples: z.number().int().positive().default(200).describe('test images evaluated (the first N of the test split)'),
+  encrypted: z.boolean().default(true).describe('run real CKKS inference with node-seal'),
+  simulate: z.boolean().default(true).describe('run the plan on the slot simulator too'),
+  workers: z.number().int().positive().max(64).default(1).describe('worker threads for CKKS inference (one node-seal instance each)'),
+}).strict();
+export type EvaluateConfig = z.infer<typeof evaluateSchema>;

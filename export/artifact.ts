@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { replaceDirAtomic } from '../common/atomic-write.js';
+import { UserError } from '../common/errors.js';
+import { planCounts } from '../plan/cost.js';
+import type { Layout } from '../plan/layout.js';
+import { planDepth, rotationSteps, type Plan, type PlanStep } from '../plan/plan.js';
+
+/**
+ * The export directory: manifest.json (versioned, self-checksummed: params,
+ * layouts, steps with their op counts and levels, rotation steps) and
+ * weights.bin (every plaintext operand, sparse: int32 slot indices then
+ * float32 values; layouts as int32 slot maps). It loads without tfjs. Any
+ * truncated or altered byte in either file is an error, never a wrong answer.
+ * No key material is ever written here: keys belong to the client.
+ */
+export const FORMAT = 'heprune-plan';
+export const FORMAT_VERSION = 1;
+
+const ref = z.object({ offset: z.number().int().nonnegative(), count: z.number().int().nonnegative() });
+const layoutRef = z.object({ shape: z.array(z.number().int().positive()), period: z.number().int().positive().optional(), desc: z.string(), slots: ref });
+const operandRef = z.object({ indices: ref, values: ref });
+const stepSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('linear'), name: z.string(), levelIn: z.number().int(),
+    giants: z.array(z.object({ giant: z.number().int(), terms: z.array(z.object({ baby: z.number().int(), diag: operandRef })) })),
+    bias: operandRef.optional(), rotateSum: z.array(z.number().int()), out: layoutRef, counts: z.record(z.string(), z.number()),
+  }),
+  z.object({ kind: z.literal('square'), name: z.string(), levelIn: z.number().int(), out: layoutRef, counts: z.record(z.string(), z.number()) }),
+]);
+export const manifestSchema = z.object({
+  format: z.literal(FORMAT),
+  formatVersion: z.literal(FORMAT_VERSION),
+  createdAt: z.string(),
+  params: z.object({ polyModulusDegree: z.number().int(), coeffModulusBits: z.array(z.number().int()), scaleBits: z.number().int() }),
+  slots: z.number().int().positive(),
+  input: layoutRef,
+  inputCopies: z.array(z.number().int()),
+  output: layoutRef,
+  steps: z.array(stepSchema),
+  rotationSteps: z.array(z.number().int()),
+  depth: z.number().int(),
+  totals: z.object({ counts: z.record(z.string(), z.number()), plaintexts: z.number().int() }),
+  /** Anything the producer wants to keep with the plan (normalisation, class names, source model). */
+  meta: z.record(z.string(), z.unknown()),
+  weights: z.object({ file: z.literal('weights.bin'), bytes: z.number().int(), sha256: z.string() }),
+  /** sha256 of this manifest with `integrity` removed (canonical JSON). */
+  integrity: z.string(),
+}).strict();
+export type Manifest = z.infer<typeof manifestSchema>;
+
+class Writer {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  int32(a: ArrayLike<number>) { return this.push(Buffer.from(Int32Array.from(a).buffer), a.length); }
+  float32(a: ArrayLike<number>) { return this.push(Buffer.from(Float32Array.from(a).buffer), a.length); }
+  private push(b: Buffer, count: number) { const offset = this.bytes; this.chunks.push(b); this.bytes += b.length; return { offset, count }; }
+  layout(l: Layout) { return { shape: l.shape, period: l.period, desc: l.desc, slots: this.int32(l.slotOf) }; }
+  operand(v: Float64Array) {
+    const idx: number[] = [];
+    for (let i = 0; i < v.length; i++) if (v[i] !== 0) idx.push(i);
+    return { indices: this.int32(idx), values: this.float32(idx.map((i) => v[i])) };
+  }
+  buffer() { return Buffer.concat(this.chunks); }
+}
+
+const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
+const integrityOf = (m: Omit<Manifest, 'integrity'>) => sha256(JSON.stringify(m));
+
+export function serializePlan(plan: Plan, meta: Record<string, unknown>): { manifest: Manifest; weights: Buffer } {
+  const w = new Writer();
+  const top = plan.params.coeffModulusBits.length - 2;
+  const counts = planCounts(plan);
+  const steps = plan.steps.map((s: PlanStep, i) => {
+    const base = { name: s.name, levelIn: top - i, out: w.layout(s.out), counts: counts.perStep[i].counts };
+    if (s.kind === 'square') return { kind: 'square' as const, ...base };
+    return {
+      kind: 'linear' as const, ...base,
+      giants: s.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ baby: t.baby, diag: w.operand(t.diag) })) })),
+      bias: s.bias ? w.operand(s.bias) : undefined, rotateSum: s.rotateSum,
+    };
+  });
+  const input = w.layout(plan.input), output = w.layout(plan.output);
+  const weights = w.buffer();
+  const body = {
+    format: FORMAT, formatVersion: FORMAT_VERSION, createdAt: new Date().toISOString(),
+    params: plan.params, slots: plan.slots, input, inputCopies: plan.inputCopies, output, steps,
+    rotationSteps: rotationSteps(plan), depth: planDepth(plan),
+    totals: { counts: counts.total, plaintexts: counts.plaintexts }, meta,
+    weights: { file: 'weights.bin' as const, bytes: weights.length, sha256: sha256(weights) },
+  };
+  // Round-trip through JSON so the integrity hash is over exactly what is written (undefined keys dropped).
+  const canonical = JSON.parse(JSON.stringify(body)) as Omit<Manifest, 'integrity'>;
+  return { manifest: { ...canonical, integrity: integrityOf(canonical) }, weights };
+}
+
+export async function writeExport(dir: string, plan: Plan, meta: Record<string, unknown>, extra?: (tmp: string) => Promise<void>): Promise<Manifest> {
+  const { manifest, weights } = serializePlan(plan, meta);
+  await replaceDirAtomic(dir, async (tmp) => {
+    await writeFile(join(tmp, 'weights.bin'), weights);
+    await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
+    await extra?.(tmp);
+  });
+  return manifest;
+}
+
+export interface LoadedExport { plan: Plan; manifest: Manifest }
+
+/** Loads and verifies an export directory (no tfjs needed). */
+export async function loadExport(dir: string): Promise<LoadedExport> {
+  const mp = join(dir, 'manifest.json');
+  let raw: unknown;
+  try { raw = JSON.parse(await readFile(mp, 'utf8')); } catch (e) {
+    throw new UserError(`${mp}: cannot read the export manifest (${(e as Error).message.split('\n')[0]})`);
+  }
+  const fmt = (raw as { format?: unknown; formatVersion?: unknown }) ?? {};
+  if (fmt.format !== FORMAT) throw new UserError(`${mp}: not a heprune plan export (format ${JSON.stringify(fmt.format)})`);
+  if (fmt.formatVersion !== FORMAT_VERSION) throw new UserError(`${mp}: format version ${JSON.stringify(fmt.formatVersion)}, this heprune reads version ${FORMAT_VERSION}; re-export the model`);
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new UserError(`${mp}: invalid manifest at ${i.path.join('.') || '(top level)'}: ${i.message}`);
+  }
+  const m = parsed.data;
+  // Hash the manifest as read (zod's output reorders keys), minus the integrity field itself.
+  const { integrity, ...body } = raw as Manifest;
+  if (integrityOf(body) !== integrity) throw new UserError(`${mp}: manifest integrity check failed (the file was altered); re-export the model`);
+  const wp = join(dir, m.weights.file);
+  let buf: Buffer;
+  try { buf = await readFile(wp); } catch (e) { throw new UserError(`${wp}: cannot read packed weights (${(e as Error).message})`); }
+  if (buf.length !== m.weights.bytes) throw new UserError(`${wp}: ${buf.length} bytes, the manifest says ${m.weights.bytes} (truncated or replaced)`);
+  if (sha256(buf) !== m.weights.sha256) throw new UserError(`${wp}: checksum mismatch (the packed weights were altered); re-export the model`);
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  const int32 = (r: { offset: number; count: number }) => new Int32Array(ab, r.offset, r.count);
+  const float32 = (r: { offset: number; count: number }) => new Float32Array(ab, r.offset, r.count);
+  const layout = (l: Manifest['input']): Layout => ({ shape: l.shape, period: l.period, desc: l.desc, slotOf: Int32Array.from(int32(l.slots)) });
+  const operand = (o: { indices: { offset: number; count: number }; values: { offset: number; count: number } }) => {
+    const v = new Float64Array(m.slots);
+    const idx = int32(o.indices), val = float32(o.values);
+    for (let i = 0; i < idx.length; i++) v[idx[i]] = val[i];
+    return v;
+  };
+  const steps: PlanStep[] = m.steps.map((s) => s.kind === 'square'
+    ? { kind: 'square', name: s.name, out: layout(s.out) }
+    : {
+      kind: 'linear', name: s.name, out: layout(s.out), rotateSum: s.rotateSum,
+      giants: s.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ baby: t.baby, diag: operand(t.diag) })) })),
+      bias: s.bias ? operand(s.bias) : undefined,
+    });
+  const plan: Plan = { formatVersion: 1, params: m.params, slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output) };
+  return { plan, manifest: m };
+}

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+
+/** The `export:` section of a config. */
+export const exportSchema = z.object({
+  scaleBits: z.number().int().min(20).max(59).default(40).describe('CKKS scale 2^scaleBits (smaller fits more levels in a smaller N, with less precision)'),
+  headroomBits: z.number().int().min(4).max(30).default(20).describe('bits of the first prime above the scale (room for the outputs\' integer part)'),
+  polyModulusDegree: z.number().int().optional().describe('explicit N (with coeffModulusBits); checked for 128-bit security and depth'),
+  coeffModulusBits: z.array(z.number().int()).optional().describe('explicit modulus chain [first, rescale primes…, special]'),
+  bsgs: z.boolean().default(true).describe('baby-step/giant-step rotations'),
+}).strict().refine((e) => (e.polyModulusDegree === undefined) === (e.coeffModulusBits === undefined), {
+  message: 'give both polyModulusDegree and coeffModulusBits, or neither',
+});
+export type ExportConfig = z.infer<typeof exportSchema>;

@@ -1,0 +1,23 @@
+import { UserError } from '../../common/errors.js';
+import { evaluateExport } from '../../evaluate/evaluate.js';
+import type { EvaluateConfig } from '../../evaluate/options.js';
+import type { StageContext } from '../context.js';
+import { fingerprint } from '../run-dir.js';
+import { exists } from '../../datasets/fs-util.js';
+
+/** Plaintext, simulated and CKKS accuracy and cost of the run's export → runs/<name>/evaluation.json. */
+export async function evaluateStage(ctx: StageContext, e: EvaluateConfig): Promise<void> {
+  const { run, logger } = ctx;
+  if (!ctx.fingerprints.export) throw new UserError('the evaluate stage needs an export section (it evaluates the exported plan)');
+  const fp = fingerprint(ctx.fingerprints.export, e);
+  const done = run.completed('evaluate', fp);
+  if (done && await exists(run.file('evaluation.json'))) { logger.info('evaluate: already complete; skipped'); ctx.summary.evaluate = done.result; return; }
+  const r = await evaluateExport({ exportDir: run.file('export'), test: ctx.data!.test, samples: e.samples, encrypted: e.encrypted, simulate: e.simulate, workers: e.workers, outDir: run.path, logger });
+  const pct = (v: unknown) => (typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : '-');
+  const lat = r.latencyMs as { server: { mean: number } } | undefined;
+  logger.info(`evaluate (${r.samples} images): plaintext ${pct(r.plaintextAccuracy)}, simulated ${pct(r.simulatedAccuracy)}, CKKS ${pct(r.ckksAccuracy)}, ` +
+    `agreement ${pct(r.agreement)}${lat ? `, server ${lat.server.mean.toFixed(0)} ms/image` : ''}`);
+  const result = { ...r, file: run.file('evaluation.json') };
+  ctx.summary.evaluate = result;
+  await run.markDone('evaluate', fp, result);
+}

@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import { UserError } from '../../common/errors.js';
+import { writeExport } from '../../export/artifact.js';
+import { compileChain } from '../../export/compile.js';
+import { lowerModel } from '../../export/lower.js';
+import type { ExportConfig } from '../../export/options.js';
+import { planCounts } from '../../plan/cost.js';
+import { rotationSteps } from '../../plan/plan.js';
+import { writeModelFiles } from '../../train/checkpoint.js';
+import { taskOf } from '../../train/zoo/registry.js';
+import type { StageContext } from '../context.js';
+import { fingerprint } from '../run-dir.js';
+import { trainedModel } from './train-stage.js';
+import { exists } from '../../datasets/fs-util.js';
+
+export function compileOptions(e: ExportConfig) {
+  return {
+    params: e.polyModulusDegree ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits } : undefined,
+    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs,
+  };
+}
+
+/** Compiles the trained model to a packed CKKS plan in runs/<name>/export (with the tfjs model beside it as plaintext reference). */
+export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<void> {
+  const { run, logger } = ctx;
+  if (!ctx.fingerprints.train) throw new UserError('the export stage needs a trained model (model and train sections)');
+  const fp = fingerprint(ctx.fingerprints.train, e);
+  ctx.fingerprints.export = fp;
+  const done = run.completed('export', fp);
+  if (done && await exists(run.file('export', 'manifest.json'))) { logger.info('export: already complete; skipped'); ctx.summary.export = done.result; return; }
+  const model = await trainedModel(ctx);
+  const t0 = performance.now();
+  const plan = compileChain(lowerModel(model), compileOptions(e));
+  const data = ctx.data!;
+  const meta = {
+    model: ctx.config.model!.name, task: taskOf(ctx.config.model!), dataset: data.name, shape: data.shape,
+    numClasses: data.numClasses, normalization: data.normalization, source: run.file('train', 'best'),
+    // How to load the evaluation data again (heprune evaluate needs only this export and the dataset).
+    datasetConfig: ctx.config.dataset,
+  };
+  const dir = run.file('export');
+  const manifest = await writeExport(dir, plan, meta, (tmp) => writeModelFiles(join(tmp, 'model'), model));
+  model.dispose();
+  const counts = planCounts(plan);
+  const result = {
+    dir, compileSeconds: +((performance.now() - t0) / 1000).toFixed(2), params: plan.params, depth: manifest.depth,
+    rotations: counts.total.rotate, plaintextMultiplications: counts.total.mulPlain, ciphertextMultiplications: counts.total.mul,
+    rescales: counts.total.rescale, plaintexts: counts.plaintexts, galoisKeys: rotationSteps(plan).length, weightsBytes: manifest.weights.bytes,
+    perStep: counts.perStep.map((s) => ({ name: s.name, ...s.counts })),
+  };
+  logger.info(`export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +
+    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys → ${dir}`);
+  ctx.summary.export = result;
+  await run.markDone('export', fp, result);
+}

@@ -1,0 +1,90 @@
+import { readFile, writeFile, readdir, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { buildModel, modelSchema } from '../../train/zoo/registry.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
+import { loadExport, writeExport } from '../../export/artifact.js';
+import { planCounts } from '../../plan/cost.js';
+import { rotationSteps } from '../../plan/plan.js';
+import { tempDir } from '../helpers/tmp.js';
+
+let t: { path: string; cleanup: () => Promise<void> };
+let dir: string;
+let plan: ReturnType<typeof compileChain>;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  t = await tempDir();
+  const m = withSeededRandom(2, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 2, hidden: 8 }), { inputShape: [10, 10, 1], numClasses: 3 }));
+  plan = compileChain(lowerModel(m));
+  dir = join(t.path, 'export');
+  await writeExport(dir, plan, { note: 'test' });
+  m.dispose();
+});
+afterAll(async () => { await t.cleanup(); });
+
+describe('export artifact', () => {
+  test('round-trips: same params, layouts, rotation steps and op counts; operands equal to float32', async () => {
+    const { plan: back, manifest } = await loadExport(dir);
+    expect(back.params).toEqual(plan.params);
+    expect(Array.from(back.input.slotOf)).toEqual(Array.from(plan.input.slotOf));
+    expect(rotationSteps(back)).toEqual(rotationSteps(plan));
+    expect(planCounts(back).total).toEqual(planCounts(plan).total);
+    expect(manifest.totals.counts).toEqual(planCounts(plan).total);
+    const a = plan.steps[0], b = back.steps[0];
+    if (a.kind !== 'linear' || b.kind !== 'linear') throw new Error('expected a linear first step');
+    const d0 = a.giants[0].terms[0].diag, e0 = b.giants[0].terms[0].diag;
+    for (let i = 0; i < d0.length; i++) expect(e0[i]).toBeCloseTo(Math.fround(d0[i]), 12);
+  });
+
+  test('holds no key material: only the manifest, the packed weights (and the plaintext model) are written', async () => {
+    expect((await readdir(dir)).sort()).toEqual(['manifest.json', 'weights.bin']);
+    const text = await readFile(join(dir, 'manifest.json'), 'utf8');
+    expect(text).not.toMatch(/secret|privateKey|galoisKeys"|relinKeys/i);
+  });
+
+  test('a flipped byte in weights.bin, a truncated file or an edited manifest is an error, never a wrong answer', async () => {
+    const copy = async (name: string) => {
+      const d = join(t.path, name);
+      const { cp } = await import('node:fs/promises');
+      await cp(dir, d, { recursive: true });
+      return d;
+    };
+    const flipped = await copy('flipped');
+    const w = await readFile(join(flipped, 'weights.bin'));
+    w[w.length >> 1] ^= 0x40;
+    await writeFile(join(flipped, 'weights.bin'), w);
+    await expect(loadExport(flipped)).rejects.toThrow(/weights.bin: checksum mismatch \(the packed weights were altered\)/);
+
+    const short = await copy('short');
+    await truncate(join(short, 'weights.bin'), 100);
+    await expect(loadExport(short)).rejects.toThrow(/weights.bin: 100 bytes, the manifest says \d+ \(truncated or replaced\)/);
+
+    const edited = await copy('edited');
+    const man = JSON.parse(await readFile(join(edited, 'manifest.json'), 'utf8'));
+    man.rotationSteps[0] += 1;
+    await writeFile(join(edited, 'manifest.json'), JSON.stringify(man));
+    await expect(loadExport(edited)).rejects.toThrow(/manifest integrity check failed/);
+
+    const cut = await copy('cut');
+    const text = await readFile(join(cut, 'manifest.json'), 'utf8');
+    await writeFile(join(cut, 'manifest.json'), text.slice(0, text.length / 2));
+    await expect(loadExport(cut)).rejects.toThrow(/manifest.json: cannot read the export manifest/);
+
+    const version = await copy('version');
+    const v = JSON.parse(await readFile(join(version, 'manifest.json'), 'utf8'));
+    v.formatVersion = 99;
+    await writeFile(join(version, 'manifest.json'), JSON.stringify(v));
+    await expect(loadExport(version)).rejects.toThrow(/format version 99, this heprune reads version 1/);
+    await expect(loadExport(join(t.path, 'nothing'))).rejects.toThrow(/cannot read the export manifest/);
+  });
+
+  test('tfjs is not needed to load an export', async () => {
+    const src = await readFile(new URL('../../export/artifact.js', import.meta.url), 'utf8');
+    expect(src).not.toMatch(/@tensorflow/);
+    void tf;
+  });
+});
