@@ -39,25 +39,24 @@ export class CkksSession {
     return new CkksSession(ctx, client, server, prepared, plan, setup);
   }
 
-  /** Client encrypts the packed input, server evaluates the plan, client decrypts. */
-  infer(packed: Float64Array): ImageResult {
+  /** Client encrypts the packed input ciphertexts, server evaluates the plan, client decrypts. */
+  infer(packed: Float64Array[]): ImageResult {
     const t0 = performance.now();
-    const up = this.client.encrypt(packed);
+    const up = packed.map((v) => this.client.encrypt(v));
     const t1 = performance.now();
-    const ct = new this.ctx.m.Ciphertext();
-    ct.loadFromArray(this.ctx.context, up);
+    const cts = up.map((bytes) => { const c = new this.ctx.m.Ciphertext(); c.loadFromArray(this.ctx.context, bytes); return c; });
     const before = { ...this.server.counts };
     const steps: { name: string; ms: number }[] = [];
-    const out = run(this.server, this.prepared, ct, (r) => steps.push({ name: r.name, ms: r.ms }));
-    const down = new Uint8Array(out.saveToArray(this.ctx.m.ComprModeType.zstd));
-    out.delete(); ct.delete();
+    const outs = run(this.server, this.prepared, cts, (r) => steps.push({ name: r.name, ms: r.ms }));
+    const down = outs.map((o) => new Uint8Array(o.saveToArray(this.ctx.m.ComprModeType.zstd)));
+    for (const c of [...outs, ...cts]) c.delete();
     const t2 = performance.now();
-    const slots = this.client.decrypt(down);
-    const output = Array.from(unpackOutput(this.plan, slots));
+    const output = Array.from(unpackOutput(this.plan, down.map((d) => this.client.decrypt(d))));
     const t3 = performance.now();
     const counts = zeroCounts();
     for (const k of Object.keys(counts) as (keyof OpCounts)[]) counts[k] = this.server.counts[k] - before[k];
-    return { output, encryptMs: t1 - t0, serverMs: t2 - t1, decryptMs: t3 - t2, bytesUp: up.length, bytesDown: down.length, steps, counts, heapBytes: this.ctx.seal.heapBytes() };
+    const bytes = (a: Uint8Array[]) => a.reduce((x, b) => x + b.length, 0);
+    return { output, encryptMs: t1 - t0, serverMs: t2 - t1, decryptMs: t3 - t2, bytesUp: bytes(up), bytesDown: bytes(down), steps, counts, heapBytes: this.ctx.seal.heapBytes() };
   }
 
   close(): void {

@@ -69,7 +69,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     ctx.delete();
     const prepared = prepare(sim, plan);
     const t0 = performance.now();
-    const simOut = inputs.map((v) => Array.from(unpackOutput(plan, sim.decrypt(run(sim, prepared, sim.encrypt(sim.encode(v, sim.topLevel)))))));
+    const simOut = inputs.map((v) => Array.from(unpackOutput(plan, run(sim, prepared, v.map((c) => sim.encrypt(sim.encode(c, sim.topLevel)))).map((c) => sim.decrypt(c)))));
     report.simulatedAccuracy = acc(simOut);
     report.simulatedMsPerImage = +((performance.now() - t0) / n).toFixed(2);
     if (plain) report.simulatedMaxAbsError = maxAbsError(simOut, plain);

@@ -6,7 +6,7 @@ import type { ImageResult, SessionSetup } from './ckks-session.js';
  * per worker); images are handed out one at a time so the load stays even.
  */
 export async function evaluateEncrypted(o: {
-  exportDir: string; inputs: Float64Array[]; workers: number; onResult?: (done: number) => void;
+  exportDir: string; inputs: Float64Array[][]; workers: number; onResult?: (done: number) => void;
 }): Promise<{ results: ImageResult[]; setups: SessionSetup[]; wallMs: number }> {
   const url = new URL('./worker.js', import.meta.url);
   const n = Math.max(1, Math.min(o.workers, o.inputs.length));

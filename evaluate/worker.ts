@@ -9,7 +9,7 @@ try {
   const { plan } = await loadExport(exportDir);
   const session = await CkksSession.open(plan);
   port.postMessage({ type: 'ready', setup: session.setup });
-  port.on('message', (m: { type: 'image'; index: number; packed: Float64Array } | { type: 'close' }) => {
+  port.on('message', (m: { type: 'image'; index: number; packed: Float64Array[] } | { type: 'close' }) => {
     if (m.type === 'close') { session.close(); port.close(); return; }
     try {
       port.postMessage({ type: 'result', index: m.index, result: session.infer(m.packed) });

@@ -17,16 +17,19 @@ import { planDepth, rotationSteps, type Plan, type PlanStep } from '../plan/plan
  * No key material is ever written here: keys belong to the client.
  */
 export const FORMAT = 'heprune-plan';
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 const ref = z.object({ offset: z.number().int().nonnegative(), count: z.number().int().nonnegative() });
-const layoutRef = z.object({ shape: z.array(z.number().int().positive()), period: z.number().int().positive().optional(), desc: z.string(), slots: ref });
+const layoutRef = z.object({ shape: z.array(z.number().int().positive()), cts: z.number().int().positive(), period: z.number().int().positive().optional(), desc: z.string(), slots: ref });
 const operandRef = z.object({ indices: ref, values: ref });
 const stepSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('linear'), name: z.string(), levelIn: z.number().int(),
-    giants: z.array(z.object({ giant: z.number().int(), terms: z.array(z.object({ baby: z.number().int(), diag: operandRef })) })),
-    bias: operandRef.optional(), rotateSum: z.array(z.number().int()), out: layoutRef, counts: z.record(z.string(), z.number()),
+    outputs: z.array(z.object({
+      giants: z.array(z.object({ giant: z.number().int(), terms: z.array(z.object({ input: z.number().int().nonnegative(), baby: z.number().int(), diag: operandRef })) })),
+      bias: operandRef.optional(),
+    })),
+    rotateSum: z.array(z.number().int()), out: layoutRef, counts: z.record(z.string(), z.number()),
   }),
   z.object({ kind: z.literal('square'), name: z.string(), levelIn: z.number().int(), out: layoutRef, counts: z.record(z.string(), z.number()) }),
 ]);
@@ -57,7 +60,7 @@ class Writer {
   int32(a: ArrayLike<number>) { return this.push(Buffer.from(Int32Array.from(a).buffer), a.length); }
   float32(a: ArrayLike<number>) { return this.push(Buffer.from(Float32Array.from(a).buffer), a.length); }
   private push(b: Buffer, count: number) { const offset = this.bytes; this.chunks.push(b); this.bytes += b.length; return { offset, count }; }
-  layout(l: Layout) { return { shape: l.shape, period: l.period, desc: l.desc, slots: this.int32(l.slotOf) }; }
+  layout(l: Layout) { return { shape: l.shape, cts: l.cts, period: l.period, desc: l.desc, slots: this.int32(l.slotOf) }; }
   operand(v: Float64Array) {
     const idx: number[] = [];
     for (let i = 0; i < v.length; i++) if (v[i] !== 0) idx.push(i);
@@ -78,8 +81,11 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
     if (s.kind === 'square') return { kind: 'square' as const, ...base };
     return {
       kind: 'linear' as const, ...base,
-      giants: s.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ baby: t.baby, diag: w.operand(t.diag) })) })),
-      bias: s.bias ? w.operand(s.bias) : undefined, rotateSum: s.rotateSum,
+      outputs: s.outputs.map((o) => ({
+        giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: w.operand(t.diag) })) })),
+        bias: o.bias ? w.operand(o.bias) : undefined,
+      })),
+      rotateSum: s.rotateSum,
     };
   });
   const input = w.layout(plan.input), output = w.layout(plan.output);
@@ -135,7 +141,7 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   const int32 = (r: { offset: number; count: number }) => new Int32Array(ab, r.offset, r.count);
   const float32 = (r: { offset: number; count: number }) => new Float32Array(ab, r.offset, r.count);
-  const layout = (l: Manifest['input']): Layout => ({ shape: l.shape, period: l.period, desc: l.desc, slotOf: Int32Array.from(int32(l.slots)) });
+  const layout = (l: Manifest['input']): Layout => ({ shape: l.shape, cts: l.cts, period: l.period, desc: l.desc, slotOf: Int32Array.from(int32(l.slots)) });
   const operand = (o: { indices: { offset: number; count: number }; values: { offset: number; count: number } }) => {
     const v = new Float64Array(m.slots);
     const idx = int32(o.indices), val = float32(o.values);
@@ -146,8 +152,10 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
     ? { kind: 'square', name: s.name, out: layout(s.out) }
     : {
       kind: 'linear', name: s.name, out: layout(s.out), rotateSum: s.rotateSum,
-      giants: s.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ baby: t.baby, diag: operand(t.diag) })) })),
-      bias: s.bias ? operand(s.bias) : undefined,
+      outputs: s.outputs.map((o) => ({
+        giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: operand(t.diag) })) })),
+        bias: o.bias ? operand(o.bias) : undefined,
+      })),
     });
   const plan: Plan = { formatVersion: 1, params: m.params, slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output) };
   return { plan, manifest: m };

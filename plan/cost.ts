@@ -8,18 +8,21 @@ import type { Plan, PlanStep } from './plan.js';
  */
 export function stepCounts(st: PlanStep): OpCounts {
   const c = zeroCounts();
-  if (st.kind === 'square') { c.mul = 1; c.rescale = 1; return c; }
-  const babies = new Set<number>();
-  for (const g of st.giants) {
-    for (const t of g.terms) if (t.baby !== 0) babies.add(t.baby);
-    c.mulPlain += g.terms.length;
-    c.add += g.terms.length - 1;
-    c.rescale += 1;
-    if (g.giant !== 0) c.rotate += 1;
+  if (st.kind === 'square') { c.mul = st.out.cts; c.rescale = st.out.cts; return c; }
+  const babies = new Set<string>();
+  for (const o of st.outputs) {
+    for (const g of o.giants) {
+      for (const t of g.terms) if (t.baby !== 0) babies.add(`${t.input}:${t.baby}`);
+      c.mulPlain += g.terms.length;
+      c.add += g.terms.length - 1;
+      c.rescale += 1;
+      if (g.giant !== 0) c.rotate += 1;
+    }
+    c.add += o.giants.length - 1 + st.rotateSum.length;
+    c.rotate += st.rotateSum.length;
+    if (o.bias) c.addPlain += 1;
   }
-  c.rotate += babies.size + st.rotateSum.length;
-  c.add += st.giants.length - 1 + st.rotateSum.length;
-  if (st.bias) c.addPlain = 1;
+  c.rotate += babies.size;
   return c;
 }
 
@@ -27,6 +30,7 @@ export function planCounts(plan: Plan): { total: OpCounts; perStep: { name: stri
   const perStep = plan.steps.map((s) => ({ name: s.name, counts: stepCounts(s) }));
   const total = zeroCounts();
   for (const { counts } of perStep) for (const k of Object.keys(total) as (keyof OpCounts)[]) total[k] += counts[k];
-  const plaintexts = plan.steps.reduce((a, s) => a + (s.kind === 'linear' ? s.giants.reduce((x, g) => x + g.terms.length, 0) + (s.bias ? 1 : 0) : 0), 0);
+  const plaintexts = plan.steps.reduce((a, s) => a + (s.kind === 'linear'
+    ? s.outputs.reduce((x, o) => x + o.giants.reduce((y, g) => y + g.terms.length, 0) + (o.bias ? 1 : 0), 0) : 0), 0);
   return { total, perStep, plaintexts };
 }

@@ -1,13 +1,16 @@
 /**
- * Where each element of a tensor sits in the slots of one ciphertext. Tensors
- * are indexed in tfjs order (HWC for images, flattened the same way), so
- * element i of the flattened tensor is at slot `slotOf[i]`. Slots not listed
- * may hold garbage (partial sums, squared junk): consumers only read listed
- * slots, and every plaintext operand is zero elsewhere.
+ * Where each element of a tensor sits in the slots of one or more
+ * ciphertexts. Tensors are indexed in tfjs order (HWC for images, flattened
+ * the same way); element i is at global slot `slotOf[i]` = ciphertext · S +
+ * slot. Slots not listed may hold garbage (partial sums, squared junk):
+ * consumers only read listed slots, and every plaintext operand is zero
+ * elsewhere.
  */
 export interface Layout {
   /** Tensor shape in tfjs order without the batch ([H, W, C] or [n]). */
   shape: number[];
+  /** Number of ciphertexts the tensor spans. */
+  cts: number;
   slotOf: Int32Array;
   /** The whole vector also repeats every `period` slots (dense outputs after rotate-and-sum). */
   period?: number;
@@ -17,21 +20,26 @@ export interface Layout {
 
 export const layoutSize = (l: Layout) => l.shape.reduce((a, b) => a * b, 1);
 
-/** An image [H, W, C] at slot offset + c·cStride + y·yStride + x·xStride. */
-export function imageLayout(shape: [number, number, number], strides: { c: number; y: number; x: number }, offset = 0): Layout {
+/**
+ * An image [H, W, C], channel c in block (c mod perCt) of ciphertext
+ * floor(c / perCt): slot = (c mod perCt)·cStride + y·yStride + x·xStride.
+ */
+export function imageLayout(shape: [number, number, number], strides: { c: number; y: number; x: number }, o: { slots: number; perCt?: number } ): Layout {
   const [H, W, C] = shape;
+  const perCt = o.perCt ?? C;
   const slotOf = new Int32Array(H * W * C);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) {
-    slotOf[(y * W + x) * C + c] = offset + c * strides.c + y * strides.y + x * strides.x;
+    slotOf[(y * W + x) * C + c] = Math.floor(c / perCt) * o.slots + (c % perCt) * strides.c + y * strides.y + x * strides.x;
   }
+  const cts = Math.ceil(C / perCt);
   const term = (k: number, v: string) => (k === 0 ? '' : `${k === 1 ? '' : k}${v}`);
-  const desc = `${H}x${W}x${C} @ ${[offset ? String(offset) : '', term(strides.c, 'c'), term(strides.y, 'y'), term(strides.x, 'x')].filter(Boolean).join('+') || '0'}`;
-  return { shape: [H, W, C], slotOf, desc };
+  const desc = `${H}x${W}x${C} @ ${[term(strides.c, 'c'), term(strides.y, 'y'), term(strides.x, 'x')].filter(Boolean).join('+') || '0'}${cts > 1 ? ` (${perCt} channels per ciphertext, ${cts} ciphertexts)` : ''}`;
+  return { shape: [H, W, C], cts, slotOf, desc };
 }
 
 /** A vector of n at slots 0..n-1, repeated every `period` slots when given. */
 export function vectorLayout(n: number, period?: number): Layout {
-  return { shape: [n], slotOf: Int32Array.from({ length: n }, (_, i) => i), period, desc: `${n} @ i${period ? ` (every ${period})` : ''}` };
+  return { shape: [n], cts: 1, slotOf: Int32Array.from({ length: n }, (_, i) => i), period, desc: `${n} @ i${period ? ` (every ${period})` : ''}` };
 }
 
 export function maxSlot(l: Layout): number {

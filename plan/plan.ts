@@ -7,13 +7,19 @@ import type { Layout } from './layout.js';
  * so counts and semantics cannot drift. Slot vectors are dense Float64Arrays
  * of length `slots`.
  */
+/** One output ciphertext of a linear step: y = Σ_g rot( Σ_terms diag ⊙ rot(x_input, baby), g ). */
+export interface LinearOutput {
+  /** Diagonals are stored pre-rotated by -giant. */
+  giants: { giant: number; terms: { input: number; baby: number; diag: Float64Array }[] }[];
+  /** Added (at the products' scale) before rescaling, pre-rotated like the first giant's diagonals. */
+  bias?: Float64Array;
+}
+
 export interface LinearStep {
   kind: 'linear';
   name: string;
-  /** Σ_g rot( Σ_b diag ⊙ rot(x, b), g ): diagonals are stored pre-rotated by -g. */
-  giants: { giant: number; terms: { baby: number; diag: Float64Array }[] }[];
-  /** Added (at the products' scale) before rescaling; zero where there is no output. */
-  bias?: Float64Array;
+  /** One entry per output ciphertext. Baby rotations of each input are shared by all outputs. */
+  outputs: LinearOutput[];
   /** After rescaling: z += rot(z, s) for each s (sums partial rows, replicates dense outputs). */
   rotateSum: number[];
   out: Layout;
@@ -33,7 +39,7 @@ export interface Plan {
   slots: number;
   /** How the client packs one input: element i of the HWC tensor at in.slotOf[i] (and its copies). */
   input: Layout;
-  /** Extra copies of the input at these slot offsets (lets convolutions read one copy per channel block). */
+  /** Extra copies of the input at these slot offsets within its ciphertext (one per channel block of the first convolution). */
   inputCopies: number[];
   steps: PlanStep[];
   output: Layout;
@@ -44,7 +50,7 @@ export function rotationSteps(plan: Plan): number[] {
   const s = new Set<number>();
   for (const st of plan.steps) {
     if (st.kind !== 'linear') continue;
-    for (const g of st.giants) {
+    for (const o of st.outputs) for (const g of o.giants) {
       if (g.giant !== 0) s.add(g.giant);
       for (const t of g.terms) if (t.baby !== 0) s.add(t.baby);
     }

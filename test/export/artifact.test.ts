@@ -36,7 +36,7 @@ describe('export artifact', () => {
     expect(manifest.totals.counts).toEqual(planCounts(plan).total);
     const a = plan.steps[0], b = back.steps[0];
     if (a.kind !== 'linear' || b.kind !== 'linear') throw new Error('expected a linear first step');
-    const d0 = a.giants[0].terms[0].diag, e0 = b.giants[0].terms[0].diag;
+    const d0 = a.outputs[0].giants[0].terms[0].diag, e0 = b.outputs[0].giants[0].terms[0].diag;
     for (let i = 0; i < d0.length; i++) expect(e0[i]).toBeCloseTo(Math.fround(d0[i]), 12);
   });
 
@@ -78,7 +78,7 @@ describe('export artifact', () => {
     const v = JSON.parse(await readFile(join(version, 'manifest.json'), 'utf8'));
     v.formatVersion = 99;
     await writeFile(join(version, 'manifest.json'), JSON.stringify(v));
-    await expect(loadExport(version)).rejects.toThrow(/format version 99, this heprune reads version 1/);
+    await expect(loadExport(version)).rejects.toThrow(/format version 99, this heprune reads version 2/);
     await expect(loadExport(join(t.path, 'nothing'))).rejects.toThrow(/cannot read the export manifest/);
   });
 

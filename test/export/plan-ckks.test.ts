@@ -33,13 +33,12 @@ test('tiny net: tfjs ≈ simulator ≈ node-seal, identical op counts, client/se
       const ref = (model.predict(x) as tf.Tensor).dataSync();
       const packed = packInput(plan, x.dataSync());
       // Client → bytes → server → bytes → client.
-      const ct = new ctx.m.Ciphertext();
-      ct.loadFromArray(ctx.context, client.encrypt(packed));
+      const cts = packed.map((v) => { const c = new ctx.m.Ciphertext(); c.loadFromArray(ctx.context, client.encrypt(v)); return c; });
       const before = { seal: { ...server.counts }, sim: { ...sim.counts } };
-      const out = run(server, ps, ct);
-      const y = unpackOutput(plan, client.decrypt(new Uint8Array(out.saveToArray(ctx.m.ComprModeType.zstd))));
-      const ys = unpackOutput(plan, sim.decrypt(run(sim, pm, sim.encrypt(sim.encode(packed, sim.topLevel)))));
-      out.delete(); ct.delete();
+      const outs = run(server, ps, cts);
+      const y = unpackOutput(plan, outs.map((o) => client.decrypt(new Uint8Array(o.saveToArray(ctx.m.ComprModeType.zstd)))));
+      const ys = unpackOutput(plan, run(sim, pm, packed.map((v) => sim.encrypt(sim.encode(v, sim.topLevel)))).map((c) => sim.decrypt(c)));
+      for (const c of [...outs, ...cts]) c.delete();
       const argmax = (a: ArrayLike<number>) => Array.from(a).indexOf(Math.max(...Array.from(a)));
       expect(argmax(y)).toBe(argmax(ref));
       for (let j = 0; j < ref.length; j++) {

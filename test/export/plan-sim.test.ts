@@ -24,8 +24,8 @@ function simulate(plan: Plan, x: ArrayLike<number>): { y: Float64Array; sim: Slo
   const sim = simFor(plan);
   const p = prepare(sim, plan);
   const before = { ...sim.counts };
-  const out = run(sim, p, sim.encrypt(sim.encode(packInput(plan, x), sim.topLevel)));
-  const y = unpackOutput(plan, sim.decrypt(out));
+  const out = run(sim, p, packInput(plan, x).map((v) => sim.encrypt(sim.encode(v, sim.topLevel))));
+  const y = unpackOutput(plan, out.map((c) => sim.decrypt(c)));
   for (const k of Object.keys(before) as (keyof typeof before)[]) sim.counts[k] -= before[k];
   return { y, sim };
 }
@@ -76,6 +76,31 @@ describe('compiled plans on the slot simulator', () => {
     model.dispose();
   });
 
+  test('tensors spanning several ciphertexts: wide and grouped convs, pooling folded, dense over two input ciphertexts', () => {
+    const m = withSeededRandom(9, () => {
+      const net = tf.sequential();
+      net.add(new GroupedConv2D({ filters: 40, kernelSize: 5, padding: 'same', inputShape: [12, 12, 1] }));
+      net.add(new PolyActivation({ kind: 'quadratic', init: { alpha: 0.3, beta: 0.8, c: 0.1 } }));
+      net.add(tf.layers.averagePooling2d({ poolSize: 2, strides: 2 }));
+      net.add(new GroupedConv2D({ filters: 36, kernelSize: 3, padding: 'same', groups: 4 }));
+      net.add(new PolyActivation({ kind: 'square' }));
+      net.add(tf.layers.flatten());
+      net.add(tf.layers.dense({ units: 10 }));
+      return net;
+    });
+    // N=8192: 4096 slots hold 28 channel blocks of 12x12, so 40 and 36 channels need two ciphertexts each.
+    const plan = compileChain(lowerModel(m), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } });
+    expect(plan.steps.map((s) => s.out.cts)).toEqual([2, 2, 2, 2, 1]);
+    expect(plan.inputCopies).toHaveLength(27);
+    const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 8);
+    const ref = (m.predict(x) as tf.Tensor).dataSync();
+    const { y, sim } = simulate(plan, x.dataSync());
+    expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+    const { total } = planCounts(plan);
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(total[k]);
+    m.dispose();
+  });
+
   test('zoo CryptoNets and MLP compile; every rotation has a Galois step and nothing else', () => {
     for (const name of ['cryptonets', 'mlp'] as const) {
       const m = withSeededRandom(3, () => buildModel(modelSchema.parse({ name, ...(name === 'mlp' ? { hidden: [32] } : {}) }), { inputShape: [28, 28, 1], numClasses: 10 }));
@@ -85,7 +110,7 @@ describe('compiled plans on the slot simulator', () => {
       expect(maxAbsDiff(y, (m.predict(x) as tf.Tensor).dataSync())).toBeLessThan(1e-3);
       const used = new Set<number>();
       for (const s of plan.steps) if (s.kind === 'linear') {
-        s.giants.forEach((g) => { if (g.giant) used.add(g.giant); g.terms.forEach((t) => t.baby && used.add(t.baby)); });
+        s.outputs.forEach((o) => o.giants.forEach((g) => { if (g.giant) used.add(g.giant); g.terms.forEach((t) => t.baby && used.add(t.baby)); }));
         s.rotateSum.forEach((r) => used.add(r));
       }
       expect(rotationSteps(plan)).toEqual([...used].sort((a, b) => a - b));
