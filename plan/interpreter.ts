@@ -7,10 +7,24 @@ import type { LinearStep, Plan } from './plan.js';
  * once (weights are reused for every input); `run` evaluates one encrypted
  * input. Levels: step i runs at level top - i and leaves at top - i - 1.
  */
-export interface PreparedLinear<P> { step: LinearStep; outputs: { giants: { giant: number; terms: { input: number; baby: number; pt: P }[] }[]; bias?: P }[] }
+/** A plaintext operand: encoded once at prepare time, or (lazy) encoded at use and freed at once. */
+export type Operand<P> = { pt: P } | { lazy: { values: Float64Array; level: number; scale: number } };
+export interface PreparedLinear<P> { step: LinearStep; outputs: { giants: { giant: number; terms: { input: number; baby: number; op: Operand<P> }[] }[]; bias?: Operand<P> }[] }
 export type PreparedStep<P> = PreparedLinear<P> | { step: Plan['steps'][number] & { kind: 'square' } };
 
-export interface Prepared<P> { plan: Plan; steps: PreparedStep<P>[]; encodeCounts: OpCounts }
+export interface Prepared<P> { plan: Plan; steps: PreparedStep<P>[]; encodeCounts: OpCounts; lazy: boolean }
+
+export interface PrepareOptions {
+  /**
+   * Bytes of encoded plaintexts the server may keep; a plan needing more
+   * encodes each operand when it is used (slower, bounded memory: the WASM
+   * heap is 4 GiB at most). Default 1.5 GiB.
+   */
+  plaintextBudget?: number;
+}
+
+/** Bytes of one encoded plaintext at `level` (N coefficients × (level + 1) primes × 8 bytes). */
+export const plaintextBytes = (plan: Plan, level: number) => plan.params.polyModulusDegree * (level + 1) * 8;
 
 export interface StepReport { name: string; kind: string; ms: number; counts: OpCounts; levelOut: number }
 
@@ -23,62 +37,79 @@ function diff(a: OpCounts, b: OpCounts): OpCounts {
  * next rescale divides out, so a linear step leaves the scale unchanged; a
  * square gives s²/q. Biases are encoded at the exact pre-rescale scale.
  */
-export function prepare<C, P>(b: CkksBackend<C, P>, plan: Plan): Prepared<P> {
+export function prepare<C, P>(b: CkksBackend<C, P>, plan: Plan, o: PrepareOptions = {}): Prepared<P> {
   const before = { ...b.counts };
+  const bytes = plan.steps.reduce((a, st, i) => a + (st.kind === 'linear'
+    ? st.outputs.reduce((x, out) => x + out.giants.reduce((y, g) => y + g.terms.length, 0) + (out.bias ? 1 : 0), 0) * plaintextBytes(plan, b.topLevel - i) : 0), 0);
+  const lazy = bytes > (o.plaintextBudget ?? 1.5 * 2 ** 30);
+  const operand = (values: Float64Array, level: number, scale: number): Operand<P> => (lazy ? { lazy: { values, level, scale } } : { pt: b.encode(values, level, scale) });
   let scale = b.scale;
   const steps: PreparedStep<P>[] = plan.steps.map((step, i) => {
     const level = b.topLevel - i;
     const q = b.rescalePrime(level);
     if (step.kind === 'square') { scale = (scale * scale) / q; return { step }; }
-    const outputs = step.outputs.map((o) => ({
-      giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, pt: b.encode(t.diag, level, q) })) })),
-      bias: o.bias ? b.encode(o.bias, level, scale * q) : undefined,
+    const outputs = step.outputs.map((out) => ({
+      giants: out.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, op: operand(t.diag, level, q) })) })),
+      bias: out.bias ? operand(out.bias, level, scale * q) : undefined,
     }));
     return { step, outputs };
   });
-  return { plan, steps, encodeCounts: diff(b.counts, before) };
+  return { plan, steps, encodeCounts: diff(b.counts, before), lazy };
+}
+
+/** Runs `f` with the operand's plaintext, encoding (and freeing) it on the spot when lazy. */
+function withOperand<C, P, T>(b: CkksBackend<C, P>, op: Operand<P>, f: (p: P) => T): T {
+  if ('pt' in op) return f(op.pt);
+  const p = b.encode(op.lazy.values, op.lazy.level, op.lazy.scale);
+  try { return f(p); } finally { b.free(p); }
 }
 
 export function freePrepared<C, P>(b: CkksBackend<C, P>, p: Prepared<P>): void {
   for (const s of p.steps) {
     if (!('outputs' in s)) continue;
     for (const o of s.outputs) {
-      for (const g of o.giants) for (const t of g.terms) b.free(t.pt);
-      if (o.bias) b.free(o.bias);
+      for (const g of o.giants) for (const t of g.terms) if ('pt' in t.op) b.free(t.op.pt);
+      if (o.bias && 'pt' in o.bias) b.free(o.bias.pt);
     }
   }
 }
 
 function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<P>, xs: C[]): C[] {
-  const temps: C[] = [];
-  const t = (c: C) => { temps.push(c); return c; };
+  // Sums free their operands at once: a large layer has thousands of products per output.
+  const sum = (acc: C | undefined, x: C): C => {
+    if (acc === undefined) return x;
+    const r = b.add(acc, x);
+    b.free(acc); b.free(x);
+    return r;
+  };
   // Baby steps: each distinct rotation of each input once, shared by every output and giant step.
   const babies = xs.map((x) => new Map<number, C>([[0, x]]));
   const baby = (input: number, r: number) => {
     let c = babies[input].get(r);
-    if (!c) { c = t(b.rotate(xs[input], r)); babies[input].set(r, c); }
+    if (!c) { c = b.rotate(xs[input], r); babies[input].set(r, c); }
     return c;
   };
   const outs = s.outputs.map((o) => {
     let total: C | undefined;
     o.giants.forEach((g, gi) => {
       let acc: C | undefined;
-      for (const term of g.terms) {
-        const prod = t(b.mulPlain(baby(term.input, term.baby), term.pt));
-        acc = acc === undefined ? prod : t(b.add(acc, prod));
+      for (const term of g.terms) acc = sum(acc, withOperand(b, term.op, (p) => b.mulPlain(baby(term.input, term.baby), p)));
+      if (gi === 0 && o.bias) {
+        const a = acc!;
+        acc = withOperand(b, o.bias, (p) => b.addPlain(a, p));
+        b.free(a);
       }
-      if (gi === 0 && o.bias) acc = t(b.addPlain(acc!, o.bias));
       // Rescale before the giant rotation: rotations are cheaper with fewer primes left.
-      let part = t(b.rescale(acc!));
-      if (g.giant !== 0) part = t(b.rotate(part, g.giant));
-      total = total === undefined ? part : t(b.add(total, part));
+      let part = b.rescale(acc!);
+      b.free(acc!);
+      if (g.giant !== 0) { const r = b.rotate(part, g.giant); b.free(part); part = r; }
+      total = sum(total, part);
     });
     let z = total!;
-    for (const r of s.step.rotateSum) z = t(b.add(z, t(b.rotate(z, r))));
+    for (const r of s.step.rotateSum) z = sum(z, b.rotate(z, r));
     return z;
   });
-  const keep = new Set(outs);
-  for (const c of temps) if (!keep.has(c)) b.free(c);
+  for (const m of babies) for (const [r, c] of m) if (r !== 0) b.free(c);
   return outs;
 }
 

@@ -101,6 +101,26 @@ describe('compiled plans on the slot simulator', () => {
     m.dispose();
   });
 
+  test('lazy operands (a plan too big to pre-encode): same outputs and op counts, one encode per plaintext per inference', () => {
+    const m = withSeededRandom(6, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
+    const plan = compileChain(lowerModel(m));
+    const x = packInput(plan, tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 3).dataSync());
+    const outOf = (budget: number) => {
+      const sim = simFor(plan);
+      const p = prepare(sim, plan, { plaintextBudget: budget });
+      const before = { ...sim.counts };
+      const y = run(sim, p, x.map((v) => sim.encrypt(sim.encode(v, sim.topLevel)))).map((c) => sim.decrypt(c));
+      return { lazy: p.lazy, y: unpackOutput(plan, y), encodes: sim.counts.encode - before.encode - x.length, rot: sim.counts.rotate - before.rotate, mp: sim.counts.mulPlain - before.mulPlain };
+    };
+    const eager = outOf(Infinity), lazy = outOf(0);
+    expect([eager.lazy, lazy.lazy]).toEqual([false, true]);
+    expect(Array.from(lazy.y)).toEqual(Array.from(eager.y));
+    expect([lazy.rot, lazy.mp]).toEqual([eager.rot, eager.mp]);
+    expect(eager.encodes).toBe(0);
+    expect(lazy.encodes).toBe(planCounts(plan).plaintexts);
+    m.dispose();
+  });
+
   test('zoo CryptoNets and MLP compile; every rotation has a Galois step and nothing else', () => {
     for (const name of ['cryptonets', 'mlp'] as const) {
       const m = withSeededRandom(3, () => buildModel(modelSchema.parse({ name, ...(name === 'mlp' ? { hidden: [32] } : {}) }), { inputShape: [28, 28, 1], numClasses: 10 }));
