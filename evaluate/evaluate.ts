@@ -39,7 +39,6 @@ export interface ExportMeta { normalization: Normalization; shape: [number, numb
 export async function evaluateExport(o: EvaluateOptions): Promise<Record<string, unknown>> {
   const { plan, manifest } = await loadExport(o.exportDir);
   const meta = manifest.meta as unknown as ExportMeta;
-  if (meta.task !== 'classification') throw new UserError(`${o.exportDir}: evaluation of ${meta.task} models is not supported yet`);
   const n = Math.min(o.samples, o.test.count);
   if (n <= 0) throw new UserError('evaluate.samples must be at least 1 and the test split non-empty');
   const pixels = meta.shape[0] * meta.shape[1] * meta.shape[2];
@@ -49,7 +48,11 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
   const labels = Array.from(o.test.labels.subarray(0, n));
   const inputs = Array.from({ length: n }, (_, i) => packInput(plan, xs.subarray(i * pixels, (i + 1) * pixels)));
   const report: Record<string, unknown> = { exportDir: o.exportDir, dataset: meta.dataset, samples: n, params: plan.params, depth: manifest.depth, staticCounts: manifest.totals.counts, plaintexts: manifest.totals.plaintexts, galoisKeys: manifest.rotationSteps.length };
+  const classify = meta.task === 'classification';
   const acc = (outs: number[][]) => outs.filter((y, i) => argmax(y) === labels[i]).length / n;
+  // Reconstruction: mean squared error against the (normalised) input.
+  const mse = (outs: number[][]) => outs.reduce((a, y, i) => a + y.reduce((b, v, j) => b + (v - xs[i * pixels + j]) ** 2, 0) / y.length, 0) / n;
+  const quality = (prefix: string, outs: number[][]) => (classify ? { [`${prefix}Accuracy`]: acc(outs) } : { [`${prefix}Mse`]: mse(outs) });
 
   // Plaintext reference: the tfjs model saved beside the plan.
   let plain: number[][] | undefined;
@@ -60,7 +63,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
       return (out.arraySync() as number[][]);
     });
     model.dispose();
-    report.plaintextAccuracy = acc(plain);
+    Object.assign(report, quality('plaintext', plain));
   }
 
   if (o.simulate) {
@@ -70,7 +73,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     const prepared = prepare(sim, plan);
     const t0 = performance.now();
     const simOut = inputs.map((v) => Array.from(unpackOutput(plan, run(sim, prepared, v.map((c) => sim.encrypt(sim.encode(c, sim.topLevel)))).map((c) => sim.decrypt(c)))));
-    report.simulatedAccuracy = acc(simOut);
+    Object.assign(report, quality('simulated', simOut));
     report.simulatedMsPerImage = +((performance.now() - t0) / n).toFixed(2);
     if (plain) report.simulatedMaxAbsError = maxAbsError(simOut, plain);
   }
@@ -80,9 +83,9 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     const { results, setups, wallMs } = await evaluateEncrypted({ exportDir: o.exportDir, inputs, workers: o.workers, onResult: (d) => bar.update(d, { loss: 0 }) });
     bar.stop();
     const outs = results.map((r) => r.output);
-    report.ckksAccuracy = acc(outs);
+    Object.assign(report, quality('ckks', outs));
     if (plain) {
-      report.agreement = outs.filter((y, i) => argmax(y) === argmax(plain![i])).length / n;
+      if (classify) report.agreement = outs.filter((y, i) => argmax(y) === argmax(plain![i])).length / n;
       const err = maxAbsError(outs, plain);
       report.maxAbsError = err;
       report.precisionBits = precisionBits(err);

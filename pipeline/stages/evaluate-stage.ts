@@ -15,8 +15,10 @@ export async function evaluateStage(ctx: StageContext, e: EvaluateConfig): Promi
   const r = await evaluateExport({ exportDir: run.file('export'), test: ctx.data!.test, samples: e.samples, encrypted: e.encrypted, simulate: e.simulate, workers: e.workers, outDir: run.path, logger });
   const pct = (v: unknown) => (typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : '-');
   const lat = r.latencyMs as { server: { mean: number } } | undefined;
-  logger.info(`evaluate (${r.samples} images): plaintext ${pct(r.plaintextAccuracy)}, simulated ${pct(r.simulatedAccuracy)}, CKKS ${pct(r.ckksAccuracy)}, ` +
-    `agreement ${pct(r.agreement)}${lat ? `, server ${lat.server.mean.toFixed(0)} ms/image` : ''}`);
+  const q = r.plaintextMse !== undefined || r.ckksMse !== undefined
+    ? `MSE plaintext ${(r.plaintextMse as number)?.toExponential(3)}, simulated ${(r.simulatedMse as number)?.toExponential(3)}, CKKS ${(r.ckksMse as number)?.toExponential(3)}`
+    : `plaintext ${pct(r.plaintextAccuracy)}, simulated ${pct(r.simulatedAccuracy)}, CKKS ${pct(r.ckksAccuracy)}, agreement ${pct(r.agreement)}`;
+  logger.info(`evaluate (${r.samples} images): ${q}${lat ? `, server ${lat.server.mean.toFixed(0)} ms/image` : ''}`);
   const result = { ...r, file: run.file('evaluation.json') };
   ctx.summary.evaluate = result;
   await run.markDone('evaluate', fp, result);
