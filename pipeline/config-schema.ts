@@ -45,3 +45,8 @@ export type DatasetConfig = z.infer<typeof datasetSchema>;
 export function jsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
 }
+
+/** The JSON Schema file shipped as configs/heprune.schema.json (for editors). */
+export function schemaDocument(): object {
+  return { $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'heprune pipeline config', ...jsonSchema() };
+}

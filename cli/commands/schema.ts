@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { writeJsonAtomic } from '../../common/atomic-write.js';
-import { jsonSchema } from '../../pipeline/config-schema.js';
+import { schemaDocument } from '../../pipeline/config-schema.js';
 import { handled } from '../errors.js';
 
 interface Args { out?: string }
@@ -10,7 +10,7 @@ export const schemaCommand: CommandModule<object, Args> = {
   describe: 'print (or write) the JSON Schema of pipeline configs, for editor completion and checking',
   builder: (y: Argv) => y.option('out', { type: 'string', describe: 'write to this file instead of stdout' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
-    const schema = { $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'heprune pipeline config', ...jsonSchema() };
+    const schema = schemaDocument();
     if (a.out) await writeJsonAtomic(a.out, schema);
     else process.stdout.write(JSON.stringify(schema, null, 2) + '\n');
   }),

@@ -1,5 +1,8 @@
 import { parseConfig, applyOverrides } from '../../pipeline/load-config.js';
-import { jsonSchema } from '../../pipeline/config-schema.js';
+import { jsonSchema, schemaDocument } from '../../pipeline/config-schema.js';
+import { readFileSync } from 'node:fs';
+
+const require_text = (u: URL) => readFileSync(u, 'utf8');
 
 const ok = `
 name: t1
@@ -50,6 +53,21 @@ describe('config validation', () => {
     expect(c.train?.clipNorm).toBeNull();
     expect(err(ok, ['train.epochs=abc'])).toMatch(/train.epochs: Invalid input: expected number, received string \(got "abc"\)/);
     expect(() => applyOverrides({}, ['novalue'])).toThrow(/--set novalue: expected key.path=value/);
+  });
+
+  test('the shipped configs/heprune.schema.json is the one the code generates (regenerate with npm run schema)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const shipped = JSON.parse(await readFile(new URL('../../../configs/heprune.schema.json', import.meta.url), 'utf8'));
+    expect(shipped).toEqual(JSON.parse(JSON.stringify(schemaDocument())));
+  });
+
+  test('every shipped config validates', async () => {
+    const { readdir } = await import('node:fs/promises');
+    const root = new URL('../../../configs/', import.meta.url);
+    const files: string[] = [];
+    for (const e of await readdir(root, { recursive: true })) if (String(e).endsWith('.yaml')) files.push(String(e));
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    for (const f of files) expect(() => parseConfig(require_text(new URL(f, root)), f)).not.toThrow();
   });
 
   test('the JSON Schema describes the keys users script against', () => {
