@@ -15,7 +15,7 @@ import { CkksClient } from '../he/client.js';
 import { SealBackend } from '../he/seal-backend.js';
 import type { CkksBackend } from '../plan/backend.js';
 import { prepare, run, packInput, freePrepared } from '../plan/interpreter.js';
-import { rotationSteps } from '../plan/plan.js';
+import { galoisSteps } from '../plan/plan.js';
 import { evaluateEncrypted } from '../evaluate/pool.js';
 
 const args = await yargs(hideBin(process.argv))
@@ -28,7 +28,7 @@ const args = await yargs(hideBin(process.argv))
 const { plan } = await loadExport(args.model);
 const ctx = await CkksContext.create(plan.params);
 const client = new CkksClient(ctx);
-const server = new SealBackend(ctx, client.serverKeys(rotationSteps(plan)), client);
+const server = new SealBackend(ctx, client.serverKeys(galoisSteps(plan)), client);
 const prepared = prepare(server, plan);
 
 type Key = string; // `${op}@${level}`
@@ -65,7 +65,7 @@ const measured = times[Math.floor(times.length / 2)];
 
 // Unit cost of each (op, level) on real ciphertexts.
 const fresh = (level: number) => { const c = client.encodeEncrypt(input[0]); const d = server.modSwitchTo(c, level); c.delete(); return d; };
-const rot = rotationSteps(plan)[0] ?? 1;
+const rot = galoisSteps(plan)[0] ?? 1;
 const unit = new Map<Key, number>();
 for (const key of histogram.keys()) {
   const [op, l] = key.split('@'); const level = Number(l);

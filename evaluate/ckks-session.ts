@@ -3,7 +3,7 @@ import { CkksContext } from '../he/context.js';
 import { SealBackend } from '../he/seal-backend.js';
 import { zeroCounts, type OpCounts } from '../plan/op-counts.js';
 import { freePrepared, prepare, run, unpackOutput, type Prepared } from '../plan/interpreter.js';
-import { rotationSteps, type Plan } from '../plan/plan.js';
+import { galoisSteps, type Plan } from '../plan/plan.js';
 import type { Plaintext } from 'node-seal';
 
 /** One client + one server with real keys, in one thread; bytes pass between them as they would over a network. */
@@ -27,7 +27,7 @@ export class CkksSession {
     const ctx = await CkksContext.create(plan.params);
     const t0 = performance.now();
     const client = new CkksClient(ctx);
-    const keys = client.serverKeys(rotationSteps(plan));
+    const keys = client.serverKeys(galoisSteps(plan));
     const keygenMs = performance.now() - t0;
     const server = new SealBackend(ctx, keys);
     const t1 = performance.now();

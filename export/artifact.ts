@@ -6,7 +6,7 @@ import { replaceDirAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { planCounts } from '../plan/cost.js';
 import type { Layout } from '../plan/layout.js';
-import { planDepth, rotationSteps, type Plan, type PlanStep } from '../plan/plan.js';
+import { galoisSteps, planDepth, rotationSteps, type Plan, type PlanStep } from '../plan/plan.js';
 
 /**
  * The export directory: manifest.json (versioned, self-checksummed: params,
@@ -44,6 +44,9 @@ export const manifestSchema = z.object({
   output: layoutRef,
   steps: z.array(stepSchema),
   rotationSteps: z.array(z.number().int()),
+  /** The Galois keys to generate (= rotationSteps, or powers of two when rotations are composed). */
+  galoisKeySteps: z.array(z.number().int()),
+  composedRotations: z.boolean(),
   depth: z.number().int(),
   totals: z.object({ counts: z.record(z.string(), z.number()), plaintexts: z.number().int() }),
   /** Anything the producer wants to keep with the plan (normalisation, class names, source model). */
@@ -93,7 +96,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const body = {
     format: FORMAT, formatVersion: FORMAT_VERSION, createdAt: new Date().toISOString(),
     params: plan.params, slots: plan.slots, input, inputCopies: plan.inputCopies, output, steps,
-    rotationSteps: rotationSteps(plan), depth: planDepth(plan),
+    rotationSteps: rotationSteps(plan), galoisKeySteps: galoisSteps(plan), composedRotations: !!plan.rotationKeys, depth: planDepth(plan),
     totals: { counts: counts.total, plaintexts: counts.plaintexts }, meta,
     weights: { file: 'weights.bin' as const, bytes: weights.length, sha256: sha256(weights) },
   };
@@ -157,6 +160,6 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
         bias: o.bias ? operand(o.bias) : undefined,
       })),
     });
-  const plan: Plan = { formatVersion: 1, params: m.params, slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output) };
+  const plan: Plan = { formatVersion: 1, params: m.params, slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
   return { plan, manifest: m };
 }

@@ -2,7 +2,8 @@ import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
 import { bestGiantUnit, bsgsSplit, rotateVec, SparseSlotMatrix, toDiagonals } from '../plan/diagonals.js';
 import { imageLayout, vectorLayout, type Layout } from '../plan/layout.js';
-import type { LinearOutput, LinearStep, Plan, PlanStep } from '../plan/plan.js';
+import { rotationSteps, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
+import { galoisKeyBytes, powersOfTwo } from '../plan/rotation-keys.js';
 import type { HeChain } from './lower.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
@@ -13,6 +14,8 @@ export interface CompileOptions {
   headroomBits?: number;
   /** Baby-step/giant-step rotations (default on); off: every diagonal is its own rotation of the input. */
   bsgs?: boolean;
+  /** Galois key memory allowed; past it, keys only for powers of two and rotations composed (default 1 GiB). */
+  maxGaloisKeyBytes?: number;
 }
 
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -82,7 +85,13 @@ export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
     steps.push(step);
     cur = step.out;
   });
-  return { formatVersion: 1, params, slots: S, input, inputCopies: copies, steps, output: cur };
+  const plan: Plan = { formatVersion: 1, params, slots: S, input, inputCopies: copies, steps, output: cur };
+  // Phase 4: Galois keys within the memory budget.
+  const pow2 = powersOfTwo(S);
+  if (rotationSteps(plan).length * galoisKeyBytes(params) > (o.maxGaloisKeyBytes ?? 2 ** 30) && pow2.length < rotationSteps(plan).length) {
+    plan.rotationKeys = pow2;
+  }
+  return plan;
 }
 
 /** Slot-level matrices keyed by (output ciphertext, input ciphertext). */

@@ -1,13 +1,16 @@
 import { zeroCounts, type OpCounts } from './op-counts.js';
 import type { Plan, PlanStep } from './plan.js';
+import { decompose } from './rotation-keys.js';
 
 /**
  * Static op counts of one inference, from the plan alone (no execution):
  * the cost model pruning optimises. Must equal what the interpreter does on
  * any backend (asserted in tests).
  */
-export function stepCounts(st: PlanStep): OpCounts {
+export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[]): OpCounts {
   const c = zeroCounts();
+  /** Key switches of one rotation by k (1 with its own key, its binary digits with power-of-two keys). */
+  const rot = (k: number) => decompose(k, slots, keys).length;
   if (st.kind === 'square') { c.mul = st.out.cts; c.rescale = st.out.cts; return c; }
   const babies = new Set<string>();
   for (const o of st.outputs) {
@@ -16,18 +19,18 @@ export function stepCounts(st: PlanStep): OpCounts {
       c.mulPlain += g.terms.length;
       c.add += g.terms.length - 1;
       c.rescale += 1;
-      if (g.giant !== 0) c.rotate += 1;
+      c.rotate += rot(g.giant);
     }
     c.add += o.giants.length - 1 + st.rotateSum.length;
-    c.rotate += st.rotateSum.length;
+    for (const r of st.rotateSum) c.rotate += rot(r);
     if (o.bias) c.addPlain += 1;
   }
-  c.rotate += babies.size;
+  for (const b of babies) c.rotate += rot(Number(b.split(':')[1]));
   return c;
 }
 
 export function planCounts(plan: Plan): { total: OpCounts; perStep: { name: string; counts: OpCounts }[]; plaintexts: number } {
-  const perStep = plan.steps.map((s) => ({ name: s.name, counts: stepCounts(s) }));
+  const perStep = plan.steps.map((s) => ({ name: s.name, counts: stepCounts(s, plan.slots, plan.rotationKeys) }));
   const total = zeroCounts();
   for (const { counts } of perStep) for (const k of Object.keys(total) as (keyof OpCounts)[]) total[k] += counts[k];
   const plaintexts = plan.steps.reduce((a, s) => a + (s.kind === 'linear'

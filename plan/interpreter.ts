@@ -1,6 +1,7 @@
 import type { CkksBackend } from './backend.js';
 import { zeroCounts, type OpCounts } from './op-counts.js';
 import type { LinearStep, Plan } from './plan.js';
+import { decompose } from './rotation-keys.js';
 
 /**
  * Runs a plan on any CKKS backend. `prepare` encodes every plaintext operand
@@ -74,7 +75,19 @@ export function freePrepared<C, P>(b: CkksBackend<C, P>, p: Prepared<P>): void {
   }
 }
 
-function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<P>, xs: C[]): C[] {
+/** Rotation by k with the plan's Galois keys: one key switch, or a chain of power-of-two ones. */
+function rotate<C extends object, P>(b: CkksBackend<C, P>, x: C, k: number, keys?: readonly number[]): C {
+  const seq = decompose(k, b.slots, keys);
+  let cur = x;
+  for (const r of seq) {
+    const next = b.rotate(cur, r);
+    if (cur !== x) b.free(cur);
+    cur = next;
+  }
+  return cur;
+}
+
+function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<P>, xs: C[], keys?: readonly number[]): C[] {
   // Sums free their operands at once: a large layer has thousands of products per output.
   const sum = (acc: C | undefined, x: C): C => {
     if (acc === undefined) return x;
@@ -86,7 +99,7 @@ function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<
   const babies = xs.map((x) => new Map<number, C>([[0, x]]));
   const baby = (input: number, r: number) => {
     let c = babies[input].get(r);
-    if (!c) { c = b.rotate(xs[input], r); babies[input].set(r, c); }
+    if (!c) { c = rotate(b, xs[input], r, keys); babies[input].set(r, c); }
     return c;
   };
   const outs = s.outputs.map((o) => {
@@ -102,11 +115,11 @@ function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<
       // Rescale before the giant rotation: rotations are cheaper with fewer primes left.
       let part = b.rescale(acc!);
       b.free(acc!);
-      if (g.giant !== 0) { const r = b.rotate(part, g.giant); b.free(part); part = r; }
+      if (g.giant !== 0) { const r = rotate(b, part, g.giant, keys); b.free(part); part = r; }
       total = sum(total, part);
     });
     let z = total!;
-    for (const r of s.step.rotateSum) z = sum(z, b.rotate(z, r));
+    for (const r of s.step.rotateSum) z = sum(z, rotate(b, z, r, keys));
     return z;
   });
   for (const m of babies) for (const [r, c] of m) if (r !== 0) b.free(c);
@@ -121,7 +134,7 @@ export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, i
     const t0 = performance.now();
     let y: C[];
     if ('outputs' in s) {
-      y = runLinear(b, s, x);
+      y = runLinear(b, s, x, p.plan.rotationKeys);
     } else {
       y = x.map((c) => { const sq = b.mul(c, c); const r = b.rescale(sq); b.free(sq); return r; });
     }

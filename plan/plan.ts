@@ -43,9 +43,14 @@ export interface Plan {
   inputCopies: number[];
   steps: PlanStep[];
   output: Layout;
+  /**
+   * Galois keys when not one per rotation step (key memory budget): each
+   * rotation is composed of these (see plan/rotation-keys). Absent: one key per step.
+   */
+  rotationKeys?: number[];
 }
 
-/** Every rotation the plan performs: the Galois keys to generate, and no others. */
+/** Every distinct rotation step the plan performs (the Galois keys it needs unless plan.rotationKeys says otherwise). */
 export function rotationSteps(plan: Plan): number[] {
   const s = new Set<number>();
   for (const st of plan.steps) {
@@ -61,3 +66,8 @@ export function rotationSteps(plan: Plan): number[] {
 
 /** Levels (rescales) the plan consumes: one per step. */
 export const planDepth = (plan: Plan) => plan.steps.length;
+
+/** The Galois key steps to generate for this plan, and no others. */
+export function galoisSteps(plan: Plan): number[] {
+  return plan.rotationKeys ?? rotationSteps(plan);
+}

@@ -5,7 +5,7 @@ import { compileChain } from '../../export/compile.js';
 import { lowerModel } from '../../export/lower.js';
 import type { ExportConfig } from '../../export/options.js';
 import { planCounts } from '../../plan/cost.js';
-import { rotationSteps } from '../../plan/plan.js';
+import { galoisSteps } from '../../plan/plan.js';
 import { writeModelFiles } from '../../train/checkpoint.js';
 import { taskOf } from '../../train/zoo/registry.js';
 import type { StageContext } from '../context.js';
@@ -16,7 +16,7 @@ import { exists } from '../../datasets/fs-util.js';
 export function compileOptions(e: ExportConfig) {
   return {
     params: e.polyModulusDegree ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits } : undefined,
-    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs,
+    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
   };
 }
 
@@ -45,11 +45,11 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   const result = {
     dir, compileSeconds: +((performance.now() - t0) / 1000).toFixed(2), params: plan.params, depth: manifest.depth,
     rotations: counts.total.rotate, plaintextMultiplications: counts.total.mulPlain, ciphertextMultiplications: counts.total.mul,
-    rescales: counts.total.rescale, plaintexts: counts.plaintexts, galoisKeys: rotationSteps(plan).length, weightsBytes: manifest.weights.bytes,
+    rescales: counts.total.rescale, plaintexts: counts.plaintexts, galoisKeys: galoisSteps(plan).length, composedRotations: !!plan.rotationKeys, weightsBytes: manifest.weights.bytes,
     perStep: counts.perStep.map((s) => ({ name: s.name, ...s.counts })),
   };
   logger.info(`export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +
-    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys → ${dir}`);
+    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys${plan.rotationKeys ? ' (power-of-two keys: key memory budget)' : ''} → ${dir}`);
   ctx.summary.export = result;
   await run.markDone('export', fp, result);
 }

@@ -10,7 +10,7 @@ import { SealBackend } from '../../he/seal-backend.js';
 import { SlotSimulator } from '../../plan/slot-sim.js';
 import { freePrepared, prepare, run, packInput, unpackOutput } from '../../plan/interpreter.js';
 import { planCounts } from '../../plan/cost.js';
-import { rotationSteps } from '../../plan/plan.js';
+import { galoisSteps } from '../../plan/plan.js';
 
 /**
  * The equivalence triple on a tiny CryptoNets-style net under real CKKS
@@ -23,7 +23,7 @@ test('tiny net: tfjs ≈ simulator ≈ node-seal, identical op counts, client/se
   const plan = compileChain(lowerModel(model), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } });
   const ctx = await CkksContext.create(plan.params);
   const client = new CkksClient(ctx);
-  const server = new SealBackend(ctx, client.serverKeys(rotationSteps(plan)));
+  const server = new SealBackend(ctx, client.serverKeys(galoisSteps(plan)));
   const sim = new SlotSimulator({ slots: plan.slots, rescalePrimes: ctx.rescalePrimes, scale: ctx.scale });
   const ps = prepare(server, plan), pm = prepare(sim, plan);
   const static_ = planCounts(plan).total;
@@ -50,6 +50,21 @@ test('tiny net: tfjs ≈ simulator ≈ node-seal, identical op counts, client/se
         expect(sim.counts[k] - before.sim[k] - (k === 'mulPlain' || k === 'rotate' ? 0 : 0)).toBe(static_[k]);
       }
     }
+    // The same network with composed rotations (power-of-two Galois keys only) under CKKS.
+    const composed = compileChain(lowerModel(model), { params: plan.params, maxGaloisKeyBytes: 0 });
+    const server2 = new SealBackend(ctx, client.serverKeys(galoisSteps(composed)));
+    const p2 = prepare(server2, composed);
+    try {
+      const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 200);
+      const ref = (model.predict(x) as tf.Tensor).dataSync();
+      const cts = packInput(composed, x.dataSync()).map((v) => { const c = new ctx.m.Ciphertext(); c.loadFromArray(ctx.context, client.encrypt(v)); return c; });
+      const before = server2.counts.rotate;
+      const outs = run(server2, p2, cts);
+      const y = unpackOutput(composed, outs.map((o) => client.decrypt(new Uint8Array(o.saveToArray(ctx.m.ComprModeType.zstd)))));
+      for (const c of [...outs, ...cts]) c.delete();
+      for (let j = 0; j < ref.length; j++) expect(Math.abs(y[j] - ref[j])).toBeLessThan(2e-2);
+      expect(server2.counts.rotate - before).toBe(planCounts(composed).total.rotate);
+    } finally { freePrepared(server2, p2); server2.delete(); }
   } finally {
     freePrepared(server, ps);
     server.delete(); client.delete(); ctx.delete();

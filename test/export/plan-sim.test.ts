@@ -8,7 +8,7 @@ import { compileChain } from '../../export/compile.js';
 import { SlotSimulator } from '../../plan/slot-sim.js';
 import { prepare, run, packInput, unpackOutput } from '../../plan/interpreter.js';
 import { planCounts } from '../../plan/cost.js';
-import { rotationSteps, type Plan } from '../../plan/plan.js';
+import { galoisSteps, rotationSteps, type Plan } from '../../plan/plan.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import { Rng } from '../../common/rng.js';
 
@@ -118,6 +118,21 @@ describe('compiled plans on the slot simulator', () => {
     expect([lazy.rot, lazy.mp]).toEqual([eager.rot, eager.mp]);
     expect(eager.encodes).toBe(0);
     expect(lazy.encodes).toBe(planCounts(plan).plaintexts);
+    m.dispose();
+  });
+
+  test('a Galois key budget: power-of-two keys only, rotations composed; same outputs, counted as key switches', () => {
+    const m = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16 }), { inputShape: [12, 12, 1], numClasses: 5 }));
+    const direct = compileChain(lowerModel(m));
+    const composed = compileChain(lowerModel(m), { maxGaloisKeyBytes: 0 });
+    expect(direct.rotationKeys).toBeUndefined();
+    expect(composed.rotationKeys).toEqual(Array.from({ length: Math.log2(composed.slots) }, (_, i) => 2 ** i));
+    expect(galoisSteps(composed).length).toBeLessThan(galoisSteps(direct).length);
+    const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 4).dataSync();
+    const a = simulate(direct, x), b = simulate(composed, x);
+    expect(maxAbsDiff(a.y, b.y)).toBeLessThan(1e-9);
+    expect(b.sim.counts.rotate).toBe(planCounts(composed).total.rotate);
+    expect(b.sim.counts.rotate).toBeGreaterThan(a.sim.counts.rotate);
     m.dispose();
   });
 
