@@ -22,6 +22,7 @@ const args = await yargs(hideBin(process.argv))
   .option('cpu-steps', { type: 'number', default: 2, describe: 'timed steps on the (slow) stock cpu backend' })
   .option('batch', { type: 'number', default: 64 })
   .option('cpu', { type: 'boolean', default: true })
+  .option('cpu-models', { type: 'string', describe: 'models to time on the (very slow) stock cpu backend; default all' })
   .option('workers', { type: 'boolean', default: true })
   .strict().parseAsync();
 
@@ -66,7 +67,9 @@ if (args.cpu) backends.push('cpu');
 
 const rows: Timing[] = [];
 for (const m of models) {
+  const cpuModels = args.cpuModels?.split(',').map((x) => x.trim());
   for (const b of backends) {
+    if (b === 'cpu' && cpuModels && !cpuModels.includes(m)) continue;
     const r = await timeSteps(m, b, b === 'cpu' ? args.cpuSteps : args.steps, 1);
     rows.push(r);
     process.stderr.write(`${m} ${b}: ${r.msPerStep} ms/step\n`);
