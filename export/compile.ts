@@ -79,8 +79,10 @@ export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   chain.linears.forEach((m, li) => {
     if (li > 0) steps.push({ kind: 'square', name: `square${li}`, out: cur });
     const name = `linear${li + 1}`;
+    // The input grid's row stride is a natural giant step for a convolution (babies = taps within a row).
+    const inRow = li === 0 ? inGeom.strides.y : blocks[li - 1]?.strides.y;
     const step = blocks[li]
-      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs)
+      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs, inRow)
       : denseStep(m, cur, S, name, bsgs);
     steps.push(step);
     cur = step.out;
@@ -138,7 +140,7 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
   return { kind: 'linear', name, outputs, rotateSum, out };
 }
 
-function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, name: string, bsgs: boolean): LinearStep {
+function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, name: string, bsgs: boolean, inRow?: number): LinearStep {
   const [, , oc] = m.outShape;
   if (perCt < 1) throw new UserError(`${name}: a channel block of ${g.block} slots does not fit a ciphertext of ${S} slots`);
   const out = imageLayout(m.outShape as [number, number, number], g.strides, { slots: S, perCt });
@@ -152,7 +154,7 @@ function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S:
     for (const [i, w] of row) bm.add(os, inL.slotOf[i] + off, w);
     bias[Math.floor(os / S)][os % S] = m.bias[o];
   });
-  return finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...pow2Upto(S)] : [S]);
+  return finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...(inRow ? [inRow] : []), ...pow2Upto(S)] : [S]);
 }
 
 /**
