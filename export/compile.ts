@@ -81,9 +81,11 @@ export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
     const name = `linear${li + 1}`;
     // The input grid's row stride is a natural giant step for a convolution (babies = taps within a row).
     const inRow = li === 0 ? inGeom.strides.y : blocks[li - 1]?.strides.y;
+    // Step 2·li runs at level top − 2·li (one level per linear map and per square).
+    const level = depth - 2 * li;
     const step = blocks[li]
-      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs, inRow)
-      : denseStep(m, cur, S, name, bsgs);
+      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs, level, inRow)
+      : denseStep(m, cur, S, name, bsgs, level);
     steps.push(step);
     cur = step.out;
   });
@@ -109,7 +111,7 @@ class BlockMatrices {
   }
 }
 
-function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: Layout, rotateSum: number[], giantCandidates: number[]): LinearStep {
+function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: Layout, rotateSum: number[], giantCandidates: number[], level: number): LinearStep {
   const S = bm.slots;
   const outputs: LinearOutput[] = [];
   for (let j = 0; j < out.cts; j++) {
@@ -122,7 +124,7 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
     }
     if (diags.length === 0) throw new UserError(`${name}: every weight into output ciphertext ${j} is zero; the layer would output only its bias`);
     const ks = [...new Set(diags.map((x) => x.k))];
-    const unit = bestGiantUnit(ks, S, giantCandidates);
+    const unit = bestGiantUnit(ks, S, giantCandidates, level, new Set(diags.map((x) => x.input)).size);
     const split = bsgsSplit(ks, S, unit);
     const giantOf = new Map<number, { giant: number; baby: number }>();
     for (const gs of split) for (const t of gs.terms) giantOf.set(t.k, { giant: gs.giant, baby: t.baby });
@@ -140,7 +142,7 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
   return { kind: 'linear', name, outputs, rotateSum, out };
 }
 
-function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, name: string, bsgs: boolean, inRow?: number): LinearStep {
+function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, name: string, bsgs: boolean, level: number, inRow?: number): LinearStep {
   const [, , oc] = m.outShape;
   if (perCt < 1) throw new UserError(`${name}: a channel block of ${g.block} slots does not fit a ciphertext of ${S} slots`);
   const out = imageLayout(m.outShape as [number, number, number], g.strides, { slots: S, perCt });
@@ -154,7 +156,7 @@ function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S:
     for (const [i, w] of row) bm.add(os, inL.slotOf[i] + off, w);
     bias[Math.floor(os / S)][os % S] = m.bias[o];
   });
-  return finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...(inRow ? [inRow] : []), ...pow2Upto(S)] : [S]);
+  return finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...(inRow ? [inRow] : []), ...pow2Upto(S)] : [S], level);
 }
 
 /**
@@ -163,7 +165,7 @@ function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S:
  * input period then adds the partial rows and leaves y periodic with period m.
  * Inputs may span several ciphertexts; the output is one.
  */
-function denseStep(m: LinearMap, inL: Layout, S: number, name: string, bsgs: boolean): LinearStep {
+function denseStep(m: LinearMap, inL: Layout, S: number, name: string, bsgs: boolean, level: number): LinearStep {
   const nOut = sizeOf(m.outShape);
   if (nOut > S) throw new UserError(`${name}: ${nOut} outputs do not fit one ciphertext of ${S} slots`);
   const mm = nextPow2(nOut);
@@ -186,5 +188,5 @@ function denseStep(m: LinearMap, inL: Layout, S: number, name: string, bsgs: boo
   }
   const rotateSum: number[] = [];
   for (let s = mm; s < p; s *= 2) rotateSum.push(s);
-  return finishStep(name, bm, [bias], vectorLayout(nOut, mm < S ? mm : undefined), rotateSum, bsgs ? pow2Upto(mm) : [S]);
+  return finishStep(name, bm, [bias], vectorLayout(nOut, mm < S ? mm : undefined), rotateSum, bsgs ? pow2Upto(mm) : [S], level);
 }
