@@ -3,11 +3,10 @@ import { zeroCounts, type OpCounts } from './op-counts.js';
 import type { LinearStep, Plan } from './plan.js';
 import { decompose } from './rotation-keys.js';
 
-/**
- * Runs a plan on any CKKS backend. `prepare` encodes every plaintext operand
- * once (weights are reused for every input); `run` evaluates one encrypted
- * input. Levels: step i runs at level top - i and leaves at top - i - 1.
- */
+// Runs a plan on any CKKS backend. `prepare` encodes every plaintext operand
+// once (weights are reused for every input); `run` evaluates one encrypted
+// input. Levels: step i runs at level top - i and leaves at top - i - 1.
+
 /** A plaintext operand: encoded once at prepare time, or (lazy) encoded at use and freed at once. */
 export type Operand<P> = { pt: P } | { lazy: { values: Float64Array; level: number; scale: number } };
 export interface PreparedLinear<P> { step: LinearStep; outputs: { giants: { giant: number; terms: { input: number; baby: number; op: Operand<P> }[] }[]; bias?: Operand<P> }[] }
