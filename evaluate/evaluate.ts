@@ -80,7 +80,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
 
   if (o.encrypted) {
     const bar = epochProgress('CKKS', n, o.logger);
-    const { results, setups, wallMs } = await evaluateEncrypted({ exportDir: o.exportDir, inputs, workers: o.workers, onResult: (d) => bar.update(d, { loss: 0 }) });
+    const { results, setups, wallMs } = await evaluateEncrypted({ exportDir: o.exportDir, inputs, workers: o.workers, onResult: (d) => bar.update(d) });
     bar.stop();
     const outs = results.map((r) => r.output);
     Object.assign(report, quality('ckks', outs));

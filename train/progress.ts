@@ -6,7 +6,7 @@ import type { Logger } from '../common/log.js';
  * pipe or in CI a plain line every ~10% so logs stay readable.
  */
 export interface EpochProgress {
-  update(step: number, metrics: { loss: number; acc?: number }): void;
+  update(step: number, metrics?: { loss: number; acc?: number }): void;
   stop(): void;
 }
 
@@ -18,7 +18,7 @@ export function epochProgress(label: string, total: number, logger: Logger): Epo
     }, cliProgress.Presets.shades_classic);
     bar.start(total, 0, { loss: '-', acc: '-' });
     return {
-      update: (step, m) => bar.update(step, { loss: m.loss.toFixed(4), acc: m.acc === undefined ? '-' : (100 * m.acc).toFixed(2) + '%' }),
+      update: (step, m) => bar.update(step, { loss: m ? m.loss.toFixed(4) : '-', acc: m?.acc === undefined ? '-' : (100 * m.acc).toFixed(2) + '%' }),
       stop: () => bar.stop(),
     };
   }
@@ -30,7 +30,8 @@ export function epochProgress(label: string, total: number, logger: Logger): Epo
       if (frac >= nextMark && step < total) {
         nextMark += 0.1;
         const eta = ((Date.now() - t0) / step) * (total - step) / 1000;
-        logger.info(`${label} ${step}/${total} loss ${m.loss.toFixed(4)}${m.acc === undefined ? '' : ` acc ${(100 * m.acc).toFixed(2)}%`} ETA ${eta.toFixed(0)}s`);
+        const loss = m ? ` loss ${m.loss.toFixed(4)}` : '';
+        logger.info(`${label} ${step}/${total}${loss}${m?.acc === undefined ? '' : ` acc ${(100 * m.acc).toFixed(2)}%`} ETA ${eta.toFixed(0)}s`);
       }
     },
     stop() {},
