@@ -2,8 +2,8 @@ import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
 import { bestGiantUnit, bsgsSplit, rotateVec, SparseSlotMatrix, toDiagonals } from '../plan/diagonals.js';
 import { imageLayout, vectorLayout, type Layout } from '../plan/layout.js';
-import { rotationSteps, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
-import { galoisKeyBytes, powersOfTwo } from '../plan/rotation-keys.js';
+import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
+import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
 import type { HeChain } from './lower.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
@@ -91,10 +91,9 @@ export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   });
   const plan: Plan = { formatVersion: 1, params, slots: S, input, inputCopies: copies, steps, output: cur };
   // Phase 4: Galois keys within the memory budget.
-  const pow2 = powersOfTwo(S);
-  if (rotationSteps(plan).length * galoisKeyBytes(params) > (o.maxGaloisKeyBytes ?? 2 ** 30) && pow2.length < rotationSteps(plan).length) {
-    plan.rotationKeys = pow2;
-  }
+  const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 2 ** 30) / galoisKeyBytes(params));
+  const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
+  if (keys) plan.rotationKeys = keys;
   return plan;
 }
 

@@ -64,6 +64,22 @@ export function rotationSteps(plan: Plan): number[] {
   return [...s].sort((a, b) => a - b);
 }
 
+/** How many times one inference rotates by each step (babies once per input, giants and rotate-and-sum per output). */
+export function rotationUsage(plan: Plan): Map<number, number> {
+  const u = new Map<number, number>();
+  const add = (k: number) => { if (k !== 0) u.set(k, (u.get(k) ?? 0) + 1); };
+  for (const st of plan.steps) {
+    if (st.kind !== 'linear') continue;
+    const babies = new Set<string>();
+    for (const o of st.outputs) {
+      for (const g of o.giants) { add(g.giant); for (const t of g.terms) babies.add(`${t.input}:${t.baby}`); }
+      st.rotateSum.forEach(add);
+    }
+    for (const b of babies) add(Number(b.split(':')[1]));
+  }
+  return u;
+}
+
 /** Levels (rescales) the plan consumes: one per step. */
 export const planDepth = (plan: Plan) => plan.steps.length;
 

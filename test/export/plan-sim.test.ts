@@ -9,6 +9,7 @@ import { SlotSimulator } from '../../plan/slot-sim.js';
 import { prepare, run, packInput, unpackOutput } from '../../plan/interpreter.js';
 import { planCounts } from '../../plan/cost.js';
 import { galoisSteps, rotationSteps, type Plan } from '../../plan/plan.js';
+import { decompose, nafBasis } from '../../plan/rotation-keys.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import { Rng } from '../../common/rng.js';
 
@@ -122,18 +123,34 @@ describe('compiled plans on the slot simulator', () => {
   });
 
   test('a Galois key budget: power-of-two keys only, rotations composed; same outputs, counted as key switches', () => {
-    const m = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16 }), { inputShape: [12, 12, 1], numClasses: 5 }));
-    const direct = compileChain(lowerModel(m));
-    const composed = compileChain(lowerModel(m), { maxGaloisKeyBytes: 0 });
+    const m = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'cryptonets' }), { inputShape: [28, 28, 1], numClasses: 10 }));
+    const params = { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 };
+    const direct = compileChain(lowerModel(m), { params });
+    const composed = compileChain(lowerModel(m), { params, maxGaloisKeyBytes: 0 });
+    // A budget that fits every step keeps one key per step.
+    expect(compileChain(lowerModel(m), { params, maxGaloisKeyBytes: 2 ** 40 }).rotationKeys).toBeUndefined();
     expect(direct.rotationKeys).toBeUndefined();
-    expect(composed.rotationKeys).toEqual(Array.from({ length: Math.log2(composed.slots) }, (_, i) => 2 ** i));
+    // Budget 0: the ±2^i basis only (no room for direct keys).
+    expect(composed.rotationKeys).toEqual(nafBasis(composed.slots));
     expect(galoisSteps(composed).length).toBeLessThan(galoisSteps(direct).length);
-    const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 4).dataSync();
+    const x = tf.randomNormal([1, 28, 28, 1], 0, 1, 'float32', 4).dataSync();
     const a = simulate(direct, x), b = simulate(composed, x);
     expect(maxAbsDiff(a.y, b.y)).toBeLessThan(1e-9);
     expect(b.sim.counts.rotate).toBe(planCounts(composed).total.rotate);
     expect(b.sim.counts.rotate).toBeGreaterThan(a.sim.counts.rotate);
     m.dispose();
+  });
+
+  test('non-adjacent-form decomposition: every rotation is the sum of its key steps, at most ⌈log2(S)/2⌉+1 of them', () => {
+    const S = 4096, keys = nafBasis(S);
+    for (let k = 0; k < S; k++) {
+      const seq = decompose(k, S, keys);
+      expect(seq.every((s) => keys.includes(s))).toBe(true);
+      expect(seq.reduce((a, b) => a + b, 0) % S).toBe(k);
+      expect(seq.length).toBeLessThanOrEqual(7);
+    }
+    expect(decompose(5, S, [5, ...keys])).toEqual([5]);
+    expect(decompose(7, S, keys)).toEqual([S - 1, 8]);
   });
 
   test('zoo CryptoNets and MLP compile; every rotation has a Galois step and nothing else', () => {
