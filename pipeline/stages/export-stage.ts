@@ -49,7 +49,7 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
     perStep: counts.perStep.map((s) => ({ name: s.name, ...s.counts })),
   };
   logger.info(`export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +
-    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys${plan.rotationKeys ? ' (power-of-two keys: key memory budget)' : ''} → ${dir}`);
+    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys${plan.rotationKeys ? ' (key memory budget: rotations composed from ±2^i and the most used steps)' : ''} → ${dir}`);
   ctx.summary.export = result;
   await run.markDone('export', fp, result);
 }
