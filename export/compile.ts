@@ -14,7 +14,7 @@ export interface CompileOptions {
   headroomBits?: number;
   /** Baby-step/giant-step rotations (default on); off: every diagonal is its own rotation of the input. */
   bsgs?: boolean;
-  /** Galois key memory allowed; past it, keys only for powers of two and rotations composed (default 1 GiB). */
+  /** Galois key memory allowed; past it, a ±2^i basis plus the most used steps, rotations composed (default 512 MiB). */
   maxGaloisKeyBytes?: number;
 }
 
@@ -91,7 +91,7 @@ export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   });
   const plan: Plan = { formatVersion: 1, params, slots: S, input, inputCopies: copies, steps, output: cur };
   // Phase 4: Galois keys within the memory budget.
-  const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 2 ** 30) / galoisKeyBytes(params));
+  const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
   const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
   if (keys) plan.rotationKeys = keys;
   return plan;

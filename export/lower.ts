@@ -19,7 +19,17 @@ export interface HeChain {
 
 function data(t: tf.Tensor): Float32Array { return t.dataSync() as Float32Array; }
 
-export function lowerModel(model: tf.LayersModel): HeChain {
+export interface LowerOptions {
+  /**
+   * Largest |β/2α| merged into a square. Past it the merged form relies on
+   * cancellation between huge terms (a nearly linear activation) that CKKS
+   * precision cannot resolve, so export refuses rather than produce a plan
+   * whose encrypted outputs are wrong.
+   */
+  maxQuadraticShift?: number;
+}
+
+export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain {
   const input = model.inputs[0].shape.slice(1) as number[];
   if (input.length !== 3) throw new UserError(`HE export expects an image input [H, W, C], got [${input.join(', ')}]`);
   const inShape = input as [number, number, number];
@@ -67,15 +77,20 @@ export function lowerModel(model: tf.LayersModel): HeChain {
     shape = next.outShape;
   }
   linears.push(cur);
-  acts.forEach((a, i) => foldQuadratic(linears[i], linears[i + 1], a));
+  acts.forEach((a, i) => foldQuadratic(linears[i], linears[i + 1], a, o.maxQuadraticShift ?? 64));
   return { inShape, linears };
 }
 
 /** Folds a·y² + b·y + c between `prev` and `next` so that only y'² remains. */
-function foldQuadratic(prev: LinearMap, next: LinearMap, a: { alpha: number; beta: number; c: number; name: string }): void {
+function foldQuadratic(prev: LinearMap, next: LinearMap, a: { alpha: number; beta: number; c: number; name: string }, maxShift: number): void {
   if (a.alpha === 1 && a.beta === 0 && a.c === 0) return;
-  if (Math.abs(a.alpha) < 1e-8) throw new UserError(`activation ${a.name}: α = ${a.alpha} is ~0 (the activation is linear); HE export cannot merge it`);
   const shift = a.beta / (2 * a.alpha);
+  if (!Number.isFinite(shift) || Math.abs(shift) > maxShift) {
+    throw new UserError(
+      `activation ${a.name}: α = ${a.alpha.toExponential(2)} is tiny next to β = ${a.beta.toPrecision(3)} (shift β/2α = ${shift.toPrecision(4)}), ` +
+      `so merging a·y²+b·y+c into one square relies on cancellation CKKS cannot resolve and encrypted outputs would be wrong. ` +
+      `Train with model.activation: square, or a larger quadraticInit.alpha, or raise export.maxQuadraticShift (now ${maxShift}) and check evaluate's CKKS error.`);
+  }
   const cPrime = a.c - (a.beta * a.beta) / (4 * a.alpha);
   for (let o = 0; o < prev.bias.length; o++) prev.bias[o] += shift;
   next.rows.forEach((r, o) => { next.bias[o] += cPrime * r.reduce((s, [, w]) => s + w, 0); });

@@ -7,7 +7,8 @@ export const exportSchema = z.object({
   polyModulusDegree: z.number().int().optional().describe('explicit N (with coeffModulusBits); checked for 128-bit security and depth'),
   coeffModulusBits: z.array(z.number().int()).optional().describe('explicit modulus chain [first, rescale primes…, special]'),
   bsgs: z.boolean().default(true).describe('baby-step/giant-step rotations'),
-  maxGaloisKeyMB: z.number().positive().default(1024).describe('Galois key memory; past it keys are generated for powers of two only and rotations composed from them'),
+  maxQuadraticShift: z.number().positive().default(64).describe('largest |β/2α| of a quadratic activation merged into one square (larger loses CKKS precision)'),
+  maxGaloisKeyMB: z.number().positive().default(512).describe('Galois key memory; past it keys are generated for powers of two only and rotations composed from them'),
 }).strict().refine((e) => (e.polyModulusDegree === undefined) === (e.coeffModulusBits === undefined), {
   message: 'give both polyModulusDegree and coeffModulusBits, or neither',
 });

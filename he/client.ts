@@ -1,6 +1,6 @@
 import type { Ciphertext, Decryptor, Encryptor, KeyGenerator, PublicKey, SecretKey, Plaintext } from 'node-seal';
 import { CkksContext } from './context.js';
-import { sealError } from './seal-module.js';
+import { assertHeapHeadroom, sealError } from './seal-module.js';
 
 /** Evaluation keys for the server: public material only, serialised (zstd) as a deployment would ship them. */
 export interface ServerKeys {
@@ -43,6 +43,7 @@ export class CkksClient {
       galoisKeys = new Uint8Array(gal.saveToArray(m.ComprModeType.zstd));
       gal.delete();
     }
+    assertHeapHeadroom(this.ctx.seal, 'generating evaluation keys');
     return { relinKeys, galoisKeys, galoisSteps: uniq };
   }
 

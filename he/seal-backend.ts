@@ -3,7 +3,7 @@ import { HeOpError, type CkksBackend } from '../plan/backend.js';
 import { zeroCounts } from '../plan/op-counts.js';
 import type { CkksClient, ServerKeys } from './client.js';
 import type { CkksContext } from './context.js';
-import { sealError } from './seal-module.js';
+import { assertHeapHeadroom, sealError } from './seal-module.js';
 
 /**
  * node-seal implementation of the CKKS backend, holding evaluation keys only.
@@ -39,10 +39,14 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
   get scale(): number { return this.ctx.scale; }
 
   private run<T>(what: string, f: () => T, cleanup?: () => void): T {
-    try { return f(); } catch (e) {
+    let r: T;
+    try { r = f(); } catch (e) {
       cleanup?.();
       throw new HeOpError(sealError(this.ctx.seal, e, what).message);
     }
+    // Never hand back a result computed with the heap at its limit.
+    try { assertHeapHeadroom(this.ctx.seal, what); } catch (e) { cleanup?.(); throw new HeOpError((e as Error).message); }
+    return r;
   }
 
   private newCt(): Ciphertext { return new this.ctx.m.Ciphertext(); }

@@ -46,6 +46,21 @@ export function loadSeal(): Promise<Seal> {
   return shared;
 }
 
+/**
+ * The wasm32 heap cannot grow past 4 GiB; close to it an allocation inside
+ * SEAL can fail without an exception and corrupt results. Operations check
+ * this margin and stop with an error instead.
+ */
+export const HEAP_LIMIT_BYTES = 4 * 2 ** 30 - 128 * 2 ** 20;
+
+export function assertHeapHeadroom(seal: Seal, what: string): void {
+  const used = seal.heapBytes();
+  if (used >= HEAP_LIMIT_BYTES) {
+    throw new Error(`${what}: the node-seal WASM heap reached ${(used / 2 ** 30).toFixed(2)} GiB (wasm32 limit 4 GiB); ` +
+      'results past this point cannot be trusted. Lower export.maxGaloisKeyMB, use smaller parameters, or fewer plaintexts held in memory.');
+  }
+}
+
 /** SEAL's C++ exceptions arrive as WebAssembly.Exception; turn them into readable Errors. */
 export function sealError(_seal: Seal, e: unknown, what: string): Error {
   // node-seal sets `message` on the WebAssembly.Exception to [C++ type, text] when it throws.

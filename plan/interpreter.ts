@@ -18,7 +18,7 @@ export interface PrepareOptions {
   /**
    * Bytes of encoded plaintexts the server may keep; a plan needing more
    * encodes each operand when it is used (slower, bounded memory: the WASM
-   * heap is 4 GiB at most). Default 1.5 GiB.
+   * heap is 4 GiB at most, shared with keys and ciphertexts). Default 1 GiB.
    */
   plaintextBudget?: number;
 }
@@ -41,7 +41,7 @@ export function prepare<C, P>(b: CkksBackend<C, P>, plan: Plan, o: PrepareOption
   const before = { ...b.counts };
   const bytes = plan.steps.reduce((a, st, i) => a + (st.kind === 'linear'
     ? st.outputs.reduce((x, out) => x + out.giants.reduce((y, g) => y + g.terms.length, 0) + (out.bias ? 1 : 0), 0) * plaintextBytes(plan, b.topLevel - i) : 0), 0);
-  const lazy = bytes > (o.plaintextBudget ?? 1.5 * 2 ** 30);
+  const lazy = bytes > (o.plaintextBudget ?? 2 ** 30);
   const operand = (values: Float64Array, level: number, scale: number): Operand<P> => (lazy ? { lazy: { values, level, scale } } : { pt: b.encode(values, level, scale) });
   let scale = b.scale;
   const steps: PreparedStep<P>[] = plan.steps.map((step, i) => {

@@ -30,7 +30,7 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   if (done && await exists(run.file('export', 'manifest.json'))) { logger.info('export: already complete; skipped'); ctx.summary.export = done.result; return; }
   const model = await trainedModel(ctx);
   const t0 = performance.now();
-  const plan = compileChain(lowerModel(model), compileOptions(e));
+  const plan = compileChain(lowerModel(model, { maxQuadraticShift: e.maxQuadraticShift }), compileOptions(e));
   const data = ctx.data!;
   const meta = {
     model: ctx.config.model!.name, task: taskOf(ctx.config.model!), dataset: data.name, shape: data.shape,

@@ -203,6 +203,13 @@ describe('compiled plans on the slot simulator', () => {
     m.dispose();
   });
 
+  test('a nearly linear quadratic activation (tiny α) is refused: merging it would need precision CKKS does not have', () => {
+    const m = withSeededRandom(2, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [8], activation: 'quadratic', quadraticInit: { alpha: 1e-5, beta: 0.9, c: 0 } }), { inputShape: [4, 4, 1], numClasses: 3 }));
+    expect(() => lowerModel(m)).toThrow(/activation act1: α = 1.00e-5 is tiny next to β = 0.900 \(shift β\/2α = 4.500e\+4\).*model.activation: square/);
+    expect(() => lowerModel(m, { maxQuadraticShift: 1e6 })).not.toThrow();
+    m.dispose();
+  });
+
   test('relu and residual models are refused with a clear message', () => {
     const relu = buildModel(modelSchema.parse({ name: 'cryptonets', activation: 'relu' }), { inputShape: [28, 28, 1], numClasses: 10 });
     expect(() => lowerModel(relu)).toThrow(/act1: ReLU is a plaintext-only activation; HE export needs square or quadratic/);
