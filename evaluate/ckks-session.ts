@@ -2,12 +2,16 @@ import { CkksClient } from '../he/client.js';
 import { CkksContext } from '../he/context.js';
 import { SealBackend } from '../he/seal-backend.js';
 import { zeroCounts, type OpCounts } from '../plan/op-counts.js';
-import { freePrepared, prepare, run, unpackOutput, type Prepared } from '../plan/interpreter.js';
+import { freePrepared, prepare, run, unpackOutput, type Prepared, type PrepareOptions } from '../plan/interpreter.js';
 import { galoisSteps, type Plan } from '../plan/plan.js';
 import type { Plaintext } from 'node-seal';
 
 /** One client + one server with real keys, in one thread; bytes pass between them as they would over a network. */
-export interface SessionSetup { keygenMs: number; prepareMs: number; galoisKeys: number; galoisKeyBytes: number; relinKeyBytes: number; params: Plan['params'] }
+export interface SessionSetup {
+  keygenMs: number; prepareMs: number; galoisKeys: number; galoisKeyBytes: number; relinKeyBytes: number; params: Plan['params'];
+  /** Weight plaintexts past the budget, encoded at every use. */
+  lazyOperands: number;
+}
 export interface ImageResult {
   output: number[];
   encryptMs: number; serverMs: number; decryptMs: number;
@@ -23,7 +27,7 @@ export class CkksSession {
     private readonly prepared: Prepared<Plaintext>, private readonly plan: Plan, readonly setup: SessionSetup,
   ) {}
 
-  static async open(plan: Plan): Promise<CkksSession> {
+  static async open(plan: Plan, o: PrepareOptions = {}): Promise<CkksSession> {
     const ctx = await CkksContext.create(plan.params);
     const t0 = performance.now();
     const client = new CkksClient(ctx);
@@ -31,10 +35,10 @@ export class CkksSession {
     const keygenMs = performance.now() - t0;
     const server = new SealBackend(ctx, keys);
     const t1 = performance.now();
-    const prepared = prepare(server, plan);
+    const prepared = prepare(server, plan, o);
     const setup: SessionSetup = {
       keygenMs, prepareMs: performance.now() - t1, galoisKeys: keys.galoisSteps.length,
-      galoisKeyBytes: keys.galoisKeys.length, relinKeyBytes: keys.relinKeys.length, params: plan.params,
+      galoisKeyBytes: keys.galoisKeys.length, relinKeyBytes: keys.relinKeys.length, params: plan.params, lazyOperands: prepared.lazy,
     };
     return new CkksSession(ctx, client, server, prepared, plan, setup);
   }

@@ -23,6 +23,8 @@ export interface EvaluateOptions {
   encrypted: boolean;
   simulate: boolean;
   workers: number;
+  /** Bytes of encoded plaintexts each CKKS worker keeps (see plan/interpreter prepare). */
+  plaintextBudget?: number;
   /** Where evaluation.json and evaluation.csv go. */
   outDir: string;
   logger: Logger;
@@ -80,7 +82,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
 
   if (o.encrypted) {
     const bar = epochProgress('CKKS', n, o.logger);
-    const { results, setups, wallMs } = await evaluateEncrypted({ exportDir: o.exportDir, inputs, workers: o.workers, onResult: (d) => bar.update(d) });
+    const { results, setups, wallMs } = await evaluateEncrypted({ exportDir: o.exportDir, inputs, workers: o.workers, plaintextBudget: o.plaintextBudget, onResult: (d) => bar.update(d) });
     bar.stop();
     const outs = results.map((r) => r.output);
     Object.assign(report, quality('ckks', outs));
@@ -100,7 +102,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     report.throughput = { workers: setups.length, wallSeconds: +(wallMs / 1000).toFixed(2), imagesPerSecond: +(n / (wallMs / 1000)).toFixed(3) };
     report.opCountsPerImage = results[0].counts;
     report.perStepOpCounts = Object.fromEntries(manifest.steps.map((s) => [s.name, s.counts]));
-    report.keys = { keygenMs: summarize(setups.map((s) => s.keygenMs)), prepareMs: summarize(setups.map((s) => s.prepareMs)), galoisKeys: setups[0].galoisKeys, galoisKeyBytes: setups[0].galoisKeyBytes, relinKeyBytes: setups[0].relinKeyBytes };
+    report.keys = { keygenMs: summarize(setups.map((s) => s.keygenMs)), prepareMs: summarize(setups.map((s) => s.prepareMs)), galoisKeys: setups[0].galoisKeys, galoisKeyBytes: setups[0].galoisKeyBytes, relinKeyBytes: setups[0].relinKeyBytes, lazyOperands: setups[0].lazyOperands };
     report.ciphertextBytes = { up: summarize(results.map((r) => r.bytesUp)), down: summarize(results.map((r) => r.bytesDown)) };
     report.memory = { peakSealHeapBytes: Math.max(...results.map((r) => r.heapBytes)), mainRssBytes: process.memoryUsage().rss };
     const csv = createObjectCsvStringifier({

@@ -6,5 +6,6 @@ export const evaluateSchema = z.object({
   encrypted: z.boolean().default(true).describe('run real CKKS inference with node-seal'),
   simulate: z.boolean().default(true).describe('run the plan on the slot simulator too'),
   workers: z.number().int().positive().max(64).default(1).describe('worker threads for CKKS inference (one node-seal instance each)'),
+  plaintextBudgetMB: z.number().positive().max(3072).default(1024).describe('encoded weight plaintexts each worker keeps in its node-seal heap (4 GiB at most, shared with keys); the rest are encoded at each use'),
 }).strict();
 export type EvaluateConfig = z.infer<typeof evaluateSchema>;

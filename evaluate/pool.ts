@@ -6,7 +6,7 @@ import type { ImageResult, SessionSetup } from './ckks-session.js';
  * per worker); images are handed out one at a time so the load stays even.
  */
 export async function evaluateEncrypted(o: {
-  exportDir: string; inputs: Float64Array[][]; workers: number; onResult?: (done: number) => void;
+  exportDir: string; inputs: Float64Array[][]; workers: number; plaintextBudget?: number; onResult?: (done: number) => void;
 }): Promise<{ results: ImageResult[]; setups: SessionSetup[]; wallMs: number }> {
   const url = new URL('./worker.js', import.meta.url);
   const n = Math.max(1, Math.min(o.workers, o.inputs.length));
@@ -15,7 +15,7 @@ export async function evaluateEncrypted(o: {
   let next = 0, done = 0;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-    const w = new Worker(url, { workerData: { exportDir: o.exportDir } });
+    const w = new Worker(url, { workerData: { exportDir: o.exportDir, plaintextBudget: o.plaintextBudget } });
     const feed = () => {
       if (next >= o.inputs.length) { w.postMessage({ type: 'close' }); return; }
       const index = next++;

@@ -4,10 +4,10 @@ import { loadExport } from '../export/artifact.js';
 import { CkksSession } from './ckks-session.js';
 
 const port = parentPort!;
-const { exportDir } = workerData as { exportDir: string };
+const { exportDir, plaintextBudget } = workerData as { exportDir: string; plaintextBudget?: number };
 try {
   const { plan } = await loadExport(exportDir);
-  const session = await CkksSession.open(plan);
+  const session = await CkksSession.open(plan, { plaintextBudget });
   port.postMessage({ type: 'ready', setup: session.setup });
   port.on('message', (m: { type: 'image'; index: number; packed: Float64Array[] } | { type: 'close' }) => {
     if (m.type === 'close') { session.close(); port.close(); return; }

@@ -6,7 +6,7 @@ import { replaceDirAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { planCounts } from '../plan/cost.js';
 import type { Layout } from '../plan/layout.js';
-import { galoisSteps, planDepth, rotationSteps, type Plan, type PlanStep } from '../plan/plan.js';
+import { galoisSteps, planDepth, rotationSteps, stepLevels, type Plan, type PlanStep } from '../plan/plan.js';
 
 /**
  * The export directory: manifest.json (versioned, self-checksummed: params,
@@ -17,7 +17,9 @@ import { galoisSteps, planDepth, rotationSteps, type Plan, type PlanStep } from 
  * No key material is ever written here: keys belong to the client.
  */
 export const FORMAT = 'heprune-plan';
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
+/** Version 2 is version 3 without pool steps: still read. */
+const READABLE_VERSIONS = [2, 3];
 
 const ref = z.object({ offset: z.number().int().nonnegative(), count: z.number().int().nonnegative() });
 const layoutRef = z.object({ shape: z.array(z.number().int().positive()), cts: z.number().int().positive(), period: z.number().int().positive().optional(), desc: z.string(), slots: ref });
@@ -32,10 +34,11 @@ const stepSchema = z.discriminatedUnion('kind', [
     rotateSum: z.array(z.number().int()), out: layoutRef, counts: z.record(z.string(), z.number()),
   }),
   z.object({ kind: z.literal('square'), name: z.string(), levelIn: z.number().int(), out: layoutRef, counts: z.record(z.string(), z.number()) }),
+  z.object({ kind: z.literal('pool'), name: z.string(), levelIn: z.number().int(), stages: z.array(z.array(z.number().int()).min(1)).min(1), out: layoutRef, counts: z.record(z.string(), z.number()) }),
 ]);
 export const manifestSchema = z.object({
   format: z.literal(FORMAT),
-  formatVersion: z.literal(FORMAT_VERSION),
+  formatVersion: z.number().int().refine((v) => READABLE_VERSIONS.includes(v)),
   createdAt: z.string(),
   params: z.object({ polyModulusDegree: z.number().int(), coeffModulusBits: z.array(z.number().int()), scaleBits: z.number().int() }),
   slots: z.number().int().positive(),
@@ -77,11 +80,12 @@ const integrityOf = (m: Omit<Manifest, 'integrity'>) => sha256(JSON.stringify(m)
 
 export function serializePlan(plan: Plan, meta: Record<string, unknown>): { manifest: Manifest; weights: Buffer } {
   const w = new Writer();
-  const top = plan.params.coeffModulusBits.length - 2;
+  const levels = stepLevels(plan);
   const counts = planCounts(plan);
   const steps = plan.steps.map((s: PlanStep, i) => {
-    const base = { name: s.name, levelIn: top - i, out: w.layout(s.out), counts: counts.perStep[i].counts };
+    const base = { name: s.name, levelIn: levels[i], out: w.layout(s.out), counts: counts.perStep[i].counts };
     if (s.kind === 'square') return { kind: 'square' as const, ...base };
+    if (s.kind === 'pool') return { kind: 'pool' as const, ...base, stages: s.stages };
     return {
       kind: 'linear' as const, ...base,
       outputs: s.outputs.map((o) => ({
@@ -126,7 +130,7 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
   }
   const fmt = (raw as { format?: unknown; formatVersion?: unknown }) ?? {};
   if (fmt.format !== FORMAT) throw new UserError(`${mp}: not a heprune plan export (format ${JSON.stringify(fmt.format)})`);
-  if (fmt.formatVersion !== FORMAT_VERSION) throw new UserError(`${mp}: format version ${JSON.stringify(fmt.formatVersion)}, this heprune reads version ${FORMAT_VERSION}; re-export the model`);
+  if (!READABLE_VERSIONS.includes(fmt.formatVersion as number)) throw new UserError(`${mp}: format version ${JSON.stringify(fmt.formatVersion)}, this heprune reads versions ${READABLE_VERSIONS.join(', ')}; re-export the model`);
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
@@ -151,9 +155,9 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
     for (let i = 0; i < idx.length; i++) v[idx[i]] = val[i];
     return v;
   };
-  const steps: PlanStep[] = m.steps.map((s) => s.kind === 'square'
+  const steps: PlanStep[] = m.steps.map((s): PlanStep => s.kind === 'square'
     ? { kind: 'square', name: s.name, out: layout(s.out) }
-    : {
+    : s.kind === 'pool' ? { kind: 'pool', name: s.name, stages: s.stages, out: layout(s.out) } : {
       kind: 'linear', name: s.name, out: layout(s.out), rotateSum: s.rotateSum,
       outputs: s.outputs.map((o) => ({
         giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: operand(t.diag) })) })),

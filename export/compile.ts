@@ -4,6 +4,7 @@ import { bestGiantUnit, bsgsSplit, rotateVec, SparseSlotMatrix, toDiagonals } fr
 import { imageLayout, vectorLayout, type Layout } from '../plan/layout.js';
 import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
 import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
+import { relativeCost } from '../plan/cost.js';
 import type { HeChain } from './lower.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
@@ -16,6 +17,14 @@ export interface CompileOptions {
   bsgs?: boolean;
   /** Galois key memory allowed; past it, a ±2^i basis plus the most used steps, rotations composed (default 512 MiB). */
   maxGaloisKeyBytes?: number;
+  /**
+   * Channel block size of image layouts: `tight` (just the grid), `pow2`
+   * (rounded up to a power of two, so blocks tile a ciphertext exactly and a
+   * rotation by whole blocks is cyclic: a layer with b channels per
+   * ciphertext needs b channel shifts, not 2b−1), or `auto` (default):
+   * compile both and keep the one the cost model says is cheaper.
+   */
+  channelBlocks?: 'auto' | 'tight' | 'pow2';
 }
 
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -36,18 +45,37 @@ interface ImageGeom { strides: { c: number; y: number; x: number }; block: numbe
  *     output for the next dense map.
  */
 export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
+  const mode = o.channelBlocks ?? 'auto';
+  if (mode !== 'auto') return compileWith(chain, o, mode === 'pow2');
+  const tight = compileWith(chain, o, false);
+  // Without image layers both geometries are the same plan.
+  if (!tight.steps.some((s) => s.out.shape.length === 3)) return tight;
+  const aligned = compileWith(chain, o, true);
+  return relativeCost(aligned) < relativeCost(tight) ? aligned : tight;
+}
+
+function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
   const [H, W, C] = chain.inShape;
+  const blockOf = (n: number) => (align ? nextPow2(n) : n);
   // Phase 1: block sizes (independent of N) and parameters.
   const blocks: (ImageGeom | undefined)[] = [];
-  let g: ImageGeom | undefined = { strides: { c: H * W, y: W, x: 1 }, block: H * W };
+  /** The grid each linear map reads: its predecessor's, or that subsampled by a sum pool. */
+  const inGeoms: (ImageGeom | undefined)[] = [];
+  let g: ImageGeom | undefined = { strides: { c: blockOf(H * W), y: W, x: 1 }, block: blockOf(H * W) };
   const inGeom = g;
   let shape: number[] = chain.inShape;
-  for (const m of chain.linears) {
+  for (const [li, m] of chain.linears.entries()) {
+    const k = chain.pools[li];
+    if (k) {
+      if (!g || li === 0) throw new UserError(`linear${li + 1}: a sum pool needs an image layer with an activation before it`);
+      g = { strides: { c: g.strides.c, y: g.strides.y * k, x: g.strides.x * k }, block: g.block };
+    }
+    inGeoms.push(g);
     if (m.outShape.length === 3 && g) {
       const [oh, ow] = m.outShape;
       // Padding can make the output grid outgrow the input's channel block.
       const ys: number = g.strides.y * m.stride, xs: number = g.strides.x * m.stride;
-      const block: number = Math.max(g.block, (oh - 1) * ys + (ow - 1) * xs + 1);
+      const block: number = blockOf(Math.max(g.block, (oh - 1) * ys + (ow - 1) * xs + 1));
       g = { strides: { c: block, y: ys, x: xs }, block };
     } else {
       g = undefined;
@@ -78,9 +106,18 @@ export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   const steps: PlanStep[] = [];
   chain.linears.forEach((m, li) => {
     if (li > 0) steps.push({ kind: 'square', name: `square${li}`, out: cur });
+    const k = chain.pools[li];
+    if (k) {
+      const pg = blocks[li - 1]!;
+      const [h, w, c] = cur.shape;
+      const window = (stride: number) => Array.from({ length: k }, (_, i) => i * stride);
+      const out = imageLayout([Math.floor(h / k), Math.floor(w / k), c], inGeoms[li]!.strides, { slots: S, perCt: perCtOf(pg) });
+      steps.push({ kind: 'pool', name: `pool${li}`, stages: [window(pg.strides.x), window(pg.strides.y)], out });
+      cur = out;
+    }
     const name = `linear${li + 1}`;
     // The input grid's row stride is a natural giant step for a convolution (babies = taps within a row).
-    const inRow = li === 0 ? inGeom.strides.y : blocks[li - 1]?.strides.y;
+    const inRow = inGeoms[li]?.strides.y;
     // Step 2·li runs at level top − 2·li (one level per linear map and per square).
     const level = depth - 2 * li;
     const step = blocks[li]

@@ -15,6 +15,13 @@ import { avgPoolMap, channelAffineMap, compose, convMap, denseMap, identityMap, 
 export interface HeChain {
   inShape: [number, number, number];
   linears: LinearMap[];
+  /**
+   * pools[i] = k: linear i reads a k×k sum pool of its input, done by
+   * rotate-and-add (no level, no multiplication) rather than folded into its
+   * weights, which would multiply its kernel taps by k² (a 5x5 conv after a
+   * 2x2 pool folds into 100 taps instead of 25). The 1/k² is in its weights.
+   */
+  pools: (number | undefined)[];
 }
 
 function data(t: tf.Tensor): Float32Array { return t.dataSync() as Float32Array; }
@@ -27,6 +34,8 @@ export interface LowerOptions {
    * whose encrypted outputs are wrong.
    */
   maxQuadraticShift?: number;
+  /** Average pooling right after an activation as a rotation step (default) or folded into the next linear map. */
+  poolByRotation?: boolean;
 }
 
 export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain {
@@ -40,6 +49,9 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
   let cur: LinearMap = identityMap(shape, shape);
   const linears: LinearMap[] = [];
   const acts: { alpha: number; beta: number; c: number; name: string }[] = [];
+  const pools: (number | undefined)[] = [];
+  // True while `cur` is still the identity just after an activation.
+  let afterActivation = false;
   for (const layer of model.layers) {
     const cls = layer.getClassName();
     const w = layer.getWeights();
@@ -53,6 +65,14 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
     } else if (cls === 'AveragePooling2D') {
       const size = (layer.getConfig().poolSize as number[])[0];
       next = avgPoolMap(shape as [number, number, number], size);
+      if (afterActivation && (o.poolByRotation ?? true)) {
+        pools[linears.length] = size;
+        shape = next.outShape;
+        cur = identityMap(shape, shape);
+        scaleWeights(cur, 1 / (size * size));
+        afterActivation = false;
+        continue;
+      }
     } else if (cls === 'GlobalAveragePooling2D') {
       next = avgPoolMap(shape as [number, number, number], 'global');
     } else if (cls === 'Flatten') {
@@ -67,6 +87,7 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
       linears.push(cur);
       acts.push({ ...layer.coefficients(), name: layer.name });
       cur = identityMap(shape, shape);
+      afterActivation = true;
       continue;
     } else if (cls === 'ReLU' || cls === 'Activation') {
       throw new UserError(`layer ${layer.name}: ${cls} is a plaintext-only activation; HE export needs square or quadratic activations`);
@@ -75,14 +96,16 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
     }
     cur = compose(next, cur);
     shape = next.outShape;
+    afterActivation = false;
   }
   linears.push(cur);
-  acts.forEach((a, i) => foldQuadratic(linears[i], linears[i + 1], a, o.maxQuadraticShift ?? 64));
-  return { inShape, linears };
+  // A sum pool before linear i+1 adds k² copies of the constant c', which its weights' 1/k² undoes.
+  acts.forEach((a, i) => foldQuadratic(linears[i], linears[i + 1], a, o.maxQuadraticShift ?? 64, (pools[i + 1] ?? 1) ** 2));
+  return { inShape, linears, pools: Array.from({ length: linears.length }, (_, i) => pools[i]) };
 }
 
 /** Folds a·y² + b·y + c between `prev` and `next` so that only y'² remains. */
-function foldQuadratic(prev: LinearMap, next: LinearMap, a: { alpha: number; beta: number; c: number; name: string }, maxShift: number): void {
+function foldQuadratic(prev: LinearMap, next: LinearMap, a: { alpha: number; beta: number; c: number; name: string }, maxShift: number, poolArea: number): void {
   if (a.alpha === 1 && a.beta === 0 && a.c === 0) return;
   const shift = a.beta / (2 * a.alpha);
   if (!Number.isFinite(shift) || Math.abs(shift) > maxShift) {
@@ -93,6 +116,6 @@ function foldQuadratic(prev: LinearMap, next: LinearMap, a: { alpha: number; bet
   }
   const cPrime = a.c - (a.beta * a.beta) / (4 * a.alpha);
   for (let o = 0; o < prev.bias.length; o++) prev.bias[o] += shift;
-  next.rows.forEach((r, o) => { next.bias[o] += cPrime * r.reduce((s, [, w]) => s + w, 0); });
+  next.rows.forEach((r, o) => { next.bias[o] += cPrime * poolArea * r.reduce((s, [, w]) => s + w, 0); });
   scaleWeights(next, a.alpha);
 }

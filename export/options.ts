@@ -7,6 +7,7 @@ export const exportSchema = z.object({
   polyModulusDegree: z.number().int().optional().describe('explicit N (with coeffModulusBits); checked for 128-bit security and depth'),
   coeffModulusBits: z.array(z.number().int()).optional().describe('explicit modulus chain [first, rescale primes…, special]'),
   bsgs: z.boolean().default(true).describe('baby-step/giant-step rotations'),
+  channelBlocks: z.enum(['auto', 'tight', 'pow2']).default('auto').describe('image channel blocks: tight grids, power-of-two blocks (cyclic channel shifts), or whichever the cost model finds cheaper'),
   maxQuadraticShift: z.number().positive().default(64).describe('largest |β/2α| of a quadratic activation merged into one square (larger loses CKKS precision)'),
   maxGaloisKeyMB: z.number().positive().default(512).describe('Galois key memory; past it keys are generated for powers of two only and rotations composed from them'),
 }).strict().refine((e) => (e.polyModulusDegree === undefined) === (e.coeffModulusBits === undefined), {

@@ -1,6 +1,7 @@
 import { zeroCounts, type OpCounts } from './op-counts.js';
-import type { Plan, PlanStep } from './plan.js';
+import { stepLevels, type Plan, type PlanStep } from './plan.js';
 import { decompose } from './rotation-keys.js';
+import { rescaleCost, rotationCost } from './diagonals.js';
 
 /**
  * Static op counts of one inference, from the plan alone (no execution):
@@ -12,6 +13,13 @@ export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[]
   /** Key switches of one rotation by k (1 with its own key, its binary digits with power-of-two keys). */
   const rot = (k: number) => decompose(k, slots, keys).length;
   if (st.kind === 'square') { c.mul = st.out.cts; c.rescale = st.out.cts; return c; }
+  if (st.kind === 'pool') {
+    for (const stage of st.stages) {
+      c.add += st.out.cts * (stage.length - 1);
+      for (const r of stage) if (r !== 0) c.rotate += st.out.cts * rot(r);
+    }
+    return c;
+  }
   const babies = new Set<string>();
   for (const o of st.outputs) {
     for (const g of o.giants) {
@@ -36,4 +44,21 @@ export function planCounts(plan: Plan): { total: OpCounts; perStep: { name: stri
   const plaintexts = plan.steps.reduce((a, s) => a + (s.kind === 'linear'
     ? s.outputs.reduce((x, o) => x + o.giants.reduce((y, g) => y + g.terms.length, 0) + (o.bias ? 1 : 0), 0) : 0), 0);
   return { total, perStep, plaintexts };
+}
+
+/**
+ * Estimated server time in rotation-at-level-0 units (see plan/diagonals'
+ * rotationCost): what compile-time choices minimise. A plaintext
+ * multiplication or addition is elementwise over the primes left, about a
+ * hundredth of a key switch at the same level in node-seal.
+ */
+export function relativeCost(plan: Plan): number {
+  const levels = stepLevels(plan);
+  return plan.steps.reduce((sum, st, i) => {
+    const level = levels[i];
+    const c = stepCounts(st, plan.slots, plan.rotationKeys);
+    const elementwise = (level + 1) / 12;
+    return sum + c.rotate * rotationCost(level) + c.rescale * rescaleCost(level) + c.mul * 2 * rotationCost(level)
+      + (c.mulPlain + c.add + c.addPlain) * elementwise;
+  }, 0);
 }

@@ -1,6 +1,6 @@
 import type { CkksBackend } from './backend.js';
 import { zeroCounts, type OpCounts } from './op-counts.js';
-import type { LinearStep, Plan } from './plan.js';
+import { stepLevels, type LinearStep, type Plan, type PoolStep } from './plan.js';
 import { decompose } from './rotation-keys.js';
 
 // Runs a plan on any CKKS backend. `prepare` encodes every plaintext operand
@@ -10,15 +10,17 @@ import { decompose } from './rotation-keys.js';
 /** A plaintext operand: encoded once at prepare time, or (lazy) encoded at use and freed at once. */
 export type Operand<P> = { pt: P } | { lazy: { values: Float64Array; level: number; scale: number } };
 export interface PreparedLinear<P> { step: LinearStep; outputs: { giants: { giant: number; terms: { input: number; baby: number; op: Operand<P> }[] }[]; bias?: Operand<P> }[] }
-export type PreparedStep<P> = PreparedLinear<P> | { step: Plan['steps'][number] & { kind: 'square' } };
+export type PreparedStep<P> = PreparedLinear<P> | { step: Exclude<Plan['steps'][number], LinearStep> };
 
-export interface Prepared<P> { plan: Plan; steps: PreparedStep<P>[]; encodeCounts: OpCounts; lazy: boolean }
+/** `lazy`: how many operands did not fit the plaintext budget and are encoded at each use. */
+export interface Prepared<P> { plan: Plan; steps: PreparedStep<P>[]; encodeCounts: OpCounts; lazy: number }
 
 export interface PrepareOptions {
   /**
-   * Bytes of encoded plaintexts the server may keep; a plan needing more
-   * encodes each operand when it is used (slower, bounded memory: the WASM
-   * heap is 4 GiB at most, shared with keys and ciphertexts). Default 1 GiB.
+   * Bytes of encoded plaintexts the server may keep; operands past it (in
+   * plan order) are encoded each time they are used (slower, bounded memory:
+   * the WASM heap is 4 GiB at most, shared with keys and ciphertexts).
+   * Default 1 GiB.
    */
   plaintextBudget?: number;
 }
@@ -39,13 +41,18 @@ function diff(a: OpCounts, b: OpCounts): OpCounts {
  */
 export function prepare<C, P>(b: CkksBackend<C, P>, plan: Plan, o: PrepareOptions = {}): Prepared<P> {
   const before = { ...b.counts };
-  const bytes = plan.steps.reduce((a, st, i) => a + (st.kind === 'linear'
-    ? st.outputs.reduce((x, out) => x + out.giants.reduce((y, g) => y + g.terms.length, 0) + (out.bias ? 1 : 0), 0) * plaintextBytes(plan, b.topLevel - i) : 0), 0);
-  const lazy = bytes > (o.plaintextBudget ?? 2 ** 30);
-  const operand = (values: Float64Array, level: number, scale: number): Operand<P> => (lazy ? { lazy: { values, level, scale } } : { pt: b.encode(values, level, scale) });
+  const levels = stepLevels(plan, b.topLevel);
+  let room = o.plaintextBudget ?? 2 ** 30, lazy = 0;
+  const operand = (values: Float64Array, level: number, scale: number): Operand<P> => {
+    room -= plaintextBytes(plan, level);
+    if (room >= 0) return { pt: b.encode(values, level, scale) };
+    lazy++;
+    return { lazy: { values, level, scale } };
+  };
   let scale = b.scale;
   const steps: PreparedStep<P>[] = plan.steps.map((step, i) => {
-    const level = b.topLevel - i;
+    const level = levels[i];
+    if (step.kind === 'pool') return { step };
     const q = b.rescalePrime(level);
     if (step.kind === 'square') { scale = (scale * scale) / q; return { step }; }
     const outputs = step.outputs.map((out) => ({
@@ -125,6 +132,29 @@ function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<
   return outs;
 }
 
+/** Sum pooling: per ciphertext and stage, x ← Σ_r rot(x, r); the input stays the caller's. */
+function runPool<C extends object, P>(b: CkksBackend<C, P>, st: PoolStep, xs: C[], keys?: readonly number[]): C[] {
+  return xs.map((x) => {
+    let cur = x;
+    for (const stage of st.stages) {
+      let acc: C | undefined;
+      for (const r of stage) {
+        const term = r === 0 ? cur : rotate(b, cur, r, keys);
+        if (acc === undefined) { acc = term; continue; }
+        const next = b.add(acc, term);
+        if (acc !== cur) b.free(acc);
+        if (term !== cur) b.free(term);
+        acc = next;
+      }
+      if (cur !== x && acc !== cur) b.free(cur);
+      cur = acc!;
+    }
+    // A pool with no stages would alias its input; copy-free semantics need a fresh ciphertext.
+    if (cur === x) throw new Error(`${st.name}: a pool step needs at least one rotation`);
+    return cur;
+  });
+}
+
 /** Evaluates one encrypted input (one or more ciphertexts, still owned by the caller). */
 export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, input: C[], onStep?: (r: StepReport) => void): C[] {
   let x = input;
@@ -134,6 +164,8 @@ export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, i
     let y: C[];
     if ('outputs' in s) {
       y = runLinear(b, s, x, p.plan.rotationKeys);
+    } else if (s.step.kind === 'pool') {
+      y = runPool(b, s.step, x, p.plan.rotationKeys);
     } else {
       y = x.map((c) => { const sq = b.mul(c, c); const r = b.rescale(sq); b.free(sq); return r; });
     }

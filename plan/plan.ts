@@ -31,7 +31,24 @@ export interface SquareStep {
   out: Layout;
 }
 
-export type PlanStep = LinearStep | SquareStep;
+/**
+ * Sum pooling by rotations, with no multiplication and no level: per
+ * ciphertext, for each stage x ← Σ_r rot(x, r) (r = 0 is x itself). Stages
+ * [[0, xStride], [0, yStride]] sum a 2×2 window into its top-left slot; the
+ * output layout keeps the input's grid (strided), so the next layer reads it
+ * in place and the window's 1/k² is folded into that layer's weights.
+ */
+export interface PoolStep {
+  kind: 'pool';
+  name: string;
+  stages: number[][];
+  out: Layout;
+}
+
+export type PlanStep = LinearStep | SquareStep | PoolStep;
+
+/** Linear maps and squares rescale once; pooling only rotates and adds. */
+export const consumesLevel = (st: PlanStep) => st.kind !== 'pool';
 
 export interface Plan {
   formatVersion: 1;
@@ -54,6 +71,7 @@ export interface Plan {
 export function rotationSteps(plan: Plan): number[] {
   const s = new Set<number>();
   for (const st of plan.steps) {
+    if (st.kind === 'pool') for (const stage of st.stages) for (const r of stage) if (r !== 0) s.add(r);
     if (st.kind !== 'linear') continue;
     for (const o of st.outputs) for (const g of o.giants) {
       if (g.giant !== 0) s.add(g.giant);
@@ -69,6 +87,7 @@ export function rotationUsage(plan: Plan): Map<number, number> {
   const u = new Map<number, number>();
   const add = (k: number) => { if (k !== 0) u.set(k, (u.get(k) ?? 0) + 1); };
   for (const st of plan.steps) {
+    if (st.kind === 'pool') for (let c = 0; c < st.out.cts; c++) for (const stage of st.stages) stage.forEach(add);
     if (st.kind !== 'linear') continue;
     const babies = new Set<string>();
     for (const o of st.outputs) {
@@ -80,8 +99,14 @@ export function rotationUsage(plan: Plan): Map<number, number> {
   return u;
 }
 
-/** Levels (rescales) the plan consumes: one per step. */
-export const planDepth = (plan: Plan) => plan.steps.length;
+/** Levels (rescales) the plan consumes: one per linear step and per square. */
+export const planDepth = (plan: Plan) => plan.steps.filter(consumesLevel).length;
+
+/** The level each step runs at (its input's level), counting down from `top`. */
+export function stepLevels(plan: Plan, top = plan.params.coeffModulusBits.length - 2): number[] {
+  let level = top;
+  return plan.steps.map((st) => { const l = level; if (consumesLevel(st)) level--; return l; });
+}
 
 /** The Galois key steps to generate for this plan, and no others. */
 export function galoisSteps(plan: Plan): number[] {

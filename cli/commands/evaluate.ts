@@ -7,7 +7,7 @@ import { evaluateExport, type ExportMeta } from '../../evaluate/evaluate.js';
 import { initBackend } from '../../train/backend.js';
 import { handled } from '../errors.js';
 
-interface Args { model: string; samples: number; encrypted: boolean; simulate: boolean; workers: number; datasetPath?: string; out?: string }
+interface Args { model: string; samples: number; encrypted: boolean; simulate: boolean; workers: number; plaintextBudgetMb: number; datasetPath?: string; out?: string }
 
 export const evaluateCommand: CommandModule<object, Args> = {
   command: 'evaluate',
@@ -18,6 +18,7 @@ export const evaluateCommand: CommandModule<object, Args> = {
     .option('encrypted', { type: 'boolean', default: false, describe: 'run real CKKS inference (node-seal)' })
     .option('simulate', { type: 'boolean', default: true, describe: 'run the slot simulator' })
     .option('workers', { type: 'number', default: 1, describe: 'CKKS worker threads' })
+    .option('plaintext-budget-mb', { type: 'number', default: 1024, describe: 'encoded weights each worker keeps; the rest are encoded at each use' })
     .option('dataset-path', { type: 'string', describe: 'dataset directory, if not the default for the plan\'s dataset' })
     .option('out', { type: 'string', describe: 'where evaluation.json/csv go (default: the export directory)' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
@@ -28,7 +29,7 @@ export const evaluateCommand: CommandModule<object, Args> = {
     const ds = await loadRaw(dc, a.datasetPath);
     const report = await evaluateExport({
       exportDir: a.model, test: ds.test, samples: a.samples, encrypted: a.encrypted, simulate: a.simulate,
-      workers: a.workers, outDir: a.out ?? a.model, logger: fileLogger(),
+      workers: a.workers, plaintextBudget: a.plaintextBudgetMb * 2 ** 20, outDir: a.out ?? a.model, logger: fileLogger(),
     });
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   }),

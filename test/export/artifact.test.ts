@@ -78,7 +78,7 @@ describe('export artifact', () => {
     const v = JSON.parse(await readFile(join(version, 'manifest.json'), 'utf8'));
     v.formatVersion = 99;
     await writeFile(join(version, 'manifest.json'), JSON.stringify(v));
-    await expect(loadExport(version)).rejects.toThrow(/format version 99, this heprune reads version 2/);
+    await expect(loadExport(version)).rejects.toThrow(/format version 99, this heprune reads versions 2, 3/);
     await expect(loadExport(join(t.path, 'nothing'))).rejects.toThrow(/cannot read the export manifest/);
   });
 

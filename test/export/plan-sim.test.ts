@@ -6,8 +6,8 @@ import { PolyActivation } from '../../train/layers/poly-activation.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { SlotSimulator } from '../../plan/slot-sim.js';
-import { prepare, run, packInput, unpackOutput } from '../../plan/interpreter.js';
-import { planCounts } from '../../plan/cost.js';
+import { prepare, plaintextBytes, run, packInput, unpackOutput } from '../../plan/interpreter.js';
+import { planCounts, relativeCost } from '../../plan/cost.js';
 import { galoisSteps, rotationSteps, type Plan } from '../../plan/plan.js';
 import { decompose, nafBasis } from '../../plan/rotation-keys.js';
 import { withSeededRandom } from '../../train/seeded.js';
@@ -77,7 +77,7 @@ describe('compiled plans on the slot simulator', () => {
     model.dispose();
   });
 
-  test('tensors spanning several ciphertexts: wide and grouped convs, pooling folded, dense over two input ciphertexts', () => {
+  test('tensors spanning several ciphertexts: wide and grouped convs, pooling by rotation, dense over two input ciphertexts', () => {
     const m = withSeededRandom(9, () => {
       const net = tf.sequential();
       net.add(new GroupedConv2D({ filters: 40, kernelSize: 5, padding: 'same', inputShape: [12, 12, 1] }));
@@ -91,7 +91,7 @@ describe('compiled plans on the slot simulator', () => {
     });
     // N=8192: 4096 slots hold 28 channel blocks of 12x12, so 40 and 36 channels need two ciphertexts each.
     const plan = compileChain(lowerModel(m), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } });
-    expect(plan.steps.map((s) => s.out.cts)).toEqual([2, 2, 2, 2, 1]);
+    expect(plan.steps.map((s) => `${s.kind}:${s.out.cts}`)).toEqual(['linear:2', 'square:2', 'pool:2', 'linear:2', 'square:2', 'linear:1']);
     expect(plan.inputCopies).toHaveLength(27);
     const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 8);
     const ref = (m.predict(x) as tf.Tensor).dataSync();
@@ -113,12 +113,66 @@ describe('compiled plans on the slot simulator', () => {
       const y = run(sim, p, x.map((v) => sim.encrypt(sim.encode(v, sim.topLevel)))).map((c) => sim.decrypt(c));
       return { lazy: p.lazy, y: unpackOutput(plan, y), encodes: sim.counts.encode - before.encode - x.length, rot: sim.counts.rotate - before.rotate, mp: sim.counts.mulPlain - before.mulPlain };
     };
-    const eager = outOf(Infinity), lazy = outOf(0);
-    expect([eager.lazy, lazy.lazy]).toEqual([false, true]);
-    expect(Array.from(lazy.y)).toEqual(Array.from(eager.y));
-    expect([lazy.rot, lazy.mp]).toEqual([eager.rot, eager.mp]);
+    const n = planCounts(plan).plaintexts;
+    // A budget for about half the operands (the first step's are the largest, at the top level).
+    const half = (n / 2) * plaintextBytes(plan, plan.params.coeffModulusBits.length - 2);
+    const eager = outOf(Infinity), lazy = outOf(0), partial = outOf(half);
+    expect([eager.lazy, lazy.lazy]).toEqual([0, n]);
+    expect(partial.lazy).toBeGreaterThan(0);
+    expect(partial.lazy).toBeLessThan(n);
+    for (const r of [lazy, partial]) {
+      expect(Array.from(r.y)).toEqual(Array.from(eager.y));
+      expect([r.rot, r.mp]).toEqual([eager.rot, eager.mp]);
+    }
     expect(eager.encodes).toBe(0);
-    expect(lazy.encodes).toBe(planCounts(plan).plaintexts);
+    expect(lazy.encodes).toBe(n);
+    expect(partial.encodes).toBe(partial.lazy);
+    m.dispose();
+  });
+
+  test('pooling by rotation: same outputs as pooling folded into the next conv, no level, a quarter of its taps', () => {
+    const m = withSeededRandom(21, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 8, conv2: 8, groups: 2, hidden: 8, activation: 'quadratic', quadraticInit: { alpha: 0.4, beta: 0.3, c: 0.2 } }), { inputShape: [16, 16, 1], numClasses: 4 }));
+    const x = tf.randomNormal([1, 16, 16, 1], 0, 1, 'float32', 21);
+    const ref = (m.predict(x) as tf.Tensor).dataSync();
+    const rotated = compileChain(lowerModel(m));
+    const folded = compileChain(lowerModel(m, { poolByRotation: false }));
+    expect(rotated.steps.map((s) => s.kind)).toEqual(['linear', 'square', 'pool', 'linear', 'square', 'pool', 'linear', 'square', 'linear']);
+    expect(folded.steps.some((s) => s.kind === 'pool')).toBe(false);
+    // Same depth: pools consume no level.
+    expect(rotated.params).toEqual(folded.params);
+    for (const plan of [rotated, folded]) {
+      const { y, sim } = simulate(plan, x.dataSync());
+      expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+      const { total } = planCounts(plan);
+      for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(total[k]);
+    }
+    // The second conv reads its 5x5 taps instead of the 10x10 a folded 2x2 pool makes of them.
+    const conv2 = (p: Plan) => planCounts(p).perStep.find((s) => s.name === 'linear2')!.counts.mulPlain;
+    expect(conv2(rotated) * 4).toBe(conv2(folded));
+    m.dispose();
+  });
+
+  test('power-of-two channel blocks make channel shifts cyclic: same outputs, b channel shifts instead of 2b−1', () => {
+    const m = withSeededRandom(22, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 32, conv2: 32, groups: 1, hidden: 8 }), { inputShape: [12, 12, 1], numClasses: 4 }));
+    const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 22);
+    const ref = (m.predict(x) as tf.Tensor).dataSync();
+    const tight = compileChain(lowerModel(m), { channelBlocks: 'tight' });
+    const pow2 = compileChain(lowerModel(m), { channelBlocks: 'pow2' });
+    const auto = compileChain(lowerModel(m));
+    for (const plan of [tight, pow2]) {
+      const { y } = simulate(plan, x.dataSync());
+      expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+    }
+    const conv2 = (p: Plan) => planCounts(p).perStep.find((s) => s.name === 'linear2')!.counts.mulPlain;
+    // 32 channels of 12x12 in one ciphertext of 8192 slots: tight blocks of 144 shift by −31…31;
+    // blocks of 256 fill it exactly, so shifts wrap (0…31). 25 taps each.
+    expect(tight.steps[0].out.desc).toContain('144c');
+    expect(pow2.steps[0].out.desc).toContain('256c');
+    expect(tight.slots).toBe(8192);
+    // (A few of the 63·25 tight diagonals coincide modulo the ring, so not exactly 63·25.)
+    expect(conv2(tight)).toBeGreaterThan(1.9 * conv2(pow2));
+    expect(conv2(pow2)).toBe(32 * 25);
+    expect(relativeCost(auto)).toBe(Math.min(relativeCost(tight), relativeCost(pow2)));
     m.dispose();
   });
 

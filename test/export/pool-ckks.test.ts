@@ -1,0 +1,52 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
+import { PolyActivation } from '../../train/layers/poly-activation.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
+import { planCounts } from '../../plan/cost.js';
+import { CkksTriple } from '../helpers/ckks-triple.js';
+
+/**
+ * The pooling and power-of-two block kernels under real CKKS: conv, x²,
+ * pool by rotation, grouped conv on the strided grid, x², dense. tfjs ≈
+ * simulator ≈ node-seal, and static, simulator and node-seal op counts equal.
+ */
+test('pool by rotation + grouped conv in power-of-two blocks: tfjs ≈ simulator ≈ node-seal, identical op counts', async () => {
+  await initBackend('wasm');
+  const model = withSeededRandom(31, () => {
+    const m = tf.sequential();
+    m.add(new GroupedConv2D({ filters: 4, kernelSize: 3, padding: 'same', inputShape: [8, 8, 1] }));
+    m.add(new PolyActivation({ kind: 'quadratic', init: { alpha: 0.5, beta: 0.4, c: 0.1 } }));
+    m.add(tf.layers.averagePooling2d({ poolSize: 2, strides: 2 }));
+    m.add(new GroupedConv2D({ filters: 4, kernelSize: 3, padding: 'same', groups: 2 }));
+    m.add(new PolyActivation({ kind: 'square' }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 3 }));
+    return m;
+  });
+  const plan = compileChain(lowerModel(model), {
+    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }, channelBlocks: 'pow2',
+  });
+  expect(plan.steps.map((s) => s.kind)).toEqual(['linear', 'square', 'pool', 'linear', 'square', 'linear']);
+  const triple = await CkksTriple.open(plan);
+  const expected = planCounts(plan).total;
+  try {
+    const x = tf.randomNormal([1, 8, 8, 1], 0, 1, 'float32', 31);
+    const ref = (model.predict(x) as tf.Tensor).dataSync();
+    const { ckks: y, simulated: ys, sealCounts, simCounts } = triple.infer(x.dataSync());
+    const scale = Math.max(1, ...Array.from(ref, Math.abs));
+    for (let j = 0; j < ref.length; j++) {
+      expect(Math.abs(ys[j] - ref[j]) / scale).toBeLessThan(1e-4);
+      expect(Math.abs(y[j] - ref[j]) / scale).toBeLessThan(2e-2);
+    }
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch'] as const) {
+      expect(sealCounts[k]).toBe(expected[k]);
+      expect(simCounts[k]).toBe(expected[k]);
+    }
+  } finally {
+    triple.close();
+    model.dispose();
+  }
+});
