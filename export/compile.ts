@@ -1,6 +1,6 @@
 import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
-import { bestGiantUnit, bsgsSplit, rotateVec, SparseSlotMatrix, toDiagonals } from '../plan/diagonals.js';
+import { bestSplit, bsgsSplit, rotateVec, SparseSlotMatrix, toDiagonals } from '../plan/diagonals.js';
 import { imageLayout, vectorLayout, type Layout } from '../plan/layout.js';
 import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
 import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
@@ -147,21 +147,19 @@ class BlockMatrices {
   }
 }
 
-function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: Layout, rotateSum: number[], giantCandidates: number[], level: number): LinearStep {
+function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: Layout, rotateSum: number[], units: number[], level: number): LinearStep {
   const S = bm.slots;
-  const outputs: LinearOutput[] = [];
-  for (let j = 0; j < out.cts; j++) {
-    // All diagonals into output ciphertext j, from every input ciphertext.
-    const diags: { input: number; k: number; d: Float64Array }[] = [];
-    for (const [key, mat] of bm.mats) {
-      const [oj, ii] = key.split(':').map(Number);
-      if (oj !== j) continue;
-      for (const [k, d] of toDiagonals(mat)) diags.push({ input: ii, k, d });
-    }
+  // All diagonals into each output ciphertext, from every input ciphertext.
+  const perOutput: { input: number; k: number; d: Float64Array }[][] = Array.from({ length: out.cts }, () => []);
+  for (const [key, mat] of bm.mats) {
+    const [oj, ii] = key.split(':').map(Number);
+    for (const [k, d] of toDiagonals(mat)) perOutput[oj].push({ input: ii, k, d });
+  }
+  // One split for the whole step: babies are shared by its outputs. No units: no BSGS (every diagonal a baby).
+  const rule = units.length ? bestSplit(perOutput, S, units, level) : { unit: S, coarseBabies: false };
+  const outputs: LinearOutput[] = perOutput.map((diags, j) => {
     if (diags.length === 0) throw new UserError(`${name}: every weight into output ciphertext ${j} is zero; the layer would output only its bias`);
-    const ks = [...new Set(diags.map((x) => x.k))];
-    const unit = bestGiantUnit(ks, S, giantCandidates, level, new Set(diags.map((x) => x.input)).size);
-    const split = bsgsSplit(ks, S, unit);
+    const split = bsgsSplit([...new Set(diags.map((x) => x.k))], S, rule);
     const giantOf = new Map<number, { giant: number; baby: number }>();
     for (const gs of split) for (const t of gs.terms) giantOf.set(t.k, { giant: gs.giant, baby: t.baby });
     const giants = split.map((gs) => ({
@@ -173,8 +171,8 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
     }));
     // The bias joins the first giant's sum, which is then rotated by that giant: pre-rotate it too.
     const b = bias[j].some((v) => v !== 0) ? (giants[0].giant ? rotateVec(bias[j], -giants[0].giant) : bias[j]) : undefined;
-    outputs.push({ giants, bias: b });
-  }
+    return { giants, bias: b };
+  });
   return { kind: 'linear', name, outputs, rotateSum, out };
 }
 
@@ -192,7 +190,7 @@ function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S:
     for (const [i, w] of row) bm.add(os, inL.slotOf[i] + off, w);
     bias[Math.floor(os / S)][os % S] = m.bias[o];
   });
-  return finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...(inRow ? [inRow] : []), ...pow2Upto(S)] : [S], level);
+  return finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...(inRow ? [inRow] : []), ...pow2Upto(S)] : [], level);
 }
 
 /**
@@ -224,5 +222,5 @@ function denseStep(m: LinearMap, inL: Layout, S: number, name: string, bsgs: boo
   }
   const rotateSum: number[] = [];
   for (let s = mm; s < p; s *= 2) rotateSum.push(s);
-  return finishStep(name, bm, [bias], vectorLayout(nOut, mm < S ? mm : undefined), rotateSum, bsgs ? pow2Upto(mm) : [S], level);
+  return finishStep(name, bm, [bias], vectorLayout(nOut, mm < S ? mm : undefined), rotateSum, bsgs ? pow2Upto(mm) : [], level);
 }

@@ -39,18 +39,27 @@ export function toDiagonals(m: SparseSlotMatrix): Map<number, Float64Array> {
 export interface GiantStep { giant: number; terms: { baby: number; k: number }[] }
 
 /**
- * Splits diagonal indices k (mod S) into giant + baby. `giantUnit` sets the
- * giant-step grid: giant = round(k / unit)·unit (signed, so small negative
- * offsets stay baby steps). For convolutions the unit is the channel block
- * (babies = kernel offsets, giants = channel shifts); for dense layers ≈ √|K|.
+ * How a diagonal index k (mod S) splits into giant + baby: the signed k is
+ * rounded to the grid of `unit` (the coarse part) and the rest is the fine
+ * part. Normally the giant is coarse (babies = kernel taps, giants = channel
+ * shifts); with `coarseBabies` the roles swap, which wins when there are
+ * fewer distinct coarse parts than fine ones, since babies are rotated once
+ * per input ciphertext and giants once per output ciphertext (after the
+ * rescale, one level lower).
  */
-export function bsgsSplit(ks: number[], S: number, giantUnit: number): GiantStep[] {
+export interface SplitRule { unit: number; coarseBabies: boolean }
+
+export function splitIndex(k: number, S: number, rule: SplitRule): { giant: number; baby: number } {
+  const signed = k > S / 2 ? k - S : k;
+  const coarse = Math.round(signed / rule.unit) * rule.unit;
+  const mod = (v: number) => ((v % S) + S) % S;
+  return rule.coarseBabies ? { giant: mod(signed - coarse), baby: mod(coarse) } : { giant: mod(coarse), baby: mod(signed - coarse) };
+}
+
+export function bsgsSplit(ks: number[], S: number, rule: SplitRule): GiantStep[] {
   const groups = new Map<number, { baby: number; k: number }[]>();
   for (const k of ks) {
-    const signed = k > S / 2 ? k - S : k;
-    const g = Math.round(signed / giantUnit) * giantUnit;
-    const giant = ((g % S) + S) % S;
-    const baby = (((signed - g) % S) + S) % S;
+    const { giant, baby } = splitIndex(k, S, rule);
     if (!groups.has(giant)) groups.set(giant, []);
     groups.get(giant)!.push({ baby, k });
   }
@@ -67,19 +76,31 @@ export const rotationCost = (level: number) => (level + 2) ** 2;
 export const rescaleCost = (level: number) => 0.2 * rotationCost(level);
 
 /**
- * Picks the giant unit of least estimated cost among candidates: baby
- * rotations run at the input level, each giant step costs a rescale there
- * and a rotation one level lower (rescale first, rotate later).
+ * Picks the split of least estimated cost for one linear step, given each
+ * output ciphertext's diagonals (input ciphertext, index k). Babies are
+ * rotated once per (input, baby) and shared by every output; each output
+ * rescales once per giant and rotates by each non-zero giant one level lower.
  */
-export function bestGiantUnit(ks: number[], S: number, candidates: number[], level = 1, inputs = 1): number {
-  let best = candidates[0], bestCost = Infinity;
-  for (const u of candidates) {
-    const split = bsgsSplit(ks, S, u);
-    const babies = new Set(split.flatMap((g) => g.terms.map((t) => t.baby)));
-    const nb = [...babies].filter((b) => b !== 0).length * inputs;
-    const ng = split.filter((g) => g.giant !== 0).length;
-    const cost = nb * rotationCost(level) + ng * rotationCost(level - 1) + split.length * rescaleCost(level);
-    if (cost < bestCost) { bestCost = cost; best = u; }
+export function bestSplit(outputs: { input: number; k: number }[][], S: number, units: number[], level = 1): SplitRule {
+  let best: SplitRule = { unit: units[0], coarseBabies: false }, bestCost = Infinity;
+  for (const unit of units) {
+    for (const coarseBabies of [false, true]) {
+      const rule = { unit, coarseBabies };
+      const babies = new Set<string>();
+      let giants = 0, rescales = 0;
+      for (const diags of outputs) {
+        const gs = new Set<number>();
+        for (const d of diags) {
+          const { giant, baby } = splitIndex(d.k, S, rule);
+          if (baby !== 0) babies.add(`${d.input}:${baby}`);
+          gs.add(giant);
+        }
+        rescales += gs.size;
+        giants += gs.size - (gs.has(0) ? 1 : 0);
+      }
+      const cost = babies.size * rotationCost(level) + giants * rotationCost(level - 1) + rescales * rescaleCost(level);
+      if (cost < bestCost) { bestCost = cost; best = rule; }
+    }
   }
   return best;
 }
