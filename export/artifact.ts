@@ -32,6 +32,7 @@ const stepSchema = z.discriminatedUnion('kind', [
       bias: operandRef.optional(),
     })),
     rotateSum: z.array(z.number().int()), out: layoutRef, counts: z.record(z.string(), z.number()),
+    skip: z.object({ step: z.number().int().min(-1), cts: z.number().int().positive() }).optional(),
   }),
   z.object({ kind: z.literal('square'), name: z.string(), levelIn: z.number().int(), out: layoutRef, counts: z.record(z.string(), z.number()) }),
   z.object({ kind: z.literal('pool'), name: z.string(), levelIn: z.number().int(), stages: z.array(z.array(z.number().int()).min(1)).min(1), out: layoutRef, counts: z.record(z.string(), z.number()) }),
@@ -93,6 +94,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
         bias: o.bias ? w.operand(o.bias) : undefined,
       })),
       rotateSum: s.rotateSum,
+      skip: s.skip,
     };
   });
   const input = w.layout(plan.input), output = w.layout(plan.output);
@@ -158,7 +160,7 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
   const steps: PlanStep[] = m.steps.map((s): PlanStep => s.kind === 'square'
     ? { kind: 'square', name: s.name, out: layout(s.out) }
     : s.kind === 'pool' ? { kind: 'pool', name: s.name, stages: s.stages, out: layout(s.out) } : {
-      kind: 'linear', name: s.name, out: layout(s.out), rotateSum: s.rotateSum,
+      kind: 'linear', name: s.name, out: layout(s.out), rotateSum: s.rotateSum, ...(s.skip ? { skip: s.skip } : {}),
       outputs: s.outputs.map((o) => ({
         giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: operand(t.diag) })) })),
         bias: o.bias ? operand(o.bias) : undefined,

@@ -1,6 +1,6 @@
 import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
-import { bestSplit, bsgsSplit, rotateVec, SparseSlotMatrix, toDiagonals } from '../plan/diagonals.js';
+import { bestSplit, bsgsSplit, rotateVec, SlotDiagonals } from '../plan/diagonals.js';
 import { imageLayout, vectorLayout, type Layout } from '../plan/layout.js';
 import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
 import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
@@ -104,8 +104,13 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
   const bsgs = o.bsgs ?? true;
   let cur: Layout = input;
   const steps: PlanStep[] = [];
+  // Materialised tensors a residual input can read: the input (−1) and each square's output.
+  const tensors = new Map<number, Skip['source']>([[-1, { layout: input, step: -1 }]]);
   chain.linears.forEach((m, li) => {
-    if (li > 0) steps.push({ kind: 'square', name: `square${li}`, out: cur });
+    if (li > 0) {
+      steps.push({ kind: 'square', name: `square${li}`, out: cur });
+      tensors.set(li - 1, { layout: cur, step: steps.length - 1 });
+    }
     const k = chain.pools[li];
     if (k) {
       const pg = blocks[li - 1]!;
@@ -120,8 +125,11 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
     const inRow = inGeoms[li]?.strides.y;
     // Step 2·li runs at level top − 2·li (one level per linear map and per square).
     const level = depth - 2 * li;
+    const sk = chain.skips[li];
+    const skip = sk && { map: sk.map, source: tensors.get(sk.from)! };
+    if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
     const step = blocks[li]
-      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs, level, inRow)
+      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs, level, inRow, skip)
       : denseStep(m, cur, S, name, bsgs, level);
     steps.push(step);
     cur = step.out;
@@ -136,13 +144,13 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
 
 /** Slot-level matrices keyed by (output ciphertext, input ciphertext). */
 class BlockMatrices {
-  readonly mats = new Map<string, SparseSlotMatrix>();
+  readonly mats = new Map<string, SlotDiagonals>();
   constructor(readonly slots: number) {}
   add(outG: number, inG: number, w: number): void {
     const S = this.slots;
     const key = `${Math.floor(outG / S)}:${Math.floor(inG / S)}`;
     let m = this.mats.get(key);
-    if (!m) { m = new SparseSlotMatrix(S); this.mats.set(key, m); }
+    if (!m) { m = new SlotDiagonals(S); this.mats.set(key, m); }
     m.add(outG % S, inG % S, w);
   }
 }
@@ -153,7 +161,7 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
   const perOutput: { input: number; k: number; d: Float64Array }[][] = Array.from({ length: out.cts }, () => []);
   for (const [key, mat] of bm.mats) {
     const [oj, ii] = key.split(':').map(Number);
-    for (const [k, d] of toDiagonals(mat)) perOutput[oj].push({ input: ii, k, d });
+    for (const [k, d] of mat.diagonals()) perOutput[oj].push({ input: ii, k, d });
   }
   // One split for the whole step: babies are shared by its outputs. No units: no BSGS (every diagonal a baby).
   const rule = units.length ? bestSplit(perOutput, S, units, level) : { unit: S, coarseBabies: false };
@@ -176,7 +184,10 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
   return { kind: 'linear', name, outputs, rotateSum, out };
 }
 
-function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, name: string, bsgs: boolean, level: number, inRow?: number): LinearStep {
+/** A residual input of a linear step: an earlier tensor (its layout and the step that made it) through `map`. */
+interface Skip { map: LinearMap; source: { layout: Layout; step: number } }
+
+function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, name: string, bsgs: boolean, level: number, inRow?: number, skip?: Skip): LinearStep {
   const [, , oc] = m.outShape;
   if (perCt < 1) throw new UserError(`${name}: a channel block of ${g.block} slots does not fit a ciphertext of ${S} slots`);
   const out = imageLayout(m.outShape as [number, number, number], g.strides, { slots: S, perCt });
@@ -190,7 +201,11 @@ function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S:
     for (const [i, w] of row) bm.add(os, inL.slotOf[i] + off, w);
     bias[Math.floor(os / S)][os % S] = m.bias[o];
   });
-  return finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...(inRow ? [inRow] : []), ...pow2Upto(S)] : [], level);
+  // The residual input's ciphertexts follow the main input's.
+  if (skip) skip.map.rows.forEach((row, o) => { for (const [i, w] of row) bm.add(out.slotOf[o], skip.source.layout.slotOf[i] + inL.cts * S, w); });
+  const step = finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...(inRow ? [inRow] : []), ...pow2Upto(S)] : [], level);
+  if (skip) step.skip = { step: skip.source.step, cts: skip.source.layout.cts };
+  return step;
 }
 
 /**

@@ -2,18 +2,21 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import { PolyActivation } from '../train/layers/poly-activation.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
-import { avgPoolMap, channelAffineMap, compose, convMap, denseMap, identityMap, scaleWeights, sizeOf, type LinearMap } from './linear-map.js';
+import { applyMap, avgPoolMap, channelAffineMap, compose, convMap, denseMap, identityMap, scaleWeights, sizeOf, type LinearMap } from './linear-map.js';
 
 /**
  * A network as HE sees it: linear maps separated by squarings,
- * L0, x², L1, x², …, Lk. Lowering folds batch norm, pooling and flatten into
- * the linear maps and merges quadratic activations (HEMET coefficient
- * merging): a·y² + b·y + c = a(y + b/2a)² + c', with the shift folded into the
- * previous map's bias and a, c' into the next map, so each activation costs
+ * L0, x², L1, x², …, Lk, where a map may also read one earlier square
+ * (residual connections). Lowering walks the tfjs layer graph, folds batch
+ * norm, pooling and flatten into the linear maps and merges quadratic
+ * activations (HEMET coefficient merging): a·y² + b·y + c = a(y + b/2a)² + c',
+ * with the shift folded into the previous map's bias and a, c' into the
+ * maps that read it, so each activation costs
  * exactly one ciphertext multiplication and one level.
  */
 export interface HeChain {
   inShape: [number, number, number];
+  /** Linear map i reads the chain input (i = 0) or the square after linear map i−1. */
   linears: LinearMap[];
   /**
    * pools[i] = k: linear i reads a k×k sum pool of its input, done by
@@ -22,6 +25,12 @@ export interface HeChain {
    * 2x2 pool folds into 100 taps instead of 25). The 1/k² is in its weights.
    */
   pools: (number | undefined)[];
+  /**
+   * skips[i]: linear i also reads an earlier activation (a residual
+   * connection): `from` = j reads the square after linear j (−1: the chain
+   * input), through `map`, added to linear i's output at no extra level.
+   */
+  skips: ({ from: number; map: LinearMap } | undefined)[];
 }
 
 function data(t: tf.Tensor): Float32Array { return t.dataSync() as Float32Array; }
@@ -38,75 +47,125 @@ export interface LowerOptions {
   poolByRotation?: boolean;
 }
 
+/**
+ * A tensor of the network as pending affine maps of materialised HE tensors
+ * (the input, −1, or the square after linear j): Σ_t parts[t](A_t) + bias.
+ */
+interface Pending { parts: Map<number, LinearMap>; bias: Float64Array; shape: number[]; fresh?: { tensor: number; alpha: number; c: number } }
+
+const withoutBias = (m: LinearMap): LinearMap => ({ ...m, bias: new Float64Array(m.bias.length) });
+
+/** next ∘ pending. */
+function apply(next: LinearMap, p: Pending): Pending {
+  const linear = withoutBias(next);
+  return { parts: new Map([...p.parts].map(([t, m]) => [t, compose(linear, m)])), bias: applyMap(next, p.bias), shape: next.outShape };
+}
+
+/** a + b (a residual addition): maps of the same tensor add up. */
+function add(a: Pending, b: Pending, name: string): Pending {
+  if (a.shape.join() !== b.shape.join()) throw new UserError(`layer ${name}: adds tensors of shapes [${a.shape}] and [${b.shape}]`);
+  const parts = new Map(a.parts);
+  for (const [t, m] of b.parts) {
+    const have = parts.get(t);
+    parts.set(t, have ? { ...have, rows: have.rows.map((r, o) => [...r, ...m.rows[o]]) } : m);
+  }
+  return { parts, bias: Float64Array.from(a.bias, (v, o) => v + b.bias[o]), shape: a.shape };
+}
+
+/** What a merged quadratic a·(y+shift)² + c' hands its consumers: α·A_t + c'. */
+function activationOutput(tensor: number, shape: number[], alpha: number, c: number): Pending {
+  const m = identityMap(shape, shape);
+  scaleWeights(m, alpha);
+  return { parts: new Map([[tensor, m]]), bias: new Float64Array(sizeOf(shape)).fill(c), shape, fresh: { tensor, alpha, c } };
+}
+
 export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain {
   const input = model.inputs[0].shape.slice(1) as number[];
   if (input.length !== 3) throw new UserError(`HE export expects an image input [H, W, C], got [${input.join(', ')}]`);
   const inShape = input as [number, number, number];
-  if ((model as { layers: tf.layers.Layer[] }).layers.some((l) => l.getClassName() === 'Add')) {
-    throw new UserError(`model ${model.name}: residual networks (Add layers) cannot be exported yet`);
-  }
-  let shape: number[] = [...inShape];
-  let cur: LinearMap = identityMap(shape, shape);
   const linears: LinearMap[] = [];
-  const acts: { alpha: number; beta: number; c: number; name: string }[] = [];
   const pools: (number | undefined)[] = [];
-  // True while `cur` is still the identity just after an activation.
-  let afterActivation = false;
-  for (const layer of model.layers) {
+  const skips: HeChain['skips'] = [];
+  const values = new Map<string, Pending>();
+  const start = (): Pending => ({ parts: new Map([[-1, identityMap([...inShape], [...inShape])]]), bias: new Float64Array(sizeOf(inShape)), shape: [...inShape] });
+  const consumers = (l: tf.layers.Layer) => l.outboundNodes.length;
+  let last: Pending | undefined;
+  /** Ends the pending maps at an activation (or the output): one linear step, its residual part a skip. */
+  const materialise = (p: Pending, name: string): LinearMap => {
+    const main = p.parts.get(linears.length - 1);
+    const others = [...p.parts].filter(([t]) => t !== linears.length - 1);
+    if (!main || others.length > 1) {
+      throw new UserError(`layer ${name}: HE export supports chains with at most one residual input per layer (reads tensors ${[...p.parts.keys()].join(', ')})`);
+    }
+    if (others.length) skips[linears.length] = { from: others[0][0], map: others[0][1] };
+    const out = { ...main, bias: Float64Array.from(p.bias) };
+    linears.push(out);
+    return out;
+  };
+  for (const layer of (model as { layers: tf.layers.Layer[] }).layers) {
     const cls = layer.getClassName();
+    if (cls === 'InputLayer') continue;
+    const ins = layer.inboundNodes[0].inboundLayers.map((l) => values.get(l.name) ?? start());
+    const x = ins[0];
+    const shape = x.shape;
     const w = layer.getWeights();
     let next: LinearMap | undefined;
-    if (layer instanceof GroupedConv2D) {
-      next = convMap({ inShape: shape as [number, number, number], kernel: data(w[0]), bias: layer.useBias ? data(w[1]) : undefined, k: layer.kernelSize, stride: layer.strides, pad: layer.padding, groups: layer.groups, cout: layer.filters });
-    } else if (cls === 'Dense') {
-      const [nIn, nOut] = w[0].shape;
-      if (nIn !== sizeOf(shape)) throw new UserError(`layer ${layer.name}: dense input ${nIn} does not match ${sizeOf(shape)}`);
-      next = denseMap(data(w[0]), w[1] ? data(w[1]) : undefined, nIn, nOut, shape);
-    } else if (cls === 'AveragePooling2D') {
-      const size = (layer.getConfig().poolSize as number[])[0];
-      next = avgPoolMap(shape as [number, number, number], size);
-      if (afterActivation && (o.poolByRotation ?? true)) {
-        pools[linears.length] = size;
-        shape = next.outShape;
-        cur = identityMap(shape, shape);
-        scaleWeights(cur, 1 / (size * size));
-        afterActivation = false;
-        continue;
-      }
-    } else if (cls === 'GlobalAveragePooling2D') {
-      next = avgPoolMap(shape as [number, number, number], 'global');
-    } else if (cls === 'Flatten') {
-      next = identityMap(shape, [sizeOf(shape)]);
-    } else if (cls === 'BatchNormalization') {
-      const eps = layer.getConfig().epsilon as number;
-      const [gamma, beta, mean, variance] = w.map(data);
-      const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + eps));
-      const shift = Float64Array.from(beta, (b, c) => b - mean[c] * scale[c]);
-      next = channelAffineMap(shape, scale, shift);
+    let out: Pending;
+    if (cls === 'Add') {
+      out = ins.slice(1).reduce((a, b) => add(a, b, layer.name), x);
     } else if (layer instanceof PolyActivation) {
-      linears.push(cur);
-      acts.push({ ...layer.coefficients(), name: layer.name });
-      cur = identityMap(shape, shape);
-      afterActivation = true;
-      continue;
-    } else if (cls === 'ReLU' || cls === 'Activation') {
-      throw new UserError(`layer ${layer.name}: ${cls} is a plaintext-only activation; HE export needs square or quadratic activations`);
+      const main = materialise(x, layer.name);
+      const a = { ...layer.coefficients(), name: layer.name };
+      const { shift, cPrime } = mergedQuadratic(a, o.maxQuadraticShift ?? 64);
+      for (let i = 0; i < main.bias.length; i++) main.bias[i] += shift;
+      out = activationOutput(linears.length - 1, shape, a.alpha, cPrime);
+    } else if (cls === 'AveragePooling2D' && x.fresh && consumers(layer.inboundNodes[0].inboundLayers[0]) === 1 && (o.poolByRotation ?? true)) {
+      // Right after a single-use activation: a sum pool by rotations before the next linear map.
+      const size = (layer.getConfig().poolSize as number[])[0];
+      const pooled = avgPoolMap(shape as [number, number, number], size).outShape;
+      pools[linears.length] = size;
+      out = activationOutput(x.fresh.tensor, pooled, x.fresh.alpha / (size * size), x.fresh.c);
+      out.fresh = undefined;
     } else {
-      throw new UserError(`layer ${layer.name}: ${cls} layers cannot be exported to an HE plan`);
+      if (layer instanceof GroupedConv2D) {
+        next = convMap({ inShape: shape as [number, number, number], kernel: data(w[0]), bias: layer.useBias ? data(w[1]) : undefined, k: layer.kernelSize, stride: layer.strides, pad: layer.padding, groups: layer.groups, cout: layer.filters });
+      } else if (cls === 'Dense') {
+        const [nIn, nOut] = w[0].shape;
+        if (nIn !== sizeOf(shape)) throw new UserError(`layer ${layer.name}: dense input ${nIn} does not match ${sizeOf(shape)}`);
+        next = denseMap(data(w[0]), w[1] ? data(w[1]) : undefined, nIn, nOut, shape);
+      } else if (cls === 'AveragePooling2D') {
+        next = avgPoolMap(shape as [number, number, number], (layer.getConfig().poolSize as number[])[0]);
+      } else if (cls === 'GlobalAveragePooling2D') {
+        next = avgPoolMap(shape as [number, number, number], 'global');
+      } else if (cls === 'Flatten') {
+        next = identityMap(shape, [sizeOf(shape)]);
+      } else if (cls === 'BatchNormalization') {
+        const eps = layer.getConfig().epsilon as number;
+        const [gamma, beta, mean, variance] = w.map(data);
+        const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + eps));
+        const shift = Float64Array.from(beta, (b, c) => b - mean[c] * scale[c]);
+        next = channelAffineMap(shape, scale, shift);
+      } else if (cls === 'ReLU' || cls === 'Activation') {
+        throw new UserError(`layer ${layer.name}: ${cls} is a plaintext-only activation; HE export needs square or quadratic activations`);
+      } else {
+        throw new UserError(`layer ${layer.name}: ${cls} layers cannot be exported to an HE plan`);
+      }
+      out = apply(next, x);
     }
-    cur = compose(next, cur);
-    shape = next.outShape;
-    afterActivation = false;
+    values.set(layer.name, out);
+    last = out;
   }
-  linears.push(cur);
-  // A sum pool before linear i+1 adds k² copies of the constant c', which its weights' 1/k² undoes.
-  acts.forEach((a, i) => foldQuadratic(linears[i], linears[i + 1], a, o.maxQuadraticShift ?? 64, (pools[i + 1] ?? 1) ** 2));
-  return { inShape, linears, pools: Array.from({ length: linears.length }, (_, i) => pools[i]) };
+  materialise(last ?? start(), 'output');
+  return { inShape, linears, pools: Array.from({ length: linears.length }, (_, i) => pools[i]), skips: Array.from({ length: linears.length }, (_, i) => skips[i]) };
 }
 
-/** Folds a·y² + b·y + c between `prev` and `next` so that only y'² remains. */
-function foldQuadratic(prev: LinearMap, next: LinearMap, a: { alpha: number; beta: number; c: number; name: string }, maxShift: number, poolArea: number): void {
-  if (a.alpha === 1 && a.beta === 0 && a.c === 0) return;
+/**
+ * HEMET coefficient merging: a·y² + b·y + c = a·(y + shift)² + c' with
+ * shift = b/2a; the shift goes into the producing linear map's bias, a and c'
+ * into every consumer, so each activation is exactly one square.
+ */
+function mergedQuadratic(a: { alpha: number; beta: number; c: number; name: string }, maxShift: number): { shift: number; cPrime: number } {
+  if (a.beta === 0) return { shift: 0, cPrime: a.c };
   const shift = a.beta / (2 * a.alpha);
   if (!Number.isFinite(shift) || Math.abs(shift) > maxShift) {
     throw new UserError(
@@ -114,8 +173,5 @@ function foldQuadratic(prev: LinearMap, next: LinearMap, a: { alpha: number; bet
       `so merging a·y²+b·y+c into one square relies on cancellation CKKS cannot resolve and encrypted outputs would be wrong. ` +
       `Train with model.activation: square, or a larger quadraticInit.alpha, or raise export.maxQuadraticShift (now ${maxShift}) and check evaluate's CKKS error.`);
   }
-  const cPrime = a.c - (a.beta * a.beta) / (4 * a.alpha);
-  for (let o = 0; o < prev.bias.length; o++) prev.bias[o] += shift;
-  next.rows.forEach((r, o) => { next.bias[o] += cPrime * poolArea * r.reduce((s, [, w]) => s + w, 0); });
-  scaleWeights(next, a.alpha);
+  return { shift, cPrime: a.c - (a.beta * a.beta) / (4 * a.alpha) };
 }

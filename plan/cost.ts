@@ -21,6 +21,7 @@ export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[]
     return c;
   }
   const babies = new Set<string>();
+  if (st.skip) c.modSwitch += st.skip.cts;
   for (const o of st.outputs) {
     for (const g of o.giants) {
       for (const t of g.terms) if (t.baby !== 0) babies.add(`${t.input}:${t.baby}`);
@@ -47,18 +48,19 @@ export function planCounts(plan: Plan): { total: OpCounts; perStep: { name: stri
 }
 
 /**
- * Estimated server time in rotation-at-level-0 units (see plan/diagonals'
- * rotationCost): what compile-time choices minimise. A plaintext
- * multiplication or addition is elementwise over the primes left, about a
- * hundredth of a key switch at the same level in node-seal.
+ * Estimated server time in the units of plan/diagonals' rotationCost
+ * ((level+2)² per key switch): what compile-time choices minimise.
+ * Elementwise operations scale with the primes left; node-seal at N=16384,
+ * level 5 measured 32.5 ms per rotation, 2.26 ms per plaintext
+ * multiplication, 0.29 ms per addition (bench/he-overhead measures these
+ * per plan and level).
  */
 export function relativeCost(plan: Plan): number {
   const levels = stepLevels(plan);
   return plan.steps.reduce((sum, st, i) => {
     const level = levels[i];
     const c = stepCounts(st, plan.slots, plan.rotationKeys);
-    const elementwise = (level + 1) / 12;
     return sum + c.rotate * rotationCost(level) + c.rescale * rescaleCost(level) + c.mul * 2 * rotationCost(level)
-      + (c.mulPlain + c.add + c.addPlain) * elementwise;
+      + c.mulPlain * 0.57 * (level + 1) + (c.add + c.addPlain) * 0.073 * (level + 1);
   }, 0);
 }

@@ -7,32 +7,23 @@
  * y = Σ_g rot(Σ_b rot(d_{g+b}, -g) ⊙ rot(x, b), g), so rotations ≈ |B| + |G|
  * instead of |K|.
  */
-export class SparseSlotMatrix {
-  private readonly entries = new Map<number, number>();
+export class SlotDiagonals {
+  // Accumulated straight into diagonals: a wide conv has tens of millions of
+  // (out, in) entries, too many to hold one by one, but only thousands of diagonals.
+  private readonly diags = new Map<number, Float64Array>();
   constructor(readonly slots: number) {}
   add(outSlot: number, inSlot: number, w: number): void {
     if (w === 0) return;
-    const key = outSlot * this.slots + inSlot;
-    this.entries.set(key, (this.entries.get(key) ?? 0) + w);
+    const S = this.slots, k = (((inSlot - outSlot) % S) + S) % S;
+    let d = this.diags.get(k);
+    if (!d) { d = new Float64Array(S); this.diags.set(k, d); }
+    d[outSlot] += w;
   }
-  get size(): number { return this.entries.size; }
-  *[Symbol.iterator](): Generator<[number, number, number]> {
-    for (const [key, w] of this.entries) if (w !== 0) yield [Math.floor(key / this.slots), key % this.slots, w];
+  /** Diagonals keyed by rotation k in [0, S); any that cancelled to all zeros are dropped. */
+  diagonals(): Map<number, Float64Array> {
+    for (const [k, d] of this.diags) if (d.every((v) => v === 0)) this.diags.delete(k);
+    return this.diags;
   }
-}
-
-/** Diagonals keyed by rotation k in [0, S). */
-export function toDiagonals(m: SparseSlotMatrix): Map<number, Float64Array> {
-  const S = m.slots;
-  const diags = new Map<number, Float64Array>();
-  for (const [r, c, w] of m) {
-    const k = (((c - r) % S) + S) % S;
-    let d = diags.get(k);
-    if (!d) { d = new Float64Array(S); diags.set(k, d); }
-    d[r] += w;
-  }
-  for (const [k, d] of diags) if (d.every((v) => v === 0)) diags.delete(k);
-  return diags;
 }
 
 /** One giant step: rotate the sum of its baby-step products by `giant`. */

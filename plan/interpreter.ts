@@ -50,13 +50,19 @@ export function prepare<C, P>(b: CkksBackend<C, P>, plan: Plan, o: PrepareOption
     return { lazy: { values, level, scale } };
   };
   let scale = b.scale;
+  /** Scale of each step's output, for residual inputs read later. */
+  const outScale: number[] = [];
   const steps: PreparedStep<P>[] = plan.steps.map((step, i) => {
     const level = levels[i];
-    if (step.kind === 'pool') return { step };
+    if (step.kind === 'pool') { outScale.push(scale); return { step }; }
     const q = b.rescalePrime(level);
-    if (step.kind === 'square') { scale = (scale * scale) / q; return { step }; }
+    if (step.kind === 'square') { scale = (scale * scale) / q; outScale.push(scale); return { step }; }
+    outScale.push(scale);
+    // A residual input arrives at its own scale: its weights are encoded so its products match the main ones (scale·q).
+    const mainCts = i === 0 ? plan.input.cts : plan.steps[i - 1].out.cts;
+    const skipQ = step.skip ? (q * scale) / (step.skip.step === -1 ? b.scale : outScale[step.skip.step]) : q;
     const outputs = step.outputs.map((out) => ({
-      giants: out.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, op: operand(t.diag, level, q) })) })),
+      giants: out.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, op: operand(t.diag, level, t.input < mainCts ? q : skipQ) })) })),
       bias: out.bias ? operand(out.bias, level, scale * q) : undefined,
     }));
     return { step, outputs };
@@ -157,19 +163,33 @@ function runPool<C extends object, P>(b: CkksBackend<C, P>, st: PoolStep, xs: C[
 
 /** Evaluates one encrypted input (one or more ciphertexts, still owned by the caller). */
 export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, input: C[], onStep?: (r: StepReport) => void): C[] {
+  // Outputs read later as residual inputs are kept until their last reader.
+  const lastReader = new Map<number, number>();
+  p.plan.steps.forEach((st, i) => { if (st.kind === 'linear' && st.skip) lastReader.set(st.skip.step, i); });
+  const saved = new Map<number, C[]>([[-1, input]]);
   let x = input;
-  for (const s of p.steps) {
+  for (const [i, s] of p.steps.entries()) {
     const before = { ...b.counts };
     const t0 = performance.now();
     let y: C[];
     if ('outputs' in s) {
-      y = runLinear(b, s, x, p.plan.rotationKeys);
+      const skip = s.step.skip;
+      const level = b.levelOf(x[0]);
+      const extra = skip ? saved.get(skip.step)!.map((c) => b.modSwitchTo(c, level)) : [];
+      y = runLinear(b, s, [...x, ...extra], p.plan.rotationKeys);
+      for (const c of extra) b.free(c);
+      if (skip && skip.step !== -1 && lastReader.get(skip.step) === i) {
+        const done = saved.get(skip.step)!;
+        saved.delete(skip.step);
+        if (done !== x) for (const c of done) b.free(c);
+      }
     } else if (s.step.kind === 'pool') {
       y = runPool(b, s.step, x, p.plan.rotationKeys);
     } else {
       y = x.map((c) => { const sq = b.mul(c, c); const r = b.rescale(sq); b.free(sq); return r; });
     }
-    if (x !== input) for (const c of x) b.free(c);
+    if (x !== input && ![...saved.values()].includes(x)) for (const c of x) b.free(c);
+    if (lastReader.has(i)) saved.set(i, y);
     x = y;
     onStep?.({ name: s.step.name, kind: s.step.kind, ms: performance.now() - t0, counts: diff(b.counts, before), levelOut: b.levelOf(x[0]) });
   }

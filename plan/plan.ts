@@ -22,6 +22,13 @@ export interface LinearStep {
   outputs: LinearOutput[];
   /** After rescaling: z += rot(z, s) for each s (sums partial rows, replicates dense outputs). */
   rotateSum: number[];
+  /**
+   * A residual input: the output of plan step `step` (−1: the plan input),
+   * mod-switched down to this step's level, is appended to the inputs, so
+   * term inputs ≥ the previous step's ciphertext count index into it.
+   * `cts`: its ciphertext count (each is mod-switched once).
+   */
+  skip?: { step: number; cts: number };
   out: Layout;
 }
 

@@ -264,10 +264,29 @@ describe('compiled plans on the slot simulator', () => {
     m.dispose();
   });
 
-  test('relu and residual models are refused with a clear message', () => {
+  test('relu models are refused with a clear message', () => {
     const relu = buildModel(modelSchema.parse({ name: 'cryptonets', activation: 'relu' }), { inputShape: [28, 28, 1], numClasses: 10 });
     expect(() => lowerModel(relu)).toThrow(/act1: ReLU is a plaintext-only activation; HE export needs square or quadratic/);
-    const res = buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 4 }), { inputShape: [8, 8, 3], numClasses: 10 });
-    expect(() => lowerModel(res)).toThrow(/residual networks \(Add layers\) cannot be exported yet/);
+  });
+
+  test('residual networks: each addition joins the next linear step as a second input (no extra level); simulator = tfjs', () => {
+    const m = withSeededRandom(23, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 4, activation: 'quadratic', quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 } }), { inputShape: [8, 8, 3], numClasses: 5 }));
+    for (const l of m.layers) if (l.getClassName() === 'BatchNormalization') {
+      l.setWeights(l.getWeights().map((w, i) => tf.add(w, tf.mul(tf.randomUniform(w.shape, 0.1, 0.5, 'float32', 23), i === 3 ? 1 : 0.5))));
+    }
+    const chain = lowerModel(m);
+    // conv1, then per block two convs; the second conv of every block reads the block input too.
+    expect(chain.linears).toHaveLength(8);
+    expect(chain.skips.map((s) => s?.from ?? null)).toEqual([null, null, 0, null, 2, null, 4, null]);
+    const plan = compileChain(chain);
+    expect(plan.steps.filter((s) => s.kind === 'square')).toHaveLength(7);
+    const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 23);
+    const ref = (m.predict(x) as tf.Tensor).dataSync();
+    const { y, sim } = simulate(plan, x.dataSync());
+    expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+    const { total } = planCounts(plan);
+    expect(total.modSwitch).toBeGreaterThan(0);
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch'] as const) expect(sim.counts[k]).toBe(total[k]);
+    m.dispose();
   });
 });
