@@ -4,7 +4,7 @@ import { SealBackend } from '../he/seal-backend.js';
 import { zeroCounts, type OpCounts } from '../plan/op-counts.js';
 import { freePrepared, prepare, run, unpackOutput, type Prepared, type PrepareOptions } from '../plan/interpreter.js';
 import { galoisSteps, type Plan } from '../plan/plan.js';
-import type { Plaintext } from 'node-seal';
+import type { Ciphertext, Plaintext } from 'node-seal';
 
 /** One client + one server with real keys, in one thread; bytes pass between them as they would over a network. */
 export interface SessionSetup {
@@ -19,6 +19,8 @@ export interface ImageResult {
   steps: { name: string; ms: number }[];
   counts: OpCounts;
   heapBytes: number;
+  /** Masked refreshes (ciphertexts round-tripped through the client), their bytes both ways and the client's time. */
+  refreshes: number; refreshBytes: number; refreshClientMs: number;
 }
 
 export class CkksSession {
@@ -51,7 +53,21 @@ export class CkksSession {
     const cts = up.map((bytes) => { const c = new this.ctx.m.Ciphertext(); c.loadFromArray(this.ctx.context, bytes); return c; });
     const before = { ...this.server.counts };
     const steps: { name: string; ms: number }[] = [];
-    const outs = run(this.server, this.prepared, cts, (r) => steps.push({ name: r.name, ms: r.ms }));
+    // Masked refresh: server → bytes → client decrypts and re-encrypts → bytes → server.
+    const refresh = { count: 0, bytes: 0, clientMs: 0 };
+    const channel = {
+      roundTrip: (c: Ciphertext): Ciphertext => {
+        const masked = new Uint8Array(c.saveToArray(this.ctx.m.ComprModeType.zstd));
+        const tc = performance.now();
+        const fresh = this.client.encrypt(this.client.decrypt(masked));
+        refresh.clientMs += performance.now() - tc;
+        refresh.count++; refresh.bytes += masked.length + fresh.length;
+        const out = new this.ctx.m.Ciphertext();
+        out.loadFromArray(this.ctx.context, fresh);
+        return out;
+      },
+    };
+    const outs = run(this.server, this.prepared, cts, (r) => steps.push({ name: r.name, ms: r.ms }), channel);
     const down = outs.map((o) => new Uint8Array(o.saveToArray(this.ctx.m.ComprModeType.zstd)));
     for (const c of [...outs, ...cts]) c.delete();
     const t2 = performance.now();
@@ -60,7 +76,10 @@ export class CkksSession {
     const counts = zeroCounts();
     for (const k of Object.keys(counts) as (keyof OpCounts)[]) counts[k] = this.server.counts[k] - before[k];
     const bytes = (a: Uint8Array[]) => a.reduce((x, b) => x + b.length, 0);
-    return { output, encryptMs: t1 - t0, serverMs: t2 - t1, decryptMs: t3 - t2, bytesUp: bytes(up), bytesDown: bytes(down), steps, counts, heapBytes: this.ctx.seal.heapBytes() };
+    return {
+      output, encryptMs: t1 - t0, serverMs: t2 - t1 - refresh.clientMs, decryptMs: t3 - t2, bytesUp: bytes(up), bytesDown: bytes(down), steps, counts,
+      heapBytes: this.ctx.seal.heapBytes(), refreshes: refresh.count, refreshBytes: refresh.bytes, refreshClientMs: refresh.clientMs,
+    };
   }
 
   close(): void {

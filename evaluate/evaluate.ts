@@ -9,7 +9,7 @@ import type { Split } from '../datasets/types.js';
 import { loadExport } from '../export/artifact.js';
 import { CkksContext } from '../he/context.js';
 import { prepare, run, packInput, unpackOutput } from '../plan/interpreter.js';
-import { SlotSimulator } from '../plan/slot-sim.js';
+import { SlotSimulator, type SimValue } from '../plan/slot-sim.js';
 import { loadModel } from '../train/checkpoint.js';
 import { epochProgress } from '../train/progress.js';
 import { argmax, maxAbsError, precisionBits, summarize } from './metrics.js';
@@ -74,7 +74,8 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     ctx.delete();
     const prepared = prepare(sim, plan);
     const t0 = performance.now();
-    const simOut = inputs.map((v) => Array.from(unpackOutput(plan, run(sim, prepared, v.map((c) => sim.encrypt(sim.encode(c, sim.topLevel)))).map((c) => sim.decrypt(c)))));
+    const channel = { roundTrip: (c: SimValue) => sim.encrypt(sim.encode(sim.decrypt(c), sim.topLevel)) };
+    const simOut = inputs.map((v) => Array.from(unpackOutput(plan, run(sim, prepared, v.map((c) => sim.encrypt(sim.encode(c, sim.topLevel))), undefined, channel).map((c) => sim.decrypt(c)))));
     Object.assign(report, quality('simulated', simOut));
     report.simulatedMsPerImage = +((performance.now() - t0) / n).toFixed(2);
     if (plain) report.simulatedMaxAbsError = maxAbsError(simOut, plain);
@@ -104,6 +105,12 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     report.perStepOpCounts = Object.fromEntries(manifest.steps.map((s) => [s.name, s.counts]));
     report.keys = { keygenMs: summarize(setups.map((s) => s.keygenMs)), prepareMs: summarize(setups.map((s) => s.prepareMs)), galoisKeys: setups[0].galoisKeys, galoisKeyBytes: setups[0].galoisKeyBytes, relinKeyBytes: setups[0].relinKeyBytes, lazyOperands: setups[0].lazyOperands };
     report.ciphertextBytes = { up: summarize(results.map((r) => r.bytesUp)), down: summarize(results.map((r) => r.bytesDown)) };
+    if (results[0].refreshes) {
+      report.refresh = {
+        perImage: results[0].refreshes, maskBits: plan.refresh?.maskBits, bytesPerImage: summarize(results.map((r) => r.refreshBytes)),
+        clientMsPerImage: summarize(results.map((r) => r.refreshClientMs)),
+      };
+    }
     report.memory = { peakSealHeapBytes: Math.max(...results.map((r) => r.heapBytes)), mainRssBytes: process.memoryUsage().rss };
     const csv = createObjectCsvStringifier({
       header: [{ id: 'i', title: 'image' }, { id: 'label', title: 'label' }, { id: 'plain', title: 'plaintext_pred' }, { id: 'ckks', title: 'ckks_pred' },

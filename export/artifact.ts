@@ -35,6 +35,7 @@ const stepSchema = z.discriminatedUnion('kind', [
     skip: z.object({ step: z.number().int().min(-1), cts: z.number().int().positive() }).optional(),
   }),
   z.object({ kind: z.literal('square'), name: z.string(), levelIn: z.number().int(), out: layoutRef, counts: z.record(z.string(), z.number()) }),
+  z.object({ kind: z.literal('refresh'), name: z.string(), levelIn: z.number().int(), tensors: z.array(z.object({ step: z.number().int().nonnegative(), cts: z.number().int().positive() })), out: layoutRef, counts: z.record(z.string(), z.number()) }),
   z.object({ kind: z.literal('pool'), name: z.string(), levelIn: z.number().int(), stages: z.array(z.array(z.number().int()).min(1)).min(1), out: layoutRef, counts: z.record(z.string(), z.number()) }),
 ]);
 export const manifestSchema = z.object({
@@ -42,6 +43,7 @@ export const manifestSchema = z.object({
   formatVersion: z.number().int().refine((v) => READABLE_VERSIONS.includes(v)),
   createdAt: z.string(),
   params: z.object({ polyModulusDegree: z.number().int(), coeffModulusBits: z.array(z.number().int()), scaleBits: z.number().int() }),
+  refresh: z.object({ maskBits: z.number().int().nonnegative() }).optional(),
   slots: z.number().int().positive(),
   input: layoutRef,
   inputCopies: z.array(z.number().int()),
@@ -87,6 +89,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
     const base = { name: s.name, levelIn: levels[i], out: w.layout(s.out), counts: counts.perStep[i].counts };
     if (s.kind === 'square') return { kind: 'square' as const, ...base };
     if (s.kind === 'pool') return { kind: 'pool' as const, ...base, stages: s.stages };
+    if (s.kind === 'refresh') return { kind: 'refresh' as const, ...base, tensors: s.tensors };
     return {
       kind: 'linear' as const, ...base,
       outputs: s.outputs.map((o) => ({
@@ -101,7 +104,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const weights = w.buffer();
   const body = {
     format: FORMAT, formatVersion: FORMAT_VERSION, createdAt: new Date().toISOString(),
-    params: plan.params, slots: plan.slots, input, inputCopies: plan.inputCopies, output, steps,
+    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, output, steps,
     rotationSteps: rotationSteps(plan), galoisKeySteps: galoisSteps(plan), composedRotations: !!plan.rotationKeys, depth: planDepth(plan),
     totals: { counts: counts.total, plaintexts: counts.plaintexts }, meta,
     weights: { file: 'weights.bin' as const, bytes: weights.length, sha256: sha256(weights) },
@@ -159,13 +162,14 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
   };
   const steps: PlanStep[] = m.steps.map((s): PlanStep => s.kind === 'square'
     ? { kind: 'square', name: s.name, out: layout(s.out) }
-    : s.kind === 'pool' ? { kind: 'pool', name: s.name, stages: s.stages, out: layout(s.out) } : {
+    : s.kind === 'pool' ? { kind: 'pool', name: s.name, stages: s.stages, out: layout(s.out) }
+    : s.kind === 'refresh' ? { kind: 'refresh', name: s.name, tensors: s.tensors, out: layout(s.out) } : {
       kind: 'linear', name: s.name, out: layout(s.out), rotateSum: s.rotateSum, ...(s.skip ? { skip: s.skip } : {}),
       outputs: s.outputs.map((o) => ({
         giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: operand(t.diag) })) })),
         bias: o.bias ? operand(o.bias) : undefined,
       })),
     });
-  const plan: Plan = { formatVersion: 1, params: m.params, slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
+  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
   return { plan, manifest: m };
 }

@@ -25,6 +25,13 @@ export interface CompileOptions {
    * compile both and keep the one the cost model says is cheaper.
    */
   channelBlocks?: 'auto' | 'tight' | 'pow2';
+  /**
+   * Masked refresh for networks deeper than the parameters hold: parameters
+   * for `levels` levels, and a refresh (client round trip) wherever the
+   * levels run out. Masks are uniform in ±2^maskBits; they must fit the
+   * first prime's headroom above the scale, with the activations themselves.
+   */
+  refresh?: { levels: number; maskBits: number };
 }
 
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -86,9 +93,17 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
   const largestBlock = Math.max(inGeom.block, ...blocks.map((b) => b?.block ?? 0));
   const denseWidth = Math.max(...chain.linears.filter((_, i) => !blocks[i]).map((m) => nextPow2(sizeOf(m.outShape))), 1);
   const depth = 2 * chain.linears.length - 1;
-  const need = { levels: depth, slots: Math.max(largestBlock, denseWidth) };
+  const need = { levels: o.refresh ? Math.min(o.refresh.levels, depth) : depth, slots: Math.max(largestBlock, denseWidth) };
   const params = o.params ?? selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
   if (o.params) checkParams(o.params, need);
+  const top = params.coeffModulusBits.length - 2;
+  if (o.refresh) {
+    if (o.refresh.levels < 2) throw new UserError(`export.refresh.levels ${o.refresh.levels}: need at least 2 (a linear map and an activation between refreshes)`);
+    const headroom = params.coeffModulusBits[0] - params.scaleBits;
+    if (o.refresh.maskBits > headroom - 2) {
+      throw new UserError(`export.refresh.maskBits ${o.refresh.maskBits}: masked values must stay below the first prime's headroom of ${headroom} bits above the scale; use at most ${headroom - 2} or raise export.headroomBits`);
+    }
+  }
   const S = slotsOf(params);
   const perCtOf = (b: ImageGeom) => Math.floor(S / b.block);
 
@@ -106,8 +121,20 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
   const steps: PlanStep[] = [];
   // Materialised tensors a residual input can read: the input (−1) and each square's output.
   const tensors = new Map<number, Skip['source']>([[-1, { layout: input, step: -1 }]]);
+  let level = top, refreshes = 0;
+  /** Before a step that needs a level: a refresh if none is left (of the current tensor and every earlier one still to be read). */
+  const needLevel = (nextLinear: number) => {
+    if (level > 0) { level--; return; }
+    if (!o.refresh) throw new UserError(`the plan needs ${depth} levels and the parameters hold ${top}; set export.refresh to split it with masked refresh`);
+    const live = new Set<number>();
+    // (The current tensor is refreshed anyway, even when it is also read later.)
+    chain.skips.forEach((sk, j) => { if (sk && j >= nextLinear && sk.from >= 0 && tensors.has(sk.from) && tensors.get(sk.from)!.step !== steps.length - 1) live.add(sk.from); });
+    steps.push({ kind: 'refresh', name: `refresh${++refreshes}`, out: cur, tensors: [...live].map((t) => ({ step: tensors.get(t)!.step, cts: tensors.get(t)!.layout.cts })) });
+    level = top - 1;
+  };
   chain.linears.forEach((m, li) => {
     if (li > 0) {
+      needLevel(li);
       steps.push({ kind: 'square', name: `square${li}`, out: cur });
       tensors.set(li - 1, { layout: cur, step: steps.length - 1 });
     }
@@ -123,18 +150,17 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
     const name = `linear${li + 1}`;
     // The input grid's row stride is a natural giant step for a convolution (babies = taps within a row).
     const inRow = inGeoms[li]?.strides.y;
-    // Step 2·li runs at level top − 2·li (one level per linear map and per square).
-    const level = depth - 2 * li;
+    const stepLevel = (needLevel(li), level + 1);
     const sk = chain.skips[li];
     const skip = sk && { map: sk.map, source: tensors.get(sk.from)! };
     if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
     const step = blocks[li]
-      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs, level, inRow, skip)
-      : denseStep(m, cur, S, name, bsgs, level);
+      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs, stepLevel, inRow, skip)
+      : denseStep(m, cur, S, name, bsgs, stepLevel);
     steps.push(step);
     cur = step.out;
   });
-  const plan: Plan = { formatVersion: 1, params, slots: S, input, inputCopies: copies, steps, output: cur };
+  const plan: Plan = { formatVersion: 1, params, ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
   // Phase 4: Galois keys within the memory budget.
   const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
   const keys = chooseKeys(rotationUsage(plan), S, maxKeys);

@@ -9,6 +9,10 @@ export const exportSchema = z.object({
   bsgs: z.boolean().default(true).describe('baby-step/giant-step rotations'),
   channelBlocks: z.enum(['auto', 'tight', 'pow2']).default('auto').describe('image channel blocks: tight grids, power-of-two blocks (cyclic channel shifts), or whichever the cost model finds cheaper'),
   maxQuadraticShift: z.number().positive().default(64).describe('largest |β/2α| of a quadratic activation merged into one square (larger loses CKKS precision)'),
+  refresh: z.object({
+    levels: z.number().int().min(2).describe('levels between refreshes: the parameters are chosen for this many'),
+    maskBits: z.number().int().min(0).max(40).default(12).describe('refresh masks are uniform in ±2^maskBits: they hide activations much smaller than that from the client (about maskBits − log2|activation| bits) and must fit the headroom above the scale with them (maskBits ≤ headroomBits − 2)'),
+  }).strict().optional().describe('masked refresh (a client round trip) for networks deeper than 128-bit parameters hold'),
   maxGaloisKeyMB: z.number().positive().default(512).describe('Galois key memory; past it keys are generated for powers of two only and rotations composed from them'),
 }).strict().refine((e) => (e.polyModulusDegree === undefined) === (e.coeffModulusBits === undefined), {
   message: 'give both polyModulusDegree and coeffModulusBits, or neither',

@@ -13,6 +13,12 @@ export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[]
   /** Key switches of one rotation by k (1 with its own key, its binary digits with power-of-two keys). */
   const rot = (k: number) => decompose(k, slots, keys).length;
   if (st.kind === 'square') { c.mul = st.out.cts; c.rescale = st.out.cts; return c; }
+  if (st.kind === 'refresh') {
+    const cts = st.out.cts + st.tensors.reduce((a, t) => a + t.cts, 0);
+    c.refresh = cts;
+    c.addPlain = 2 * cts;
+    return c;
+  }
   if (st.kind === 'pool') {
     for (const stage of st.stages) {
       c.add += st.out.cts * (stage.length - 1);

@@ -1,6 +1,6 @@
 import type { CkksBackend } from './backend.js';
 import { zeroCounts, type OpCounts } from './op-counts.js';
-import { stepLevels, type LinearStep, type Plan, type PoolStep } from './plan.js';
+import { stepLevels, type LinearStep, type Plan, type PoolStep, type RefreshStep } from './plan.js';
 import { decompose } from './rotation-keys.js';
 
 // Runs a plan on any CKKS backend. `prepare` encodes every plaintext operand
@@ -55,6 +55,14 @@ export function prepare<C, P>(b: CkksBackend<C, P>, plan: Plan, o: PrepareOption
   const steps: PreparedStep<P>[] = plan.steps.map((step, i) => {
     const level = levels[i];
     if (step.kind === 'pool') { outScale.push(scale); return { step }; }
+    if (step.kind === 'refresh') {
+      // Refreshed tensors come back freshly encrypted at the default scale.
+      scale = b.scale;
+      for (const t of step.tensors) outScale[t.step] = b.scale;
+      if (i > 0) outScale[i - 1] = b.scale; // the current tensor, should it be read again later
+      outScale.push(scale);
+      return { step };
+    }
     const q = b.rescalePrime(level);
     if (step.kind === 'square') { scale = (scale * scale) / q; outScale.push(scale); return { step }; }
     outScale.push(scale);
@@ -162,7 +170,38 @@ function runPool<C extends object, P>(b: CkksBackend<C, P>, st: PoolStep, xs: C[
 }
 
 /** Evaluates one encrypted input (one or more ciphertexts, still owned by the caller). */
-export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, input: C[], onStep?: (r: StepReport) => void): C[] {
+/**
+ * The client side of a masked refresh: decrypts a (masked) ciphertext and
+ * returns a fresh top-level encryption of the same slots. Under CKKS this is
+ * a network round trip to the key holder; on the simulator, a re-encryption.
+ */
+export interface RefreshChannel<C> { roundTrip(c: C): C }
+
+/** Uniform masks in ±2^bits per slot (fresh per refresh and ciphertext; crypto-grade randomness). */
+function mask(slots: number, bits: number): Float64Array {
+  const u = new Uint32Array(slots);
+  crypto.getRandomValues(u);
+  return Float64Array.from(u, (v) => (v / 2 ** 32 * 2 - 1) * 2 ** bits);
+}
+
+/** Masks, round-trips and unmasks each ciphertext; the inputs stay the caller's. Counted as refresh per ciphertext. */
+function refreshAll<C extends object, P>(b: CkksBackend<C, P>, cts: C[], bits: number, channel: RefreshChannel<C>): C[] {
+  return cts.map((c) => {
+    const r = mask(b.slots, bits);
+    const rp = b.encode(r, b.levelOf(c), b.scaleOf(c));
+    const masked = b.addPlain(c, rp);
+    b.free(rp);
+    const fresh = channel.roundTrip(masked);
+    b.free(masked);
+    const neg = b.encode(r.map((v) => -v), b.topLevel, b.scaleOf(fresh));
+    const out = b.addPlain(fresh, neg);
+    b.free(neg); b.free(fresh);
+    b.counts.refresh++;
+    return out;
+  });
+}
+
+export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, input: C[], onStep?: (r: StepReport) => void, channel?: RefreshChannel<C>): C[] {
   // Outputs read later as residual inputs are kept until their last reader.
   const lastReader = new Map<number, number>();
   p.plan.steps.forEach((st, i) => { if (st.kind === 'linear' && st.skip) lastReader.set(st.skip.step, i); });
@@ -185,6 +224,16 @@ export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, i
       }
     } else if (s.step.kind === 'pool') {
       y = runPool(b, s.step, x, p.plan.rotationKeys);
+    } else if (s.step.kind === 'refresh') {
+      if (!channel) throw new Error(`${s.step.name}: this plan needs masked refresh, and no client channel was given`);
+      y = refreshAll(b, x, p.plan.refresh?.maskBits ?? 0, channel);
+      // The current tensor, if read later, is read refreshed.
+      for (const [k, v] of saved) if (k !== -1 && v === x) saved.set(k, y);
+      for (const t of (s.step as RefreshStep).tensors) {
+        const old = saved.get(t.step)!;
+        saved.set(t.step, refreshAll(b, old, p.plan.refresh?.maskBits ?? 0, channel));
+        for (const c of old) b.free(c);
+      }
     } else {
       y = x.map((c) => { const sq = b.mul(c, c); const r = b.rescale(sq); b.free(sq); return r; });
     }

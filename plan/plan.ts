@@ -52,14 +52,31 @@ export interface PoolStep {
   out: Layout;
 }
 
-export type PlanStep = LinearStep | SquareStep | PoolStep;
+/**
+ * Masked refresh (a network deeper than the modulus chain): the server adds
+ * a random mask r (uniform in ±2^maskBits per slot) to each ciphertext of
+ * the current tensor and of the earlier tensors still to be read
+ * (`tensors`: their steps and ciphertext counts); the client decrypts,
+ * re-encrypts at the top level and returns them; the server subtracts r.
+ * The client sees only activation + r. Costs one round trip, no level.
+ */
+export interface RefreshStep {
+  kind: 'refresh';
+  name: string;
+  tensors: { step: number; cts: number }[];
+  out: Layout;
+}
 
-/** Linear maps and squares rescale once; pooling only rotates and adds. */
-export const consumesLevel = (st: PlanStep) => st.kind !== 'pool';
+export type PlanStep = LinearStep | SquareStep | PoolStep | RefreshStep;
+
+/** Linear maps and squares rescale once; pooling only rotates and adds; a refresh restores the top level. */
+export const consumesLevel = (st: PlanStep) => st.kind === 'linear' || st.kind === 'square';
 
 export interface Plan {
   formatVersion: 1;
   params: HeParams;
+  /** Refresh masks are uniform in ±2^maskBits (present when the plan has refresh steps). */
+  refresh?: { maskBits: number };
   slots: number;
   /** How the client packs one input: element i of the HWC tensor at in.slotOf[i] (and its copies). */
   input: Layout;
@@ -112,7 +129,12 @@ export const planDepth = (plan: Plan) => plan.steps.filter(consumesLevel).length
 /** The level each step runs at (its input's level), counting down from `top`. */
 export function stepLevels(plan: Plan, top = plan.params.coeffModulusBits.length - 2): number[] {
   let level = top;
-  return plan.steps.map((st) => { const l = level; if (consumesLevel(st)) level--; return l; });
+  return plan.steps.map((st) => {
+    if (st.kind === 'refresh') level = top;
+    const l = level;
+    if (consumesLevel(st)) level--;
+    return l;
+  });
 }
 
 /** The Galois key steps to generate for this plan, and no others. */

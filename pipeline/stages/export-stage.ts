@@ -16,7 +16,7 @@ import { exists } from '../../datasets/fs-util.js';
 export function compileOptions(e: ExportConfig) {
   return {
     params: e.polyModulusDegree ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits } : undefined,
-    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
+    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
   };
 }
 

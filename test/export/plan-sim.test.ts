@@ -5,7 +5,7 @@ import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
 import { PolyActivation } from '../../train/layers/poly-activation.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
-import { SlotSimulator } from '../../plan/slot-sim.js';
+import { SlotSimulator, type SimValue } from '../../plan/slot-sim.js';
 import { prepare, plaintextBytes, run, packInput, unpackOutput } from '../../plan/interpreter.js';
 import { planCounts, relativeCost } from '../../plan/cost.js';
 import { galoisSteps, rotationSteps, type Plan } from '../../plan/plan.js';
@@ -25,7 +25,8 @@ function simulate(plan: Plan, x: ArrayLike<number>): { y: Float64Array; sim: Slo
   const sim = simFor(plan);
   const p = prepare(sim, plan);
   const before = { ...sim.counts };
-  const out = run(sim, p, packInput(plan, x).map((v) => sim.encrypt(sim.encode(v, sim.topLevel))));
+  const channel = { roundTrip: (c: SimValue) => sim.encrypt(sim.encode(sim.decrypt(c), sim.topLevel)) };
+  const out = run(sim, p, packInput(plan, x).map((v) => sim.encrypt(sim.encode(v, sim.topLevel))), undefined, channel);
   const y = unpackOutput(plan, out.map((c) => sim.decrypt(c)));
   for (const k of Object.keys(before) as (keyof typeof before)[]) sim.counts[k] -= before[k];
   return { y, sim };
@@ -287,6 +288,17 @@ describe('compiled plans on the slot simulator', () => {
     const { total } = planCounts(plan);
     expect(total.modSwitch).toBeGreaterThan(0);
     for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch'] as const) expect(sim.counts[k]).toBe(total[k]);
+    // The same network in 4-level segments: masked refreshes of the current tensor and of a block input still to be added.
+    const split = compileChain(chain, { refresh: { levels: 4, maskBits: 12 } });
+    expect(split.params.coeffModulusBits).toHaveLength(6);
+    const refreshes = split.steps.filter((s) => s.kind === 'refresh');
+    expect(refreshes.length).toBe(Math.ceil(15 / 4) - 1);
+    expect(refreshes.some((s) => s.kind === 'refresh' && s.tensors.length > 0)).toBe(true);
+    const r = simulate(split, x.dataSync());
+    expect(maxAbsDiff(r.y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+    const splitTotal = planCounts(split).total;
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch', 'refresh'] as const) expect(r.sim.counts[k]).toBe(splitTotal[k]);
+    expect(() => compileChain(chain, { refresh: { levels: 4, maskBits: 19 } })).toThrow(/export.refresh.maskBits 19: .*headroom of 20 bits.*at most 18/);
     m.dispose();
   });
 });

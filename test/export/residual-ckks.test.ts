@@ -1,0 +1,42 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { buildModel, modelSchema } from '../../train/zoo/registry.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
+import { planCounts } from '../../plan/cost.js';
+import { CkksTriple } from '../helpers/ckks-triple.js';
+
+/**
+ * A residual network deeper than the parameters (15 levels, N=8192 holds 5)
+ * under real CKKS: residual inputs mod-switched into the next linear step,
+ * masked refreshes through the client by bytes. tfjs ≈ simulator ≈
+ * node-seal, and static, simulator and node-seal op counts equal.
+ */
+test('ResNet-8 with masked refresh: tfjs ≈ simulator ≈ node-seal, identical op and refresh counts', async () => {
+  await initBackend('wasm');
+  const model = withSeededRandom(41, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 2, activation: 'quadratic', quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 } }), { inputShape: [4, 4, 3], numClasses: 3 }));
+  const plan = compileChain(lowerModel(model), {
+    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }, refresh: { levels: 5, maskBits: 6 },
+  });
+  const expected = planCounts(plan).total;
+  expect(expected.refresh).toBeGreaterThanOrEqual(2);
+  const triple = await CkksTriple.open(plan);
+  try {
+    const x = tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 41);
+    const ref = (model.predict(x) as tf.Tensor).dataSync();
+    const { ckks, simulated, sealCounts, simCounts } = triple.infer(x.dataSync());
+    const scale = Math.max(1, ...Array.from(ref, Math.abs));
+    for (let j = 0; j < ref.length; j++) {
+      expect(Math.abs(simulated[j] - ref[j]) / scale).toBeLessThan(1e-4);
+      expect(Math.abs(ckks[j] - ref[j]) / scale).toBeLessThan(2e-2);
+    }
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch', 'refresh'] as const) {
+      expect([k, sealCounts[k]]).toEqual([k, expected[k]]);
+      expect(simCounts[k]).toBe(expected[k]);
+    }
+  } finally {
+    triple.close();
+    model.dispose();
+  }
+});
