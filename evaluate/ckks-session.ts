@@ -1,4 +1,4 @@
-import { CkksClient } from '../he/client.js';
+import { CkksClient, galoisKeysBytes } from '../he/client.js';
 import { CkksContext } from '../he/context.js';
 import { SealBackend } from '../he/seal-backend.js';
 import { zeroCounts, type OpCounts } from '../plan/op-counts.js';
@@ -40,7 +40,7 @@ export class CkksSession {
     const prepared = prepare(server, plan, o);
     const setup: SessionSetup = {
       keygenMs, prepareMs: performance.now() - t1, galoisKeys: keys.galoisSteps.length,
-      galoisKeyBytes: keys.galoisKeys.length, relinKeyBytes: keys.relinKeys.length, params: plan.params, lazyOperands: prepared.lazy,
+      galoisKeyBytes: galoisKeysBytes(keys), relinKeyBytes: keys.relinKeys.length, params: plan.params, lazyOperands: prepared.lazy,
     };
     return new CkksSession(ctx, client, server, prepared, plan, setup);
   }

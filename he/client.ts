@@ -5,7 +5,12 @@ import { assertHeapHeadroom, sealError } from './seal-module.js';
 /** Evaluation keys for the server: public material only, serialised (zstd) as a deployment would ship them. */
 export interface ServerKeys {
   relinKeys: Uint8Array;
-  galoisKeys: Uint8Array;
+  /**
+   * Galois keys in chunks of a few steps each: generating and serialising all
+   * of a large plan's keys at once (tens of 18 MiB keys at N=16384) would
+   * hold them twice in the 4 GiB wasm heap at the peak.
+   */
+  galoisKeys: { steps: number[]; bytes: Uint8Array }[];
   /** The rotation steps the Galois keys cover (only those the plan uses). */
   galoisSteps: number[];
 }
@@ -14,6 +19,9 @@ export interface ServerKeys {
  * The client: owns the secret key, encrypts inputs and decrypts results.
  * The server never receives this object, only `serverKeys()` and ciphertext bytes.
  */
+/** Serialised size of the Galois keys. */
+export const galoisKeysBytes = (k: ServerKeys) => k.galoisKeys.reduce((a, c) => a + c.bytes.length, 0);
+
 export class CkksClient {
   private readonly keygen: KeyGenerator;
   private readonly secretKey: SecretKey;
@@ -30,18 +38,18 @@ export class CkksClient {
     this.decryptor = new m.Decryptor(ctx.context, this.secretKey);
   }
 
-  /** Relinearisation keys and Galois keys for exactly `steps` (deduplicated, 0 dropped). */
-  serverKeys(steps: number[]): ServerKeys {
+  /** Relinearisation keys and Galois keys for exactly `steps` (deduplicated, 0 dropped), `chunk` steps per serialised key set. */
+  serverKeys(steps: number[], chunk = 8): ServerKeys {
     const m = this.ctx.m;
     const uniq = [...new Set(steps.map((s) => ((s % this.ctx.slots) + this.ctx.slots) % this.ctx.slots))].filter((s) => s !== 0).sort((a, b) => a - b);
     const relin = this.keygen.createRelinKeysSerializable();
     const relinKeys = new Uint8Array(relin.saveToArray(m.ComprModeType.zstd));
     relin.delete();
-    let galoisKeys = new Uint8Array(0);
-    if (uniq.length) {
-      const gal = this.keygen.createGaloisKeysSerializableWithSteps(Int32Array.from(uniq));
-      galoisKeys = new Uint8Array(gal.saveToArray(m.ComprModeType.zstd));
-      gal.delete();
+    const galoisKeys: ServerKeys['galoisKeys'] = [];
+    for (let i = 0; i < uniq.length; i += chunk) {
+      const part = uniq.slice(i, i + chunk);
+      const gal = this.keygen.createGaloisKeysSerializableWithSteps(Int32Array.from(part));
+      try { galoisKeys.push({ steps: part, bytes: new Uint8Array(gal.saveToArray(m.ComprModeType.zstd)) }); } finally { gal.delete(); }
     }
     assertHeapHeadroom(this.ctx.seal, 'generating evaluation keys');
     return { relinKeys, galoisKeys, galoisSteps: uniq };

@@ -14,7 +14,9 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
   readonly counts = zeroCounts();
   private readonly evaluator: Evaluator;
   private readonly relinKeys: RelinKeys;
-  private readonly galoisKeys: GaloisKeys;
+  /** One key set per chunk the client sent, by rotation step. */
+  private readonly galoisKeys = new Map<number, GaloisKeys>();
+  private readonly keySets: GaloisKeys[] = [];
   private readonly galoisSteps: Set<number>;
   private readonly levelByParms = new Map<string, number>();
 
@@ -22,10 +24,14 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
     const m = ctx.m;
     this.evaluator = new m.Evaluator(ctx.context);
     this.relinKeys = new m.RelinKeys();
-    this.galoisKeys = new m.GaloisKeys();
     try {
       this.relinKeys.loadFromArray(ctx.context, keys.relinKeys);
-      if (keys.galoisKeys.length) this.galoisKeys.loadFromArray(ctx.context, keys.galoisKeys);
+      for (const chunk of keys.galoisKeys) {
+        const g = new m.GaloisKeys();
+        this.keySets.push(g);
+        g.loadFromArray(ctx.context, chunk.bytes);
+        for (const s of chunk.steps) this.galoisKeys.set(s, g);
+      }
     } catch (e) {
       this.delete();
       throw sealError(ctx.seal, e, 'loading evaluation keys');
@@ -101,7 +107,7 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
       throw new HeOpError(`rotate: no Galois key for step ${k} (keys were generated for: ${[...this.galoisSteps].join(', ') || 'none'})`);
     }
     this.counts.rotate++;
-    return this.binary('rotate', (o) => (k === 0 ? o.assign(a) : this.evaluator.rotateVector(a, k, this.galoisKeys, o)));
+    return this.binary('rotate', (o) => (k === 0 ? o.assign(a) : this.evaluator.rotateVector(a, k, this.galoisKeys.get(k)!, o)));
   }
 
   modSwitchTo(a: Ciphertext, level: number): Ciphertext {
@@ -127,6 +133,6 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
   free(x: Ciphertext | Plaintext): void { x.delete(); }
 
   delete(): void {
-    this.evaluator.delete(); this.relinKeys.delete(); this.galoisKeys.delete();
+    this.evaluator.delete(); this.relinKeys.delete(); for (const g of this.keySets) g.delete();
   }
 }

@@ -1,5 +1,5 @@
 import { CkksContext } from '../../he/context.js';
-import { CkksClient } from '../../he/client.js';
+import { CkksClient, galoisKeysBytes } from '../../he/client.js';
 import { SealBackend } from '../../he/seal-backend.js';
 import { SlotSimulator } from '../../plan/slot-sim.js';
 import { HeOpError, type CkksBackend } from '../../plan/backend.js';
@@ -95,8 +95,21 @@ describe('slot simulator = node-seal', () => {
     const one = client.serverKeys([1]);
     const three = client.serverKeys([1, 2, 3, 3, 0, 4096 + 1]);
     expect(three.galoisSteps).toEqual([1, 2, 3]);
-    expect(three.galoisKeys.length).toBeGreaterThan(2.5 * one.galoisKeys.length);
-    expect(client.serverKeys([]).galoisKeys.length).toBe(0);
+    expect(galoisKeysBytes(three)).toBeGreaterThan(2.5 * galoisKeysBytes(one));
+    expect(client.serverKeys([]).galoisKeys).toHaveLength(0);
+    // Chunked: every step in exactly one chunk, at most `chunk` per chunk; the server rotates with any of them.
+    const chunked = client.serverKeys([1, 2, 3, 5, 7], 2);
+    expect(chunked.galoisKeys.map((c) => c.steps)).toEqual([[1, 2], [3, 5], [7]]);
+    const server = new SealBackend(ctx, chunked);
+    try {
+      const ct = seal.encrypt(seal.encode([1, 2, 3, 4, 5, 6, 7, 8], 2));
+      for (const k of [1, 5, 7]) {
+        const r = server.rotate(ct, k);
+        expect(Array.from(seal.decrypt(r).slice(0, 1)).map((v) => Math.round(v))).toEqual([1 + k]);
+        r.delete();
+      }
+      ct.delete();
+    } finally { server.delete(); }
   });
 
   test('the WASM heap stays flat over 1,000 encode/rotate/multiply/rescale rounds (every object freed)', () => {
