@@ -1,0 +1,31 @@
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../common/errors.js';
+
+/** Kernel masks by layer name (1 keep, 0 pruned), the kernel's flattened shape. */
+export type Masks = Map<string, Float32Array>;
+
+function kernelOf(model: tf.LayersModel, name: string): tf.LayerVariable {
+  const layer = model.getLayer(name);
+  const k = layer.trainableWeights[0];
+  if (!k) throw new UserError(`prune: layer ${name} has no kernel`);
+  return k;
+}
+
+/** Zeroes every masked weight (after each optimizer step, so pruned weights stay at zero while fine-tuning). */
+export function applyMasks(model: tf.LayersModel, masks: Masks): void {
+  for (const [name, mask] of masks) {
+    const v = kernelOf(model, name);
+    tf.tidy(() => { v.write(tf.mul(v.read(), tf.tensor(mask, v.shape as number[]))); });
+  }
+}
+
+export function kernelValues(model: tf.LayersModel, name: string): Float32Array {
+  return kernelOf(model, name).read().dataSync() as Float32Array;
+}
+
+/** Fraction of masked-out weights over the masked layers. */
+export function maskSparsity(masks: Masks): number {
+  let zeros = 0, total = 0;
+  for (const m of masks.values()) { total += m.length; for (const v of m) if (v === 0) zeros++; }
+  return total ? zeros / total : 0;
+}

@@ -1,0 +1,81 @@
+import type * as tf from '@tensorflow/tfjs';
+import { UserError } from '../common/errors.js';
+import { convPad } from '../export/linear-map.js';
+import type { Plan } from '../plan/plan.js';
+import type { Layout } from '../plan/layout.js';
+import { GroupedConv2D } from '../train/layers/grouped-conv.js';
+
+/**
+ * SpENCNN sub-blocks, read off the compiled plan: the weights of a packed
+ * convolution that land in one plaintext diagonal (output ciphertext j,
+ * input ciphertext i, rotation k). Zeroing a whole sub-block removes exactly
+ * one plaintext multiplication; zeroing a whole channel-shift class (every
+ * kernel tap of one (j, i, channel shift)) also frees that shift's rotation.
+ * Weights are indices into the layer's flattened kernel [k, k, Cin/G, Cout].
+ */
+export interface SubBlock {
+  /** Plan diagonal: `${j}:${i}:${k}`. */
+  key: string;
+  /** Channel-shift class: `${j}:${i}:${shift}` (the rotation by whole channel blocks). */
+  shiftClass: string;
+  tap: number;
+  weights: number[];
+}
+
+export interface LayerBlocks { layer: string; step: string; blocks: SubBlock[] }
+
+/** The input layout a linear step reads: the previous step's output (or the plan input). */
+function inputOf(plan: Plan, stepIndex: number): Layout {
+  return stepIndex === 0 ? plan.input : plan.steps[stepIndex - 1].out;
+}
+
+/** Sub-blocks of one grouped convolution compiled as linear step `stepName` of `plan`. */
+export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string): LayerBlocks {
+  const si = plan.steps.findIndex((s) => s.name === stepName);
+  const st = plan.steps[si];
+  if (!st || st.kind !== 'linear') throw new UserError(`prune: plan has no linear step ${stepName}`);
+  if (si === 0 && plan.inputCopies.length) throw new UserError(`prune: layer ${layer.name} reads the replicated input; sub-block pruning applies from the second convolution on`);
+  const inL = inputOf(plan, si), outL = st.out;
+  const [H, W, C] = inL.shape, [OH, OW, CO] = outL.shape;
+  const S = plan.slots, k = layer.kernelSize, G = layer.groups, cinG = C / G, coutG = CO / G;
+  const ph = convPad(layer.padding, H, k, layer.strides), pw = convPad(layer.padding, W, k, layer.strides);
+  const mod = (v: number) => ((v % S) + S) % S;
+  // A representative output position per tap with the tap inside the input (the slot offset is the same at every such position).
+  const rep = (kk: number, pad: number, n: number, on: number) => {
+    for (let o = 0; o < on; o++) { const i = o * layer.strides + kk - pad; if (i >= 0 && i < n) return { o, i }; }
+    return undefined;
+  };
+  const blocks = new Map<string, SubBlock>();
+  for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) {
+    const ry = rep(ky, ph.top, H, OH), rx = rep(kx, pw.top, W, OW);
+    if (!ry || !rx) continue;
+    for (let co = 0; co < CO; co++) {
+      const g = Math.floor(co / coutG);
+      const os = outL.slotOf[(ry.o * OW + rx.o) * CO + co], outBase = outL.slotOf[co];
+      for (let c = 0; c < cinG; c++) {
+        const ci = g * cinG + c;
+        const is = inL.slotOf[(ry.i * W + rx.i) * C + ci], inBase = inL.slotOf[ci];
+        const j = Math.floor(os / S), i = Math.floor(is / S);
+        const key = `${j}:${i}:${mod(is - os)}`;
+        let b = blocks.get(key);
+        if (!b) { b = { key, shiftClass: `${j}:${i}:${mod(inBase - outBase)}`, tap: ky * k + kx, weights: [] }; blocks.set(key, b); }
+        b.weights.push(((ky * k + kx) * cinG + c) * CO + co);
+      }
+    }
+  }
+  return { layer: layer.name, step: stepName, blocks: [...blocks.values()] };
+}
+
+/**
+ * The linear step each weight layer of a chain model compiles to: the n-th
+ * conv or dense layer is `linear{n}` (pooling, batch norm and activations
+ * fold into their neighbours or become their own steps).
+ */
+export function stepOfLayer(model: tf.LayersModel, plan: Plan): Map<string, string> {
+  const weightLayers = model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense');
+  const linears = plan.steps.filter((s) => s.kind === 'linear');
+  if (weightLayers.length !== linears.length) {
+    throw new UserError(`prune: ${model.name} has ${weightLayers.length} conv/dense layers and its plan ${linears.length} linear steps; sub-block pruning needs one layer per step (no residual shortcuts yet)`);
+  }
+  return new Map(weightLayers.map((l, i) => [l.name, linears[i].name]));
+}

@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { buildModel, modelSchema } from '../../train/zoo/registry.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
+import { planCounts } from '../../plan/cost.js';
+import type { Plan } from '../../plan/plan.js';
+import { convSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
+import { applyMasks, kernelValues, maskSparsity } from '../../prune/masks.js';
+import { selectMagnitude, selectSubBlocks } from '../../prune/select.js';
+import { syntheticSource } from '../../datasets/synthetic.js';
+import { prepareData } from '../../datasets/prepare.js';
+import { fit } from '../../train/fit.js';
+import { trainSchema } from '../../train/options.js';
+import { tempDir } from '../helpers/tmp.js';
+import { silentLogger } from '../../common/log.js';
+
+beforeAll(async () => { await initBackend('wasm'); });
+
+/** A small LeNet-5 (conv2 16→16 in 2 groups) compiled with power-of-two blocks. */
+function setup(seed: number) {
+  const m = withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 16, conv2: 16, groups: 2, hidden: 8 }), { inputShape: [12, 12, 1], numClasses: 4 }));
+  const compile = () => compileChain(lowerModel(m), { channelBlocks: 'pow2' });
+  return { m, compile, plan: compile() };
+}
+const mulPlainOf = (plan: Plan, step: string) => planCounts(plan).perStep.find((s) => s.name === step)!.counts.mulPlain;
+
+describe('SpENCNN sub-blocks', () => {
+  test('the sub-blocks of a conv are exactly its plan diagonals and partition its kernel', () => {
+    const { m, plan } = setup(1);
+    const step = stepOfLayer(m, plan).get('conv2')!;
+    expect(step).toBe('linear2');
+    const { blocks } = convSubBlocks(m.getLayer('conv2') as GroupedConv2D, plan, step);
+    expect(blocks.length).toBe(mulPlainOf(plan, step));
+    const all = blocks.flatMap((b) => b.weights).sort((a, b) => a - b);
+    expect(all).toEqual(Array.from({ length: kernelValues(m, 'conv2').length }, (_, i) => i));
+    m.dispose();
+  });
+
+  test('pruned sub-blocks are whole (block-aligned masks) and plaintext multiplications fall by exactly the blocks pruned', () => {
+    const { m, plan, compile } = setup(2);
+    const layers = [convSubBlocks(m.getLayer('conv2') as GroupedConv2D, plan, 'linear2')];
+    const kernels = new Map([['conv2', kernelValues(m, 'conv2')]]);
+    const masks = selectSubBlocks(layers, kernels, 0.5);
+    const mask = masks.get('conv2')!;
+    expect(maskSparsity(masks)).toBeGreaterThanOrEqual(0.5);
+    const prunedBlocks = layers[0].blocks.filter((b) => b.weights.every((i) => mask[i] === 0));
+    for (const b of layers[0].blocks) expect(new Set(b.weights.map((i) => mask[i])).size).toBe(1);
+    applyMasks(m, masks);
+    const after = compile();
+    expect(mulPlainOf(after, 'linear2')).toBe(mulPlainOf(plan, 'linear2') - prunedBlocks.length);
+    // Whole channel-shift classes went, so rotations fall too.
+    expect(planCounts(after).perStep[3].counts.rotate).toBeLessThan(planCounts(plan).perStep[3].counts.rotate);
+    m.dispose();
+  });
+
+  test('unstructured magnitude pruning at the same sparsity saves (almost) no plaintext multiplication', () => {
+    const { m, plan, compile } = setup(3);
+    const masks = selectMagnitude(new Map([['conv2', kernelValues(m, 'conv2')]]), 0.5);
+    expect(maskSparsity(masks)).toBeCloseTo(0.5, 2);
+    applyMasks(m, masks);
+    expect(mulPlainOf(compile(), 'linear2')).toBeGreaterThanOrEqual(0.95 * mulPlainOf(plan, 'linear2'));
+    m.dispose();
+  });
+
+  test('fine-tuning with the masks held keeps every pruned weight at exactly zero (SYNTHETIC data)', async () => {
+    const { m, plan } = setup(4);
+    const masks = selectSubBlocks([convSubBlocks(m.getLayer('conv2') as GroupedConv2D, plan, 'linear2')], new Map([['conv2', kernelValues(m, 'conv2')]]), 0.4);
+    applyMasks(m, masks);
+    const ds = await syntheticSource.load({ cacheDir: '', trainCount: 64, testCount: 8, imageSize: [12, 12], channels: 1, numClasses: 4 });
+    const data = prepareData(ds, { normalize: 'standard', validation: 0.25, seed: 1 });
+    const t = await tempDir();
+    try {
+      const before = kernelValues(m, 'conv2').slice();
+      const r = await fit({ model: m, data, task: 'classification', cfg: trainSchema.parse({ epochs: 2, batchSize: 16, learningRate: 0.01 }), dir: t.path, logger: silentLogger, afterStep: (model) => applyMasks(model, masks) });
+      // The best checkpoint (what export reads) as well as the live model.
+      expect(r.model.getLayer('conv2').getWeights()[0].dataSync().every((v, i) => masks.get('conv2')![i] !== 0 || v === 0)).toBe(true);
+      const w = kernelValues(m, 'conv2'), mask = masks.get('conv2')!;
+      let moved = 0;
+      w.forEach((v, i) => { if (mask[i] === 0) expect(Math.abs(v)).toBe(0); else if (v !== before[i]) moved++; });
+      expect(moved).toBeGreaterThan(0);
+    } finally { await t.cleanup(); m.dispose(); }
+  });
+});
