@@ -160,7 +160,7 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
     steps.push(step);
     cur = step.out;
   });
-  const plan: Plan = { formatVersion: 1, params, ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
+  const plan: Plan = { formatVersion: 1, params, channelBlocks: align ? 'pow2' : 'tight', ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
   // Phase 4: Galois keys within the memory budget.
   const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
   const keys = chooseKeys(rotationUsage(plan), S, maxKeys);

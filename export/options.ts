@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CompileOptions } from './compile.js';
 
 /** The `export:` section of a config. */
 export const exportSchema = z.object({
@@ -18,3 +19,12 @@ export const exportSchema = z.object({
   message: 'give both polyModulusDegree and coeffModulusBits, or neither',
 });
 export type ExportConfig = z.infer<typeof exportSchema>;
+
+/** The compiler options an `export:` section asks for. */
+export function compileOptions(e: ExportConfig): CompileOptions {
+  return {
+    params: e.polyModulusDegree ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits } : undefined,
+    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
+  };
+}
+

@@ -3,6 +3,7 @@ import { DATASET_NAMES } from '../datasets/registry.js';
 import { modelSchema } from '../train/zoo/registry.js';
 import { trainSchema } from '../train/options.js';
 import { exportSchema } from '../export/options.js';
+import { pruneSchema } from '../prune/options.js';
 import { evaluateSchema } from '../evaluate/options.js';
 
 /**
@@ -35,6 +36,7 @@ export const configSchema = z.object({
   dataset: datasetSchema,
   model: modelSchema.optional(),
   train: trainSchema.optional(),
+  prune: pruneSchema.optional(),
   export: exportSchema.optional(),
   evaluate: evaluateSchema.optional(),
 }).strict();

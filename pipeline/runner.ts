@@ -6,6 +6,7 @@ import type { StageContext } from './context.js';
 import { RunDir } from './run-dir.js';
 import { dataStage } from './stages/data-stage.js';
 import { trainStage } from './stages/train-stage.js';
+import { pruneStage } from './stages/prune-stage.js';
 import { exportStage } from './stages/export-stage.js';
 import { evaluateStage } from './stages/evaluate-stage.js';
 import { trainSchema } from '../train/options.js';
@@ -36,6 +37,7 @@ export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Pr
   if (config.model) ctx.backend = await initBackend(config.train?.backend ?? 'auto');
   await dataStage(ctx);
   if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh });
+  if (config.prune) await pruneStage(ctx, config.prune);
   if (config.export) await exportStage(ctx, config.export);
   if (config.evaluate) await evaluateStage(ctx, config.evaluate);
   ctx.summary.finishedAt = new Date().toISOString();

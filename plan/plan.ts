@@ -75,6 +75,8 @@ export const consumesLevel = (st: PlanStep) => st.kind === 'linear' || st.kind =
 export interface Plan {
   formatVersion: 1;
   params: HeParams;
+  /** The channel block geometry the compiler chose (pruning aligns its sub-blocks with it). */
+  channelBlocks?: 'tight' | 'pow2';
   /** Refresh masks are uniform in ±2^maskBits (present when the plan has refresh steps). */
   refresh?: { maskBits: number };
   slots: number;

@@ -3,38 +3,33 @@ import { UserError } from '../../common/errors.js';
 import { writeExport } from '../../export/artifact.js';
 import { compileChain } from '../../export/compile.js';
 import { lowerModel } from '../../export/lower.js';
-import type { ExportConfig } from '../../export/options.js';
+import { compileOptions, type ExportConfig } from '../../export/options.js';
 import { planCounts } from '../../plan/cost.js';
 import { galoisSteps } from '../../plan/plan.js';
-import { writeModelFiles } from '../../train/checkpoint.js';
+import { loadModel, writeModelFiles } from '../../train/checkpoint.js';
 import { taskOf } from '../../train/zoo/registry.js';
 import type { StageContext } from '../context.js';
 import { fingerprint } from '../run-dir.js';
 import { trainedModel } from './train-stage.js';
 import { exists } from '../../datasets/fs-util.js';
 
-export function compileOptions(e: ExportConfig) {
-  return {
-    params: e.polyModulusDegree ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits } : undefined,
-    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
-  };
-}
-
 /** Compiles the trained model to a packed CKKS plan in runs/<name>/export (with the tfjs model beside it as plaintext reference). */
 export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<void> {
   const { run, logger } = ctx;
   if (!ctx.fingerprints.train) throw new UserError('the export stage needs a trained model (model and train sections)');
-  const fp = fingerprint(ctx.fingerprints.train, e);
+  // A pruned model is exported with the block geometry its sub-blocks were aligned to.
+  const pruned = ctx.summary.prune as { checkpoint: string; channelBlocks: ExportConfig['channelBlocks'] } | undefined;
+  const fp = fingerprint(ctx.fingerprints.prune ?? ctx.fingerprints.train, e);
   ctx.fingerprints.export = fp;
   const done = run.completed('export', fp);
   if (done && await exists(run.file('export', 'manifest.json'))) { logger.info('export: already complete; skipped'); ctx.summary.export = done.result; return; }
-  const model = await trainedModel(ctx);
+  const model = pruned ? await loadModel(pruned.checkpoint) : await trainedModel(ctx);
   const t0 = performance.now();
-  const plan = compileChain(lowerModel(model, { maxQuadraticShift: e.maxQuadraticShift }), compileOptions(e));
+  const plan = compileChain(lowerModel(model, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(pruned ? { channelBlocks: pruned.channelBlocks } : {}) });
   const data = ctx.data!;
   const meta = {
     model: ctx.config.model!.name, task: taskOf(ctx.config.model!), dataset: data.name, shape: data.shape,
-    numClasses: data.numClasses, normalization: data.normalization, source: run.file('train', 'best'),
+    numClasses: data.numClasses, normalization: data.normalization, source: pruned?.checkpoint ?? run.file('train', 'best'),
     // How to load the evaluation data again (heprune evaluate needs only this export and the dataset).
     datasetConfig: ctx.config.dataset,
   };

@@ -1,0 +1,107 @@
+import type * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { UserError } from '../../common/errors.js';
+import { writeJsonAtomic } from '../../common/atomic-write.js';
+import { compileChain } from '../../export/compile.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileOptions, exportSchema, type ExportConfig } from '../../export/options.js';
+import { planCounts } from '../../plan/cost.js';
+import type { Plan } from '../../plan/plan.js';
+import { applyMasks, kernelValues, maskSparsity, type Masks } from '../../prune/masks.js';
+import type { PruneConfig } from '../../prune/options.js';
+import { selectMagnitude, selectSubBlocks } from '../../prune/select.js';
+import { convSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
+import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
+import { evaluateSplit } from '../../train/evaluate-model.js';
+import { fit } from '../../train/fit.js';
+import { initBackend } from '../../train/backend.js';
+import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
+import { makeGradientSource } from '../../train/parallel/pool.js';
+import { taskOf } from '../../train/zoo/registry.js';
+import { exists } from '../../datasets/fs-util.js';
+import type { StageContext } from '../context.js';
+import { fingerprint } from '../run-dir.js';
+
+/** What the plan costs, for the summary: per step and in total. */
+function planCost(plan: Plan) {
+  const c = planCounts(plan);
+  return { mulPlain: c.total.mulPlain, rotations: c.total.rotate, plaintexts: c.plaintexts, perStep: Object.fromEntries(c.perStep.map((s) => [s.name, { mulPlain: s.counts.mulPlain, rotations: s.counts.rotate }])) };
+}
+
+const masksToJson = (m: Masks) => Object.fromEntries([...m].map(([k, v]) => [k, Array.from(v)]));
+const masksFromJson = (o: Record<string, number[]>): Masks => new Map(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
+
+/**
+ * Prunes the trained model in `prune.steps` rounds (prune to a rising
+ * sparsity, then fine-tune with the masks held), into runs/<name>/prune.
+ * Sub-blocks are read off the plan the export stage would compile, so they
+ * are exactly its plaintext diagonals. A finished round is not redone.
+ */
+export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<void> {
+  const { run, logger, config } = ctx;
+  if (!ctx.fingerprints.train) throw new UserError('the prune stage needs a trained model (model and train sections)');
+  const e: ExportConfig = config.export ?? exportSchema.parse({});
+  const fp = fingerprint(ctx.fingerprints.train, p, e);
+  ctx.fingerprints.prune = fp;
+  const done = run.completed('prune', fp);
+  if (done && await exists(run.file('prune', 'best', 'model.json'))) { logger.info('prune: already complete; skipped'); ctx.summary.prune = done.result; return; }
+  const data = ctx.data!, trainCfg = config.train!, task = taskOf(config.model!);
+  let model: tf.LayersModel = await loadModel(run.file('train', 'best'));
+  const compile = (m: tf.LayersModel, blocks?: Plan['channelBlocks']) =>
+    compileChain(lowerModel(m, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(blocks ? { channelBlocks: blocks } : {}) });
+  const dense = compile(model);
+  const stepOf = stepOfLayer(model, dense);
+  const convs = model.layers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
+  const names = p.layers ?? convs.slice(1);
+  for (const n of names) if (!convs.includes(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a convolution of ${model.name} (convolutions: ${convs.join(', ')})`);
+  const blocks = p.method === 'subblock' ? names.map((n) => convSubBlocks(model.getLayer(n) as GroupedConv2D, dense, stepOf.get(n)!)) : [];
+  logger.info(`prune: ${p.method} to sparsity ${p.sparsity} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${planCounts(dense).total.rotate} rotations`);
+
+  let masks: Masks | undefined;
+  const rounds: Record<string, unknown>[] = [];
+  for (let r = 1; r <= p.steps; r++) {
+    const dir = run.file('prune', `round${r}`);
+    const marker = join(dir, 'round.json');
+    if (await exists(marker)) {
+      const saved = JSON.parse(await readFile(marker, 'utf8')) as { masks: Record<string, number[]>; result: Record<string, unknown> };
+      model.dispose();
+      model = await loadModel(join(dir, 'best'));
+      masks = masksFromJson(saved.masks);
+      rounds.push(saved.result);
+      logger.info(`prune: round ${r} already complete; skipped`);
+      continue;
+    }
+    const target = (p.sparsity * r) / p.steps;
+    const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
+    masks = p.method === 'subblock' ? selectSubBlocks(blocks, kernels, target, masks) : selectMagnitude(kernels, target);
+    applyMasks(model, masks);
+    const held = masks;
+    if (p.fineTuneEpochs > 0) {
+      const cfg = { ...trainCfg, epochs: p.fineTuneEpochs, learningRate: p.learningRate ?? trainCfg.learningRate / 10, warmupEpochs: 0 };
+      const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend: await initBackend(trainCfg.backend) });
+      const res = await fit({ model, data, task, cfg, dir, logger, gradientSource, afterStep: (m) => applyMasks(m, held) });
+      if (res.model !== model) model.dispose();
+      model = res.model;
+      applyMasks(model, held);
+    } else {
+      await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
+    }
+    const result = { round: r, target, sparsity: maskSparsity(held) };
+    await writeJsonAtomic(marker, { masks: masksToJson(held), result });
+    rounds.push(result);
+    logger.info(`prune: round ${r}: sparsity ${held ? maskSparsity(held).toFixed(3) : 0}`);
+  }
+  await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
+  const test = await evaluateSplit(model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });
+  const pruned = compile(model, dense.channelBlocks);
+  const result = {
+    method: p.method, layers: names, sparsity: masks ? maskSparsity(masks) : 0, rounds,
+    testLoss: test.loss, testAccuracy: test.accuracy, ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
+    densePlan: planCost(dense), prunedPlan: planCost(pruned), channelBlocks: dense.channelBlocks, checkpoint: run.file('prune', 'best'),
+  };
+  model.dispose();
+  logger.info(`prune: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`}; plan ${result.densePlan.mulPlain} → ${result.prunedPlan.mulPlain} plaintext mults, ${result.densePlan.rotations} → ${result.prunedPlan.rotations} rotations`);
+  ctx.summary.prune = result;
+  await run.markDone('prune', fp, result);
+}

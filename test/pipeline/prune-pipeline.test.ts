@@ -1,0 +1,44 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** train → prune (sub-blocks, 2 rounds) → export on SYNTHETIC data (tests only). */
+const config = (out: string, method: string) => `
+name: tiny-${method}
+outDir: ${out}
+dataset: { name: synthetic, trainCount: 192, testCount: 32, imageSize: [12, 12], channels: 1, validation: 0.25 }
+model: { name: lenet5, conv1: 16, conv2: 16, groups: 2, hidden: 8, activation: square }
+train: { epochs: 1, batchSize: 32, learningRate: 0.01, backend: wasm }
+prune: { method: ${method}, sparsity: 0.5, steps: 2, fineTuneEpochs: 1 }
+export: { channelBlocks: pow2 }
+`;
+
+test('prune stage: sub-block pruning removes plaintext multiplications the export then skips; magnitude does not; re-runs resume', async () => {
+  const t = await tempDir();
+  try {
+    const results: Record<string, { prune: { sparsity: number; densePlan: { mulPlain: number }; prunedPlan: { mulPlain: number; rotations: number } }; export: { plaintextMultiplications: number } }> = {};
+    for (const method of ['subblock', 'magnitude']) {
+      const cfg = join(t.path, `${method}.yaml`);
+      await writeFile(cfg, config(t.path, method));
+      const r = await runCli(['run', cfg]);
+      expect(r.code).toBe(0);
+      results[method] = JSON.parse(await readFile(join(t.path, `tiny-${method}`, 'summary.json'), 'utf8'));
+      const again = await runCli(['run', cfg]);
+      expect(again.stderr).toMatch(/prune: already complete; skipped/);
+    }
+    const sb = results.subblock, mg = results.magnitude;
+    expect(sb.prune.sparsity).toBeGreaterThanOrEqual(0.5);
+    expect(mg.prune.sparsity).toBeCloseTo(0.5, 1);
+    // The export is the pruned plan.
+    expect(sb.export.plaintextMultiplications).toBe(sb.prune.prunedPlan.mulPlain);
+    expect(sb.prune.prunedPlan.mulPlain).toBeLessThan(0.8 * sb.prune.densePlan.mulPlain);
+    expect(mg.prune.prunedPlan.mulPlain).toBeGreaterThan(sb.prune.prunedPlan.mulPlain);
+    // A bad layer name is a clear error naming the key.
+    const bad = join(t.path, 'bad.yaml');
+    await writeFile(bad, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-bad').replace('fineTuneEpochs: 1 }', 'fineTuneEpochs: 1, layers: [conv9] }'));
+    const b = await runCli(['run', bad]);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/prune.layers: "conv9" is not a convolution of lenet5 \(convolutions: conv1, conv2\)/);
+  } finally { await t.cleanup(); }
+});
