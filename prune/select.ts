@@ -2,35 +2,52 @@ import type { LayerBlocks, SubBlock } from './subblocks.js';
 import type { Masks } from './masks.js';
 
 /**
- * SpENCNN sub-block pruning, by channel-shift class: a class (output
- * ciphertext, input ciphertext, channel shift) holds one sub-block per
- * kernel tap, and removing all of them removes that many plaintext
- * multiplications and the shift's rotation. Classes are removed in order of
- * importance (mean |w|) per plaintext multiplication saved until the pruned
- * weights reach `sparsity` of the layers' weights. Earlier masks are kept.
+ * SpENCNN sub-block pruning guided by the plan's cost model. Each sub-block
+ * is one plaintext multiplication; it belongs to two rotation classes: its
+ * channel-shift class (output ciphertext j, input ciphertext i, shift — the
+ * rotation of the input by whole channel blocks) and its tap class (j,
+ * kernel tap — the rotation of j's partial sum by the tap's offset). A
+ * class's rotation disappears only with its last sub-block. Greedily, the
+ * class with the least importance (Σ|w| of its live weights) per cost saved
+ * (live sub-blocks + `rotationWeight` for its rotation, in plaintext
+ * multiplications) is pruned, until `sparsity` of the layers' weights are
+ * zero. Every output ciphertext keeps at least one sub-block (the plan needs
+ * an input for each). Earlier masks are kept.
  */
-export function selectSubBlocks(layers: LayerBlocks[], kernels: Map<string, Float32Array>, sparsity: number, prior?: Masks): Masks {
+export function selectSubBlocks(layers: LayerBlocks[], kernels: Map<string, Float32Array>, sparsity: number, prior?: Masks, rotationWeight = 12): Masks {
   const masks: Masks = new Map(layers.map((l) => [l.layer, prior?.get(l.layer)?.slice() ?? new Float32Array(kernels.get(l.layer)!.length).fill(1)]));
   const total = [...masks.values()].reduce((a, m) => a + m.length, 0);
   let pruned = [...masks.values()].reduce((a, m) => a + m.reduce((x, v) => x + (v === 0 ? 1 : 0), 0), 0);
-  const classes = new Map<string, { layer: string; blocks: SubBlock[]; weights: number }>();
-  for (const l of layers) for (const b of l.blocks) {
-    const id = `${l.layer}/${b.shiftClass}`;
-    const c = classes.get(id) ?? { layer: l.layer, blocks: [], weights: 0 };
-    c.blocks.push(b); c.weights += b.weights.length;
-    classes.set(id, c);
+  interface Block { layer: string; out: string; b: SubBlock; alive: boolean }
+  const classes = new Map<string, Block[]>();
+  const perOutput = new Map<string, Block[]>();
+  for (const l of layers) {
+    const m = masks.get(l.layer)!;
+    for (const b of l.blocks) {
+      const out = `${l.layer}/${b.key.split(':')[0]}`;
+      const blk: Block = { layer: l.layer, out, b, alive: b.weights.some((i) => m[i] !== 0) };
+      for (const c of [`${l.layer}/shift/${b.shiftClass}`, `${out}/tap/${b.tap}`]) classes.set(c, [...(classes.get(c) ?? []), blk]);
+      perOutput.set(out, [...(perOutput.get(out) ?? []), blk]);
+    }
   }
-  const score = (c: { layer: string; blocks: SubBlock[]; weights: number }) => {
-    const w = kernels.get(c.layer)!, m = masks.get(c.layer)!;
-    let sum = 0;
-    for (const b of c.blocks) for (const i of b.weights) sum += Math.abs(w[i] * m[i]);
-    return sum / c.weights / c.blocks.length;
-  };
-  const order = [...classes.values()].map((c) => ({ c, s: score(c) })).filter((x) => x.s > 0).sort((a, b) => a.s - b.s);
-  for (const { c } of order) {
-    if (pruned >= sparsity * total) break;
-    const m = masks.get(c.layer)!;
-    for (const b of c.blocks) for (const i of b.weights) if (m[i] !== 0) { m[i] = 0; pruned++; }
+  const weightOf = (blk: Block) => { const w = kernels.get(blk.layer)!, m = masks.get(blk.layer)!; return blk.b.weights.reduce((a, i) => a + Math.abs(w[i] * m[i]), 0); };
+  while (pruned < sparsity * total) {
+    let best: Block[] | undefined, bestRatio = Infinity;
+    for (const blocks of classes.values()) {
+      const live = blocks.filter((x) => x.alive);
+      if (!live.length) continue;
+      // Keep one sub-block per output ciphertext.
+      const outs = new Set(live.map((x) => x.out));
+      if ([...outs].some((o) => perOutput.get(o)!.filter((x) => x.alive).length <= live.filter((x) => x.out === o).length)) continue;
+      const ratio = live.reduce((a, x) => a + weightOf(x), 0) / (live.length + rotationWeight);
+      if (ratio < bestRatio) { bestRatio = ratio; best = live; }
+    }
+    if (!best) break;
+    for (const x of best) {
+      x.alive = false;
+      const m = masks.get(x.layer)!;
+      for (const i of x.b.weights) if (m[i] !== 0) { m[i] = 0; pruned++; }
+    }
   }
   return masks;
 }

@@ -56,6 +56,18 @@ describe('SpENCNN sub-blocks', () => {
     m.dispose();
   });
 
+  test('at extreme sparsity every output ciphertext keeps a sub-block, so the plan still compiles', () => {
+    const { m, plan, compile } = setup(5);
+    const layers = [convSubBlocks(m.getLayer('conv2') as GroupedConv2D, plan, 'linear2')];
+    const masks = selectSubBlocks(layers, new Map([['conv2', kernelValues(m, 'conv2')]]), 0.99);
+    const mask = masks.get('conv2')!;
+    const outs = new Set(layers[0].blocks.map((b) => b.key.split(':')[0]));
+    for (const j of outs) expect(layers[0].blocks.some((b) => b.key.startsWith(`${j}:`) && b.weights.some((i) => mask[i] !== 0))).toBe(true);
+    applyMasks(m, masks);
+    expect(() => compile()).not.toThrow();
+    m.dispose();
+  });
+
   test('unstructured magnitude pruning at the same sparsity saves (almost) no plaintext multiplication', () => {
     const { m, plan, compile } = setup(3);
     const masks = selectMagnitude(new Map([['conv2', kernelValues(m, 'conv2')]]), 0.5);
