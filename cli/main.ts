@@ -7,6 +7,7 @@ import { datasetsCommand } from './commands/datasets.js';
 import { schemaCommand } from './commands/schema.js';
 import { exportCommand } from './commands/export.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { reproduceCommand } from './commands/reproduce.js';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
@@ -22,6 +23,7 @@ await yargs(hideBin(process.argv))
   .command(datasetsCommand)
   .command(exportCommand)
   .command(evaluateCommand)
+  .command(reproduceCommand)
   .command(schemaCommand)
   .demandCommand(1, 'name a command (see --help)')
   .strict()

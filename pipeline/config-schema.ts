@@ -4,6 +4,7 @@ import { modelSchema } from '../train/zoo/registry.js';
 import { trainSchema } from '../train/options.js';
 import { exportSchema } from '../export/options.js';
 import { pruneSchema } from '../prune/options.js';
+import { reproduceSchema } from './reproduce-schema.js';
 import { evaluateSchema } from '../evaluate/options.js';
 
 /**
@@ -39,6 +40,7 @@ export const configSchema = z.object({
   prune: pruneSchema.optional(),
   export: exportSchema.optional(),
   evaluate: evaluateSchema.optional(),
+  reproduce: reproduceSchema.optional(),
 }).strict();
 
 export type PipelineConfig = z.infer<typeof configSchema>;

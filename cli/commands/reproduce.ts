@@ -1,0 +1,20 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { fileLogger } from '../../common/log.js';
+import { reproduce } from '../../pipeline/reproduce.js';
+import { handled } from '../errors.js';
+
+interface Args { table: string; quick: boolean; out: string; configs?: string }
+
+export const reproduceCommand: CommandModule<object, Args> = {
+  command: 'reproduce <table>',
+  describe: "run a paper's configs (configs/<table>/) and write its table (Markdown and CSV) with measured speedups beside the paper's",
+  builder: (y: Argv) => y
+    .positional('table', { type: 'string', choices: ['spencnn', 'hepex'], demandOption: true })
+    .option('quick', { type: 'boolean', default: false, describe: 'small subsets, 1 epoch, 4 CKKS images: a smoke check in minutes, marked as such' })
+    .option('out', { type: 'string', default: 'runs', describe: 'parent directory of the runs and of reproduce-<table>/' })
+    .option('configs', { type: 'string', describe: 'config directory (default configs/<table>)' }) as unknown as Argv<Args>,
+  handler: handled(async (a: ArgumentsCamelCase<Args>) => {
+    const { markdown, dir } = await reproduce({ table: a.table, configsDir: a.configs ?? `configs/${a.table}`, outDir: a.out, quick: a.quick, logger: fileLogger() });
+    process.stdout.write(`${markdown}\n(${dir}/table.md, table.csv)\n`);
+  }),
+};

@@ -1,0 +1,39 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** A two-row table on SYNTHETIC data (tests only): a dense run and a pruned one, both under real CKKS (N=8192). */
+const config = (name: string, extra: string) => `
+name: ${name}
+dataset: { name: synthetic, trainCount: 128, testCount: 16, imageSize: [12, 12], channels: 1, validation: 0.25 }
+model: { name: lenet5, conv1: 8, conv2: 8, groups: 2, hidden: 8, activation: square }
+train: { epochs: 1, batchSize: 32, learningRate: 0.01, backend: wasm }
+export: { channelBlocks: pow2, scaleBits: 26, headroomBits: 10, polyModulusDegree: 16384, coeffModulusBits: [36, 26, 26, 26, 26, 26, 26, 26, 36] }
+evaluate: { samples: 1, encrypted: true, simulate: false }
+${extra}`;
+
+test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV table marked as quick, speedups over the dense row', async () => {
+  const t = await tempDir();
+  try {
+    const dir = join(t.path, 'configs');
+    await mkdir(dir);
+    await writeFile(join(dir, 'a-dense.yaml'), config('t-dense', 'reproduce: { table: spencnn, row: tiny, role: dense }'));
+    await writeFile(join(dir, 'b-pruned.yaml'), config('t-pruned', 'prune: { method: subblock, sparsity: 0.6, steps: 2, fineTuneEpochs: 1 }\nreproduce: { table: spencnn, row: tiny, role: method, paperSpeedup: 8.37 }'));
+    const r = await runCli(['reproduce', 'spencnn', '--quick', '--configs', dir, '--out', t.path]);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const md = await readFile(join(t.path, 'reproduce-spencnn-quick', 'table.md'), 'utf8');
+    expect(md).toMatch(/QUICK MODE/);
+    const lines = md.trim().split('\n').filter((l) => l.startsWith('| tiny'));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/\| 1\.00x \|/);
+    expect(lines[1]).toMatch(/\| \d+\.\d\dx \| 8\.37x \|$/);
+    const csv = await readFile(join(t.path, 'reproduce-spencnn-quick', 'table.csv'), 'utf8');
+    expect(csv.split('\n')[0]).toMatch(/QUICK MODE/);
+    expect(csv).toMatch(/t-pruned-quick/);
+    const bad = await runCli(['reproduce', 'spencnn', '--configs', join(t.path, 'nope'), '--out', t.path]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/no config directory .*nope/);
+  } finally { await t.cleanup(); }
+});
