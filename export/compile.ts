@@ -168,13 +168,13 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
   return plan;
 }
 
-/** Slot-level matrices keyed by (output ciphertext, input ciphertext). */
+/** Slot-level matrices keyed by (output ciphertext, input ciphertext) as j·2^16 + i. */
 class BlockMatrices {
-  readonly mats = new Map<string, SlotDiagonals>();
+  readonly mats = new Map<number, SlotDiagonals>();
   constructor(readonly slots: number) {}
   add(outG: number, inG: number, w: number): void {
     const S = this.slots;
-    const key = `${Math.floor(outG / S)}:${Math.floor(inG / S)}`;
+    const key = Math.floor(outG / S) * 65536 + Math.floor(inG / S);
     let m = this.mats.get(key);
     if (!m) { m = new SlotDiagonals(S); this.mats.set(key, m); }
     m.add(outG % S, inG % S, w);
@@ -186,7 +186,7 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
   // All diagonals into each output ciphertext, from every input ciphertext.
   const perOutput: { input: number; k: number; d: Float64Array }[][] = Array.from({ length: out.cts }, () => []);
   for (const [key, mat] of bm.mats) {
-    const [oj, ii] = key.split(':').map(Number);
+    const oj = Math.floor(key / 65536), ii = key % 65536;
     for (const [k, d] of mat.diagonals()) perOutput[oj].push({ input: ii, k, d });
   }
   // One split for the whole step: babies are shared by its outputs. No units: no BSGS (every diagonal a baby).

@@ -20,10 +20,28 @@ export function emptyMap(inShape: number[], outShape: number[]): LinearMap {
   return { inShape, outShape, rows: Array.from({ length: sizeOf(outShape) }, () => []), bias: new Float64Array(sizeOf(outShape)), stride: 1 };
 }
 
+/** True when row o is the single entry [o, w] (identity, scaling, batch norm): composition then just scales rows. */
+function isElementwise(m: LinearMap): boolean {
+  return m.rows.length === sizeOf(m.inShape) && m.rows.every((r, o) => r.length === 1 && r[0][0] === o);
+}
+
 /** a ∘ b: apply b, then a. */
 export function compose(a: LinearMap, b: LinearMap): LinearMap {
   const out = emptyMap(b.inShape, a.outShape);
   out.stride = a.stride * b.stride;
+  // Fast paths (a wide conv has tens of millions of entries): an elementwise map on either side only scales entries.
+  if (isElementwise(a)) {
+    a.rows.forEach(([[, wa]], o) => { out.rows[o] = b.rows[o].map(([i, wb]) => [i, wa * wb]); out.bias[o] = a.bias[o] + wa * b.bias[o]; });
+    return out;
+  }
+  if (isElementwise(b)) {
+    a.rows.forEach((r, o) => {
+      let bias = a.bias[o];
+      out.rows[o] = r.map(([m, wa]) => { bias += wa * b.bias[m]; return [m, wa * b.rows[m][0][1]]; });
+      out.bias[o] = bias;
+    });
+    return out;
+  }
   for (let o = 0; o < a.rows.length; o++) {
     const acc = new Map<number, number>();
     let bias = a.bias[o];
