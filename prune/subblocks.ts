@@ -34,9 +34,17 @@ export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string
   const si = plan.steps.findIndex((s) => s.name === stepName);
   const st = plan.steps[si];
   if (!st || st.kind !== 'linear') throw new UserError(`prune: plan has no linear step ${stepName}`);
-  if (si === 0 && plan.inputCopies.length) throw new UserError(`prune: layer ${layer.name} reads the replicated input; sub-block pruning applies from the second convolution on`);
   const inL = inputOf(plan, si), outL = st.out;
   const [H, W, C] = inL.shape, [OH, OW, CO] = outL.shape;
+  // The first convolution reads the client's input copies: output block b reads the copy at offset copies[b−1]
+  // (as compile's imageStep), b = channel mod channels per ciphertext (the slot distance of channels 0 and 1 is the block).
+  const block = CO > 1 ? outL.slotOf[1] - outL.slotOf[0] : plan.slots;
+  const perCt = Math.max(1, Math.floor(plan.slots / block));
+  const copyOf = (co: number) => {
+    if (si !== 0 || !plan.inputCopies.length) return 0;
+    const blk = co % perCt;
+    return blk > 0 ? plan.inputCopies[blk - 1] : 0;
+  };
   const S = plan.slots, k = layer.kernelSize, G = layer.groups, cinG = C / G, coutG = CO / G;
   const ph = convPad(layer.padding, H, k, layer.strides), pw = convPad(layer.padding, W, k, layer.strides);
   const mod = (v: number) => ((v % S) + S) % S;
@@ -54,7 +62,7 @@ export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string
       const os = outL.slotOf[(ry.o * OW + rx.o) * CO + co], outBase = outL.slotOf[co];
       for (let c = 0; c < cinG; c++) {
         const ci = g * cinG + c;
-        const is = inL.slotOf[(ry.i * W + rx.i) * C + ci], inBase = inL.slotOf[ci];
+        const is = inL.slotOf[(ry.i * W + rx.i) * C + ci] + copyOf(co), inBase = inL.slotOf[ci] + copyOf(co);
         const j = Math.floor(os / S), i = Math.floor(is / S);
         const key = `${j}:${i}:${mod(is - os)}`;
         let b = blocks.get(key);

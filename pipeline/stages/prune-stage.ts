@@ -53,7 +53,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const dense = compile(model);
   const stepOf = stepOfLayer(model, dense);
   const convs = model.layers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
-  const names = p.layers ?? convs.slice(1);
+  const names = p.layers ?? convs;
   for (const n of names) if (!convs.includes(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a convolution of ${model.name} (convolutions: ${convs.join(', ')})`);
   const blocks = p.method === 'subblock' ? names.map((n) => convSubBlocks(model.getLayer(n) as GroupedConv2D, dense, stepOf.get(n)!)) : [];
   logger.info(`prune: ${p.method} to sparsity ${p.sparsity} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${planCounts(dense).total.rotate} rotations`);

@@ -36,6 +36,10 @@ describe('SpENCNN sub-blocks', () => {
     expect(blocks.length).toBe(mulPlainOf(plan, step));
     const all = blocks.flatMap((b) => b.weights).sort((a, b) => a - b);
     expect(all).toEqual(Array.from({ length: kernelValues(m, 'conv2').length }, (_, i) => i));
+    // The first convolution reads the client's input copies: one sub-block per (output ciphertext, tap).
+    const first = convSubBlocks(m.getLayer('conv1') as GroupedConv2D, plan, 'linear1');
+    expect(first.blocks.length).toBe(mulPlainOf(plan, 'linear1'));
+    expect(first.blocks.flatMap((b) => b.weights).sort((a, b) => a - b)).toEqual(Array.from({ length: kernelValues(m, 'conv1').length }, (_, i) => i));
     m.dispose();
   });
 
