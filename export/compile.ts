@@ -1,7 +1,7 @@
 import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
 import { bestSplit, bsgsSplit, rotateVec, SlotDiagonals } from '../plan/diagonals.js';
-import { imageLayout, vectorLayout, type Layout } from '../plan/layout.js';
+import { imageLayout, vectorLayout, type Layout, type Multiplex } from '../plan/layout.js';
 import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
 import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
 import { relativeCost } from '../plan/cost.js';
@@ -22,9 +22,11 @@ export interface CompileOptions {
    * (rounded up to a power of two, so blocks tile a ciphertext exactly and a
    * rotation by whole blocks is cyclic: a layer with b channels per
    * ciphertext needs b channel shifts, not 2b−1), or `auto` (default):
-   * compile both and keep the one the cost model says is cheaper.
+   * compile both and keep the one the cost model says is cheaper. `mux`:
+   * power-of-two blocks, multiplexed (strided grids share blocks, see
+   * plan/layout's Multiplex); auto tries it too when grids are strided.
    */
-  channelBlocks?: 'auto' | 'tight' | 'pow2';
+  channelBlocks?: 'auto' | 'tight' | 'pow2' | 'mux';
   /**
    * Masked refresh for networks deeper than the parameters hold: parameters
    * for `levels` levels, and a refresh (client round trip) wherever the
@@ -37,7 +39,8 @@ export interface CompileOptions {
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 const pow2Upto = (n: number) => Array.from({ length: Math.log2(n) + 1 }, (_, i) => 2 ** i);
 
-interface ImageGeom { strides: { c: number; y: number; x: number }; block: number }
+/** An image layer's grid: strides, channel block, and how many channels share a block (multiplexing, f² of them). */
+interface ImageGeom { strides: { c: number; y: number; x: number }; block: number; mux: number }
 
 /**
  * Compiles a lowered network to a plan, in phases:
@@ -53,37 +56,42 @@ interface ImageGeom { strides: { c: number; y: number; x: number }; block: numbe
  */
 export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   const mode = o.channelBlocks ?? 'auto';
-  if (mode !== 'auto') return compileWith(chain, o, mode === 'pow2');
-  const tight = compileWith(chain, o, false);
-  // Without image layers both geometries are the same plan.
+  if (mode !== 'auto') return compileWith(chain, o, mode !== 'tight', mode === 'mux');
+  const tight = compileWith(chain, o, false, false);
+  // Without image layers every geometry is the same plan.
   if (!tight.steps.some((s) => s.out.shape.length === 3)) return tight;
-  const aligned = compileWith(chain, o, true);
-  return relativeCost(aligned) < relativeCost(tight) ? aligned : tight;
+  const candidates = [tight, compileWith(chain, o, true, false)];
+  // Multiplexing only changes plans with strided grids (after a pool or a strided conv).
+  if (chain.pools.some(Boolean) || chain.linears.some((m) => m.stride > 1)) candidates.push(compileWith(chain, o, true, true));
+  return candidates.reduce((best, p) => (relativeCost(p) < relativeCost(best) ? p : best));
 }
 
-function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
+function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boolean): Plan {
   const [H, W, C] = chain.inShape;
   const blockOf = (n: number) => (align ? nextPow2(n) : n);
   // Phase 1: block sizes (independent of N) and parameters.
   const blocks: (ImageGeom | undefined)[] = [];
   /** The grid each linear map reads: its predecessor's, or that subsampled by a sum pool. */
   const inGeoms: (ImageGeom | undefined)[] = [];
-  let g: ImageGeom | undefined = { strides: { c: blockOf(H * W), y: W, x: 1 }, block: blockOf(H * W) };
+  let g: ImageGeom | undefined = { strides: { c: blockOf(H * W), y: W, x: 1 }, block: blockOf(H * W), mux: 1 };
   const inGeom = g;
   let shape: number[] = chain.inShape;
   for (const [li, m] of chain.linears.entries()) {
     const k = chain.pools[li];
     if (k) {
       if (!g || li === 0) throw new UserError(`linear${li + 1}: a sum pool needs an image layer with an activation before it`);
-      g = { strides: { c: g.strides.c, y: g.strides.y * k, x: g.strides.x * k }, block: g.block };
+      // Pooling keeps where channels sit; only the grid gets coarser.
+      g = { strides: { c: g.strides.c, y: g.strides.y * k, x: g.strides.x * k }, block: g.block, mux: g.mux };
     }
     inGeoms.push(g);
     if (m.outShape.length === 3 && g) {
       const [oh, ow] = m.outShape;
       // Padding can make the output grid outgrow the input's channel block.
       const ys: number = g.strides.y * m.stride, xs: number = g.strides.x * m.stride;
-      const block: number = blockOf(Math.max(g.block, (oh - 1) * ys + (ow - 1) * xs + 1));
-      g = { strides: { c: block, y: ys, x: xs }, block };
+      // Multiplexed: the grid's stride relative to the input grid (x stride 1) is how many channels share each row and column gap.
+      const f = mux && ys === xs * W ? xs : 1;
+      const block: number = blockOf(Math.max(g.block, (oh - 1) * ys + (ow - 1) * xs + 1 + (f - 1) * (W + 1)));
+      g = { strides: { c: block, y: ys, x: xs }, block, mux: f };
     } else {
       g = undefined;
     }
@@ -105,7 +113,9 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
     }
   }
   const S = slotsOf(params);
+  /** Channel blocks per ciphertext (each holding mux² channels). */
   const perCtOf = (b: ImageGeom) => Math.floor(S / b.block);
+  const muxOf = (b: ImageGeom) => (b.mux > 1 ? { f: b.mux, y: W, x: 1 } : undefined);
 
   // Phase 2: input layout; a single-channel input is copied once per channel
   // block of the first convolution, so every output channel reads its own copy
@@ -143,7 +153,7 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
       const pg = blocks[li - 1]!;
       const [h, w, c] = cur.shape;
       const window = (stride: number) => Array.from({ length: k }, (_, i) => i * stride);
-      const out = imageLayout([Math.floor(h / k), Math.floor(w / k), c], inGeoms[li]!.strides, { slots: S, perCt: perCtOf(pg) });
+      const out = imageLayout([Math.floor(h / k), Math.floor(w / k), c], inGeoms[li]!.strides, { slots: S, perCt: perCtOf(pg), mux: muxOf(pg) });
       steps.push({ kind: 'pool', name: `pool${li}`, stages: [window(pg.strides.x), window(pg.strides.y)], out });
       cur = out;
     }
@@ -155,12 +165,12 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean): Plan {
     const skip = sk && { map: sk.map, source: tensors.get(sk.from)! };
     if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
     const step = blocks[li]
-      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), name, bsgs, stepLevel, inRow, skip)
+      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, bsgs, stepLevel, inRow, skip)
       : denseStep(m, cur, S, name, bsgs, stepLevel);
     steps.push(step);
     cur = step.out;
   });
-  const plan: Plan = { formatVersion: 1, params, channelBlocks: align ? 'pow2' : 'tight', ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
+  const plan: Plan = { formatVersion: 1, params, channelBlocks: mux ? 'mux' : align ? 'pow2' : 'tight', ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
   // Phase 4: Galois keys within the memory budget.
   const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
   const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
@@ -213,15 +223,15 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
 /** A residual input of a linear step: an earlier tensor (its layout and the step that made it) through `map`. */
 interface Skip { map: LinearMap; source: { layout: Layout; step: number } }
 
-function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, name: string, bsgs: boolean, level: number, inRow?: number, skip?: Skip): LinearStep {
+function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, mux: Multiplex | undefined, name: string, bsgs: boolean, level: number, inRow?: number, skip?: Skip): LinearStep {
   const [, , oc] = m.outShape;
   if (perCt < 1) throw new UserError(`${name}: a channel block of ${g.block} slots does not fit a ciphertext of ${S} slots`);
-  const out = imageLayout(m.outShape as [number, number, number], g.strides, { slots: S, perCt });
+  const out = imageLayout(m.outShape as [number, number, number], g.strides, { slots: S, perCt, mux });
   const bm = new BlockMatrices(S);
   const bias = Array.from({ length: out.cts }, () => new Float64Array(S));
   m.rows.forEach((row, o) => {
     const os = out.slotOf[o];
-    // Output channel c in block c mod perCt reads the input copy in the same block.
+    // Output channel c in block c mod perCt (see imageLayout) reads the input copy in the same block.
     const blk = (o % oc) % perCt;
     const off = copies.length && blk > 0 ? copies[blk - 1] : 0;
     for (const [i, w] of row) bm.add(os, inL.slotOf[i] + off, w);

@@ -8,7 +8,7 @@ export const exportSchema = z.object({
   polyModulusDegree: z.number().int().optional().describe('explicit N (with coeffModulusBits); checked for 128-bit security and depth'),
   coeffModulusBits: z.array(z.number().int()).optional().describe('explicit modulus chain [first, rescale primes…, special]'),
   bsgs: z.boolean().default(true).describe('baby-step/giant-step rotations'),
-  channelBlocks: z.enum(['auto', 'tight', 'pow2']).default('auto').describe('image channel blocks: tight grids, power-of-two blocks (cyclic channel shifts), or whichever the cost model finds cheaper'),
+  channelBlocks: z.enum(['auto', 'tight', 'pow2', 'mux']).default('auto').describe('image channel blocks: tight grids, power-of-two blocks (cyclic channel shifts), power-of-two blocks multiplexed (channels share a strided grid\'s gaps), or whichever the cost model finds cheaper'),
   maxQuadraticShift: z.number().positive().default(64).describe('largest |β/2α| of a quadratic activation merged into one square (larger loses CKKS precision)'),
   refresh: z.object({
     levels: z.number().int().min(2).describe('levels between refreshes: the parameters are chosen for this many'),

@@ -24,18 +24,32 @@ export const layoutSize = (l: Layout) => l.shape.reduce((a, b) => a * b, 1);
  * An image [H, W, C], channel c in block (c mod perCt) of ciphertext
  * floor(c / perCt): slot = (c mod perCt)·cStride + y·yStride + x·xStride.
  */
-export function imageLayout(shape: [number, number, number], strides: { c: number; y: number; x: number }, o: { slots: number; perCt?: number } ): Layout {
+export function imageLayout(shape: [number, number, number], strides: { c: number; y: number; x: number }, o: { slots: number; perCt?: number; mux?: Multiplex }): Layout {
   const [H, W, C] = shape;
-  const perCt = o.perCt ?? C;
+  const f = o.mux?.f ?? 1;
+  const blocks = o.perCt ?? C;
+  const perCt = blocks * f * f;
   const slotOf = new Int32Array(H * W * C);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) {
-    slotOf[(y * W + x) * C + c] = Math.floor(c / perCt) * o.slots + (c % perCt) * strides.c + y * strides.y + x * strides.x;
+  for (let c = 0; c < C; c++) {
+    // Channel c: ciphertext, then block (consecutive channels in consecutive blocks), then sub-position in the grid's gaps.
+    const r = c % perCt, sub = Math.floor(r / blocks);
+    const base = Math.floor(c / perCt) * o.slots + (r % blocks) * strides.c + (f > 1 ? Math.floor(sub / f) * o.mux!.y + (sub % f) * o.mux!.x : 0);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) slotOf[(y * W + x) * C + c] = base + y * strides.y + x * strides.x;
   }
   const cts = Math.ceil(C / perCt);
   const term = (k: number, v: string) => (k === 0 ? '' : `${k === 1 ? '' : k}${v}`);
-  const desc = `${H}x${W}x${C} @ ${[term(strides.c, 'c'), term(strides.y, 'y'), term(strides.x, 'x')].filter(Boolean).join('+') || '0'}${cts > 1 ? ` (${perCt} channels per ciphertext, ${cts} ciphertexts)` : ''}`;
+  const desc = `${H}x${W}x${C} @ ${[term(strides.c, 'c'), term(strides.y, 'y'), term(strides.x, 'x')].filter(Boolean).join('+') || '0'}` +
+    `${f > 1 ? ` (${f * f} channels per block)` : ''}${cts > 1 ? ` (${perCt} channels per ciphertext, ${cts} ciphertexts)` : ''}`;
   return { shape: [H, W, C], cts, slotOf, desc };
 }
+
+/**
+ * Multiplexed packing: a strided grid (stride f in each direction) leaves
+ * f² − 1 of every f×f slots free; f² channels share one block, channel
+ * sub-position (a, b) at offset a·y + b·x (the dense grid's strides), so
+ * after pooling a tensor needs f² times fewer ciphertexts.
+ */
+export interface Multiplex { f: number; y: number; x: number }
 
 /** A vector of n at slots 0..n-1, repeated every `period` slots when given. */
 export function vectorLayout(n: number, period?: number): Layout {

@@ -76,7 +76,7 @@ export interface Plan {
   formatVersion: 1;
   params: HeParams;
   /** The channel block geometry the compiler chose (pruning aligns its sub-blocks with it). */
-  channelBlocks?: 'tight' | 'pow2';
+  channelBlocks?: 'tight' | 'pow2' | 'mux';
   /** Refresh masks are uniform in ±2^maskBits (present when the plan has refresh steps). */
   refresh?: { maskBits: number };
   slots: number;

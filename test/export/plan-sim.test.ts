@@ -177,6 +177,28 @@ describe('compiled plans on the slot simulator', () => {
     m.dispose();
   });
 
+  test('multiplexed packing: channels share a strided grid\'s gaps; same outputs, fewer ciphertexts and multiplications after pooling', () => {
+    const m = withSeededRandom(24, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [8, 32, 64], activation: 'quadratic', batchNorm: true, quadraticInit: { alpha: 0.3, beta: 0.4, c: 0.1 } }), { inputShape: [16, 16, 3], numClasses: 4 }));
+    const x = tf.randomNormal([1, 16, 16, 3], 0, 1, 'float32', 24);
+    const ref = (m.predict(x) as tf.Tensor).dataSync();
+    const params = { polyModulusDegree: 16384, coeffModulusBits: [40, 30, 30, 30, 30, 30, 30, 30, 40], scaleBits: 30 };
+    const pow2 = compileChain(lowerModel(m), { params, channelBlocks: 'pow2' });
+    const mux = compileChain(lowerModel(m), { params, channelBlocks: 'mux' });
+    for (const plan of [pow2, mux]) {
+      const { y, sim } = simulate(plan, x.dataSync());
+      expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+      const { total } = planCounts(plan);
+      for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(total[k]);
+    }
+    const ctsOf = (p: Plan, name: string) => p.steps.find((s) => s.name === name)!.out.cts;
+    // conv2 writes a stride-2 grid: 4 channels per block; conv3 a stride-4 grid: 16.
+    expect(mux.steps.find((s) => s.name === 'linear2')!.out.desc).toContain('4 channels per block');
+    expect(mux.steps.find((s) => s.name === 'linear3')!.out.desc).toContain('16 channels per block');
+    expect(ctsOf(mux, 'linear3')).toBeLessThan(ctsOf(pow2, 'linear3'));
+    expect(planCounts(mux).total.mulPlain).toBeLessThan(planCounts(pow2).total.mulPlain);
+    m.dispose();
+  });
+
   test('a Galois key budget: power-of-two keys only, rotations composed; same outputs, counted as key switches', () => {
     const m = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'cryptonets' }), { inputShape: [28, 28, 1], numClasses: 10 }));
     const params = { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 };

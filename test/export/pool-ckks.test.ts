@@ -13,7 +13,7 @@ import { CkksTriple } from '../helpers/ckks-triple.js';
  * pool by rotation, grouped conv on the strided grid, x², dense. tfjs ≈
  * simulator ≈ node-seal, and static, simulator and node-seal op counts equal.
  */
-test('pool by rotation + grouped conv in power-of-two blocks: tfjs ≈ simulator ≈ node-seal, identical op counts', async () => {
+test.each(['pow2', 'mux'] as const)('pool by rotation + grouped conv, %s blocks: tfjs ≈ simulator ≈ node-seal, identical op counts', async (blocks) => {
   await initBackend('wasm');
   const model = withSeededRandom(31, () => {
     const m = tf.sequential();
@@ -27,8 +27,9 @@ test('pool by rotation + grouped conv in power-of-two blocks: tfjs ≈ simulator
     return m;
   });
   const plan = compileChain(lowerModel(model), {
-    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }, channelBlocks: 'pow2',
+    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }, channelBlocks: blocks,
   });
+  if (blocks === 'mux') expect(plan.steps[3].out.desc).toContain('4 channels per block');
   expect(plan.steps.map((s) => s.kind)).toEqual(['linear', 'square', 'pool', 'linear', 'square', 'linear']);
   const triple = await CkksTriple.open(plan);
   const expected = planCounts(plan).total;
