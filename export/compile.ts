@@ -234,11 +234,11 @@ function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S:
     // Output channel c in block c mod perCt (see imageLayout) reads the input copy in the same block.
     const blk = (o % oc) % perCt;
     const off = copies.length && blk > 0 ? copies[blk - 1] : 0;
-    for (const [i, w] of row) bm.add(os, inL.slotOf[i] + off, w);
+    for (let e = 0; e < row.length; e += 2) bm.add(os, inL.slotOf[row[e]] + off, row[e + 1]);
     bias[Math.floor(os / S)][os % S] = m.bias[o];
   });
   // The residual input's ciphertexts follow the main input's.
-  if (skip) skip.map.rows.forEach((row, o) => { for (const [i, w] of row) bm.add(out.slotOf[o], skip.source.layout.slotOf[i] + inL.cts * S, w); });
+  if (skip) skip.map.rows.forEach((row, o) => { for (let e = 0; e < row.length; e += 2) bm.add(out.slotOf[o], skip.source.layout.slotOf[row[e]] + inL.cts * S, row[e + 1]); });
   const step = finishStep(name, bm, bias, out, [], bsgs ? [g.block, ...(inRow ? [inRow] : []), ...pow2Upto(S)] : [], level);
   if (skip) step.skip = { step: skip.source.step, cts: skip.source.layout.cts };
   return step;
@@ -261,8 +261,8 @@ function denseStep(m: LinearMap, inL: Layout, S: number, name: string, bsgs: boo
   const bias = new Float64Array(S);
   for (let c = 0; c < S / p; c++) {
     m.rows.forEach((row, o) => {
-      for (const [i, w] of row) {
-        const gi = inL.slotOf[i], ct = Math.floor(gi / S), si = gi % S;
+      for (let e = 0; e < row.length; e += 2) {
+        const gi = inL.slotOf[row[e]], w = row[e + 1], ct = Math.floor(gi / S), si = gi % S;
         const d = (((si - o) % p) + p) % p;
         const t = Math.floor(d / mm);
         const j = (o + t * mm) % p;

@@ -7,8 +7,11 @@
 export interface LinearMap {
   inShape: number[];
   outShape: number[];
-  /** Row-grouped entries: rows[o] = [[inIndex, weight], …]. */
-  rows: [number, number][][];
+  /**
+   * Row-grouped entries, flat: rows[o] = [inIndex, weight, inIndex, weight, …]
+   * (one array per row, not per entry: a wide conv has tens of millions).
+   */
+  rows: number[][];
   bias: Float64Array;
   /** Spatial subsampling of an image→image map (conv stride × pool size, through composition). */
   stride: number;
@@ -22,7 +25,7 @@ export function emptyMap(inShape: number[], outShape: number[]): LinearMap {
 
 /** True when row o is the single entry [o, w] (identity, scaling, batch norm): composition then just scales rows. */
 function isElementwise(m: LinearMap): boolean {
-  return m.rows.length === sizeOf(m.inShape) && m.rows.every((r, o) => r.length === 1 && r[0][0] === o);
+  return m.rows.length === sizeOf(m.inShape) && m.rows.every((r, o) => r.length === 2 && r[0] === o);
 }
 
 /** a ∘ b: apply b, then a. */
@@ -31,13 +34,19 @@ export function compose(a: LinearMap, b: LinearMap): LinearMap {
   out.stride = a.stride * b.stride;
   // Fast paths (a wide conv has tens of millions of entries): an elementwise map on either side only scales entries.
   if (isElementwise(a)) {
-    a.rows.forEach(([[, wa]], o) => { out.rows[o] = b.rows[o].map(([i, wb]) => [i, wa * wb]); out.bias[o] = a.bias[o] + wa * b.bias[o]; });
+    a.rows.forEach((ra, o) => {
+      const wa = ra[1];
+      out.rows[o] = b.rows[o].map((v, e) => (e % 2 ? wa * v : v));
+      out.bias[o] = a.bias[o] + wa * b.bias[o];
+    });
     return out;
   }
   if (isElementwise(b)) {
     a.rows.forEach((r, o) => {
       let bias = a.bias[o];
-      out.rows[o] = r.map(([m, wa]) => { bias += wa * b.bias[m]; return [m, wa * b.rows[m][0][1]]; });
+      const row = r.slice();
+      for (let e = 0; e < row.length; e += 2) { bias += row[e + 1] * b.bias[row[e]]; row[e + 1] *= b.rows[row[e]][1]; }
+      out.rows[o] = row;
       out.bias[o] = bias;
     });
     return out;
@@ -45,11 +54,13 @@ export function compose(a: LinearMap, b: LinearMap): LinearMap {
   for (let o = 0; o < a.rows.length; o++) {
     const acc = new Map<number, number>();
     let bias = a.bias[o];
-    for (const [m, wa] of a.rows[o]) {
+    const ra = a.rows[o];
+    for (let e = 0; e < ra.length; e += 2) {
+      const m = ra[e], wa = ra[e + 1], rb = b.rows[m];
       bias += wa * b.bias[m];
-      for (const [i, wb] of b.rows[m]) acc.set(i, (acc.get(i) ?? 0) + wa * wb);
+      for (let f = 0; f < rb.length; f += 2) acc.set(rb[f], (acc.get(rb[f]) ?? 0) + wa * rb[f + 1]);
     }
-    out.rows[o] = [...acc.entries()].filter(([, w]) => w !== 0);
+    out.rows[o] = [...acc.entries()].filter(([, w]) => w !== 0).flat();
     out.bias[o] = bias;
   }
   return out;
@@ -57,13 +68,13 @@ export function compose(a: LinearMap, b: LinearMap): LinearMap {
 
 /** Multiplies every weight (not the bias) by `s`. */
 export function scaleWeights(m: LinearMap, s: number): void {
-  for (const r of m.rows) for (const e of r) e[1] *= s;
+  for (const r of m.rows) for (let e = 1; e < r.length; e += 2) r[e] *= s;
 }
 
 /** Plain evaluation (reference for tests and for folding checks). */
 export function applyMap(m: LinearMap, x: ArrayLike<number>): Float64Array {
   const y = Float64Array.from(m.bias);
-  m.rows.forEach((r, o) => { for (const [i, w] of r) y[o] += w * x[i]; });
+  m.rows.forEach((r, o) => { for (let e = 0; e < r.length; e += 2) y[o] += r[e + 1] * x[r[e]]; });
   return y;
 }
 
@@ -94,7 +105,7 @@ export function convMap(o: { inShape: [number, number, number]; kernel: Float32A
         if (ix < 0 || ix >= W) continue;
         for (let c = 0; c < cinG; c++) {
           const w = o.kernel[((ky * o.k + kx) * cinG + c) * o.cout + co];
-          if (w !== 0) row.push([(iy * W + ix) * C + g * cinG + c, w]);
+          if (w !== 0) row.push((iy * W + ix) * C + g * cinG + c, w);
         }
       }
     }
@@ -106,7 +117,7 @@ export function convMap(o: { inShape: [number, number, number]; kernel: Float32A
 export function denseMap(kernel: Float32Array, bias: Float32Array | undefined, nIn: number, nOut: number, inShape: number[]): LinearMap {
   const m = emptyMap(inShape, [nOut]);
   for (let o = 0; o < nOut; o++) {
-    for (let i = 0; i < nIn; i++) { const w = kernel[i * nOut + o]; if (w !== 0) m.rows[o].push([i, w]); }
+    for (let i = 0; i < nIn; i++) { const w = kernel[i * nOut + o]; if (w !== 0) m.rows[o].push(i, w); }
     if (bias) m.bias[o] = bias[o];
   }
   return m;
@@ -122,7 +133,7 @@ export function avgPoolMap(inShape: [number, number, number], size: number | 'gl
   const w = 1 / (sy * sx);
   for (let oy = 0; oy < oh; oy++) for (let ox = 0; ox < ow; ox++) for (let c = 0; c < C; c++) {
     const row = m.rows[(oy * ow + ox) * C + c];
-    for (let dy = 0; dy < sy; dy++) for (let dx = 0; dx < sx; dx++) row.push([((oy * sy + dy) * W + ox * sx + dx) * C + c, w]);
+    for (let dy = 0; dy < sy; dy++) for (let dx = 0; dx < sx; dx++) row.push(((oy * sy + dy) * W + ox * sx + dx) * C + c, w);
   }
   return m;
 }
@@ -131,12 +142,12 @@ export function avgPoolMap(inShape: [number, number, number], size: number | 'gl
 export function channelAffineMap(shape: number[], scale: Float64Array, shift: Float64Array): LinearMap {
   const C = shape[shape.length - 1];
   const m = emptyMap(shape, shape);
-  m.rows.forEach((r, o) => { r.push([o, scale[o % C]]); m.bias[o] = shift[o % C]; });
+  m.rows.forEach((r, o) => { r.push(o, scale[o % C]); m.bias[o] = shift[o % C]; });
   return m;
 }
 
 export function identityMap(inShape: number[], outShape: number[]): LinearMap {
   const m = emptyMap(inShape, outShape);
-  m.rows.forEach((r, o) => r.push([o, 1]));
+  m.rows.forEach((r, o) => r.push(o, 1));
   return m;
 }
