@@ -245,6 +245,26 @@ function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S:
 }
 
 /**
+ * Where weight (output o, input at global slot gi) of a hybrid dense step
+ * lands in the first period: output slot, input ciphertext and slot (its
+ * diagonal is in − out). Row o's weights go to output slots ≡ o (mod mm)
+ * chosen so that every diagonal index is < mm.
+ */
+export function denseSlots(o: number, gi: number, S: number, p: number, mm: number): { out: number; inCt: number; in: number } {
+  const inCt = Math.floor(gi / S), si = gi % S;
+  const d = (((si - o) % p) + p) % p;
+  const t = Math.floor(d / mm);
+  const j = (o + t * mm) % p;
+  return { out: j, inCt, in: (j + (d - t * mm)) % p };
+}
+
+/** The period a dense step's input repeats with, widened to hold its output (see denseStep). */
+export function densePeriod(inL: Layout, nOut: number, S: number): { p: number; mm: number } {
+  const mm = nextPow2(nOut);
+  return { p: inL.period ? Math.max(inL.period, mm) : S, mm };
+}
+
+/**
  * Hybrid matrix-vector product: row o's weights go to output slots j ≡ o
  * (mod m) chosen so every diagonal index is < m; rotate-and-sum over the
  * input period then adds the partial rows and leaves y periodic with period m.
@@ -253,20 +273,16 @@ function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S:
 function denseStep(m: LinearMap, inL: Layout, S: number, name: string, bsgs: boolean, level: number): LinearStep {
   const nOut = sizeOf(m.outShape);
   if (nOut > S) throw new UserError(`${name}: ${nOut} outputs do not fit one ciphertext of ${S} slots`);
-  const mm = nextPow2(nOut);
   // An input periodic with period p is periodic with any multiple of p too:
   // widen the period so the output (≤ mm slots) fits in one period.
-  const p = inL.period ? Math.max(inL.period, mm) : S;
+  const { p, mm } = densePeriod(inL, nOut, S);
   const bm = new BlockMatrices(S);
   const bias = new Float64Array(S);
   for (let c = 0; c < S / p; c++) {
     m.rows.forEach((row, o) => {
       for (let e = 0; e < row.length; e += 2) {
-        const gi = inL.slotOf[row[e]], w = row[e + 1], ct = Math.floor(gi / S), si = gi % S;
-        const d = (((si - o) % p) + p) % p;
-        const t = Math.floor(d / mm);
-        const j = (o + t * mm) % p;
-        bm.add(j + c * p, ct * S + ((j + (d - t * mm)) % p) + c * p, w);
+        const at = denseSlots(o, inL.slotOf[row[e]], S, p, mm);
+        bm.add(at.out + c * p, at.inCt * S + at.in + c * p, row[e + 1]);
       }
       bias[o + c * p] = m.bias[o];
     });

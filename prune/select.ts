@@ -26,7 +26,7 @@ export function selectSubBlocks(layers: LayerBlocks[], kernels: Map<string, Floa
     for (const b of l.blocks) {
       const out = `${l.layer}/${b.key.split(':')[0]}`;
       const blk: Block = { layer: l.layer, out, b, alive: b.weights.some((i) => m[i] !== 0) };
-      for (const c of [`${l.layer}/shift/${b.shiftClass}`, `${out}/tap/${b.tap}`]) classes.set(c, [...(classes.get(c) ?? []), blk]);
+      for (const c of [`${l.layer}/shift/${b.shiftClass}`, ...(b.tap >= 0 ? [`${out}/tap/${b.tap}`] : [])]) classes.set(c, [...(classes.get(c) ?? []), blk]);
       perOutput.set(out, [...(perOutput.get(out) ?? []), blk]);
     }
   }

@@ -3,6 +3,7 @@ import { UserError } from '../common/errors.js';
 import { convPad } from '../export/linear-map.js';
 import type { Plan } from '../plan/plan.js';
 import type { Layout } from '../plan/layout.js';
+import { denseSlots, densePeriod } from '../export/compile.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
 /**
@@ -18,6 +19,7 @@ export interface SubBlock {
   key: string;
   /** Channel-shift class: `${j}:${i}:${shift}` (the rotation by whole channel blocks). */
   shiftClass: string;
+  /** Kernel tap (ky·k + kx); −1 for dense layers. */
   tap: number;
   weights: number[];
 }
@@ -70,6 +72,33 @@ export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string
         b.weights.push(((ky * k + kx) * cinG + c) * CO + co);
       }
     }
+  }
+  return { layer: layer.name, step: stepName, blocks: [...blocks.values()] };
+}
+
+/**
+ * Sub-blocks of a dense layer compiled as hybrid linear step `stepName`: the
+ * weights on one diagonal. Dense diagonals have no tap structure (tap −1);
+ * each is its own rotation class.
+ */
+export function denseSubBlocks(layer: tf.layers.Layer, plan: Plan, stepName: string): LayerBlocks {
+  const si = plan.steps.findIndex((s) => s.name === stepName);
+  const st = plan.steps[si];
+  if (!st || st.kind !== 'linear') throw new UserError(`prune: plan has no linear step ${stepName}`);
+  const inL = inputOf(plan, si);
+  const [nIn, nOut] = layer.getWeights()[0].shape;
+  if (inL.slotOf.length !== nIn || st.out.slotOf.length !== nOut) {
+    throw new UserError(`prune: layer ${layer.name} (${nIn}→${nOut}) does not map one to one onto plan step ${stepName}; prune it together with the layers folded into it, or not at all`);
+  }
+  const S = plan.slots, { p, mm } = densePeriod(inL, nOut, S);
+  const mod = (v: number) => ((v % S) + S) % S;
+  const blocks = new Map<string, SubBlock>();
+  for (let i = 0; i < nIn; i++) for (let o = 0; o < nOut; o++) {
+    const at = denseSlots(o, inL.slotOf[i], S, p, mm);
+    const key = `0:${at.inCt}:${mod(at.in - at.out)}`;
+    let b = blocks.get(key);
+    if (!b) { b = { key, shiftClass: key, tap: -1, weights: [] }; blocks.set(key, b); }
+    b.weights.push(i * nOut + o);
   }
   return { layer: layer.name, step: stepName, blocks: [...blocks.values()] };
 }

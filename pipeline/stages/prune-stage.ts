@@ -11,7 +11,7 @@ import type { Plan } from '../../plan/plan.js';
 import { applyMasks, kernelValues, maskSparsity, type Masks } from '../../prune/masks.js';
 import type { PruneConfig } from '../../prune/options.js';
 import { selectMagnitude, selectSubBlocks } from '../../prune/select.js';
-import { convSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
+import { convSubBlocks, denseSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
 import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
 import { evaluateSplit } from '../../train/evaluate-model.js';
 import { fit } from '../../train/fit.js';
@@ -54,8 +54,12 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const stepOf = stepOfLayer(model, dense);
   const convs = model.layers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
   const names = p.layers ?? convs;
-  for (const n of names) if (!convs.includes(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a convolution of ${model.name} (convolutions: ${convs.join(', ')})`);
-  const blocks = p.method === 'subblock' ? names.map((n) => convSubBlocks(model.getLayer(n) as GroupedConv2D, dense, stepOf.get(n)!)) : [];
+  for (const n of names) {
+    if (!stepOf.has(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a convolution or dense layer of ${model.name} (they are: ${[...stepOf.keys()].join(', ')})`);
+  }
+  const blocks = p.method === 'subblock'
+    ? names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); })
+    : [];
   logger.info(`prune: ${p.method} to sparsity ${p.sparsity} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${planCounts(dense).total.rotate} rotations`);
 
   let masks: Masks | undefined;

@@ -39,6 +39,6 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
     await writeFile(bad, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-bad').replace('fineTuneEpochs: 1 }', 'fineTuneEpochs: 1, layers: [conv9] }'));
     const b = await runCli(['run', bad]);
     expect(b.code).not.toBe(0);
-    expect(b.stderr).toMatch(/prune.layers: "conv9" is not a convolution of lenet5 \(convolutions: conv1, conv2\)/);
+    expect(b.stderr).toMatch(/prune.layers: "conv9" is not a convolution or dense layer of lenet5 \(they are: conv1, conv2, fc1, fc2\)/);
   } finally { await t.cleanup(); }
 });

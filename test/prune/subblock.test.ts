@@ -7,7 +7,7 @@ import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { planCounts } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
-import { convSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
+import { convSubBlocks, denseSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
 import { applyMasks, kernelValues, maskSparsity } from '../../prune/masks.js';
 import { selectMagnitude, selectSubBlocks } from '../../prune/select.js';
 import { syntheticSource } from '../../datasets/synthetic.js';
@@ -36,6 +36,10 @@ describe('SpENCNN sub-blocks', () => {
     expect(blocks.length).toBe(mulPlainOf(plan, step));
     const all = blocks.flatMap((b) => b.weights).sort((a, b) => a - b);
     expect(all).toEqual(Array.from({ length: kernelValues(m, 'conv2').length }, (_, i) => i));
+    // Dense layers: one sub-block per diagonal of the hybrid product.
+    const fc = denseSubBlocks(m.getLayer('fc1'), plan, 'linear3');
+    expect(fc.blocks.length).toBe(mulPlainOf(plan, 'linear3'));
+    expect(fc.blocks.flatMap((b) => b.weights).sort((a, b) => a - b)).toEqual(Array.from({ length: kernelValues(m, 'fc1').length }, (_, i) => i));
     // The first convolution reads the client's input copies: one sub-block per (output ciphertext, tap).
     const first = convSubBlocks(m.getLayer('conv1') as GroupedConv2D, plan, 'linear1');
     expect(first.blocks.length).toBe(mulPlainOf(plan, 'linear1'));
@@ -69,6 +73,18 @@ describe('SpENCNN sub-blocks', () => {
     for (const j of outs) expect(layers[0].blocks.some((b) => b.key.startsWith(`${j}:`) && b.weights.some((i) => mask[i] !== 0))).toBe(true);
     applyMasks(m, masks);
     expect(() => compile()).not.toThrow();
+    m.dispose();
+  });
+
+  test('dense sub-blocks: pruning them removes exactly their plaintext multiplications', () => {
+    const { m, plan, compile } = setup(6);
+    const layers = [denseSubBlocks(m.getLayer('fc1'), plan, 'linear3')];
+    const masks = selectSubBlocks(layers, new Map([['fc1', kernelValues(m, 'fc1')]]), 0.5);
+    const mask = masks.get('fc1')!;
+    const pruned = layers[0].blocks.filter((b) => b.weights.every((i) => mask[i] === 0)).length;
+    expect(pruned).toBeGreaterThan(0);
+    applyMasks(m, masks);
+    expect(mulPlainOf(compile(), 'linear3')).toBe(mulPlainOf(plan, 'linear3') - pruned);
     m.dispose();
   });
 
