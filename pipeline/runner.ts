@@ -4,6 +4,7 @@ import { writeJsonAtomic } from '../common/atomic-write.js';
 import type { PipelineConfig } from './config-schema.js';
 import type { StageContext } from './context.js';
 import { RunDir } from './run-dir.js';
+import { lockRunDir } from './run-lock.js';
 import { dataStage } from './stages/data-stage.js';
 import { trainStage } from './stages/train-stage.js';
 import { pruneStage } from './stages/prune-stage.js';
@@ -30,6 +31,13 @@ export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Pr
   const config = input.model && !input.train ? { ...input, train: trainSchema.parse({}) } : input;
   const run = new RunDir(config.outDir, config.name);
   await run.open();
+  const unlock = lockRunDir(run.path);
+  try {
+    return await runStages(config, run, o);
+  } finally { unlock(); }
+}
+
+async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Promise<RunResult> {
   const logger = o.logger ?? fileLogger(run.file('log.txt'));
   await run.writeConfig(config);
   const ctx: StageContext = { config, run, logger, fingerprints: {}, summary: { name: config.name, startedAt: new Date().toISOString() } };
