@@ -50,7 +50,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const { model, data, task, cfg, logger } = o;
   const lastDir = join(o.dir, 'last'), bestDir = join(o.dir, 'best');
   const optimizer = makeOptimizer(cfg);
-  const ctx = { model, task, numClasses: data.numClasses, shape: data.shape };
+  const ctx = { model, task, numClasses: data.numClasses, shape: data.shape, rangePenalty: cfg.rangePenalty };
   const local: GradientSource = { gradients: async (b) => computeGradients(ctx, b) };
   const source = o.gradientSource ?? local;
 

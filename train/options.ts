@@ -18,6 +18,10 @@ export const trainSchema = z.object({
     flip: z.boolean().default(false).describe('random horizontal flips (not for digits)'),
   }).strict().default({ shift: 0, flip: false }),
   clipNorm: z.number().positive().nullable().default(5).describe('clip gradients to this global L2 norm (null: off)'),
+  rangePenalty: z.object({
+    bound: z.number().positive().describe('activation inputs should stay within ±bound'),
+    weight: z.number().positive().describe('loss weight of mean(relu(|x| − bound)²) summed over activations'),
+  }).strict().optional().describe('keeps polynomial activations\' inputs in range: deep quadratic nets otherwise blow up on some inputs (and CKKS needs bounded values)'),
   seed: z.number().int().nonnegative().default(42),
   backend: z.enum(BACKENDS).default('auto'),
   workers: z.number().int().positive().max(64).default(1).describe('data-parallel worker threads (gradients averaged each step)'),

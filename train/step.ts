@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DivergenceError } from '../common/errors.js';
 import { batchLoss } from './evaluate-model.js';
+import { rangePenalty } from './layers/poly-activation.js';
 import type { Task } from './zoo/common.js';
 
 export interface StepInput {
@@ -14,6 +15,8 @@ export interface StepContext {
   task: Task;
   numClasses: number;
   shape: readonly [number, number, number];
+  /** Activation range penalty (train.rangePenalty): added to the loss, not to the reported loss. */
+  rangePenalty?: { bound: number; weight: number };
 }
 
 /**
@@ -24,19 +27,29 @@ export interface StepContext {
 export function computeGradients(ctx: StepContext, b: StepInput): { lossSum: number; correct: number; grads: tf.Tensor[] } {
   const vars = ctx.model.trainableWeights.map((w) => w.read() as tf.Variable);
   const kept: tf.Tensor[] = [];
+  let terms: tf.Tensor[] = [];
   const { value, grads } = tf.tidy(() => {
     const xs = tf.tensor4d(b.xs, [b.count, ...ctx.shape]);
     const ys = tf.tensor1d(b.labels, 'int32');
     return tf.variableGrads(() => {
-      const out = ctx.model.apply(xs, { training: true }) as tf.Tensor;
+      const rp = ctx.rangePenalty;
+      rangePenalty.current = rp ? { bound: rp.bound, terms: [] } : null;
+      let out: tf.Tensor;
+      try {
+        out = ctx.model.apply(xs, { training: true }) as tf.Tensor;
+      } finally { terms = rangePenalty.current?.terms ?? []; rangePenalty.current = null; }
       const r = batchLoss(ctx.task, out, xs, ys, ctx.numClasses);
       if (r.correct) kept.push(tf.keep(r.correct));
-      return tf.mul(r.loss, b.count) as tf.Scalar;
+      kept.push(tf.keep(r.loss));
+      const total = rp && terms.length ? tf.add(r.loss, tf.mul(tf.addN(terms), rp.weight)) : r.loss;
+      return tf.mul(total, b.count) as tf.Scalar;
     }, vars);
   });
-  const lossSum = value.dataSync()[0];
-  const correct = kept.length ? kept[0].dataSync()[0] : 0;
-  tf.dispose([value, ...kept]);
+  // The reported loss is the task's (without the penalty), so curves stay comparable.
+  const taskLoss = kept[kept.length - 1];
+  const lossSum = ctx.rangePenalty ? taskLoss.dataSync()[0] * b.count : value.dataSync()[0];
+  const correct = kept.length > 1 ? kept[0].dataSync()[0] : 0;
+  tf.dispose([value, ...kept, ...terms]);
   return { lossSum, correct, grads: vars.map((v) => grads[v.name]) };
 }
 

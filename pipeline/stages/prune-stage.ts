@@ -83,7 +83,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     const held = masks;
     if (p.fineTuneEpochs > 0) {
       const cfg = { ...trainCfg, epochs: p.fineTuneEpochs, learningRate: p.learningRate ?? trainCfg.learningRate / 10, warmupEpochs: 0 };
-      const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend: await initBackend(trainCfg.backend) });
+      const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend: await initBackend(trainCfg.backend), rangePenalty: trainCfg.rangePenalty });
       const res = await fit({ model, data, task, cfg, dir, logger, gradientSource, afterStep: (m) => applyMasks(m, held) });
       if (res.model !== model) model.dispose();
       model = res.model;

@@ -66,7 +66,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   const model = withSeededRandom(trainCfg.seed, () => buildModel(modelCfg, { inputShape: data.shape, numClasses: data.numClasses }));
   const params = countParams(model);
   logger.info(`train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}, ${trainCfg.workers} worker(s)`);
-  const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend });
+  const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend, rangePenalty: trainCfg.rangePenalty });
   const t0 = performance.now();
   const result = await fit({ model, data, task, cfg: trainCfg, dir: run.file('train'), logger, gradientSource });
   const test = await evaluateSplit(result.model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });

@@ -77,4 +77,25 @@ describe('data-parallel gradients', () => {
       });
     } finally { await pool.close!(); }
   });
+
+  test('activation range penalty: only out-of-range activations change the gradient, the reported loss stays the task\'s, workers apply it too', async () => {
+    const ds = await syntheticSource.load({ cacheDir: '', trainCount: 32, testCount: 4, imageSize: [12, 12], channels: 1 });
+    const data = prepareData(ds, { normalize: 'standard', validation: 0, seed: 1 });
+    const model = buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 8, activation: 'quadratic' }), { inputShape: data.shape, numClasses: 10 });
+    const idx = Int32Array.from({ length: 16 }, (_, i) => i);
+    const b = () => ({ xs: batchPixels(data.train, idx, data.shape, data.normalization), labels: batchLabels(data.train, idx), count: 16 });
+    const base = { model, task: 'classification' as const, numClasses: 10, shape: data.shape };
+    const plain = computeGradients(base, b());
+    const loose = computeGradients({ ...base, rangePenalty: { bound: 1e9, weight: 1 } }, b());
+    const tight = computeGradients({ ...base, rangePenalty: { bound: 0.01, weight: 1 } }, b());
+    const maxDiff = (a: tf.Tensor[], c: tf.Tensor[]) => Math.max(...a.map((g, i) => tf.max(tf.abs(tf.sub(g, c[i]))).dataSync()[0]));
+    expect(maxDiff(plain.grads, loose.grads)).toBe(0);
+    expect(maxDiff(plain.grads, tight.grads)).toBeGreaterThan(1e-4);
+    expect(tight.lossSum).toBeCloseTo(plain.lossSum, 4);
+    const pool = (await makeGradientSource({ model, data, task: 'classification', workers: 2, backend: 'wasm', rangePenalty: { bound: 0.01, weight: 1 } }))!;
+    try {
+      const par = await pool.gradients(b());
+      expect(maxDiff(par.grads, tight.grads)).toBeLessThan(1e-4 * Math.max(1, ...tight.grads.map((g) => tf.max(tf.abs(g)).dataSync()[0])));
+    } finally { await pool.close!(); }
+  });
 });

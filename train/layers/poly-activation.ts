@@ -18,6 +18,13 @@ export interface PolyActivationArgs extends LayerArgs {
  * Each costs exactly one ciphertext multiplication and one level after
  * coefficient merging at export.
  */
+/**
+ * While set (inside a training step), every activation adds the penalty
+ * mean(relu(|x| − bound)²) of its input to `terms`, so the loss can keep
+ * activation inputs in range.
+ */
+export const rangePenalty: { current: { bound: number; terms: tf.Tensor[] } | null } = { current: null };
+
 export class PolyActivation extends tf.layers.Layer {
   static className = 'HePolyActivation';
   readonly kind: 'square' | 'quadratic';
@@ -44,8 +51,12 @@ export class PolyActivation extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x0 = Array.isArray(inputs) ? inputs[0] : inputs;
+    const r = rangePenalty.current;
+    // Kept (the model's execution disposes intermediates): the step reads it after the forward pass and disposes it.
+    if (r) r.terms.push(tf.keep(tf.tidy(() => tf.mean(tf.square(tf.relu(tf.sub(tf.abs(x0), r.bound)))))));
     return tf.tidy(() => {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const x = x0;
       if (this.kind === 'square') return tf.mul(x, x);
       const a = this.alpha!.read(), b = this.beta!.read(), c = this.c!.read();
       return tf.add(tf.add(tf.mul(a, tf.mul(x, x)), tf.mul(b, x)), c);

@@ -13,6 +13,7 @@ interface PoolOptions {
   task: Task;
   workers: number;
   backend: BackendName;
+  rangePenalty?: { bound: number; weight: number };
 }
 
 class WorkerHandle {
@@ -60,13 +61,13 @@ export async function makeGradientSource(o: PoolOptions): Promise<GradientSource
   if (o.workers <= 1) return undefined;
   const init: ToWorker = {
     type: 'init', topology: JSON.stringify(o.model.toJSON(null, false)), backend: o.backend, task: o.task,
-    numClasses: o.data.numClasses, shape: [...o.data.shape] as [number, number, number],
+    numClasses: o.data.numClasses, shape: [...o.data.shape] as [number, number, number], rangePenalty: o.rangePenalty,
   };
   const url = new URL('./worker.js', import.meta.url);
   const handles = Array.from({ length: o.workers - 1 }, () => new WorkerHandle(new Worker(url), init));
   await Promise.all(handles.map((h) => h.started()));
   const pixels = o.data.shape[0] * o.data.shape[1] * o.data.shape[2];
-  const ctx = { model: o.model, task: o.task, numClasses: o.data.numClasses, shape: o.data.shape };
+  const ctx = { model: o.model, task: o.task, numClasses: o.data.numClasses, shape: o.data.shape, rangePenalty: o.rangePenalty };
   let nextId = 0;
   let weightsChanged = true;
   let weights: Float32Array[] = [];

@@ -10,6 +10,7 @@ export interface InitMessage {
   task: Task;
   numClasses: number;
   shape: [number, number, number];
+  rangePenalty?: { bound: number; weight: number };
 }
 
 export interface StepMessage {

@@ -20,7 +20,7 @@ port.on('message', async (m: ToWorker) => {
     if (m.type === 'init') {
       await initBackend(m.backend);
       const model = await tf.models.modelFromJSON(JSON.parse(m.topology));
-      ctx = { model, task: m.task, numClasses: m.numClasses, shape: m.shape };
+      ctx = { model, task: m.task, numClasses: m.numClasses, shape: m.shape, rangePenalty: m.rangePenalty };
       send({ type: 'ready' });
     } else if (m.type === 'step') {
       const c = ctx!;
