@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
-/** A two-row table on SYNTHETIC data (tests only): a dense run and a pruned one, both under real CKKS (N=8192). */
+/** A two-row table on SYNTHETIC data (tests only): a dense run and a pruned one, both under real CKKS (N=8192, depth 5). */
 const config = (name: string, extra: string) => `
 name: ${name}
 dataset: { name: synthetic, trainCount: 128, testCount: 16, imageSize: [12, 12], channels: 1, validation: 0.25 }
-model: { name: lenet5, conv1: 8, conv2: 8, groups: 2, hidden: 8, activation: square }
+model: { name: cryptonets, filters: 8, hidden: 16, activation: square }
 train: { epochs: 1, batchSize: 32, learningRate: 0.01, backend: wasm }
-export: { channelBlocks: pow2, scaleBits: 26, headroomBits: 10, polyModulusDegree: 16384, coeffModulusBits: [36, 26, 26, 26, 26, 26, 26, 26, 36] }
+export: { channelBlocks: pow2, scaleBits: 28, polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40] }
 evaluate: { samples: 1, encrypted: true, simulate: false }
 ${extra}`;
 
@@ -36,4 +36,4 @@ test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV ta
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/no config directory .*nope/);
   } finally { await t.cleanup(); }
-}, 300_000); // two small trainings and two CKKS sessions at N=16384
+}, 300_000); // two small trainings and two CKKS sessions
