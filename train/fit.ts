@@ -71,50 +71,54 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const evalName = data.validation.count > 0 ? 'val' : 'test';
   const steps = Math.ceil(data.train.count / cfg.batchSize);
 
-  for (let epoch = state.epoch; epoch < cfg.epochs; epoch++) {
-    const t0 = performance.now();
-    // A fresh RNG per epoch from (seed, epoch): a resumed run shuffles exactly as an uninterrupted one.
-    const rng = new Rng(cfg.seed * 1000003 + epoch);
-    const bar = epochProgress(`epoch ${epoch + 1}/${cfg.epochs}`, steps, logger);
-    let lossSum = 0, correct = 0, seen = 0, step = 0;
-    for (const idx of batchIndices(data.train.count, cfg.batchSize, rng)) {
-      const lr = learningRateAt(cfg, epoch + step / steps);
-      setLearningRate(optimizer, lr);
-      const aug = { ...cfg.augment, rng };
-      const b: StepInput = { xs: batchPixels(data.train, idx, data.shape, data.normalization, aug), labels: batchLabels(data.train, idx), count: idx.length };
-      const g = await source.gradients(b);
-      assertFinite(g.lossSum, `epoch ${epoch + 1}, step ${step + 1}`);
-      applyGradients(model, optimizer, g.grads, b.count, { clipNorm: cfg.clipNorm, weightDecay: cfg.weightDecay, learningRate: lr });
-      o.afterStep?.(model);
-      await source.afterUpdate?.();
-      lossSum += g.lossSum; correct += g.correct; seen += b.count; step++;
-      bar.update(step, { loss: lossSum / seen, acc: task === 'classification' ? correct / seen : undefined });
+  // Gradient workers are threads: close them on every path (a divergence too), or the process never exits.
+  try {
+    for (let epoch = state.epoch; epoch < cfg.epochs; epoch++) {
+      const t0 = performance.now();
+      // A fresh RNG per epoch from (seed, epoch): a resumed run shuffles exactly as an uninterrupted one.
+      const rng = new Rng(cfg.seed * 1000003 + epoch);
+      const bar = epochProgress(`epoch ${epoch + 1}/${cfg.epochs}`, steps, logger);
+      let lossSum = 0, correct = 0, seen = 0, step = 0;
+      for (const idx of batchIndices(data.train.count, cfg.batchSize, rng)) {
+        const lr = learningRateAt(cfg, epoch + step / steps);
+        setLearningRate(optimizer, lr);
+        const aug = { ...cfg.augment, rng };
+        const b: StepInput = { xs: batchPixels(data.train, idx, data.shape, data.normalization, aug), labels: batchLabels(data.train, idx), count: idx.length };
+        const g = await source.gradients(b);
+        assertFinite(g.lossSum, `epoch ${epoch + 1}, step ${step + 1}`);
+        applyGradients(model, optimizer, g.grads, b.count, { clipNorm: cfg.clipNorm, weightDecay: cfg.weightDecay, learningRate: lr });
+        o.afterStep?.(model);
+        await source.afterUpdate?.();
+        lossSum += g.lossSum; correct += g.correct; seen += b.count; step++;
+        bar.update(step, { loss: lossSum / seen, acc: task === 'classification' ? correct / seen : undefined });
+      }
+      bar.stop();
+      const trainSeconds = (performance.now() - t0) / 1000;
+      const val = await evaluateSplit(model, evalSplit, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: cfg.evalBatchSize });
+      assertFinite(val.loss, `epoch ${epoch + 1} ${evalName} evaluation`);
+      const row: EpochMetrics = {
+        epoch: epoch + 1, learningRate: learningRateAt(cfg, epoch), trainLoss: lossSum / seen,
+        trainAccuracy: task === 'classification' ? correct / seen : undefined,
+        valLoss: val.loss, valAccuracy: val.accuracy, seconds: +((performance.now() - t0) / 1000).toFixed(2),
+        msPerStep: +((trainSeconds * 1000) / steps).toFixed(2),
+      };
+      state.history.push(row);
+      const s = score(task, val);
+      const improved = state.bestScore === null || s > state.bestScore;
+      if (improved) { state.bestScore = s; state.bestEpoch = epoch + 1; }
+      state.epoch = epoch + 1;
+      // best/ first: if interrupted between the two writes, last/ (older) is replayed and best/ stays consistent.
+      if (improved) await saveCheckpoint(bestDir, model, { epoch: epoch + 1, [`${evalName}Loss`]: val.loss, [`${evalName}Accuracy`]: val.accuracy });
+      await saveCheckpoint(lastDir, model, state, optimizer);
+      await writeMetricsCsv(join(o.dir, 'metrics.csv'), state.history);
+      logger.info(`epoch ${epoch + 1}/${cfg.epochs}: train loss ${row.trainLoss.toFixed(4)}` +
+        (row.trainAccuracy !== undefined ? ` acc ${(100 * row.trainAccuracy).toFixed(2)}%` : '') +
+        `, ${evalName} loss ${val.loss.toFixed(4)}` + (val.accuracy !== undefined ? ` acc ${(100 * val.accuracy).toFixed(2)}%` : '') +
+        `, ${row.seconds}s (${row.msPerStep} ms/step)${improved ? ' *best' : ''}`);
     }
-    bar.stop();
-    const trainSeconds = (performance.now() - t0) / 1000;
-    const val = await evaluateSplit(model, evalSplit, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: cfg.evalBatchSize });
-    assertFinite(val.loss, `epoch ${epoch + 1} ${evalName} evaluation`);
-    const row: EpochMetrics = {
-      epoch: epoch + 1, learningRate: learningRateAt(cfg, epoch), trainLoss: lossSum / seen,
-      trainAccuracy: task === 'classification' ? correct / seen : undefined,
-      valLoss: val.loss, valAccuracy: val.accuracy, seconds: +((performance.now() - t0) / 1000).toFixed(2),
-      msPerStep: +((trainSeconds * 1000) / steps).toFixed(2),
-    };
-    state.history.push(row);
-    const s = score(task, val);
-    const improved = state.bestScore === null || s > state.bestScore;
-    if (improved) { state.bestScore = s; state.bestEpoch = epoch + 1; }
-    state.epoch = epoch + 1;
-    // best/ first: if interrupted between the two writes, last/ (older) is replayed and best/ stays consistent.
-    if (improved) await saveCheckpoint(bestDir, model, { epoch: epoch + 1, [`${evalName}Loss`]: val.loss, [`${evalName}Accuracy`]: val.accuracy });
-    await saveCheckpoint(lastDir, model, state, optimizer);
-    await writeMetricsCsv(join(o.dir, 'metrics.csv'), state.history);
-    logger.info(`epoch ${epoch + 1}/${cfg.epochs}: train loss ${row.trainLoss.toFixed(4)}` +
-      (row.trainAccuracy !== undefined ? ` acc ${(100 * row.trainAccuracy).toFixed(2)}%` : '') +
-      `, ${evalName} loss ${val.loss.toFixed(4)}` + (val.accuracy !== undefined ? ` acc ${(100 * val.accuracy).toFixed(2)}%` : '') +
-      `, ${row.seconds}s (${row.msPerStep} ms/step)${improved ? ' *best' : ''}`);
+  } finally {
+    await source.close?.();
   }
-  await source.close?.();
 
   const best = await loadModel(state.bestEpoch > 0 ? bestDir : lastDir);
   model.setWeights(best.getWeights());

@@ -88,6 +88,10 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/heprune: error: training diverged: loss is (NaN|Infinity|-Infinity) at epoch 1, step \d+.*train.learningRate/);
       await expect(access(join(t.path, 'tiny', 'train', 'last'))).rejects.toThrow();
+      // With gradient worker threads too: they are closed, so the process exits (it used to hang).
+      const w = await runCli(['run', cfg, '--set', 'train.learningRate=1.0e+6', '--set', 'train.clipNorm=null', '--set', 'train.optimizer=sgd', '--set', 'train.workers=2']);
+      expect(w.code).toBe(3);
+      expect(w.stderr).toMatch(/training diverged/);
     } finally { await t.cleanup(); }
   });
 
