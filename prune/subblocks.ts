@@ -38,14 +38,13 @@ export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string
   if (!st || st.kind !== 'linear') throw new UserError(`prune: plan has no linear step ${stepName}`);
   const inL = inputOf(plan, si), outL = st.out;
   const [H, W, C] = inL.shape, [OH, OW, CO] = outL.shape;
-  // The first convolution reads the client's input copies: output block b reads the copy at offset copies[b−1]
-  // (as compile's imageStep), b = channel mod channels per ciphertext (the slot distance of channels 0 and 1 is the block).
-  const block = CO > 1 ? outL.slotOf[1] - outL.slotOf[0] : plan.slots;
-  const perCt = Math.max(1, Math.floor(plan.slots / block));
+  // The first convolution reads the client's input copies: output channel c in block b = c mod (blocks per
+  // ciphertext) reads the copy at offset copies[b−1] (as compile's imageStep). There is one copy per block but
+  // the first, up to the channel count, so b = c mod (copies + 1) either way.
+  const copies = si === 0 ? plan.inputCopies : [];
   const copyOf = (co: number) => {
-    if (si !== 0 || !plan.inputCopies.length) return 0;
-    const blk = co % perCt;
-    return blk > 0 ? plan.inputCopies[blk - 1] : 0;
+    const blk = co % (copies.length + 1);
+    return blk > 0 ? copies[blk - 1] : 0;
   };
   const S = plan.slots, k = layer.kernelSize, G = layer.groups, cinG = C / G, coutG = CO / G;
   const ph = convPad(layer.padding, H, k, layer.strides), pw = convPad(layer.padding, W, k, layer.strides);

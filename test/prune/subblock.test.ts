@@ -47,6 +47,17 @@ describe('SpENCNN sub-blocks', () => {
     m.dispose();
   });
 
+  test('first-conv sub-blocks in every channel geometry (a strided conv, multiplexed or not) are the plan\'s diagonals', () => {
+    const m = withSeededRandom(7, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 12, hidden: 8 }), { inputShape: [16, 16, 1], numClasses: 3 }));
+    for (const channelBlocks of ['tight', 'pow2', 'mux'] as const) {
+      const plan = compileChain(lowerModel(m), { channelBlocks });
+      if (channelBlocks === 'mux') expect(plan.steps[0].out.desc).toContain('4 channels per block');
+      const { blocks } = convSubBlocks(m.getLayer('conv1') as GroupedConv2D, plan, 'linear1');
+      expect([channelBlocks, blocks.length]).toEqual([channelBlocks, mulPlainOf(plan, 'linear1')]);
+    }
+    m.dispose();
+  });
+
   test('pruned sub-blocks are whole (block-aligned masks) and plaintext multiplications fall by exactly the blocks pruned', () => {
     const { m, plan, compile } = setup(2);
     const layers = [convSubBlocks(m.getLayer('conv2') as GroupedConv2D, plan, 'linear2')];
