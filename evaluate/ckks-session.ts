@@ -4,7 +4,7 @@ import { SealBackend } from '../he/seal-backend.js';
 import { zeroCounts, type OpCounts } from '../plan/op-counts.js';
 import { freePrepared, prepare, run, unpackOutput, type Prepared, type PrepareOptions } from '../plan/interpreter.js';
 import { galoisSteps, type Plan } from '../plan/plan.js';
-import type { Ciphertext, Plaintext } from 'node-seal';
+import type { Plaintext } from 'node-seal';
 
 /** One client + one server with real keys, in one thread; bytes pass between them as they would over a network. */
 export interface SessionSetup {
@@ -55,18 +55,7 @@ export class CkksSession {
     const steps: { name: string; ms: number }[] = [];
     // Masked refresh: server → bytes → client decrypts and re-encrypts → bytes → server.
     const refresh = { count: 0, bytes: 0, clientMs: 0 };
-    const channel = {
-      roundTrip: (c: Ciphertext): Ciphertext => {
-        const masked = new Uint8Array(c.saveToArray(this.ctx.m.ComprModeType.zstd));
-        const tc = performance.now();
-        const fresh = this.client.encrypt(this.client.decrypt(masked));
-        refresh.clientMs += performance.now() - tc;
-        refresh.count++; refresh.bytes += masked.length + fresh.length;
-        const out = new this.ctx.m.Ciphertext();
-        out.loadFromArray(this.ctx.context, fresh);
-        return out;
-      },
-    };
+    const channel = this.client.refreshChannel((bytes, ms) => { refresh.count++; refresh.bytes += bytes; refresh.clientMs += ms; });
     const outs = run(this.server, this.prepared, cts, (r) => steps.push({ name: r.name, ms: r.ms }), channel);
     const down = outs.map((o) => new Uint8Array(o.saveToArray(this.ctx.m.ComprModeType.zstd)));
     for (const c of [...outs, ...cts]) c.delete();

@@ -9,7 +9,7 @@ import type { Split } from '../datasets/types.js';
 import { loadExport } from '../export/artifact.js';
 import { CkksContext } from '../he/context.js';
 import { prepare, run, packInput, unpackOutput } from '../plan/interpreter.js';
-import { SlotSimulator, type SimValue } from '../plan/slot-sim.js';
+import { SlotSimulator } from '../plan/slot-sim.js';
 import { loadModel } from '../train/checkpoint.js';
 import { epochProgress } from '../train/progress.js';
 import { argmax, maxAbsError, precisionBits, summarize } from './metrics.js';
@@ -74,8 +74,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     ctx.delete();
     const prepared = prepare(sim, plan);
     const t0 = performance.now();
-    const channel = { roundTrip: (c: SimValue) => sim.encrypt(sim.encode(sim.decrypt(c), sim.topLevel)) };
-    const simOut = inputs.map((v) => Array.from(unpackOutput(plan, run(sim, prepared, v.map((c) => sim.encrypt(sim.encode(c, sim.topLevel))), undefined, channel).map((c) => sim.decrypt(c)))));
+    const simOut = inputs.map((v) => Array.from(unpackOutput(plan, run(sim, prepared, v.map((c) => sim.encrypt(sim.encode(c, sim.topLevel))), undefined, sim.refreshChannel()).map((c) => sim.decrypt(c)))));
     Object.assign(report, quality('simulated', simOut));
     report.simulatedMsPerImage = +((performance.now() - t0) / n).toFixed(2);
     if (plain) report.simulatedMaxAbsError = maxAbsError(simOut, plain);

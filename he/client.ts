@@ -93,6 +93,27 @@ export class CkksClient {
     } finally { pt.delete(); }
   }
 
+  /**
+   * The client's side of masked refresh (plan/interpreter RefreshChannel),
+   * by bytes as over a network: the server's masked ciphertext is
+   * serialised, decrypted, re-encrypted at the top level and loaded back.
+   * `onTrip` sees each trip's bytes (both ways) and client milliseconds.
+   */
+  refreshChannel(onTrip?: (bytes: number, clientMs: number) => void): { roundTrip(c: Ciphertext): Ciphertext } {
+    const m = this.ctx.m;
+    return {
+      roundTrip: (c: Ciphertext): Ciphertext => {
+        const masked = new Uint8Array(c.saveToArray(m.ComprModeType.zstd));
+        const t0 = performance.now();
+        const fresh = this.encrypt(this.decrypt(masked));
+        onTrip?.(masked.length + fresh.length, performance.now() - t0);
+        const out = new m.Ciphertext();
+        out.loadFromArray(this.ctx.context, fresh);
+        return out;
+      },
+    };
+  }
+
   decrypt(bytes: Uint8Array): Float64Array {
     const ct = new this.ctx.m.Ciphertext();
     try {

@@ -110,6 +110,11 @@ export class SlotSimulator implements CkksBackend<SimValue, SimValue> {
     return this.make(s, a.level, a.scale, 'ct');
   }
 
+  /** The client's side of masked refresh: a fresh top-level encryption of the same slots (plan/interpreter RefreshChannel). */
+  refreshChannel(): { roundTrip(c: SimValue): SimValue } {
+    return { roundTrip: (c) => this.encrypt(this.encode(this.decrypt(c), this.topLevel)) };
+  }
+
   modSwitchTo(a: SimValue, level: number): SimValue {
     if (level > a.level) throw new HeOpError(`modSwitchTo: cannot raise level ${a.level} to ${level}`);
     this.counts.modSwitch++;

@@ -94,7 +94,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     const result = { round: r, target, sparsity: maskSparsity(held) };
     await writeJsonAtomic(marker, { masks: masksToJson(held), result });
     rounds.push(result);
-    logger.info(`prune: round ${r}: sparsity ${held ? maskSparsity(held).toFixed(3) : 0}`);
+    logger.info(`prune: round ${r}: sparsity ${maskSparsity(held).toFixed(3)}`);
   }
   await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
   const test = await evaluateSplit(model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });

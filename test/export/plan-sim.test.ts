@@ -5,7 +5,7 @@ import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
 import { PolyActivation } from '../../train/layers/poly-activation.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
-import { SlotSimulator, type SimValue } from '../../plan/slot-sim.js';
+import { SlotSimulator } from '../../plan/slot-sim.js';
 import { prepare, plaintextBytes, run, packInput, unpackOutput } from '../../plan/interpreter.js';
 import { planCounts, relativeCost } from '../../plan/cost.js';
 import { galoisSteps, rotationSteps, type Plan } from '../../plan/plan.js';
@@ -25,8 +25,7 @@ function simulate(plan: Plan, x: ArrayLike<number>): { y: Float64Array; sim: Slo
   const sim = simFor(plan);
   const p = prepare(sim, plan);
   const before = { ...sim.counts };
-  const channel = { roundTrip: (c: SimValue) => sim.encrypt(sim.encode(sim.decrypt(c), sim.topLevel)) };
-  const out = run(sim, p, packInput(plan, x).map((v) => sim.encrypt(sim.encode(v, sim.topLevel))), undefined, channel);
+  const out = run(sim, p, packInput(plan, x).map((v) => sim.encrypt(sim.encode(v, sim.topLevel))), undefined, sim.refreshChannel());
   const y = unpackOutput(plan, out.map((c) => sim.decrypt(c)));
   for (const k of Object.keys(before) as (keyof typeof before)[]) sim.counts[k] -= before[k];
   return { y, sim };

@@ -5,7 +5,7 @@ import { SlotSimulator, type SimValue } from '../../plan/slot-sim.js';
 import { freePrepared, prepare, run, packInput, unpackOutput, type Prepared } from '../../plan/interpreter.js';
 import type { OpCounts } from '../../plan/op-counts.js';
 import { galoisSteps, type Plan } from '../../plan/plan.js';
-import type { Ciphertext, Plaintext } from 'node-seal';
+import type { Plaintext } from 'node-seal';
 
 /**
  * One plan on node-seal (real keys; client → bytes → server → bytes →
@@ -31,19 +31,10 @@ export class CkksTriple {
     const packed = packInput(plan, x);
     const cts = packed.map((v) => { const c = new ctx.m.Ciphertext(); c.loadFromArray(ctx.context, client.encrypt(v)); return c; });
     const before = { seal: { ...server.counts }, sim: { ...sim.counts } };
-    // Masked refresh through the client by bytes, as a server would do it over the network.
-    const channel = {
-      roundTrip: (c: Ciphertext): Ciphertext => {
-        const fresh = new ctx.m.Ciphertext();
-        fresh.loadFromArray(ctx.context, client.encrypt(client.decrypt(new Uint8Array(c.saveToArray(ctx.m.ComprModeType.zstd)))));
-        return fresh;
-      },
-    };
-    const outs = run(server, this.ps, cts, undefined, channel);
+    const outs = run(server, this.ps, cts, undefined, client.refreshChannel());
     const ckks = unpackOutput(plan, outs.map((o) => client.decrypt(new Uint8Array(o.saveToArray(ctx.m.ComprModeType.zstd)))));
     const sealAfter = { ...server.counts };
-    const simChannel = { roundTrip: (c: SimValue) => sim.encrypt(sim.encode(sim.decrypt(c), sim.topLevel)) };
-    const simulated = unpackOutput(plan, run(sim, this.pm, packed.map((v) => sim.encrypt(sim.encode(v, sim.topLevel))), undefined, simChannel).map((c) => sim.decrypt(c)));
+    const simulated = unpackOutput(plan, run(sim, this.pm, packed.map((v) => sim.encrypt(sim.encode(v, sim.topLevel))), undefined, sim.refreshChannel()).map((c) => sim.decrypt(c)));
     for (const c of [...outs, ...cts]) c.delete();
     const delta = (a: OpCounts, b: OpCounts) => Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof OpCounts] - b[k as keyof OpCounts]])) as unknown as OpCounts;
     return { ckks, simulated, sealCounts: delta(sealAfter, before.seal), simCounts: delta(sim.counts, before.sim) };
