@@ -49,7 +49,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
   const xs = batchPixels(o.test, idx, meta.shape, meta.normalization);
   const labels = Array.from(o.test.labels.subarray(0, n));
   const inputs = Array.from({ length: n }, (_, i) => packInput(plan, xs.subarray(i * pixels, (i + 1) * pixels)));
-  const report: Record<string, unknown> = { exportDir: o.exportDir, dataset: meta.dataset, samples: n, params: plan.params, depth: manifest.depth, staticCounts: manifest.totals.counts, plaintexts: manifest.totals.plaintexts, galoisKeys: manifest.galoisKeySteps.length, composedRotations: manifest.composedRotations };
+  const report: Record<string, unknown> = { exportDir: o.exportDir, dataset: meta.dataset, samples: n, params: plan.params, depth: manifest.depth, staticCounts: manifest.totals.counts, plaintexts: manifest.totals.plaintexts, ...(manifest.totals.memory ? { memory: manifest.totals.memory } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), galoisKeys: manifest.galoisKeySteps.length, composedRotations: manifest.composedRotations };
   const classify = meta.task === 'classification';
   const acc = (outs: number[][]) => outs.filter((y, i) => argmax(y) === labels[i]).length / n;
   // Reconstruction: mean squared error against the (normalised) input.

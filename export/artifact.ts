@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { replaceDirAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
-import { planCounts } from '../plan/cost.js';
+import { planCounts, planMemory } from '../plan/cost.js';
 import type { Layout } from '../plan/layout.js';
 import { galoisSteps, planDepth, rotationSteps, stepLevels, type Plan, type PlanStep } from '../plan/plan.js';
 
@@ -17,9 +17,9 @@ import { galoisSteps, planDepth, rotationSteps, stepLevels, type Plan, type Plan
  * No key material is ever written here: keys belong to the client.
  */
 export const FORMAT = 'heprune-plan';
-export const FORMAT_VERSION = 3;
-/** Version 2 is version 3 without pool steps: still read. */
-const READABLE_VERSIONS = [2, 3];
+export const FORMAT_VERSION = 4;
+/** Version 2 is version 3 without pool steps, version 3 is 4 without tile metadata and memory totals: still read. */
+const READABLE_VERSIONS = [2, 3, 4];
 
 const ref = z.object({ offset: z.number().int().nonnegative(), count: z.number().int().nonnegative() });
 const layoutRef = z.object({ shape: z.array(z.number().int().positive()), cts: z.number().int().positive(), period: z.number().int().positive().optional(), desc: z.string(), slots: ref });
@@ -44,6 +44,8 @@ export const manifestSchema = z.object({
   createdAt: z.string(),
   params: z.object({ polyModulusDegree: z.number().int(), coeffModulusBits: z.array(z.number().int()), scaleBits: z.number().int() }),
   refresh: z.object({ maskBits: z.number().int().nonnegative() }).optional(),
+  tiles: z.object({ t1: z.number().int().positive(), t2: z.number().int().positive(), first: z.enum(['outer', 'inner']) }).optional(),
+  channelBlocks: z.enum(['tight', 'pow2', 'mux']).optional(),
   slots: z.number().int().positive(),
   input: layoutRef,
   inputCopies: z.array(z.number().int()),
@@ -54,7 +56,11 @@ export const manifestSchema = z.object({
   galoisKeySteps: z.array(z.number().int()),
   composedRotations: z.boolean(),
   depth: z.number().int(),
-  totals: z.object({ counts: z.record(z.string(), z.number()), plaintexts: z.number().int() }),
+  totals: z.object({
+    counts: z.record(z.string(), z.number()), plaintexts: z.number().int(),
+    /** planMemory: encoded weight bytes and the peak ciphertext bytes held (absent before version 4). */
+    memory: z.object({ plaintextBytes: z.number(), peakCiphertexts: z.number().int(), peakCiphertextBytes: z.number() }).optional(),
+  }),
   /** Anything the producer wants to keep with the plan (normalisation, class names, source model). */
   meta: z.record(z.string(), z.unknown()),
   weights: z.object({ file: z.literal('weights.bin'), bytes: z.number().int(), sha256: z.string() }),
@@ -85,6 +91,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const w = new Writer();
   const levels = stepLevels(plan);
   const counts = planCounts(plan);
+  const mem = planMemory(plan);
   const steps = plan.steps.map((s: PlanStep, i) => {
     const base = { name: s.name, levelIn: levels[i], out: w.layout(s.out), counts: counts.perStep[i].counts };
     if (s.kind === 'square') return { kind: 'square' as const, ...base };
@@ -104,9 +111,9 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const weights = w.buffer();
   const body = {
     format: FORMAT, formatVersion: FORMAT_VERSION, createdAt: new Date().toISOString(),
-    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, output, steps,
+    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, output, steps,
     rotationSteps: rotationSteps(plan), galoisKeySteps: galoisSteps(plan), composedRotations: !!plan.rotationKeys, depth: planDepth(plan),
-    totals: { counts: counts.total, plaintexts: counts.plaintexts }, meta,
+    totals: { counts: counts.total, plaintexts: counts.plaintexts, memory: { plaintextBytes: mem.plaintextBytes, peakCiphertexts: mem.peakCiphertexts, peakCiphertextBytes: mem.peakCiphertextBytes } }, meta,
     weights: { file: 'weights.bin' as const, bytes: weights.length, sha256: sha256(weights) },
   };
   // Round-trip through JSON so the integrity hash is over exactly what is written (undefined keys dropped).
@@ -170,6 +177,6 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
         bias: o.bias ? operand(o.bias) : undefined,
       })),
     });
-  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
+  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
   return { plan, manifest: m };
 }

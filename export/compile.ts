@@ -6,6 +6,8 @@ import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type Plan
 import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
 import { relativeCost } from '../plan/cost.js';
 import type { HeChain } from './lower.js';
+import { foldDeadNeurons } from './dead-neurons.js';
+import { compileTiled } from './tile-compile.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
 export interface CompileOptions {
@@ -34,6 +36,13 @@ export interface CompileOptions {
    * first prime's headroom above the scale, with the activations themselves.
    */
   refresh?: { levels: number; maskBits: number };
+  /**
+   * Tile-tensor packing for fully-connected networks (see tile-compile):
+   * a tile shape (t1·t2 = slots) and the first map's input orientation, or
+   * `auto`: every power-of-two shape and both orientations, the cheapest by
+   * the cost model. Absent: the diagonal (hybrid) method.
+   */
+  tiles?: 'auto' | { t1: number; t2: number; first?: 'outer' | 'inner' };
 }
 
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -55,6 +64,7 @@ interface ImageGeom { strides: { c: number; y: number; x: number }; block: numbe
  *     output for the next dense map.
  */
 export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
+  if (o.tiles) return compileTiled(foldDeadNeurons(chain), o);
   const mode = o.channelBlocks ?? 'auto';
   if (mode !== 'auto') return compileWith(chain, o, mode !== 'tight', mode === 'mux');
   const tight = compileWith(chain, o, false, false);

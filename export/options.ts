@@ -14,6 +14,14 @@ export const exportSchema = z.object({
     levels: z.number().int().min(2).describe('levels between refreshes: the parameters are chosen for this many'),
     maskBits: z.number().int().min(0).max(40).default(12).describe('refresh masks are uniform in ±2^maskBits: they hide activations much smaller than that from the client (about maskBits − log2|activation| bits) and must fit the headroom above the scale with them (maskBits ≤ headroomBits − 2)'),
   }).strict().optional().describe('masked refresh (a client round trip) for networks deeper than 128-bit parameters hold'),
+  tiles: z.union([
+    z.literal('auto'),
+    z.object({
+      t1: z.number().int().positive().describe('outer tile dimension (rows of slots)'),
+      t2: z.number().int().positive().describe('inner tile dimension; t1·t2 must equal the slots (N/2)'),
+      first: z.enum(['outer', 'inner']).default('outer').describe('the first layer reads its input along t1 (outer) or t2 (inner); layers alternate'),
+    }).strict(),
+  ]).optional().describe('tile-tensor packing of fully-connected networks (HE-PEx): a tile shape, or auto (the cost model picks shape and orientation); absent: diagonal packing'),
   maxGaloisKeyMB: z.number().positive().default(512).describe('Galois key memory; past it keys are generated for powers of two only and rotations composed from them'),
 }).strict().refine((e) => (e.polyModulusDegree === undefined) === (e.coeffModulusBits === undefined), {
   message: 'give both polyModulusDegree and coeffModulusBits, or neither',
@@ -24,7 +32,7 @@ export type ExportConfig = z.infer<typeof exportSchema>;
 export function compileOptions(e: ExportConfig): CompileOptions {
   return {
     params: e.polyModulusDegree ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits } : undefined,
-    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
+    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, tiles: e.tiles, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
   };
 }
 

@@ -54,6 +54,37 @@ export function planCounts(plan: Plan): { total: OpCounts; perStep: { name: stri
 }
 
 /**
+ * The packed model's server memory, from the plan alone: every encoded
+ * plaintext operand (N coefficients × its level's primes × 8 bytes, at the
+ * level it is used), and the most ciphertext bytes held at once (a step's
+ * inputs and outputs, plus tensors kept for residual reads; 2 polynomials
+ * each). Key memory is reported apart (it depends on the rotation keys only).
+ */
+export function planMemory(plan: Plan): { plaintexts: number; plaintextBytes: number; peakCiphertexts: number; peakCiphertextBytes: number } {
+  const levels = stepLevels(plan);
+  const N = plan.params.polyModulusDegree;
+  let plaintexts = 0, plaintextBytes = 0, peakCiphertexts = plan.input.cts, peakCiphertextBytes = 0;
+  let inCts = plan.input.cts;
+  const kept = new Map<number, number>();
+  plan.steps.forEach((st, i) => {
+    const level = levels[i];
+    if (st.kind === 'linear') {
+      for (const o of st.outputs) {
+        const n = o.giants.reduce((a, g) => a + g.terms.length, 0) + (o.bias ? 1 : 0);
+        plaintexts += n;
+        plaintextBytes += n * N * (level + 1) * 8;
+      }
+      if (st.skip) kept.set(st.skip.step, st.skip.cts);
+    }
+    const held = inCts + st.out.cts + [...kept.values()].reduce((a, b) => a + b, 0);
+    if (held > peakCiphertexts) peakCiphertexts = held;
+    peakCiphertextBytes = Math.max(peakCiphertextBytes, held * 2 * N * (level + 1) * 8);
+    inCts = st.out.cts;
+  });
+  return { plaintexts, plaintextBytes, peakCiphertexts, peakCiphertextBytes };
+}
+
+/**
  * Estimated server time in the units of plan/diagonals' rotationCost
  * ((level+2)² per key switch): what compile-time choices minimise.
  * Elementwise operations scale with the primes left; node-seal at N=16384,

@@ -61,3 +61,19 @@ export function maxSlot(l: Layout): number {
   for (const s of l.slotOf) m = Math.max(m, s);
   return m;
 }
+
+/**
+ * A vector in tile-tensor form (HE-PEx): each ciphertext is a t1×t2 tile,
+ * slot r·t2 + c (r the outer index, c the inner). `outer`: element e at
+ * r = e mod t1 of ciphertext ⌊e/t1⌋, c = 0, and copied along c when
+ * `replicated`; `inner`: at c = e mod t2 of ciphertext ⌊e/t2⌋, repeated
+ * along r (every t2 slots). Printed in HElayers' notation: [t1, t2/?] etc.
+ */
+export function tileLayout(n: number, slots: number, tile: { t1: number; t2: number }, along: 'outer' | 'inner', replicated = true): Layout {
+  const { t1, t2 } = tile;
+  const per = along === 'outer' ? t1 : t2;
+  const slotOf = Int32Array.from({ length: n }, (_, e) => Math.floor(e / per) * slots + (along === 'outer' ? (e % t1) * t2 : e % t2));
+  const cts = Math.ceil(n / per);
+  const desc = along === 'outer' ? `${n} @ [${t1}, ${replicated ? '*' : '1?'}/${t2}]` : `${n} @ [*/${t1}, ${t2}]`;
+  return { shape: [n], cts, slotOf, period: along === 'inner' ? t2 : undefined, desc: cts > 1 ? `${desc} (${cts} ciphertexts)` : desc };
+}

@@ -72,11 +72,20 @@ export type PlanStep = LinearStep | SquareStep | PoolStep | RefreshStep;
 /** Linear maps and squares rescale once; pooling only rotates and adds; a refresh restores the top level. */
 export const consumesLevel = (st: PlanStep) => st.kind === 'linear' || st.kind === 'square';
 
+/**
+ * Tile-tensor packing of a fully-connected plan: t1×t2 tiles (t1·t2 = slots);
+ * linear map i reads its input along the outer dimension r when i and
+ * `first` agree in parity ('outer' first: maps 0, 2, 4, …), else along c.
+ */
+export interface TileShape { t1: number; t2: number; first: 'outer' | 'inner' }
+
 export interface Plan {
   formatVersion: 1;
   params: HeParams;
   /** The channel block geometry the compiler chose (pruning aligns its sub-blocks with it). */
   channelBlocks?: 'tight' | 'pow2' | 'mux';
+  /** Present when dense layers are packed as tile tensors (pruning aligns tiles with it). */
+  tiles?: TileShape;
   /** Refresh masks are uniform in ±2^maskBits (present when the plan has refresh steps). */
   refresh?: { maskBits: number };
   slots: number;

@@ -41,10 +41,11 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
     dir, compileSeconds: +((performance.now() - t0) / 1000).toFixed(2), params: plan.params, depth: manifest.depth,
     rotations: counts.total.rotate, plaintextMultiplications: counts.total.mulPlain, ciphertextMultiplications: counts.total.mul,
     rescales: counts.total.rescale, plaintexts: counts.plaintexts, galoisKeys: galoisSteps(plan).length, composedRotations: !!plan.rotationKeys, weightsBytes: manifest.weights.bytes,
+    memory: manifest.totals.memory, ...(plan.tiles ? { tiles: plan.tiles } : {}),
     perStep: counts.perStep.map((s) => ({ name: s.name, ...s.counts })),
   };
   logger.info(`export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +
-    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys${plan.rotationKeys ? ' (key memory budget: rotations composed from ±2^i and the most used steps)' : ''} → ${dir}`);
+    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys, ${(manifest.totals.memory!.plaintextBytes / 2 ** 20).toFixed(0)} MiB of plaintexts${plan.tiles ? `, tiles ${plan.tiles.t1}x${plan.tiles.t2} (first input ${plan.tiles.first})` : ''}${plan.rotationKeys ? ' (key memory budget: rotations composed from ±2^i and the most used steps)' : ''} → ${dir}`);
   ctx.summary.export = result;
   await run.markDone('export', fp, result);
 }

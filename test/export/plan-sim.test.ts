@@ -5,7 +5,7 @@ import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
 import { PolyActivation } from '../../train/layers/poly-activation.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
-import { SlotSimulator } from '../../plan/slot-sim.js';
+import { maxAbsDiff, simFor, simulate } from '../helpers/simulate.js';
 import { prepare, plaintextBytes, run, packInput, unpackOutput } from '../../plan/interpreter.js';
 import { planCounts, relativeCost } from '../../plan/cost.js';
 import { galoisSteps, rotationSteps, type Plan } from '../../plan/plan.js';
@@ -14,28 +14,6 @@ import { withSeededRandom } from '../../train/seeded.js';
 import { Rng } from '../../common/rng.js';
 
 beforeAll(async () => { await initBackend('wasm'); });
-
-/** Deterministic stand-in for the primes (the simulator needs no crypto): ~2^40 each. */
-function simFor(plan: Plan): SlotSimulator {
-  const levels = plan.params.coeffModulusBits.length - 2;
-  return new SlotSimulator({ slots: plan.slots, rescalePrimes: Array.from({ length: levels }, (_, i) => 2 ** 40 - 1000 * (i + 1)), scale: 2 ** plan.params.scaleBits });
-}
-
-function simulate(plan: Plan, x: ArrayLike<number>): { y: Float64Array; sim: SlotSimulator } {
-  const sim = simFor(plan);
-  const p = prepare(sim, plan);
-  const before = { ...sim.counts };
-  const out = run(sim, p, packInput(plan, x).map((v) => sim.encrypt(sim.encode(v, sim.topLevel))), undefined, sim.refreshChannel());
-  const y = unpackOutput(plan, out.map((c) => sim.decrypt(c)));
-  for (const k of Object.keys(before) as (keyof typeof before)[]) sim.counts[k] -= before[k];
-  return { y, sim };
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 /** A random small sequential net: conv (random kernel, stride, padding, groups), act, optional pool, dense, act, dense. */
 function randomNet(seed: number): { model: tf.Sequential; shape: [number, number, number] } {

@@ -1,0 +1,30 @@
+import type { HeChain } from './lower.js';
+
+/**
+ * A hidden neuron whose row has no weights left (pruned away) is a constant:
+ * its pre-activation is its bias b, and what the next map reads is b². Fold
+ * w·b² into the next map's bias and drop the reads, so no plan computes or
+ * stores it (a tile of such neurons is then never computed at all). Returns
+ * a new chain; the function is unchanged.
+ */
+export function foldDeadNeurons(chain: HeChain): HeChain {
+  const linears = chain.linears.map((m) => ({ ...m, rows: m.rows.map((r) => r.slice()), bias: Float64Array.from(m.bias) }));
+  for (let li = 0; li + 1 < linears.length; li++) {
+    // Only plain chains: a residual input could read the neuron too.
+    if (chain.skips.some((s) => s && s.from === li) || chain.pools[li + 1]) continue;
+    const m = linears[li], next = linears[li + 1];
+    const dead = new Map<number, number>();
+    m.rows.forEach((r, o) => { if (r.length === 0) dead.set(o, m.bias[o] * m.bias[o]); });
+    if (dead.size === 0) continue;
+    next.rows = next.rows.map((r, p) => {
+      const kept: number[] = [];
+      for (let e = 0; e < r.length; e += 2) {
+        const v = dead.get(r[e]);
+        if (v === undefined) kept.push(r[e], r[e + 1]);
+        else next.bias[p] += r[e + 1] * v;
+      }
+      return kept;
+    });
+  }
+  return { ...chain, linears };
+}

@@ -1,0 +1,152 @@
+import { UserError } from '../common/errors.js';
+import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
+import { relativeCost } from '../plan/cost.js';
+import { tileLayout, type Layout } from '../plan/layout.js';
+import { rotationUsage, type LinearStep, type Plan, type PlanStep, type TileShape } from '../plan/plan.js';
+import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
+import type { CompileOptions } from './compile.js';
+import { sizeOf } from './linear-map.js';
+import type { HeChain } from './lower.js';
+
+/**
+ * Tile-tensor packing of a fully-connected chain (HE-PEx, HElayers): each
+ * ciphertext is a t1×t2 tile (slot r·t2 + c) and a weight matrix is cut into
+ * tiles of the same shape, one plaintext each. A layer whose input lies
+ * along r (copied along c) multiplies tile by tile, adds over input tiles and
+ * sums over r with log2(t1) rotations — cyclic over the whole ciphertext, so
+ * its output lies along c, copied along every r: exactly what the next layer
+ * reads, with no transpose. That next layer sums over c (log2(t2) rotations);
+ * its output lies along r at c = 0 only, so a third layer first masks and
+ * copies it along c (one level, log2(t2) rotations: a `replicate` step).
+ * A tile whose weights are all zero is never stored, encoded or multiplied;
+ * an output tile with no weights at all is never computed (its neurons are
+ * constants, folded into the next layer's bias by foldDeadNeurons).
+ */
+
+const pow2Below = (n: number) => { const out: number[] = []; for (let s = 1; s < n; s *= 2) out.push(s); return out; };
+
+/** Which way each linear map's input lies: alternating, starting with `first`. */
+export function tileOrientation(first: TileShape['first'], li: number): 'outer' | 'inner' {
+  return (li % 2 === 0) === (first === 'outer') ? 'outer' : 'inner';
+}
+
+/** Replicate steps (mask + copy along c) the chain needs: before every outer-input layer that follows an inner-input one. */
+const replications = (n: number, first: TileShape['first']) =>
+  Array.from({ length: n }, (_, li) => li > 0 && tileOrientation(first, li) === 'outer').filter(Boolean).length;
+
+/** Compiles a chain of dense maps with tile-tensor packing; tile shape and orientation from `o.tiles` or the cost model. */
+export function compileTiled(chain: HeChain, o: CompileOptions): Plan {
+  const bad = chain.linears.findIndex((m) => m.outShape.length !== 1);
+  if (bad >= 0) throw new UserError(`export.tiles: tile-tensor packing is for fully-connected networks; linear${bad + 1} outputs [${chain.linears[bad].outShape}]`);
+  if (chain.pools.some(Boolean) || chain.skips.some(Boolean)) throw new UserError('export.tiles: tile-tensor packing does not support pooling or residual connections');
+  if (o.refresh) throw new UserError('export.tiles: tile-tensor packing does not support export.refresh');
+  const n = chain.linears.length;
+  const firsts: TileShape['first'][] = typeof o.tiles === 'object' ? [o.tiles.first ?? 'outer'] : ['outer', 'inner'];
+  const plans: Plan[] = [];
+  for (const first of firsts) {
+    const levels = 2 * n - 1 + replications(n, first);
+    const params = o.params ?? selectParams({ levels, slots: 1, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
+    if (o.params) checkParams(o.params, { levels, slots: 1 });
+    const S = slotsOf(params);
+    const shapes = typeof o.tiles === 'object' ? [o.tiles.t2] : [...pow2Below(S), S];
+    for (const t2 of shapes) {
+      if (typeof o.tiles === 'object' && o.tiles.t1 * o.tiles.t2 !== S) {
+        throw new UserError(`export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`);
+      }
+      plans.push(tiledPlan(chain, params, { t1: S / t2, t2, first }, o));
+    }
+  }
+  return plans.reduce((best, p) => (relativeCost(p) < relativeCost(best) ? p : best));
+}
+
+function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: CompileOptions): Plan {
+  const S = slotsOf(params);
+  const { t1, t2 } = tile;
+  const nIn = sizeOf(chain.inShape);
+  const inAlong = tileOrientation(tile.first, 0);
+  const inL = tileLayout(nIn, S, tile, inAlong);
+  const input: Layout = { ...inL, shape: [...chain.inShape] };
+  // The client writes the copies: along c (outer input) or along r (inner input).
+  const inputCopies = inAlong === 'outer' ? Array.from({ length: t2 - 1 }, (_, c) => c + 1) : Array.from({ length: t1 - 1 }, (_, r) => (r + 1) * t2);
+  const steps: PlanStep[] = [];
+  let cur = input;
+  chain.linears.forEach((m, li) => {
+    const along = tileOrientation(tile.first, li);
+    if (li > 0) {
+      steps.push({ kind: 'square', name: `square${li}`, out: cur });
+      if (along === 'outer') {
+        const rep = replicateStep(`replicate${li}`, cur, S, tile);
+        steps.push(rep);
+        cur = rep.out;
+      }
+    }
+    const step = tileStep(`linear${li + 1}`, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, along);
+    steps.push(step);
+    cur = step.out;
+  });
+  if (cur.slotOf.some((g) => g < 0)) throw new UserError(`linear${chain.linears.length}: a whole tile of outputs has no weights; the network's output would be constant there`);
+  const plan: Plan = { formatVersion: 1, params, tiles: tile, slots: S, input, inputCopies, steps, output: cur };
+  const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
+  const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
+  if (keys) plan.rotationKeys = keys;
+  return plan;
+}
+
+/**
+ * One dense layer on tiles. Ciphertext indices count computed ciphertexts
+ * only: an output tile row with no weights is never computed, and its
+ * elements' slots are −1 (no later layer reads them, see foldDeadNeurons).
+ */
+function tileStep(name: string, rows: number[][], bias: Float64Array, nOut: number, inL: Layout, S: number, tile: TileShape, along: 'outer' | 'inner'): LinearStep {
+  const { t1, t2 } = tile;
+  const outAlong = along === 'outer' ? 'inner' : 'outer';
+  const full = tileLayout(nOut, S, tile, outAlong, false);
+  const tiles = new Map<number, Float64Array>(); // key: outCt · 65536 + inCt
+  rows.forEach((row, o) => {
+    const i = Math.floor(o / (outAlong === 'inner' ? t2 : t1));
+    for (let e = 0; e < row.length; e += 2) {
+      const x = row[e], w = row[e + 1];
+      if (inL.slotOf[x] < 0) throw new Error(`${name}: reads input ${x}, which was never computed`);
+      const j = Math.floor(inL.slotOf[x] / S);
+      const [r, c] = along === 'outer' ? [x % t1, o % t2] : [o % t1, x % t2];
+      const key = i * 65536 + j;
+      let d = tiles.get(key);
+      if (!d) { d = new Float64Array(S); tiles.set(key, d); }
+      d[r * t2 + c] += w;
+    }
+  });
+  const outLive = Array.from({ length: full.cts }, (_, i) => [...tiles.keys()].some((k) => Math.floor(k / 65536) === i));
+  const outIndex = compactIndex(outLive);
+  const outputs = outLive.flatMap((isLive, i) => {
+    if (!isLive) return [];
+    const terms = [...tiles.entries()].filter(([k]) => Math.floor(k / 65536) === i).sort((a, b) => a[0] - b[0])
+      .map(([k, d]) => ({ input: k % 65536, baby: 0, diag: d }));
+    // The bias sits in one copy (r = 0 or c = 0): the rotate-and-sum adds it once into every copy it makes.
+    const b = new Float64Array(S);
+    const per = outAlong === 'inner' ? t2 : t1;
+    for (let e = i * per; e < Math.min(nOut, (i + 1) * per); e++) b[outAlong === 'inner' ? e % t2 : (e % t1) * t2] = bias[e];
+    return [{ giants: [{ giant: 0, terms }], bias: b.some((v) => v !== 0) ? b : undefined }];
+  });
+  const rotateSum = along === 'outer' ? pow2Below(t1).map((s) => s * t2) : pow2Below(t2);
+  // Ciphertext indices in the layout count computed ciphertexts only; dead elements point nowhere (-1).
+  const slotOf = Int32Array.from(full.slotOf, (g) => { const k = outIndex[Math.floor(g / S)]; return k < 0 ? -1 : k * S + (g % S); });
+  const out: Layout = { ...full, slotOf, cts: outputs.length, desc: full.desc + (outputs.length < full.cts ? ` (${full.cts - outputs.length} empty tiles skipped)` : '') };
+  return { kind: 'linear', name, outputs, rotateSum, out };
+}
+
+/** Masks an outer vector (valid at c = 0) and copies it along c: rotations by −1, −2, −4, … */
+function replicateStep(name: string, cur: Layout, S: number, tile: TileShape): LinearStep {
+  const outputs = Array.from({ length: cur.cts }, (_, i) => {
+    const mask = new Float64Array(S);
+    for (const g of cur.slotOf) if (g >= 0 && Math.floor(g / S) === i) mask[g % S] = 1;
+    return { giants: [{ giant: 0, terms: [{ input: i, baby: 0, diag: mask }] }] };
+  });
+  const desc = cur.desc.replace('1?/', '*/');
+  return { kind: 'linear', name, outputs, rotateSum: pow2Below(tile.t2).map((s) => S - s), out: { ...cur, desc } };
+}
+
+/** Position of each live entry among the live ones (−1 for dead). */
+function compactIndex(live: boolean[]): number[] {
+  let k = 0;
+  return live.map((l) => (l ? k++ : -1));
+}

@@ -1,0 +1,102 @@
+import { compileChain } from '../../export/compile.js';
+import { applyMap, denseMap, type LinearMap } from '../../export/linear-map.js';
+import type { HeChain } from '../../export/lower.js';
+import { planCounts } from '../../plan/cost.js';
+import { Rng } from '../../common/rng.js';
+import { selectParams } from '../../he/params.js';
+import { maxAbsDiff, simulate } from '../helpers/simulate.js';
+
+/** A fully-connected chain with random widths and weights; `zeroTiles(li)` blanks weight blocks (pruned tiles). */
+function randomChain(seed: number, widths: number[], blank?: (li: number, o: number, i: number) => boolean): HeChain {
+  const r = new Rng(seed);
+  const linears: LinearMap[] = [];
+  for (let li = 0; li + 1 < widths.length; li++) {
+    const [nIn, nOut] = [widths[li], widths[li + 1]];
+    const k = Float32Array.from({ length: nIn * nOut }, (_, e) => {
+      const i = Math.floor(e / nOut), o = e % nOut;
+      return blank?.(li, o, i) ? 0 : (r.next() - 0.5) / Math.sqrt(nIn);
+    });
+    linears.push(denseMap(k, Float32Array.from({ length: nOut }, () => r.next() - 0.5), nIn, nOut, li === 0 ? [widths[0]] : [nIn]));
+  }
+  linears[0].inShape = [widths[0], 1, 1];
+  return { inShape: [widths[0], 1, 1], linears, pools: linears.map(() => undefined), skips: linears.map(() => undefined) };
+}
+
+/** The chain in plain arithmetic: L0, x², L1, x², …, Lk. */
+function reference(chain: HeChain, x: Float64Array): Float64Array {
+  let v = x;
+  chain.linears.forEach((m, li) => {
+    if (li > 0) v = v.map((a) => a * a);
+    v = applyMap(m, v);
+  });
+  return v;
+}
+
+const input = (n: number, seed: number) => { const r = new Rng(seed); return Float64Array.from({ length: n }, () => r.next() * 2 - 1); };
+
+describe('tile-tensor packing on the slot simulator', () => {
+  // Random widths and every orientation; tile shapes from 4096 = t1·t2 (N = 8192).
+  test.each([
+    [1, [20, 7], 64, 'outer'],
+    [2, [100, 33, 9], 128, 'outer'],
+    [3, [100, 33, 9], 128, 'inner'],
+    [4, [300, 70, 40, 300], 16, 'outer'],
+    [5, [300, 70, 40, 300], 256, 'inner'],
+    [6, [130, 129, 5, 17], 1, 'outer'],
+    [7, [130, 129, 5, 17], 'all', 'inner'],
+  ] as const)('chain %i %j with t2 = %s, first %s: output = plain product; counts = simulator', (seed, widths, t2, first) => {
+    const chain = randomChain(seed, [...widths]);
+    // The parameters for the depth (replicate steps included) fix the slots, hence t1 = slots / t2.
+    const levels = 2 * chain.linears.length - 1 + (first === 'outer' ? Math.floor((chain.linears.length - 1) / 2) : Math.floor(chain.linears.length / 2));
+    const params = selectParams({ levels, slots: 1, scaleBits: 30 });
+    const S = params.polyModulusDegree / 2;
+    const t = t2 === 'all' ? { t1: 1, t2: S } : { t1: S / t2, t2 };
+    const plan = compileChain(chain, { tiles: { ...t, first }, params });
+    expect(plan.tiles).toEqual({ ...t, first });
+    const x = input(widths[0], seed);
+    const ref = reference(chain, x);
+    const { y, sim } = simulate(plan, x);
+    expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-6);
+    const { total } = planCounts(plan);
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(total[k]);
+  });
+
+  test('auto picks the cheapest shape and orientation, and one plaintext per non-empty tile', () => {
+    const chain = randomChain(11, [784, 128, 784]);
+    const plan = compileChain(chain, { tiles: 'auto' });
+    expect(plan.tiles).toBeDefined();
+    const { t1, t2, first } = plan.tiles!;
+    expect(t1 * t2).toBe(plan.slots);
+    // Layer 1 reads along `first`: its tiles are ⌈out/t⌉ × ⌈in/t'⌉ — all non-empty with dense weights.
+    const [a, b] = first === 'outer' ? [t2, t1] : [t1, t2];
+    const tiles1 = Math.ceil(128 / a) * Math.ceil(784 / b), tiles2 = Math.ceil(784 / b) * Math.ceil(128 / a);
+    expect(planCounts(plan).total.mulPlain).toBe(tiles1 + tiles2);
+    const x = input(784, 3);
+    expect(maxAbsDiff(simulate(plan, x).y, reference(chain, x))).toBeLessThan(1e-6);
+  });
+
+  test('an all-zero tile is never stored or multiplied; a tile row of dead neurons is never computed, its constant folded', () => {
+    const t = { t1: 64, t2: 64, first: 'outer' as const };
+    const params = selectParams({ levels: 3, slots: 1, scaleBits: 30 });
+    expect(params.polyModulusDegree).toBe(8192);
+    const dense = randomChain(5, [200, 150, 10]);
+    // Layer 1 (input along r, 64 per tile; outputs along c, 64 per tile): blank tile (out 0, in 1);
+    // and neurons 128..149 (the whole third output tile) lose every weight.
+    const pruned = randomChain(5, [200, 150, 10], (li, o, i) => li === 0 && ((o < 64 && i >= 64 && i < 128) || o >= 128));
+    const pd = compileChain(dense, { tiles: t, params }), pp = compileChain(pruned, { tiles: t, params });
+    const cd = planCounts(pd).total, cp = planCounts(pp).total;
+    // Dense layer 1: 3 output tiles × 4 input tiles; pruned: 2 × 4 − 1. Layer 2 reads 3 (dense) vs 2 input tiles.
+    expect(cd.mulPlain - cp.mulPlain).toBe((12 - 7) + (3 - 2));
+    // The dead output tile's log2(64) rotations vanish with it.
+    expect(cd.rotate - cp.rotate).toBe(6);
+    expect(pp.steps[0].out.cts).toBe(2);
+    const x = input(200, 9);
+    const ref = reference(pruned, x);
+    expect(maxAbsDiff(simulate(pp, x).y, ref)).toBeLessThan(1e-6);
+  });
+
+  test('a tile shape that does not fill the slots is rejected, naming the key', () => {
+    expect(() => compileChain(randomChain(1, [10, 4]), { tiles: { t1: 64, t2: 32 }, params: selectParams({ levels: 1, slots: 1, scaleBits: 30 }) }))
+      .toThrow(/export\.tiles: t1 × t2 = 64 × 32 = 2048, must equal the 4096 slots/);
+  });
+});
