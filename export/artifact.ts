@@ -50,6 +50,8 @@ export const manifestSchema = z.object({
   input: layoutRef,
   inputCopies: z.array(z.number().int()),
   output: layoutRef,
+  /** Outputs that are constants (slot −1 in output): index → value. */
+  outputConstants: z.record(z.string(), z.number()).optional(),
   steps: z.array(stepSchema),
   rotationSteps: z.array(z.number().int()),
   /** The Galois keys to generate (= rotationSteps, or powers of two when rotations are composed). */
@@ -111,7 +113,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const weights = w.buffer();
   const body = {
     format: FORMAT, formatVersion: FORMAT_VERSION, createdAt: new Date().toISOString(),
-    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, output, steps,
+    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, output, ...(plan.outputConstants ? { outputConstants: plan.outputConstants } : {}), steps,
     rotationSteps: rotationSteps(plan), galoisKeySteps: galoisSteps(plan), composedRotations: !!plan.rotationKeys, depth: planDepth(plan),
     totals: { counts: counts.total, plaintexts: counts.plaintexts, memory: { plaintextBytes: mem.plaintextBytes, peakCiphertexts: mem.peakCiphertexts, peakCiphertextBytes: mem.peakCiphertextBytes } }, meta,
     weights: { file: 'weights.bin' as const, bytes: weights.length, sha256: sha256(weights) },
@@ -177,6 +179,6 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
         bias: o.bias ? operand(o.bias) : undefined,
       })),
     });
-  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
+  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(m.outputConstants).map(([k, v]) => [Number(k), v])) } : {}), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
   return { plan, manifest: m };
 }

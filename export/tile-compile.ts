@@ -20,7 +20,8 @@ import type { HeChain } from './lower.js';
  * copies it along c (one level, log2(t2) rotations: a `replicate` step).
  * A tile whose weights are all zero is never stored, encoded or multiplied;
  * an output tile with no weights at all is never computed (its neurons are
- * constants, folded into the next layer's bias by foldDeadNeurons).
+ * constants, folded into the next layer's bias by foldDeadNeurons, or, for
+ * the network's outputs, handed to the client as plan.outputConstants).
  */
 
 const pow2Below = (n: number) => { const out: number[] = []; for (let s = 1; s < n; s *= 2) out.push(s); return out; };
@@ -81,11 +82,15 @@ function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: Compile
       }
     }
     const step = tileStep(`linear${li + 1}`, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, along);
+    if (step.outputs.length === 0) throw new UserError(`linear${li + 1}: every weight is zero (pruned away); the network would be constant`);
     steps.push(step);
     cur = step.out;
   });
-  if (cur.slotOf.some((g) => g < 0)) throw new UserError(`linear${chain.linears.length}: a whole tile of outputs has no weights; the network's output would be constant there`);
-  const plan: Plan = { formatVersion: 1, params, tiles: tile, slots: S, input, inputCopies, steps, output: cur };
+  // Outputs whose whole tile row was pruned are constants (their bias): the client fills them in.
+  const last = chain.linears[chain.linears.length - 1];
+  const constants: Record<number, number> = {};
+  cur.slotOf.forEach((g, i) => { if (g < 0) constants[i] = last.bias[i]; });
+  const plan: Plan = { formatVersion: 1, params, tiles: tile, slots: S, input, inputCopies, steps, output: cur, ...(Object.keys(constants).length ? { outputConstants: constants } : {}) };
   const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
   const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
   if (keys) plan.rotationKeys = keys;

@@ -22,6 +22,9 @@ export interface ReproduceOptions { table: string; configsDir: string; outDir: s
 function quickSets(raw: Record<string, unknown>): string[] {
   const s = ['dataset.trainLimit=2000', 'dataset.testLimit=200'];
   if (raw.train) s.push('train.epochs=1');
+  // A run that starts from another run's model starts from that run's quick twin.
+  const from = (raw.train as { from?: string } | undefined)?.from;
+  if (from) s.push(`train.from=${from}-quick`);
   if (raw.prune) s.push('prune.fineTuneEpochs=1', 'prune.steps=1');
   if (raw.evaluate) s.push('evaluate.samples=4');
   return s;
@@ -29,9 +32,31 @@ function quickSets(raw: Record<string, unknown>): string[] {
 
 interface Row {
   row: string; role: string; label: string; run: string;
-  accuracy?: number; ckksAccuracy?: number; agreement?: number;
-  rotations?: number; mulPlain?: number; latencyMs?: number; paperSpeedup?: number; speedup?: number; sparsity?: number;
+  accuracy?: number; mse?: number; ckksAccuracy?: number; agreement?: number; ckksMse?: number;
+  rotations?: number; mulPlain?: number; plaintexts?: number; ciphertexts?: number; memoryMiB?: number;
+  latencyMs?: number; paperSpeedup?: number; paper?: string; speedup?: number; latencyCut?: number; memoryCut?: number; sparsity?: number;
 }
+
+/** Table columns; a column shows only when some row has a value (classification and reconstruction tables differ). */
+const pct = (v: number | undefined, d = 2) => (v === undefined ? undefined : (100 * v).toFixed(d));
+const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined }[] = [
+  { title: 'sparsity', id: 'sparsity', cell: (x) => x.sparsity?.toFixed(2) },
+  { title: 'test accuracy %', id: 'accuracy', cell: (x) => pct(x.accuracy) },
+  { title: 'test MSE', id: 'mse', cell: (x) => x.mse?.toExponential(4) },
+  { title: 'CKKS accuracy %', id: 'ckksAccuracy', cell: (x) => pct(x.ckksAccuracy) },
+  { title: 'CKKS MSE', id: 'ckksMse', cell: (x) => x.ckksMse?.toExponential(4) },
+  { title: 'agreement %', id: 'agreement', cell: (x) => pct(x.agreement, 1) },
+  { title: 'plaintexts (tiles)', id: 'plaintexts', cell: (x) => x.plaintexts?.toString() },
+  { title: 'ciphertexts', id: 'ciphertexts', cell: (x) => x.ciphertexts?.toString() },
+  { title: 'rotations', id: 'rotations', cell: (x) => x.rotations?.toString() },
+  { title: 'plaintext mults', id: 'mulPlain', cell: (x) => x.mulPlain?.toString() },
+  { title: 'packed model MiB', id: 'memoryMiB', cell: (x) => x.memoryMiB?.toFixed(1) },
+  { title: 'CKKS server ms/image (median)', id: 'latencyMs', cell: (x) => x.latencyMs?.toFixed(0) },
+  { title: 'speedup over dense', id: 'speedup', cell: (x) => (x.speedup ? `${x.speedup.toFixed(2)}x` : undefined) },
+  { title: 'latency cut vs dense', id: 'latencyCut', cell: (x) => pct(x.latencyCut, 1)?.concat('%') },
+  { title: 'memory cut vs dense', id: 'memoryCut', cell: (x) => pct(x.memoryCut, 1)?.concat('%') },
+  { title: 'paper', id: 'paper', cell: (x) => (x.role === 'method' ? x.paper ?? (x.paperSpeedup ? `${x.paperSpeedup}x` : undefined) : undefined) },
+];
 
 export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string }> {
   let files: string[];
@@ -40,9 +65,12 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
   }
   if (!files.length) throw new UserError(`reproduce ${o.table}: ${o.configsDir} has no .yaml configs`);
   const rows: Row[] = [];
-  for (const f of files) {
+  // Dense references first: other runs may start from their trained models (train.from).
+  const parsed = await Promise.all(files.map(async (f) => ({ f, raw: YAML.parse(await readFile(join(o.configsDir, f), 'utf8')) as Record<string, unknown> })));
+  const isDense = (raw: Record<string, unknown>) => (raw.reproduce as { role?: string } | undefined)?.role === 'dense';
+  parsed.sort((a, b) => Number(isDense(b.raw)) - Number(isDense(a.raw)));
+  for (const { f, raw } of parsed) {
     const file = join(o.configsDir, f);
-    const raw = YAML.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
     const sets = [`outDir=${o.outDir}`, ...(o.quick ? [...quickSets(raw), `name=${String(raw.name)}-quick`] : [])];
     const config = await loadConfig(file, sets);
     const r = config.reproduce;
@@ -51,32 +79,38 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     const { summary } = await runPipeline(config, { logger: o.logger });
     const ev = summary.evaluate as Record<string, unknown> | undefined, ex = summary.export as Record<string, number> | undefined;
     const pr = summary.prune as Record<string, number> | undefined, tr = summary.train as Record<string, number> | undefined;
+    const mem = (summary.export as { memory?: { plaintextBytes: number } } | undefined)?.memory;
+    const ev2 = ev as { ckksMse?: number; plaintextMse?: number } | undefined;
     rows.push({
       row: r.row, role: r.role, label: r.label ?? r.role, run: String(config.name),
       accuracy: (pr?.testAccuracy ?? tr?.testAccuracy) as number | undefined,
-      ckksAccuracy: ev?.ckksAccuracy as number | undefined, agreement: ev?.agreement as number | undefined,
-      rotations: ex?.rotations, mulPlain: ex?.plaintextMultiplications,
+      mse: (pr?.testMse ?? tr?.testMse) as number | undefined,
+      ckksAccuracy: ev?.ckksAccuracy as number | undefined, agreement: ev?.agreement as number | undefined, ckksMse: ev2?.ckksMse,
+      rotations: ex?.rotations, mulPlain: ex?.plaintextMultiplications, plaintexts: ex?.plaintexts, ciphertexts: ex?.ciphertexts,
+      memoryMiB: mem ? mem.plaintextBytes / 2 ** 20 : undefined,
       latencyMs: (ev?.latencyMs as { server?: { median: number } } | undefined)?.server?.median,
-      paperSpeedup: r.paperSpeedup, sparsity: pr?.sparsity,
+      paperSpeedup: r.paperSpeedup, paper: r.paper, sparsity: pr?.sparsity,
     });
   }
   for (const x of rows) {
     const dense = rows.find((d) => d.row === x.row && d.role === 'dense');
-    if (dense?.latencyMs && x.latencyMs) x.speedup = dense.latencyMs / x.latencyMs;
+    if (dense?.latencyMs && x.latencyMs && x !== dense) { x.speedup = dense.latencyMs / x.latencyMs; x.latencyCut = 1 - x.latencyMs / dense.latencyMs; }
+    if (dense?.memoryMiB && x.memoryMiB !== undefined && x !== dense) x.memoryCut = 1 - x.memoryMiB / dense.memoryMiB;
   }
   const dir = join(o.outDir, `reproduce-${o.table}${o.quick ? '-quick' : ''}`);
   const fmt = (v: number | undefined, d = 2, scale = 1) => (v === undefined ? '–' : (v * scale).toFixed(d));
   const head = o.quick
     ? `**QUICK MODE: 2,000 training and 200 test images, 1 epoch, 4 CKKS images. A smoke check only: these are not the paper's numbers.**\n\n`
     : '';
+  const cols = COLUMNS.filter((c) => rows.some((x) => c.cell(x) !== undefined));
   const md = `# ${o.table}: measured with heprune\n\n${head}` +
-    '| row | run | sparsity | test accuracy % | CKKS accuracy % | agreement % | rotations | plaintext mults | CKKS server ms/image (median) | speedup over dense | paper speedup |\n' +
-    '|---|---|---|---|---|---|---|---|---|---|---|\n' +
-    rows.map((x) => `| ${x.row} | ${x.label} (\`${x.run}\`) | ${fmt(x.sparsity)} | ${fmt(x.accuracy, 2, 100)} | ${fmt(x.ckksAccuracy, 2, 100)} | ${fmt(x.agreement, 1, 100)} | ${x.rotations ?? '–'} | ${x.mulPlain ?? '–'} | ${fmt(x.latencyMs, 0)} | ${x.speedup ? `${x.speedup.toFixed(2)}x` : '–'} | ${x.paperSpeedup && x.role === 'method' ? `${x.paperSpeedup}x` : '–'} |`).join('\n') + '\n';
+    `| row | run | ${cols.map((c) => c.title).join(' | ')} |\n` +
+    `|---|---|${cols.map(() => '---|').join('')}\n` +
+    rows.map((x) => `| ${x.row} | ${x.label} (\`${x.run}\`) | ${cols.map((c) => c.cell(x) ?? '–').join(' | ')} |`).join('\n') + '\n';
   const csv = createObjectCsvStringifier({
-    header: ['row', 'role', 'label', 'run', 'sparsity', 'accuracy', 'ckksAccuracy', 'agreement', 'rotations', 'mulPlain', 'latencyMs', 'speedup', 'paperSpeedup'].map((id) => ({ id, title: id })),
+    header: ['row', 'role', 'label', 'run', ...cols.map((c) => c.id)].map((id) => ({ id, title: id })),
   });
   await writeFileAtomic(join(dir, 'table.md'), md);
-  await writeFileAtomic(join(dir, 'table.csv'), (o.quick ? '# QUICK MODE: smoke check on subsets, not the paper numbers\n' : '') + csv.getHeaderString()! + csv.stringifyRecords(rows as unknown as Record<string, unknown>[]));
+  await writeFileAtomic(join(dir, 'table.csv'), (o.quick ? '# QUICK MODE: smoke check on subsets, not the paper numbers\n' : '') + csv.getHeaderString()! + csv.stringifyRecords(rows.map((x) => ({ ...x, ...Object.fromEntries(cols.map((c) => [c.id, c.cell(x) ?? ''])) })) as unknown as Record<string, unknown>[]));
   return { markdown: md, dir };
 }

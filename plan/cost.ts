@@ -53,6 +53,9 @@ export function planCounts(plan: Plan): { total: OpCounts; perStep: { name: stri
   return { total, perStep, plaintexts };
 }
 
+/** Ciphertexts one inference produces: the encrypted input's and every step's outputs (HE-PEx's ciphertext count). */
+export const planCiphertexts = (plan: Plan) => plan.steps.reduce((a, s) => a + s.out.cts, plan.input.cts);
+
 /**
  * The packed model's server memory, from the plan alone: every encoded
  * plaintext operand (N coefficients × its level's primes × 8 bytes, at the

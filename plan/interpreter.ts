@@ -261,5 +261,5 @@ export function packInput(plan: Plan, values: ArrayLike<number>): Float64Array[]
 /** Client side: reads the output tensor out of the decrypted ciphertexts' slots. */
 export function unpackOutput(plan: Plan, slots: ArrayLike<number>[]): Float64Array {
   const S = plan.slots;
-  return Float64Array.from(plan.output.slotOf, (g) => slots[Math.floor(g / S)][g % S]);
+  return Float64Array.from(plan.output.slotOf, (g, i) => (g < 0 ? plan.outputConstants?.[i] ?? NaN : slots[Math.floor(g / S)][g % S]));
 }

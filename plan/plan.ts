@@ -94,7 +94,9 @@ export interface Plan {
   /** Extra copies of the input at these slot offsets within its ciphertext (one per channel block of the first convolution). */
   inputCopies: number[];
   steps: PlanStep[];
+  /** Where the client reads each output; −1: a constant output (all its weights pruned), its value in outputConstants. */
   output: Layout;
+  outputConstants?: Record<number, number>;
   /**
    * Galois keys when not one per rotation step (key memory budget): each
    * rotation is composed of these (see plan/rotation-keys). Absent: one key per step.

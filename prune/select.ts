@@ -52,12 +52,19 @@ export function selectSubBlocks(layers: LayerBlocks[], kernels: Map<string, Floa
   return masks;
 }
 
-/** Unstructured magnitude pruning (the baseline): the smallest |w| across the layers until `sparsity`. */
-export function selectMagnitude(kernels: Map<string, Float32Array>, sparsity: number): Masks {
-  const all: { layer: string; i: number; a: number }[] = [];
-  for (const [layer, w] of kernels) w.forEach((v, i) => all.push({ layer, i, a: Math.abs(v) }));
-  all.sort((x, y) => x.a - y.a);
+/**
+ * Unstructured magnitude pruning (the baseline): the smallest |w| until
+ * `sparsity`, across the layers, or within each layer (`perLayer`: layers of
+ * different scales would otherwise lose one of them entirely).
+ */
+export function selectMagnitude(kernels: Map<string, Float32Array>, sparsity: number, o: { perLayer?: boolean } = {}): Masks {
+  const groups = o.perLayer ? [...kernels].map(([l, w]) => new Map([[l, w]])) : [kernels];
   const masks: Masks = new Map([...kernels].map(([l, w]) => [l, new Float32Array(w.length).fill(1)]));
-  for (let n = 0; n < Math.floor(sparsity * all.length); n++) masks.get(all[n].layer)![all[n].i] = 0;
+  for (const g of groups) {
+    const all: { layer: string; i: number; a: number }[] = [];
+    for (const [layer, w] of g) w.forEach((v, i) => all.push({ layer, i, a: Math.abs(v) }));
+    all.sort((x, y) => x.a - y.a);
+    for (let n = 0; n < Math.floor(sparsity * all.length); n++) masks.get(all[n].layer)![all[n].i] = 0;
+  }
   return masks;
 }

@@ -23,6 +23,7 @@ export const trainSchema = z.object({
     weight: z.number().positive().describe('loss weight of mean(relu(|x| − bound)²) summed over activations'),
   }).strict().optional().describe('keeps polynomial activations\' inputs in range: deep quadratic nets otherwise blow up on some inputs (and CKKS needs bounded values)'),
   seed: z.number().int().nonnegative().default(42),
+  from: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a run name').optional().describe('start from this run\'s trained model (a run name in the same outDir) instead of training: compared methods then prune the same weights'),
   backend: z.enum(BACKENDS).default('auto'),
   workers: z.number().int().positive().max(64).default(1).describe('data-parallel worker threads (gradients averaged each step)'),
   evalBatchSize: z.number().int().positive().default(500),

@@ -4,7 +4,7 @@ import { writeExport } from '../../export/artifact.js';
 import { compileChain } from '../../export/compile.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileOptions, type ExportConfig } from '../../export/options.js';
-import { planCounts } from '../../plan/cost.js';
+import { planCiphertexts, planCounts } from '../../plan/cost.js';
 import { galoisSteps } from '../../plan/plan.js';
 import { loadModel, writeModelFiles } from '../../train/checkpoint.js';
 import { taskOf } from '../../train/zoo/registry.js';
@@ -18,14 +18,14 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   const { run, logger } = ctx;
   if (!ctx.fingerprints.train) throw new UserError('the export stage needs a trained model (model and train sections)');
   // A pruned model is exported with the block geometry its sub-blocks were aligned to.
-  const pruned = ctx.summary.prune as { checkpoint: string; channelBlocks: ExportConfig['channelBlocks'] } | undefined;
+  const pruned = ctx.summary.prune as { checkpoint: string; channelBlocks: ExportConfig['channelBlocks']; tiles?: ExportConfig['tiles'] } | undefined;
   const fp = fingerprint(ctx.fingerprints.prune ?? ctx.fingerprints.train, e);
   ctx.fingerprints.export = fp;
   const done = run.completed('export', fp);
   if (done && await exists(run.file('export', 'manifest.json'))) { logger.info('export: already complete; skipped'); ctx.summary.export = done.result; return; }
   const model = pruned ? await loadModel(pruned.checkpoint) : await trainedModel(ctx);
   const t0 = performance.now();
-  const plan = compileChain(lowerModel(model, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(pruned ? { channelBlocks: pruned.channelBlocks } : {}) });
+  const plan = compileChain(lowerModel(model, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(pruned ? { channelBlocks: pruned.channelBlocks } : {}), ...(pruned?.tiles ? { tiles: pruned.tiles } : {}) });
   const data = ctx.data!;
   const meta = {
     model: ctx.config.model!.name, task: taskOf(ctx.config.model!), dataset: data.name, shape: data.shape,
@@ -41,7 +41,7 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
     dir, compileSeconds: +((performance.now() - t0) / 1000).toFixed(2), params: plan.params, depth: manifest.depth,
     rotations: counts.total.rotate, plaintextMultiplications: counts.total.mulPlain, ciphertextMultiplications: counts.total.mul,
     rescales: counts.total.rescale, plaintexts: counts.plaintexts, galoisKeys: galoisSteps(plan).length, composedRotations: !!plan.rotationKeys, weightsBytes: manifest.weights.bytes,
-    memory: manifest.totals.memory, ...(plan.tiles ? { tiles: plan.tiles } : {}),
+    ciphertexts: planCiphertexts(plan), memory: manifest.totals.memory, ...(plan.tiles ? { tiles: plan.tiles } : {}),
     perStep: counts.perStep.map((s) => ({ name: s.name, ...s.counts })),
   };
   logger.info(`export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +

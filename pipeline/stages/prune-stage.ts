@@ -6,11 +6,13 @@ import { writeJsonAtomic } from '../../common/atomic-write.js';
 import { compileChain } from '../../export/compile.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileOptions, exportSchema, type ExportConfig } from '../../export/options.js';
-import { planCounts } from '../../plan/cost.js';
+import { planCiphertexts, planCounts, planMemory } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
 import { applyMasks, kernelValues, maskSparsity, type Masks } from '../../prune/masks.js';
 import type { PruneConfig } from '../../prune/options.js';
 import { selectMagnitude, selectSubBlocks } from '../../prune/select.js';
+import { tileGrids } from '../../prune/tiles.js';
+import { tileRound, tilesKept } from '../../prune/tile-rounds.js';
 import { convSubBlocks, denseSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
 import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
 import { evaluateSplit } from '../../train/evaluate-model.js';
@@ -26,7 +28,8 @@ import { fingerprint } from '../run-dir.js';
 /** What the plan costs, for the summary: per step and in total. */
 function planCost(plan: Plan) {
   const c = planCounts(plan);
-  return { mulPlain: c.total.mulPlain, rotations: c.total.rotate, plaintexts: c.plaintexts, perStep: Object.fromEntries(c.perStep.map((s) => [s.name, { mulPlain: s.counts.mulPlain, rotations: s.counts.rotate }])) };
+  const m = planMemory(plan);
+  return { mulPlain: c.total.mulPlain, rotations: c.total.rotate, plaintexts: c.plaintexts, ciphertexts: planCiphertexts(plan), plaintextBytes: m.plaintextBytes, peakCiphertextBytes: m.peakCiphertextBytes, perStep: Object.fromEntries(c.perStep.map((s) => [s.name, { mulPlain: s.counts.mulPlain, rotations: s.counts.rotate }])) };
 }
 
 const masksToJson = (m: Masks) => Object.fromEntries([...m].map(([k, v]) => [k, Array.from(v)]));
@@ -48,15 +51,19 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   if (done && await exists(run.file('prune', 'best', 'model.json'))) { logger.info('prune: already complete; skipped'); ctx.summary.prune = done.result; return; }
   const data = ctx.data!, trainCfg = config.train!, task = taskOf(config.model!);
   let model: tf.LayersModel = await loadModel(run.file('train', 'best'));
-  const compile = (m: tf.LayersModel, blocks?: Plan['channelBlocks']) =>
-    compileChain(lowerModel(m, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(blocks ? { channelBlocks: blocks } : {}) });
+  // The pruned model is compiled with the dense plan's geometry: its sub-blocks and tiles are the ones pruning aligned with.
+  const compile = (m: tf.LayersModel, like?: Plan) =>
+    compileChain(lowerModel(m, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(like?.channelBlocks ? { channelBlocks: like.channelBlocks } : {}), ...(like?.tiles ? { tiles: like.tiles } : {}) });
   const dense = compile(model);
-  const stepOf = stepOfLayer(model, dense);
+  const tiled = p.method === 'tile' || p.method === 'neuron';
+  const grids = tiled ? tileGrids(model, dense) : [];
+  const stepOf = tiled ? new Map(grids.map((g) => [g.layer, ''])) : stepOfLayer(model, dense);
   const convs = model.layers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
-  const names = p.layers ?? convs;
+  const names = p.layers ?? (tiled ? grids.map((g) => g.layer) : convs);
   for (const n of names) {
-    if (!stepOf.has(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a convolution or dense layer of ${model.name} (they are: ${[...stepOf.keys()].join(', ')})`);
+    if (!stepOf.has(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a ${tiled ? 'dense' : 'convolution or dense'} layer of ${model.name} (they are: ${[...stepOf.keys()].join(', ')})`);
   }
+  if (tiled && names.length !== grids.length) throw new UserError(`${run.file('config.yaml')}: prune.layers: ${p.method} pruning covers every dense layer (permutations tie neighbours together); leave prune.layers out`);
   const blocks = p.method === 'subblock'
     ? names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); })
     : [];
@@ -77,8 +84,12 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       continue;
     }
     const target = (p.sparsity * r) / p.steps;
-    const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
-    masks = p.method === 'subblock' ? selectSubBlocks(blocks, kernels, target, masks) : selectMagnitude(kernels, target);
+    if (tiled) {
+      masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
+    } else {
+      const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
+      masks = p.method === 'subblock' ? selectSubBlocks(blocks, kernels, target, masks) : selectMagnitude(kernels, target);
+    }
     applyMasks(model, masks);
     const held = masks;
     if (p.fineTuneEpochs > 0) {
@@ -91,18 +102,18 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     } else {
       await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
     }
-    const result = { round: r, target, sparsity: maskSparsity(held) };
+    const result = { round: r, target, sparsity: maskSparsity(held), ...(tiled ? { tiles: tilesKept(model, grids) } : {}) };
     await writeJsonAtomic(marker, { masks: masksToJson(held), result });
     rounds.push(result);
     logger.info(`prune: round ${r}: sparsity ${maskSparsity(held).toFixed(3)}`);
   }
   await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
   const test = await evaluateSplit(model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });
-  const pruned = compile(model, dense.channelBlocks);
+  const pruned = compile(model, dense);
   const result = {
     method: p.method, layers: names, sparsity: masks ? maskSparsity(masks) : 0, rounds,
     testLoss: test.loss, testAccuracy: test.accuracy, ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
-    densePlan: planCost(dense), prunedPlan: planCost(pruned), channelBlocks: dense.channelBlocks, checkpoint: run.file('prune', 'best'),
+    densePlan: planCost(dense), prunedPlan: planCost(pruned), channelBlocks: dense.channelBlocks, ...(dense.tiles ? { tiles: dense.tiles } : {}), checkpoint: run.file('prune', 'best'),
   };
   model.dispose();
   logger.info(`prune: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`}; plan ${result.densePlan.mulPlain} → ${result.prunedPlan.mulPlain} plaintext mults, ${result.densePlan.rotations} → ${result.prunedPlan.rotations} rotations`);

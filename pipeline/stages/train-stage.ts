@@ -11,6 +11,7 @@ import { makeGradientSource } from '../../train/parallel/pool.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import type { StageContext } from '../context.js';
 import { fingerprint } from '../run-dir.js';
+import { adoptTrained } from './adopt-trained.js';
 
 /** The parts of the config that change what training computes (not how fast or how long). */
 function trainInputs(ctx: StageContext, model: ModelConfig, train: TrainConfig) {
@@ -37,6 +38,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   const { config, run, logger } = ctx;
   if (!config.model) throw new UserError(`${run.file('config.yaml')}: the train stage needs a model section`);
   const modelCfg = config.model, trainCfg = config.train!;
+  if (trainCfg.from) return adoptTrained(ctx, trainCfg.from);
   const inputs = trainInputs(ctx, modelCfg, trainCfg);
   const fp = fingerprint(inputs);
   ctx.fingerprints.train = fp;

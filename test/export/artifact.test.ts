@@ -42,6 +42,27 @@ describe('export artifact', () => {
     for (let i = 0; i < d0.length; i++) expect(e0[i]).toBeCloseTo(Math.fround(d0[i]), 12);
   });
 
+  test('a tile-packed plan round-trips with its tile shape, memory totals and constant outputs', async () => {
+    const ae = withSeededRandom(3, () => buildModel(modelSchema.parse({ name: 'autoencoder', hidden: [20] }), { inputShape: [10, 10, 1], numClasses: 2 }));
+    // Outputs 64..99 lose every weight: with 64-row tiles their tile row is gone, and they are constants.
+    const out = ae.layers[ae.layers.length - 1];
+    const [k, b] = out.getWeights();
+    const mask = tf.tensor2d(Array.from({ length: 20 * 100 }, (_, e) => (e % 100 >= 64 ? 0 : 1)), [20, 100]);
+    const masked = tf.mul(k, mask);
+    out.setWeights([masked, b]);
+    masked.dispose();
+    const tiled = compileChain(lowerModel(ae), { tiles: { t1: 64, t2: 64, first: 'outer' }, scaleBits: 30 });
+    expect(Object.keys(tiled.outputConstants!)).toHaveLength(36);
+    const d = join(t.path, 'tiled');
+    const m = await writeExport(d, tiled, {});
+    expect(m.totals.memory!.plaintextBytes).toBeGreaterThan(0);
+    const { plan: back } = await loadExport(d);
+    expect(back.tiles).toEqual(tiled.tiles);
+    expect(back.outputConstants).toEqual(tiled.outputConstants);
+    expect(planCounts(back).total).toEqual(planCounts(tiled).total);
+    ae.dispose(); mask.dispose();
+  });
+
   test('holds no key material: only the manifest, the packed weights (and the plaintext model) are written', async () => {
     expect((await readdir(dir)).sort()).toEqual(['manifest.json', 'weights.bin']);
     const text = await readFile(join(dir, 'manifest.json'), 'utf8');

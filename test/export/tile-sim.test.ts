@@ -95,6 +95,19 @@ describe('tile-tensor packing on the slot simulator', () => {
     expect(maxAbsDiff(simulate(pp, x).y, ref)).toBeLessThan(1e-6);
   });
 
+  test('an output tile row with no weights is a constant the client fills in (its bias), not a ciphertext', () => {
+    const t = { t1: 64, t2: 64, first: 'outer' as const };
+    const params = selectParams({ levels: 3, slots: 1, scaleBits: 30 });
+    // Layer 2 reads along c and outputs along r, 64 per tile: outputs 64..127 lose every weight.
+    const chain = randomChain(8, [100, 70, 150], (li, o) => li === 1 && o >= 64 && o < 128);
+    const plan = compileChain(chain, { tiles: t, params });
+    expect(plan.steps[plan.steps.length - 1].out.cts).toBe(2);
+    expect(Object.keys(plan.outputConstants ?? {})).toHaveLength(64);
+    const x = input(100, 2);
+    const ref = reference(chain, x);
+    expect(maxAbsDiff(simulate(plan, x).y, ref)).toBeLessThan(1e-6);
+  });
+
   test('a tile shape that does not fill the slots is rejected, naming the key', () => {
     expect(() => compileChain(randomChain(1, [10, 4]), { tiles: { t1: 64, t2: 32 }, params: selectParams({ levels: 1, slots: 1, scaleBits: 30 }) }))
       .toThrow(/export\.tiles: t1 × t2 = 64 × 32 = 2048, must equal the 4096 slots/);

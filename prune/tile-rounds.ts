@@ -1,0 +1,65 @@
+import type * as tf from '@tensorflow/tfjs';
+import { kernelValues, type Masks } from './masks.js';
+import { clusterPermutations, permuteMasks, permuteModel } from './permute.js';
+import { selectMagnitude } from './select.js';
+import { nonEmptyTiles, selectTiles, tileMasks, type TileGrid } from './tiles.js';
+
+/**
+ * One HE-PEx pruning round on a tile-packed dense network (the model's
+ * weights are permuted in place when `permute`):
+ *  - tile: drop the least important tiles (Σ|w|) to `target` of each layer's tiles;
+ *  - tile + permute: prune each layer's weights by magnitude to `target`, permute hidden
+ *    neurons so the survivors cluster into few tiles, then drop the least
+ *    important tiles (Σ|w| of survivors) to `target`; the mask keeps the
+ *    survivors of the kept tiles, or every weight in them when `expand`;
+ *  - neuron (Hunter-style): zero the hidden neurons with the least
+ *    ‖in-weights‖² + ‖out-weights‖², `target` of each hidden layer, and
+ *    permute them together (compaction), so their tiles are empty.
+ */
+export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: { method: 'tile' | 'neuron'; target: number; permute: boolean; expand: boolean; prior?: Masks }): { masks: Masks; permuted: boolean } {
+  const kernels = () => new Map(grids.map((g) => [g.layer, kernelValues(model, g.layer)]));
+  let survivors: Masks | undefined;
+  if (o.method === 'neuron') survivors = neuronMasks(grids, kernels(), o.target, o.prior);
+  else if (o.permute) survivors = selectMagnitude(kernels(), o.target, { perLayer: true });
+  let permuted = false;
+  if (survivors && (o.permute || o.method === 'neuron')) {
+    const k = kernels();
+    const weights = grids.map((g) => Float32Array.from(k.get(g.layer)!, (v, i) => v * survivors!.get(g.layer)![i]));
+    const perms = clusterPermutations(grids, weights);
+    if (perms.some((p) => p.some((old, pos) => old !== pos))) {
+      permuteModel(model, grids, perms);
+      survivors = permuteMasks(survivors, grids, perms);
+      permuted = true;
+    }
+  }
+  if (o.method === 'neuron') return { masks: survivors!, permuted };
+  const kept = selectTiles(grids, kernels(), o.target, survivors);
+  return { masks: tileMasks(grids, kept, o.expand ? undefined : survivors), permuted };
+}
+
+/** Hunter-style: per hidden boundary, the weakest `fraction` of neurons lose every weight in and out (earlier rounds' dead stay dead). */
+function neuronMasks(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, prior?: Masks): Masks {
+  const masks: Masks = new Map(grids.map((g) => [g.layer, prior?.get(g.layer)?.slice() ?? new Float32Array(g.nIn * g.nOut).fill(1)]));
+  for (let h = 0; h + 1 < grids.length; h++) {
+    const a = grids[h], b = grids[h + 1];
+    const wa = kernels.get(a.layer)!, wb = kernels.get(b.layer)!;
+    const ma = masks.get(a.layer)!, mb = masks.get(b.layer)!;
+    const score = Array.from({ length: a.nOut }, (_, k) => {
+      let s = 0;
+      for (let i = 0; i < a.nIn; i++) s += (wa[i * a.nOut + k] * ma[i * a.nOut + k]) ** 2;
+      for (let q = 0; q < b.nOut; q++) s += (wb[k * b.nOut + q] * mb[k * b.nOut + q]) ** 2;
+      return s;
+    });
+    const order = [...score.keys()].sort((x, y) => score[x] - score[y]).slice(0, Math.floor(fraction * a.nOut));
+    for (const k of order) {
+      for (let i = 0; i < a.nIn; i++) ma[i * a.nOut + k] = 0;
+      for (let q = 0; q < b.nOut; q++) mb[k * b.nOut + q] = 0;
+    }
+  }
+  return masks;
+}
+
+/** Non-empty tiles per layer of the current weights (what the plan stores). */
+export function tilesKept(model: tf.LayersModel, grids: TileGrid[]): { layer: string; tiles: number }[] {
+  return grids.map((g) => ({ layer: g.layer, tiles: nonEmptyTiles(g, kernelValues(model, g.layer)) }));
+}

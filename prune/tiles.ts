@@ -1,0 +1,83 @@
+import type * as tf from '@tensorflow/tfjs';
+import { UserError } from '../common/errors.js';
+import type { Plan } from '../plan/plan.js';
+import { tileOrientation } from '../export/tile-compile.js';
+import type { Masks } from './masks.js';
+
+/**
+ * The tile grid of each dense layer of a tile-packed plan: a tile is
+ * `outTile` outputs × `inTile` inputs, one plaintext. A layer reading its
+ * input along r has t2 outputs × t1 inputs per tile; along c, t1 × t2.
+ * Kernels are tfjs [nIn, nOut]: weight (i, o) at i·nOut + o.
+ */
+export interface TileGrid { layer: string; nIn: number; nOut: number; outTile: number; inTile: number }
+
+export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
+  if (!plan.tiles) throw new UserError('prune: tile and neuron pruning need tile-tensor packing (set export.tiles: auto or a tile shape)');
+  const { t1, t2, first } = plan.tiles;
+  const dense = model.layers.filter((l) => l.getClassName() === 'Dense');
+  return dense.map((l, li) => {
+    const [nIn, nOut] = l.getWeights()[0].shape;
+    const outer = tileOrientation(first, li) === 'outer';
+    return { layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2 };
+  });
+}
+
+export const tileCount = (g: TileGrid) => Math.ceil(g.nOut / g.outTile) * Math.ceil(g.nIn / g.inTile);
+/** Tile index of weight (i, o): row-major over (output tile, input tile). */
+export const tileOf = (g: TileGrid, i: number, o: number) => Math.floor(o / g.outTile) * Math.ceil(g.nIn / g.inTile) + Math.floor(i / g.inTile);
+
+/** Per tile: Σ|w·mask| (the importance of what survives in it). */
+export function tileScores(g: TileGrid, w: Float32Array, mask?: Float32Array): Float64Array {
+  const s = new Float64Array(tileCount(g));
+  for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) {
+    const k = i * g.nOut + o;
+    s[tileOf(g, i, o)] += Math.abs(w[k] * (mask ? mask[k] : 1));
+  }
+  return s;
+}
+
+/** Tiles holding at least one non-zero weight (what the plan stores and multiplies). */
+export function nonEmptyTiles(g: TileGrid, w: Float32Array): number {
+  const s = tileScores(g, w);
+  return s.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0);
+}
+
+/**
+ * Tile pruning by importance: per layer, the tiles with the least Σ|w·mask|
+ * (`mask`: the surviving weights, e.g. of an unstructured pass) are removed
+ * until `fraction` of its tiles are gone. A tile already empty counts as
+ * removed. (A whole output tile row may go: those outputs become constants,
+ * hidden ones folded into the next layer, final ones the client's.)
+ * Returns which tiles are kept.
+ */
+export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, masks?: Masks): Map<string, Uint8Array> {
+  const kept = new Map<string, Uint8Array>();
+  grids.forEach((g) => {
+    const s = tileScores(g, kernels.get(g.layer)!, masks?.get(g.layer));
+    const keep = Uint8Array.from(s, (v) => (v !== 0 ? 1 : 0));
+    const target = Math.ceil(fraction * s.length);
+    let removed = s.length - keep.reduce((a, v) => a + v, 0);
+    const order = [...s.keys()].filter((t) => keep[t]).sort((a, b) => s[a] - s[b]);
+    for (const t of order) {
+      if (removed >= target) break;
+      keep[t] = 0;
+      removed++;
+    }
+    kept.set(g.layer, keep);
+  });
+  return kept;
+}
+
+/** Weight masks from kept tiles: every weight of a kept tile (expansion), or only those `within` also keeps. */
+export function tileMasks(grids: TileGrid[], kept: Map<string, Uint8Array>, within?: Masks): Masks {
+  return new Map(grids.map((g) => {
+    const keep = kept.get(g.layer)!, inner = within?.get(g.layer);
+    const m = new Float32Array(g.nIn * g.nOut);
+    for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) {
+      const k = i * g.nOut + o;
+      m[k] = keep[tileOf(g, i, o)] && (!inner || inner[k] !== 0) ? 1 : 0;
+    }
+    return [g.layer, m];
+  }));
+}

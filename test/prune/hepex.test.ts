@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { buildModel, modelSchema } from '../../train/zoo/registry.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
+import { planCounts } from '../../plan/cost.js';
+import { applyMasks, kernelValues } from '../../prune/masks.js';
+import { selectMagnitude } from '../../prune/select.js';
+import { clusterPermutations, countTiles, permuteModel } from '../../prune/permute.js';
+import { nonEmptyTiles, tileGrids, tileOf, type TileGrid } from '../../prune/tiles.js';
+import { tileRound } from '../../prune/tile-rounds.js';
+import { Rng } from '../../common/rng.js';
+import { selectParams } from '../../he/params.js';
+
+beforeAll(async () => { await initBackend('wasm'); });
+
+// Small MLPs on 8x8 inputs; N = 16384 (8192 slots) for every depth here, tiles 32×256: the first layer reads along r, 32 inputs × 256 outputs per tile.
+const params = selectParams({ levels: 6, slots: 8192, scaleBits: 30 });
+const tiles = { t1: 32, t2: 256, first: 'outer' as const };
+function mlp(seed: number, hidden: number[]): tf.LayersModel {
+  return withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'mlp', hidden, activation: 'quadratic' }), { inputShape: [8, 8, 1], numClasses: 10 }));
+}
+const planOf = (m: tf.LayersModel) => compileChain(lowerModel(m), { tiles, params });
+const weightsOf = (m: tf.LayersModel, grids: TileGrid[]) => grids.map((g) => kernelValues(m, g.layer));
+const predict = (m: tf.LayersModel, x: tf.Tensor) => (m.predict(x) as tf.Tensor).dataSync();
+
+/** Synthetic 10-class data (tests only): class = argmax of a fixed random projection. */
+function synthetic(n: number, seed: number): { x: tf.Tensor; y: tf.Tensor } {
+  const x = tf.randomNormal([n, 8, 8, 1], 0, 1, 'float32', seed);
+  const proj = tf.randomNormal([64, 10], 0, 1, 'float32', seed + 1);
+  const y = tf.oneHot(tf.argMax(tf.matMul(x.reshape([n, 64]), proj), 1), 10);
+  return { x, y };
+}
+
+describe('HE-PEx permutation, tile pruning and expansion', () => {
+  test('a permuted network computes the same outputs (max abs diff ≤ 1e-5) and its tiles never grow', () => {
+    const m = mlp(3, [300, 200]);
+    const dense = planOf(m);
+    const grids = tileGrids(m, dense);
+    // Random sparsity pattern, then cluster.
+    const masks = selectMagnitude(new Map(grids.map((g) => [g.layer, kernelValues(m, g.layer)])), 0.85, { perLayer: true });
+    applyMasks(m, masks);
+    const x = tf.randomNormal([4, 8, 8, 1], 0, 1, 'float32', 7);
+    const before = predict(m, x);
+    const w = weightsOf(m, grids);
+    const id = grids.slice(0, -1).map((g) => Int32Array.from({ length: g.nOut }, (_, i) => i));
+    const perms = clusterPermutations(grids, w);
+    expect(countTiles(grids, w, perms)).toBeLessThanOrEqual(countTiles(grids, w, id));
+    permuteModel(m, grids, perms);
+    const after = predict(m, x);
+    let diff = 0;
+    before.forEach((v, i) => { diff = Math.max(diff, Math.abs(v - after[i])); });
+    expect(diff).toBeLessThanOrEqual(1e-5);
+    // The permuted weights hold exactly the tiles countTiles predicted.
+    const count = grids.reduce((a, g) => a + nonEmptyTiles(g, kernelValues(m, g.layer)), 0);
+    expect(count).toBe(countTiles(grids, w, perms));
+    m.dispose(); x.dispose();
+  });
+
+  test.each([1, 2, 3, 4, 5])('random sparsity pattern %i: clustering never increases the non-empty tiles', (seed) => {
+    const r = new Rng(seed);
+    const grids: TileGrid[] = [
+      { layer: 'a', nIn: 64, nOut: 40 + r.int(60), outTile: 8, inTile: 16 },
+    ];
+    grids.push({ layer: 'b', nIn: grids[0].nOut, nOut: 30 + r.int(30), outTile: 16, inTile: 8 });
+    const density = 0.02 + r.next() * 0.3;
+    const w = grids.map((g) => Float32Array.from({ length: g.nIn * g.nOut }, () => (r.next() < density ? r.next() + 0.1 : 0)));
+    const id = [Int32Array.from({ length: grids[0].nOut }, (_, i) => i)];
+    expect(countTiles(grids, w, clusterPermutations(grids, w))).toBeLessThanOrEqual(countTiles(grids, w, id));
+  });
+
+  test('on a trained, magnitude-pruned layer the permutation strictly reduces the tiles; the plan follows', async () => {
+    // 512 hidden neurons in tiles of 64 (t2): at 95% sparsity many weak neurons lose every weight, scattered over the tile rows.
+    const narrow = { tiles: { t1: 128, t2: 64, first: 'outer' as const }, params };
+    const m = mlp(4, [512]);
+    const { x, y } = synthetic(512, 4);
+    m.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+    await m.fit(x, y, { epochs: 3, batchSize: 64, verbose: 0 });
+    const grids = tileGrids(m, compileChain(lowerModel(m), narrow));
+    const masks = selectMagnitude(new Map(grids.map((g) => [g.layer, kernelValues(m, g.layer)])), 0.95, { perLayer: true });
+    applyMasks(m, masks);
+    const pruned = planCounts(compileChain(lowerModel(m), narrow)).total.mulPlain;
+    const w = weightsOf(m, grids);
+    const perms = clusterPermutations(grids, w);
+    expect(countTiles(grids, w, perms)).toBeLessThan(countTiles(grids, w, [Int32Array.from({ length: 512 }, (_, i) => i)]));
+    permuteModel(m, grids, perms);
+    // Every non-empty tile is one plaintext multiplication of the plan (pruned tiles cost nothing).
+    const c = planCounts(compileChain(lowerModel(m), narrow)).total.mulPlain;
+    expect(c).toBe(grids.reduce((a, g) => a + nonEmptyTiles(g, kernelValues(m, g.layer)), 0));
+    expect(c).toBeLessThan(pruned);
+    m.dispose(); x.dispose(); y.dispose();
+  });
+
+  test('tile pruning keeps the target share of tiles; expansion re-enables exactly the weights inside kept tiles', () => {
+    const a = mlp(5, [300, 200]), b = mlp(5, [300, 200]);
+    const grids = tileGrids(a, planOf(a));
+    const plain = tileRound(a, grids, { method: 'tile', target: 0.5, permute: true, expand: false }).masks;
+    const expanded = tileRound(b, grids, { method: 'tile', target: 0.5, permute: true, expand: true }).masks;
+    for (const g of grids) {
+      const p = plain.get(g.layer)!, e = expanded.get(g.layer)!;
+      const keptTiles = new Set<number>();
+      for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (e[i * g.nOut + o]) keptTiles.add(tileOf(g, i, o));
+      const total = Math.ceil(g.nIn / g.inTile) * Math.ceil(g.nOut / g.outTile);
+      expect(total - keptTiles.size).toBe(Math.ceil(0.5 * total));
+      for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) {
+        const k = i * g.nOut + o;
+        // Expanded: 1 exactly inside kept tiles; never outside. The unexpanded mask is a subset.
+        expect(e[k]).toBe(keptTiles.has(tileOf(g, i, o)) ? 1 : 0);
+        if (p[k]) expect(e[k]).toBe(1);
+      }
+    }
+    a.dispose(); b.dispose();
+  });
+
+  test('Hunter-style neuron pruning empties whole tiles after compaction', () => {
+    const m = mlp(6, [512]);
+    const grids = tileGrids(m, planOf(m));
+    const before = planCounts(planOf(m)).total;
+    const { masks } = tileRound(m, grids, { method: 'neuron', target: 0.5, permute: false, expand: false });
+    applyMasks(m, masks);
+    const after = planCounts(planOf(m)).total;
+    // 512 hidden neurons in tiles of 256: half of them dead and compacted = one whole output tile row gone.
+    expect(after.mulPlain).toBeLessThan(before.mulPlain);
+    expect(after.rotate).toBeLessThan(before.rotate);
+    m.dispose();
+  });
+});
