@@ -47,15 +47,21 @@ export function nonEmptyTiles(g: TileGrid, w: Float32Array): number {
  * Tile pruning by importance: per layer, the tiles with the least Σ|w·mask|
  * (`mask`: the surviving weights, e.g. of an unstructured pass) are removed
  * until `fraction` of its tiles are gone. A tile already empty counts as
- * removed. (A whole output tile row may go: those outputs become constants,
- * hidden ones folded into the next layer, final ones the client's.)
- * Returns which tiles are kept.
+ * removed, and so is a tile that reads only neurons the previous layer no
+ * longer computes; a hidden tile row that no kept tile reads goes too. (A
+ * whole output tile row may go: those outputs become constants, hidden ones
+ * folded into the next layer, final ones the client's.) Returns which tiles
+ * are kept.
  */
 export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, masks?: Masks): Map<string, Uint8Array> {
   const kept = new Map<string, Uint8Array>();
+  const colsOf = (g: TileGrid) => Math.ceil(g.nIn / g.inTile);
+  /** Output tile rows of the previous layer with no kept tile: their neurons are constants, so tiles reading them do nothing. */
+  let deadIn = new Set<number>();
   grids.forEach((g) => {
     const s = tileScores(g, kernels.get(g.layer)!, masks?.get(g.layer));
-    const keep = Uint8Array.from(s, (v) => (v !== 0 ? 1 : 0));
+    const cols = colsOf(g);
+    const keep = Uint8Array.from(s, (v, t) => (v !== 0 && !deadIn.has(t % cols) ? 1 : 0));
     const target = Math.ceil(fraction * s.length);
     let removed = s.length - keep.reduce((a, v) => a + v, 0);
     const order = [...s.keys()].filter((t) => keep[t]).sort((a, b) => s[a] - s[b]);
@@ -65,7 +71,17 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
       removed++;
     }
     kept.set(g.layer, keep);
+    deadIn = new Set(Array.from({ length: s.length / cols }, (_, r) => r).filter((r) => !keep.slice(r * cols, (r + 1) * cols).some(Boolean)));
   });
+  // Backwards: a hidden tile row no kept tile of the next layer reads computes nothing anyone uses.
+  for (let l = grids.length - 2; l >= 0; l--) {
+    const g = grids[l], next = grids[l + 1], cols = colsOf(g), nextCols = colsOf(next);
+    const keep = kept.get(g.layer)!, nextKeep = kept.get(next.layer)!;
+    for (let r = 0; r < keep.length / cols; r++) {
+      const read = Array.from({ length: nextKeep.length / nextCols }, (_, q) => nextKeep[q * nextCols + r]).some(Boolean);
+      if (!read) keep.fill(0, r * cols, (r + 1) * cols);
+    }
+  }
   return kept;
 }
 

@@ -9,7 +9,7 @@ export const reproduceCommand: CommandModule<object, Args> = {
   command: 'reproduce <table>',
   describe: "run a paper's configs (configs/<table>/) and write its table (Markdown and CSV) with measured speedups beside the paper's",
   builder: (y: Argv) => y
-    .positional('table', { type: 'string', demandOption: true, describe: 'a table with configs under configs/<table>/ (spencnn)' })
+    .positional('table', { type: 'string', demandOption: true, describe: 'a table with configs under configs/<table>/ (spencnn, hepex)' })
     .option('quick', { type: 'boolean', default: false, describe: 'small subsets, 1 epoch, 4 CKKS images: a smoke check in minutes, marked as such' })
     .option('out', { type: 'string', default: 'runs', describe: 'parent directory of the runs and of reproduce-<table>/' })
     .option('configs', { type: 'string', describe: 'config directory (default configs/<table>)' }) as unknown as Argv<Args>,

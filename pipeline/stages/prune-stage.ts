@@ -88,7 +88,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
-      masks = p.method === 'subblock' ? selectSubBlocks(blocks, kernels, target, masks) : selectMagnitude(kernels, target);
+      masks = p.method === 'subblock' ? selectSubBlocks(blocks, kernels, target, masks) : selectMagnitude(kernels, target, { perLayer: true });
     }
     applyMasks(model, masks);
     const held = masks;

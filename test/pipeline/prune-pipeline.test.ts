@@ -42,3 +42,42 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
     expect(b.stderr).toMatch(/prune.layers: "conv9" is not a convolution or dense layer of lenet5 \(they are: conv1, conv2, fc1, fc2\)/);
   } finally { await t.cleanup(); }
 });
+
+/** An MLP trained once, then tile-pruned (HE-PEx) from the same weights by another run (train.from), on SYNTHETIC data (tests only). */
+const mlpConfig = (out: string, name: string, extra: string) => `
+name: ${name}
+outDir: ${out}
+dataset: { name: synthetic, trainCount: 256, testCount: 32, imageSize: [8, 8], channels: 1, validation: 0.25 }
+model: { name: mlp, hidden: [96, 64], activation: square }
+train: { epochs: 1, batchSize: 32, learningRate: 0.01, backend: wasm${extra.includes('prune') ? ', from: mlp-dense' : ''} }
+export: { scaleBits: 30, tiles: { t1: 256, t2: 32, first: inner } }
+${extra}
+`;
+
+test('tile pruning with permutation and expansion: from another run\'s model, fewer tiles in the exported plan, a clear error without tiles', async () => {
+  const t = await tempDir();
+  try {
+    const dense = join(t.path, 'dense.yaml'), tiled = join(t.path, 'tiled.yaml');
+    await writeFile(dense, mlpConfig(t.path, 'mlp-dense', ''));
+    await writeFile(tiled, mlpConfig(t.path, 'mlp-tiled', 'prune: { method: tile, permute: true, expand: true, sparsity: 0.5, steps: 1, fineTuneEpochs: 1 }'));
+    // Before its source has trained, train.from is a clear error.
+    const early = await runCli(['run', tiled]);
+    expect(early.code).not.toBe(0);
+    expect(early.stderr).toMatch(/train\.from: no run "mlp-dense"/);
+    expect((await runCli(['run', dense])).code).toBe(0);
+    const r = await runCli(['run', tiled]);
+    expect(r.stderr).toMatch(/train: from run mlp-dense/);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(await readFile(join(t.path, 'mlp-tiled', 'summary.json'), 'utf8'));
+    expect(s.prune.tiles).toEqual({ t1: 256, t2: 32, first: 'inner' });
+    expect(s.export.plaintextMultiplications).toBe(s.prune.prunedPlan.mulPlain);
+    expect(s.prune.prunedPlan.mulPlain).toBeLessThanOrEqual(Math.ceil(0.5 * s.prune.densePlan.mulPlain));
+    expect(s.prune.prunedPlan.plaintextBytes).toBeLessThan(s.prune.densePlan.plaintextBytes);
+    // Tile pruning of a plan packed by diagonals is refused, naming the key to set.
+    const bad = join(t.path, 'bad.yaml');
+    await writeFile(bad, mlpConfig(t.path, 'mlp-bad', 'prune: { method: tile, sparsity: 0.5, steps: 1, fineTuneEpochs: 0 }').replace(/export: .*\n/, ''));
+    const b = await runCli(['run', bad]);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/set export\.tiles/);
+  } finally { await t.cleanup(); }
+}, 120_000);

@@ -102,7 +102,8 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
       const keptTiles = new Set<number>();
       for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (e[i * g.nOut + o]) keptTiles.add(tileOf(g, i, o));
       const total = Math.ceil(g.nIn / g.inTile) * Math.ceil(g.nOut / g.outTile);
-      expect(total - keptTiles.size).toBe(Math.ceil(0.5 * total));
+      // At least the target; tiles that only read dead neurons or feed none go too.
+      expect(total - keptTiles.size).toBeGreaterThanOrEqual(Math.ceil(0.5 * total));
       for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) {
         const k = i * g.nOut + o;
         // Expanded: 1 exactly inside kept tiles; never outside. The unexpanded mask is a subset.
