@@ -1,0 +1,49 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../train/backend.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { buildModel, modelSchema } from '../../train/zoo/registry.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
+import { planCounts } from '../../plan/cost.js';
+import { CkksTriple } from '../helpers/ckks-triple.js';
+import { maxAbsDiff } from '../helpers/simulate.js';
+
+/**
+ * Tile-tensor kernels under real CKKS: a small MLP whose second layer reads
+ * along r after the first summed along c, so the plan holds both tile
+ * orientations and a replicate step; with pruned tiles and a dead tile row.
+ * tfjs ≈ simulator ≈ node-seal, identical op counts.
+ */
+test('tiled MLP with a replicate step and pruned tiles: tfjs ≈ simulator ≈ node-seal, identical op counts', async () => {
+  await initBackend('wasm');
+  const model = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [40], activation: 'square' }), { inputShape: [6, 6, 1], numClasses: 5 }));
+  // Prune the first layer's weights from inputs 0..15: with 16-input tiles that is one whole tile, which then costs nothing.
+  const fc1 = model.getLayer('fc1');
+  const [k, b] = fc1.getWeights();
+  const mask = tf.tensor2d(Array.from({ length: 36 * 40 }, (_, e) => (Math.floor(e / 40) < 16 ? 0 : 1)), [36, 40]);
+  const masked = tf.mul(k, mask);
+  fc1.setWeights([masked, b]);
+  tf.dispose([masked, mask]);
+  const params = { polyModulusDegree: 8192, coeffModulusBits: [40, 30, 30, 30, 30, 40], scaleBits: 30 };
+  // First layer reads along c (16 per tile), outputs along r (256 per tile); the second reads along r: replicate first.
+  const plan = compileChain(lowerModel(model), { tiles: { t1: 256, t2: 16, first: 'inner' }, params });
+  expect(plan.steps.map((s) => s.kind)).toEqual(['linear', 'square', 'linear', 'linear']);
+  expect(plan.steps[2].name).toBe('replicate1');
+  // Layer 1: 3 input tiles (36 along 16) × 1 output tile (40 along 256), one pruned; the replicate mask; layer 2: 1 × 1.
+  expect(planCounts(plan).total.mulPlain).toBe(2 + 1 + 1);
+  const triple = await CkksTriple.open(plan);
+  try {
+    const x = tf.randomNormal([1, 6, 6, 1], 0, 1, 'float32', 12);
+    const ref = (model.predict(x) as tf.Tensor).dataSync();
+    const { ckks, simulated, sealCounts, simCounts } = triple.infer(x.dataSync());
+    const scale = Math.max(1, ...Array.from(ref, Math.abs));
+    expect(maxAbsDiff(simulated, ref) / scale).toBeLessThan(1e-4);
+    expect(maxAbsDiff(ckks, ref) / scale).toBeLessThan(1e-2);
+    const expected = planCounts(plan).total;
+    for (const key of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) {
+      expect(sealCounts[key]).toBe(expected[key]);
+      expect(simCounts[key]).toBe(expected[key]);
+    }
+    x.dispose();
+  } finally { triple.close(); model.dispose(); }
+}, 120_000);
