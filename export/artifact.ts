@@ -46,6 +46,7 @@ export const manifestSchema = z.object({
   refresh: z.object({ maskBits: z.number().int().nonnegative() }).optional(),
   tiles: z.object({ t1: z.number().int().positive(), t2: z.number().int().positive(), first: z.enum(['outer', 'inner']) }).optional(),
   channelBlocks: z.enum(['tight', 'pow2', 'mux']).optional(),
+  groupOrder: z.enum(['interleaved', 'contiguous']).optional(),
   slots: z.number().int().positive(),
   input: layoutRef,
   inputCopies: z.array(z.number().int()),
@@ -113,7 +114,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const weights = w.buffer();
   const body = {
     format: FORMAT, formatVersion: FORMAT_VERSION, createdAt: new Date().toISOString(),
-    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, output, ...(plan.outputConstants ? { outputConstants: plan.outputConstants } : {}), steps,
+    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), ...(plan.groupOrder ? { groupOrder: plan.groupOrder } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, output, ...(plan.outputConstants ? { outputConstants: plan.outputConstants } : {}), steps,
     rotationSteps: rotationSteps(plan), galoisKeySteps: galoisSteps(plan), composedRotations: !!plan.rotationKeys, depth: planDepth(plan),
     totals: { counts: counts.total, plaintexts: counts.plaintexts, memory: { plaintextBytes: mem.plaintextBytes, peakCiphertexts: mem.peakCiphertexts, peakCiphertextBytes: mem.peakCiphertextBytes } }, meta,
     weights: { file: 'weights.bin' as const, bytes: weights.length, sha256: sha256(weights) },
@@ -179,6 +180,6 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
         bias: o.bias ? operand(o.bias) : undefined,
       })),
     });
-  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(m.outputConstants).map(([k, v]) => [Number(k), v])) } : {}), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
+  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), ...(m.groupOrder ? { groupOrder: m.groupOrder } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(m.outputConstants).map(([k, v]) => [Number(k), v])) } : {}), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
   return { plan, manifest: m };
 }

@@ -1,7 +1,7 @@
 import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
 import { bestSplit, bsgsSplit, rotateVec, SlotDiagonals } from '../plan/diagonals.js';
-import { imageLayout, vectorLayout, type Layout, type Multiplex } from '../plan/layout.js';
+import { imageLayout, interleavedOrder, vectorLayout, type Layout, type Multiplex } from '../plan/layout.js';
 import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
 import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
 import { relativeCost } from '../plan/cost.js';
@@ -43,6 +43,12 @@ export interface CompileOptions {
    * the cost model. Absent: the diagonal (hybrid) method.
    */
   tiles?: 'auto' | { t1: number; t2: number; first?: 'outer' | 'inner' };
+  /**
+   * Channel order of a tensor a grouped convolution reads: `interleaved`
+   * (default; SpENCNN: channel c of group g at position c·G + g, one rotation
+   * per channel shift for every group) or `contiguous` (group by group).
+   */
+  groupOrder?: 'interleaved' | 'contiguous';
 }
 
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -123,6 +129,18 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
     }
   }
   const S = slotsOf(params);
+  /**
+   * The channel order of the tensor linear map li reads (the output of map
+   * li − 1): group-interleaved by the reader's groups when it is a grouped
+   * convolution, else by the writer's, so both sides of a grouped layer share
+   * one channel shift across groups.
+   */
+  const groupsOf = (li: number) => (chain.linears[li]?.outShape.length === 3 ? chain.linears[li].groups ?? 1 : 1);
+  const orderFor = (li: number, channels: number) => {
+    if ((o.groupOrder ?? 'interleaved') !== 'interleaved') return undefined;
+    const G = groupsOf(li) > 1 ? groupsOf(li) : li > 0 ? groupsOf(li - 1) : 1;
+    return interleavedOrder(channels, G);
+  };
   /** Channel blocks per ciphertext (each holding mux² channels). */
   const perCtOf = (b: ImageGeom) => Math.floor(S / b.block);
   const muxOf = (b: ImageGeom) => (b.mux > 1 ? { f: b.mux, y: W, x: 1 } : undefined);
@@ -130,7 +148,7 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   // Phase 2: input layout; a single-channel input is copied once per channel
   // block of the first convolution, so every output channel reads its own copy
   // at the same offset: one diagonal per kernel tap, shared by all channels.
-  const input = imageLayout(chain.inShape, inGeom.strides, { slots: S, perCt: perCtOf(inGeom) });
+  const input = imageLayout(chain.inShape, inGeom.strides, { slots: S, perCt: perCtOf(inGeom), order: orderFor(0, C) });
   const first = chain.linears[0];
   const copies = C === 1 && blocks[0]
     ? Array.from({ length: Math.min(first.outShape[2], perCtOf(blocks[0])) - 1 }, (_, i) => (i + 1) * inGeom.block) : [];
@@ -163,7 +181,7 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
       const pg = blocks[li - 1]!;
       const [h, w, c] = cur.shape;
       const window = (stride: number) => Array.from({ length: k }, (_, i) => i * stride);
-      const out = imageLayout([Math.floor(h / k), Math.floor(w / k), c], inGeoms[li]!.strides, { slots: S, perCt: perCtOf(pg), mux: muxOf(pg) });
+      const out = imageLayout([Math.floor(h / k), Math.floor(w / k), c], inGeoms[li]!.strides, { slots: S, perCt: perCtOf(pg), mux: muxOf(pg), order: orderFor(li, c) });
       steps.push({ kind: 'pool', name: `pool${li}`, stages: [window(pg.strides.x), window(pg.strides.y)], out });
       cur = out;
     }
@@ -175,12 +193,13 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
     const skip = sk && { map: sk.map, source: tensors.get(sk.from)! };
     if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
     const step = blocks[li]
-      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, bsgs, stepLevel, inRow, skip)
+      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, bsgs, stepLevel, inRow, skip, orderFor(li + 1, m.outShape[2]))
       : denseStep(m, cur, S, name, bsgs, stepLevel);
     steps.push(step);
     cur = step.out;
   });
-  const plan: Plan = { formatVersion: 1, params, channelBlocks: mux ? 'mux' : align ? 'pow2' : 'tight', ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
+  const grouped = chain.linears.some((m) => (m.groups ?? 1) > 1);
+  const plan: Plan = { formatVersion: 1, params, channelBlocks: mux ? 'mux' : align ? 'pow2' : 'tight', ...(grouped ? { groupOrder: o.groupOrder ?? 'interleaved' } : {}), ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
   // Phase 4: Galois keys within the memory budget.
   const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
   const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
@@ -233,16 +252,16 @@ function finishStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: 
 /** A residual input of a linear step: an earlier tensor (its layout and the step that made it) through `map`. */
 interface Skip { map: LinearMap; source: { layout: Layout; step: number } }
 
-function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, mux: Multiplex | undefined, name: string, bsgs: boolean, level: number, inRow?: number, skip?: Skip): LinearStep {
+function imageStep(m: LinearMap, inL: Layout, g: ImageGeom, copies: number[], S: number, perCt: number, mux: Multiplex | undefined, name: string, bsgs: boolean, level: number, inRow?: number, skip?: Skip, order?: Int32Array): LinearStep {
   const [, , oc] = m.outShape;
   if (perCt < 1) throw new UserError(`${name}: a channel block of ${g.block} slots does not fit a ciphertext of ${S} slots`);
-  const out = imageLayout(m.outShape as [number, number, number], g.strides, { slots: S, perCt, mux });
+  const out = imageLayout(m.outShape as [number, number, number], g.strides, { slots: S, perCt, mux, order });
   const bm = new BlockMatrices(S);
   const bias = Array.from({ length: out.cts }, () => new Float64Array(S));
   m.rows.forEach((row, o) => {
     const os = out.slotOf[o];
-    // Output channel c in block c mod perCt (see imageLayout) reads the input copy in the same block.
-    const blk = (o % oc) % perCt;
+    // Output channel c at position p sits in block p mod perCt (see imageLayout) and reads the input copy in the same block.
+    const blk = (order ? order[o % oc] : o % oc) % perCt;
     const off = copies.length && blk > 0 ? copies[blk - 1] : 0;
     for (let e = 0; e < row.length; e += 2) bm.add(os, inL.slotOf[row[e]] + off, row[e + 1]);
     bias[Math.floor(os / S)][os % S] = m.bias[o];

@@ -15,6 +15,8 @@ export interface LinearMap {
   bias: Float64Array;
   /** Spatial subsampling of an image→image map (conv stride × pool size, through composition). */
   stride: number;
+  /** Channel groups of a grouped convolution (kept through composition with elementwise maps). */
+  groups?: number;
 }
 
 export const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -32,8 +34,11 @@ function isElementwise(m: LinearMap): boolean {
 export function compose(a: LinearMap, b: LinearMap): LinearMap {
   const out = emptyMap(b.inShape, a.outShape);
   out.stride = a.stride * b.stride;
+  const ea = isElementwise(a), eb = isElementwise(b);
+  const groups = ea ? b.groups : eb ? a.groups : undefined;
+  if (groups && groups > 1) out.groups = groups;
   // Fast paths (a wide conv has tens of millions of entries): an elementwise map on either side only scales entries.
-  if (isElementwise(a)) {
+  if (ea) {
     a.rows.forEach((ra, o) => {
       const wa = ra[1];
       out.rows[o] = b.rows[o].map((v, e) => (e % 2 ? wa * v : v));
@@ -41,7 +46,7 @@ export function compose(a: LinearMap, b: LinearMap): LinearMap {
     });
     return out;
   }
-  if (isElementwise(b)) {
+  if (eb) {
     a.rows.forEach((r, o) => {
       let bias = a.bias[o];
       const row = r.slice();
@@ -94,6 +99,7 @@ export function convMap(o: { inShape: [number, number, number]; kernel: Float32A
   const cinG = C / o.groups, coutG = o.cout / o.groups;
   const m = emptyMap([H, W, C], [ph.out, pw.out, o.cout]);
   m.stride = o.stride;
+  if (o.groups > 1) m.groups = o.groups;
   for (let oy = 0; oy < ph.out; oy++) for (let ox = 0; ox < pw.out; ox++) for (let co = 0; co < o.cout; co++) {
     const row = m.rows[(oy * pw.out + ox) * o.cout + co];
     const g = Math.floor(co / coutG);

@@ -9,6 +9,7 @@ export const exportSchema = z.object({
   coeffModulusBits: z.array(z.number().int()).optional().describe('explicit modulus chain [first, rescale primes…, special]'),
   bsgs: z.boolean().default(true).describe('baby-step/giant-step rotations'),
   channelBlocks: z.enum(['auto', 'tight', 'pow2', 'mux']).default('auto').describe('image channel blocks: tight grids, power-of-two blocks (cyclic channel shifts), power-of-two blocks multiplexed (channels share a strided grid\'s gaps), or whichever the cost model finds cheaper'),
+  groupOrder: z.enum(['interleaved', 'contiguous']).default('interleaved').describe('channel order of tensors read by grouped convolutions: SpENCNN group-interleaved (channel c of group g at c·G+g: one rotation per channel shift serves every group) or contiguous (group by group)'),
   maxQuadraticShift: z.number().positive().default(64).describe('largest |β/2α| of a quadratic activation merged into one square (larger loses CKKS precision)'),
   refresh: z.object({
     levels: z.number().int().min(2).describe('levels between refreshes: the parameters are chosen for this many'),
@@ -32,7 +33,7 @@ export type ExportConfig = z.infer<typeof exportSchema>;
 export function compileOptions(e: ExportConfig): CompileOptions {
   return {
     params: e.polyModulusDegree ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits } : undefined,
-    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, tiles: e.tiles, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
+    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, tiles: e.tiles, groupOrder: e.groupOrder, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
   };
 }
 

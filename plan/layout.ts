@@ -16,6 +16,23 @@ export interface Layout {
   period?: number;
   /** Compact description, e.g. "12x12x5 @ 784c+56y+2x". */
   desc: string;
+  /**
+   * Image layouts with a channel order: channel c sits at channel position
+   * channelPos[c] (compile-time metadata for pruning; slotOf is what counts).
+   */
+  channelPos?: Int32Array;
+}
+
+/**
+ * SpENCNN's group-interleaved order for a tensor a convolution with G groups
+ * reads: channel c of group g (tfjs order g·n + c) at position c·G + g, so
+ * the same channel shift serves every group with one rotation, and a grouped
+ * layer's output already sits where the next grouped layer reads it.
+ */
+export function interleavedOrder(channels: number, groups: number): Int32Array | undefined {
+  if (groups <= 1 || channels % groups) return undefined;
+  const n = channels / groups;
+  return Int32Array.from({ length: channels }, (_, ch) => (ch % n) * groups + Math.floor(ch / n));
 }
 
 export const layoutSize = (l: Layout) => l.shape.reduce((a, b) => a * b, 1);
@@ -24,23 +41,24 @@ export const layoutSize = (l: Layout) => l.shape.reduce((a, b) => a * b, 1);
  * An image [H, W, C], channel c in block (c mod perCt) of ciphertext
  * floor(c / perCt): slot = (c mod perCt)·cStride + y·yStride + x·xStride.
  */
-export function imageLayout(shape: [number, number, number], strides: { c: number; y: number; x: number }, o: { slots: number; perCt?: number; mux?: Multiplex }): Layout {
+export function imageLayout(shape: [number, number, number], strides: { c: number; y: number; x: number }, o: { slots: number; perCt?: number; mux?: Multiplex; order?: Int32Array }): Layout {
   const [H, W, C] = shape;
   const f = o.mux?.f ?? 1;
   const blocks = o.perCt ?? C;
   const perCt = blocks * f * f;
   const slotOf = new Int32Array(H * W * C);
   for (let c = 0; c < C; c++) {
-    // Channel c: ciphertext, then block (consecutive channels in consecutive blocks), then sub-position in the grid's gaps.
-    const r = c % perCt, sub = Math.floor(r / blocks);
-    const base = Math.floor(c / perCt) * o.slots + (r % blocks) * strides.c + (f > 1 ? Math.floor(sub / f) * o.mux!.y + (sub % f) * o.mux!.x : 0);
+    // Channel c at position p: ciphertext, then block (consecutive positions in consecutive blocks), then sub-position in the grid's gaps.
+    const p = o.order ? o.order[c] : c;
+    const r = p % perCt, sub = Math.floor(r / blocks);
+    const base = Math.floor(p / perCt) * o.slots + (r % blocks) * strides.c + (f > 1 ? Math.floor(sub / f) * o.mux!.y + (sub % f) * o.mux!.x : 0);
     for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) slotOf[(y * W + x) * C + c] = base + y * strides.y + x * strides.x;
   }
   const cts = Math.ceil(C / perCt);
   const term = (k: number, v: string) => (k === 0 ? '' : `${k === 1 ? '' : k}${v}`);
   const desc = `${H}x${W}x${C} @ ${[term(strides.c, 'c'), term(strides.y, 'y'), term(strides.x, 'x')].filter(Boolean).join('+') || '0'}` +
-    `${f > 1 ? ` (${f * f} channels per block)` : ''}${cts > 1 ? ` (${perCt} channels per ciphertext, ${cts} ciphertexts)` : ''}`;
-  return { shape: [H, W, C], cts, slotOf, desc };
+    `${f > 1 ? ` (${f * f} channels per block)` : ''}${cts > 1 ? ` (${perCt} channels per ciphertext, ${cts} ciphertexts)` : ''}${o.order ? ' (group-interleaved)' : ''}`;
+  return { shape: [H, W, C], cts, slotOf, desc, ...(o.order ? { channelPos: o.order } : {}) };
 }
 
 /**

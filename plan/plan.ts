@@ -84,6 +84,8 @@ export interface Plan {
   params: HeParams;
   /** The channel block geometry the compiler chose (pruning aligns its sub-blocks with it). */
   channelBlocks?: 'tight' | 'pow2' | 'mux';
+  /** How channels of tensors read by grouped convolutions are ordered (present when the network has grouped convolutions). */
+  groupOrder?: 'interleaved' | 'contiguous';
   /** Present when dense layers are packed as tile tensors (pruning aligns tiles with it). */
   tiles?: TileShape;
   /** Refresh masks are uniform in ±2^maskBits (present when the plan has refresh steps). */

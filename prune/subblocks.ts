@@ -38,12 +38,12 @@ export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string
   if (!st || st.kind !== 'linear') throw new UserError(`prune: plan has no linear step ${stepName}`);
   const inL = inputOf(plan, si), outL = st.out;
   const [H, W, C] = inL.shape, [OH, OW, CO] = outL.shape;
-  // The first convolution reads the client's input copies: output channel c in block b = c mod (blocks per
-  // ciphertext) reads the copy at offset copies[b−1] (as compile's imageStep). There is one copy per block but
+  // The first convolution reads the client's input copies: output channel c at position p, in block b = p mod
+  // (blocks per ciphertext), reads the copy at offset copies[b−1] (as compile's imageStep). There is one copy per block but
   // the first, up to the channel count, so b = c mod (copies + 1) either way.
   const copies = si === 0 ? plan.inputCopies : [];
   const copyOf = (co: number) => {
-    const blk = co % (copies.length + 1);
+    const blk = (outL.channelPos ? outL.channelPos[co] : co) % (copies.length + 1);
     return blk > 0 ? copies[blk - 1] : 0;
   };
   const S = plan.slots, k = layer.kernelSize, G = layer.groups, cinG = C / G, coutG = CO / G;
