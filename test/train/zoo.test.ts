@@ -36,6 +36,21 @@ describe('model zoo', () => {
     [lenet, resnet, hefnet].forEach((m) => m.dispose());
   });
 
+  test('groups: auto picks the fewest groups whose input channels fit one ciphertext', () => {
+    const groupsOf = (cfg: Record<string, unknown>, shape: [number, number, number]) => {
+      const m = buildModel(modelSchema.parse(cfg), { inputShape: shape, numClasses: 10 });
+      const g = m.layers.filter((l) => l instanceof GroupedConv2D).map((l) => (l as GroupedConv2D).groups);
+      m.dispose();
+      return g;
+    };
+    // LeNet-5 conv2 reads 64 channels of 14x14 (256-slot blocks): 8192 slots hold 32 of them, 4096 slots 16.
+    expect(groupsOf({ name: 'lenet5', groups: 'auto', heSlots: 8192 }, [28, 28, 1])).toEqual([1, 2]);
+    expect(groupsOf({ name: 'lenet5', groups: 'auto', heSlots: 4096 }, [28, 28, 1])).toEqual([1, 4]);
+    // VGG-5 on 32x32: conv2 reads 64 channels of 16x16, conv3 128 of 8x8 (after two pools); conv1 3 channels of 32x32.
+    expect(groupsOf({ name: 'vgg5', groups: ['auto', 'auto', 'auto'], heSlots: 8192 }, [32, 32, 3])).toEqual([1, 2, 1]);
+    expect(groupsOf({ name: 'vgg5', groups: [1, 'auto', 'auto'], heSlots: 2048 }, [32, 32, 3])).toEqual([1, 8, 4]);
+  });
+
   test('the same seed builds the same initial weights, another seed different ones', () => {
     const build = (seed: number) => withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 4, conv2: 4, groups: 2, hidden: 4 }), mnist));
     const [a, b, c] = [build(7), build(7), build(8)];

@@ -11,6 +11,23 @@ export const commonModelOptions = {
     .default({ alpha: 0.1, beta: 1, c: 0 }).describe('initial α, β, c of quadratic activations'),
 };
 
+/** A conv's group count: a number, or `auto` (chosen from the data size against the slots per ciphertext). */
+export const groupsOption = z.union([z.number().int().positive(), z.literal('auto')]);
+export const heSlotsOption = z.number().int().positive().default(8192)
+  .describe('slots per ciphertext the HE plan will have (N/2), for groups: auto');
+
+/**
+ * SpENCNN's HE-group count: the fewest groups (dividing both channel
+ * counts) such that one group's input channels, each in a power-of-two
+ * block of its grid, fit in one ciphertext of `slots` — so no product of a
+ * grouped layer crosses ciphertexts.
+ */
+export function autoGroups(cin: number, cout: number, grid: number, slots: number): number {
+  const block = 2 ** Math.ceil(Math.log2(grid));
+  for (let g = 1; g <= cin; g++) if (cin % g === 0 && cout % g === 0 && (cin / g) * block <= slots) return g;
+  return 1;
+}
+
 export type Task = 'classification' | 'reconstruction';
 
 export interface ModelContext {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { GroupedConv2D } from '../layers/grouped-conv.js';
-import { commonModelOptions, act, avgPool, batchNorm, dense, Namer, type ModelContext } from './common.js';
+import { commonModelOptions, act, autoGroups, avgPool, batchNorm, dense, groupsOption, heSlotsOption, Namer, type ModelContext } from './common.js';
 
 /**
  * Plain conv stacks: each stage is a 3x3 conv, (batch norm), activation and
@@ -13,7 +13,8 @@ function convnetOptions<N extends string>(name: N, d: { filters: number[]; group
     ...commonModelOptions,
     batchNorm: commonModelOptions.batchNorm.default(true),
     filters: z.array(z.number().int().positive()).min(1).default(d.filters).describe('output channels of each 3x3 conv stage'),
-    groups: z.array(z.number().int().positive()).default(d.groups).describe('channel groups per conv stage (1 = ordinary conv)'),
+    groups: z.array(groupsOption).default(d.groups).describe('channel groups per conv stage (1 = ordinary conv; auto: the fewest whose input channels fit one ciphertext of model.heSlots)'),
+    heSlots: heSlotsOption,
     dense: z.array(z.number().int().positive()).default(d.dense).describe('hidden FC units before the classifier'),
   }).strict();
 }
@@ -29,8 +30,10 @@ export function buildConvnet(o: z.infer<typeof vgg5Options> | z.infer<typeof hef
   const m = tf.sequential({ name: o.name });
   let size = Math.min(ctx.inputShape[0], ctx.inputShape[1]);
   o.filters.forEach((f, i) => {
+    const cin = i === 0 ? ctx.inputShape[2] : o.filters[i - 1];
+    const groups = o.groups[i] === 'auto' ? autoGroups(cin, f, size * size, o.heSlots) : o.groups[i] as number;
     m.add(new GroupedConv2D({
-      name: n.next('conv'), filters: f, kernelSize: 3, padding: 'same', groups: o.groups[i],
+      name: n.next('conv'), filters: f, kernelSize: 3, padding: 'same', groups,
       inputShape: i === 0 ? [...ctx.inputShape] : undefined,
     }));
     if (o.batchNorm) m.add(batchNorm(n));

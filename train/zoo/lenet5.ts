@@ -1,14 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { GroupedConv2D } from '../layers/grouped-conv.js';
-import { commonModelOptions, act, avgPool, batchNorm, dense, Namer, type ModelContext } from './common.js';
+import { commonModelOptions, act, autoGroups, avgPool, batchNorm, dense, groupsOption, heSlotsOption, Namer, type ModelContext } from './common.js';
 
 export const lenet5Options = z.object({
   name: z.literal('lenet5'),
   ...commonModelOptions,
   conv1: z.number().int().positive().default(64),
   conv2: z.number().int().positive().default(32),
-  groups: z.number().int().positive().default(4).describe('channel groups of conv2 (SpENCNN HE-group convolution)'),
+  groups: groupsOption.default(4).describe('channel groups of conv2 (SpENCNN HE-group convolution), or auto: the fewest whose input channels fit one ciphertext of model.heSlots'),
+  heSlots: heSlotsOption,
   hidden: z.number().int().positive().default(32),
   finalPool: z.union([z.literal('global'), z.number().int().positive()]).default(2)
     .describe("pooling after conv2: a window size, or 'global' to average to 1x1 (FC input = conv2 channels)"),
@@ -25,7 +26,9 @@ export function buildLenet5(o: z.infer<typeof lenet5Options>, ctx: ModelContext)
   if (o.batchNorm) m.add(batchNorm(n));
   m.add(act(o.activation, n, o.quadraticInit));
   m.add(avgPool(2, n));
-  m.add(new GroupedConv2D({ name: n.next('conv'), filters: o.conv2, kernelSize: 5, padding: 'valid', groups: o.groups }));
+  const [H, W] = ctx.inputShape;
+  const groups = o.groups === 'auto' ? autoGroups(o.conv1, o.conv2, Math.floor(H / 2) * Math.floor(W / 2), o.heSlots) : o.groups;
+  m.add(new GroupedConv2D({ name: n.next('conv'), filters: o.conv2, kernelSize: 5, padding: 'valid', groups }));
   if (o.batchNorm) m.add(batchNorm(n));
   m.add(act(o.activation, n, o.quadraticInit));
   if (o.finalPool === 'global') {
