@@ -2,12 +2,12 @@ import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
 import { bestSplit, bsgsSplit, rotateVec, SlotDiagonals } from '../plan/diagonals.js';
 import { imageLayout, interleavedOrder, vectorLayout, type Layout, type Multiplex } from '../plan/layout.js';
-import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep } from '../plan/plan.js';
+import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep, type TileShape } from '../plan/plan.js';
 import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
 import { relativeCost } from '../plan/cost.js';
 import type { HeChain } from './lower.js';
 import { foldDeadNeurons } from './dead-neurons.js';
-import { compileTiled } from './tile-compile.js';
+import { compileTiled, outputConstants, replicateStep, tileOrientation, tileStep } from './tile-compile.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
 export interface CompileOptions {
@@ -70,7 +70,11 @@ interface ImageGeom { strides: { c: number; y: number; x: number }; block: numbe
  *     output for the next dense map.
  */
 export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
-  if (o.tiles) return compileTiled(foldDeadNeurons(chain), o);
+  if (o.tiles) {
+    chain = foldDeadNeurons(chain);
+    // Fully connected: every layer tiled. A CNN keeps its convolutions (and the dense layer reading them) diagonal and tiles the dense layers after.
+    if (chain.linears.every((m) => m.outShape.length === 1)) return compileTiled(chain, o);
+  }
   const mode = o.channelBlocks ?? 'auto';
   if (mode !== 'auto') return compileWith(chain, o, mode !== 'tight', mode === 'mux');
   const tight = compileWith(chain, o, false, false);
@@ -116,7 +120,11 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   }
   const largestBlock = Math.max(inGeom.block, ...blocks.map((b) => b?.block ?? 0));
   const denseWidth = Math.max(...chain.linears.filter((_, i) => !blocks[i]).map((m) => nextPow2(sizeOf(m.outShape))), 1);
-  const depth = 2 * chain.linears.length - 1;
+  // Tile-packed dense layers (export.tiles in a CNN): those after the first dense layer, which reads the conv layout.
+  const firstDense = blocks.findIndex((b) => !b);
+  const tiledFrom = o.tiles && firstDense >= 0 && firstDense + 1 < chain.linears.length ? firstDense + 1 : undefined;
+  const replicates = tiledFrom === undefined ? 0 : Math.floor((chain.linears.length - tiledFrom) / 2);
+  const depth = 2 * chain.linears.length - 1 + replicates;
   const need = { levels: o.refresh ? Math.min(o.refresh.levels, depth) : depth, slots: Math.max(largestBlock, denseWidth) };
   const params = o.params ?? selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
   if (o.params) checkParams(o.params, need);
@@ -155,6 +163,10 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
 
   // Phase 3: kernels.
   const bsgs = o.bsgs ?? true;
+  // The dense layer reading the convolutions leaves its output periodic with period m (its width, rounded up to a power of two):
+  // a tile tensor with t2 = m, copied along t1 = S/m, so the tiled layers after it start reading along t2.
+  const tile: TileShape | undefined = tiledFrom === undefined ? undefined
+    : (() => { const mm = densePeriod(vectorLayout(1), sizeOf(chain.linears[firstDense].outShape), S).mm; return { t1: S / mm, t2: mm, first: 'inner', from: tiledFrom }; })();
   let cur: Layout = input;
   const steps: PlanStep[] = [];
   // Materialised tensors a residual input can read: the input (−1) and each square's output.
@@ -176,6 +188,12 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
       steps.push({ kind: 'square', name: `square${li}`, out: cur });
       tensors.set(li - 1, { layout: cur, step: steps.length - 1 });
     }
+    if (tile && li >= tile.from! && tileOrientation(tile.first, li - tile.from!) === 'outer') {
+      needLevel(li);
+      const rep = replicateStep(`replicate${li}`, cur, S, tile);
+      steps.push(rep);
+      cur = rep.out;
+    }
     const k = chain.pools[li];
     if (k) {
       const pg = blocks[li - 1]!;
@@ -194,12 +212,16 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
     if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
     const step = blocks[li]
       ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, bsgs, stepLevel, inRow, skip, orderFor(li + 1, m.outShape[2]))
-      : denseStep(m, cur, S, name, bsgs, stepLevel);
+      : tile && li >= tile.from!
+        ? tileStep(name, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, tileOrientation(tile.first, li - tile.from!))
+        : denseStep(m, cur, S, name, bsgs, stepLevel);
     steps.push(step);
     cur = step.out;
   });
   const grouped = chain.linears.some((m) => (m.groups ?? 1) > 1);
-  const plan: Plan = { formatVersion: 1, params, channelBlocks: mux ? 'mux' : align ? 'pow2' : 'tight', ...(grouped ? { groupOrder: o.groupOrder ?? 'interleaved' } : {}), ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
+  const constants = tile ? outputConstants(cur, chain.linears[chain.linears.length - 1]) : undefined;
+  const plan: Plan = { formatVersion: 1, params, channelBlocks: mux ? 'mux' : align ? 'pow2' : 'tight', ...(grouped ? { groupOrder: o.groupOrder ?? 'interleaved' } : {}),
+    ...(tile ? { tiles: tile } : {}), ...(constants ? { outputConstants: constants } : {}), ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
   // Phase 4: Galois keys within the memory budget.
   const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
   const keys = chooseKeys(rotationUsage(plan), S, maxKeys);

@@ -86,15 +86,19 @@ function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: Compile
     steps.push(step);
     cur = step.out;
   });
-  // Outputs whose whole tile row was pruned are constants (their bias): the client fills them in.
-  const last = chain.linears[chain.linears.length - 1];
-  const constants: Record<number, number> = {};
-  cur.slotOf.forEach((g, i) => { if (g < 0) constants[i] = last.bias[i]; });
-  const plan: Plan = { formatVersion: 1, params, tiles: tile, slots: S, input, inputCopies, steps, output: cur, ...(Object.keys(constants).length ? { outputConstants: constants } : {}) };
+  const constants = outputConstants(cur, chain.linears[chain.linears.length - 1]);
+  const plan: Plan = { formatVersion: 1, params, tiles: tile, slots: S, input, inputCopies, steps, output: cur, ...(constants ? { outputConstants: constants } : {}) };
   const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
   const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
   if (keys) plan.rotationKeys = keys;
   return plan;
+}
+
+/** Outputs whose whole tile row was pruned are constants (their bias): the client fills them in. */
+export function outputConstants(out: Layout, last: { bias: Float64Array }): Record<number, number> | undefined {
+  const constants: Record<number, number> = {};
+  out.slotOf.forEach((g, i) => { if (g < 0) constants[i] = last.bias[i]; });
+  return Object.keys(constants).length ? constants : undefined;
 }
 
 /**
@@ -102,7 +106,7 @@ function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: Compile
  * only: an output tile row with no weights is never computed, and its
  * elements' slots are −1 (no later layer reads them, see foldDeadNeurons).
  */
-function tileStep(name: string, rows: number[][], bias: Float64Array, nOut: number, inL: Layout, S: number, tile: TileShape, along: 'outer' | 'inner'): LinearStep {
+export function tileStep(name: string, rows: number[][], bias: Float64Array, nOut: number, inL: Layout, S: number, tile: TileShape, along: 'outer' | 'inner'): LinearStep {
   const { t1, t2 } = tile;
   const outAlong = along === 'outer' ? 'inner' : 'outer';
   const full = tileLayout(nOut, S, tile, outAlong, false);
@@ -140,7 +144,7 @@ function tileStep(name: string, rows: number[][], bias: Float64Array, nOut: numb
 }
 
 /** Masks an outer vector (valid at c = 0) and copies it along c: rotations by −1, −2, −4, … */
-function replicateStep(name: string, cur: Layout, S: number, tile: TileShape): LinearStep {
+export function replicateStep(name: string, cur: Layout, S: number, tile: TileShape): LinearStep {
   const outputs = Array.from({ length: cur.cts }, (_, i) => {
     const mask = new Float64Array(S);
     for (const g of cur.slotOf) if (g >= 0 && Math.floor(g / S) === i) mask[g % S] = 1;

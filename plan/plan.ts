@@ -77,7 +77,11 @@ export const consumesLevel = (st: PlanStep) => st.kind === 'linear' || st.kind =
  * linear map i reads its input along the outer dimension r when i and
  * `first` agree in parity ('outer' first: maps 0, 2, 4, …), else along c.
  */
-export interface TileShape { t1: number; t2: number; first: 'outer' | 'inner' }
+export interface TileShape {
+  t1: number; t2: number; first: 'outer' | 'inner';
+  /** A CNN tiles only its dense layers after the first: the index of the first tiled linear map (absent: 0, all). */
+  from?: number;
+}
 
 export interface Plan {
   formatVersion: 1;

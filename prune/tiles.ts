@@ -15,10 +15,14 @@ export interface TileGrid { layer: string; nIn: number; nOut: number; outTile: n
 export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
   if (!plan.tiles) throw new UserError('prune: tile and neuron pruning need tile-tensor packing (set export.tiles: auto or a tile shape)');
   const { t1, t2, first } = plan.tiles;
-  const dense = model.layers.filter((l) => l.getClassName() === 'Dense');
-  return dense.map((l, li) => {
+  // Linear map i of the chain is the i-th weight layer; a CNN's tiled layers start at plan.tiles.from.
+  const weightLayers = model.layers.filter((l) => l.getClassName() === 'Dense' || l.getClassName() === 'HeGroupedConv2D');
+  const from = plan.tiles.from ?? 0;
+  const dense = weightLayers.slice(from);
+  if (dense.some((l) => l.getClassName() !== 'Dense')) throw new UserError('prune: the tiled layers of this plan are not all dense layers of the model');
+  return dense.map((l, i) => {
     const [nIn, nOut] = l.getWeights()[0].shape;
-    const outer = tileOrientation(first, li) === 'outer';
+    const outer = tileOrientation(first, i) === 'outer';
     return { layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2 };
   });
 }

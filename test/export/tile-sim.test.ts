@@ -113,3 +113,26 @@ describe('tile-tensor packing on the slot simulator', () => {
       .toThrow(/export\.tiles: t1 × t2 = 64 × 32 = 2048, must equal the 4096 slots/);
   });
 });
+
+describe('a CNN with tiled dense layers', () => {
+  test('convolutions and the first dense layer diagonal, the dense layers after it tiled (with a replicate step): output = tfjs, counts = simulator', async () => {
+    const tf = await import('@tensorflow/tfjs');
+    const { initBackend } = await import('../../train/backend.js');
+    const { buildModel, modelSchema } = await import('../../train/zoo/registry.js');
+    const { withSeededRandom } = await import('../../train/seeded.js');
+    const { lowerModel } = await import('../../export/lower.js');
+    await initBackend('wasm');
+    const m = withSeededRandom(3, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [4, 8], groups: [1, 1], dense: [60, 40], activation: 'square', batchNorm: false }), { inputShape: [8, 8, 1], numClasses: 6 }));
+    const x = tf.randomNormal([1, 8, 8, 1], 0, 1, 'float32', 3);
+    const ref = (m.predict(x) as import('@tensorflow/tfjs').Tensor).dataSync();
+    const plan = compileChain(lowerModel(m), { tiles: 'auto', scaleBits: 30 });
+    // fc1 (reads the conv layout) is diagonal, its 60 outputs periodic every 64: tiles with t2 = 64 from linear 4 (fc2) on.
+    expect(plan.tiles).toMatchObject({ t2: 64, first: 'inner', from: 3 });
+    expect(plan.steps.map((s) => s.name)).toEqual(['linear1', 'square1', 'pool1', 'linear2', 'square2', 'pool2', 'linear3', 'square3', 'linear4', 'square4', 'replicate4', 'linear5']);
+    expect(maxAbsDiff(simulate(plan, x.dataSync()).y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+    const { total } = planCounts(plan);
+    const { sim } = simulate(plan, x.dataSync());
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(total[k]);
+    m.dispose(); x.dispose();
+  });
+});
