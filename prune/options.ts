@@ -6,11 +6,13 @@ export const pruneSchema = z.object({
   sparsity: z.number().gt(0).lt(1).describe('target fraction pruned: of weights (subblock, magnitude), of tiles per layer (tile), of hidden neurons per layer (neuron)'),
   layers: z.array(z.string().min(1)).optional().describe('layers to prune (default: every convolution; tile and neuron: every dense layer)'),
   permute: z.boolean().default(false).describe('tile: prune weights by magnitude first, then permute hidden neurons (function-preserving) so the survivors fill as few tiles as possible, then drop the least important tiles'),
+  weightSparsity: z.number().gt(0).lt(1).optional().describe('tile with permute: the unstructured sparsity pruned before permuting (default: sparsity); higher leaves sparser neurons for the permutation to cluster'),
   expand: z.boolean().default(false).describe('tile with permute: in the last round re-enable every weight inside the kept tiles before fine-tuning (free under HE: the tiles are multiplied anyway)'),
   steps: z.number().int().positive().default(2).describe('prune → fine-tune rounds, the sparsity rising evenly to the target'),
   fineTuneEpochs: z.number().int().nonnegative().default(2).describe('fine-tuning epochs per round, pruned weights held at zero'),
   learningRate: z.number().positive().optional().describe('fine-tuning learning rate (default: a tenth of train.learningRate)'),
 }).strict()
   .refine((p) => !p.permute || p.method === 'tile', { message: 'permute applies to method tile only (neuron pruning always compacts)', path: ['permute'] })
+  .refine((p) => p.weightSparsity === undefined || (p.method === 'tile' && p.permute), { message: 'weightSparsity applies to method tile with permute: true', path: ['weightSparsity'] })
   .refine((p) => !p.expand || (p.method === 'tile' && p.permute), { message: 'expand needs method tile with permute: true (tile pruning alone already keeps whole tiles)', path: ['expand'] });
 export type PruneConfig = z.infer<typeof pruneSchema>;

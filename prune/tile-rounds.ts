@@ -8,7 +8,7 @@ import { nonEmptyTiles, selectTiles, tileMasks, type TileGrid } from './tiles.js
  * One HE-PEx pruning round on a tile-packed dense network (the model's
  * weights are permuted in place when `permute`):
  *  - tile: drop the least important tiles (Σ|w|) to `target` of each layer's tiles;
- *  - tile + permute: prune each layer's weights by magnitude to `target`, permute hidden
+ *  - tile + permute: prune each layer's weights by magnitude to `weightTarget` (default `target`), permute hidden
  *    neurons so the survivors cluster into few tiles, then drop the least
  *    important tiles (Σ|w| of survivors) to `target`; the mask keeps the
  *    survivors of the kept tiles, or every weight in them when `expand`;
@@ -16,11 +16,11 @@ import { nonEmptyTiles, selectTiles, tileMasks, type TileGrid } from './tiles.js
  *    ‖in-weights‖² + ‖out-weights‖², `target` of each hidden layer, and
  *    permute them together (compaction), so their tiles are empty.
  */
-export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: { method: 'tile' | 'neuron'; target: number; permute: boolean; expand: boolean; prior?: Masks }): { masks: Masks; permuted: boolean } {
+export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: { method: 'tile' | 'neuron'; target: number; weightTarget?: number; permute: boolean; expand: boolean; prior?: Masks }): { masks: Masks; permuted: boolean } {
   const kernels = () => new Map(grids.map((g) => [g.layer, kernelValues(model, g.layer)]));
   let survivors: Masks | undefined;
   if (o.method === 'neuron') survivors = neuronMasks(grids, kernels(), o.target, o.prior);
-  else if (o.permute) survivors = selectMagnitude(kernels(), o.target, { perLayer: true });
+  else if (o.permute) survivors = selectMagnitude(kernels(), o.weightTarget ?? o.target, { perLayer: true });
   let permuted = false;
   if (survivors && (o.permute || o.method === 'neuron')) {
     const k = kernels();

@@ -85,7 +85,8 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     }
     const target = (p.sparsity * r) / p.steps;
     if (tiled) {
-      masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
+      const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
+      masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target, weightTarget, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
       masks = p.method === 'subblock' ? selectSubBlocks(blocks, kernels, target, masks) : selectMagnitude(kernels, target, { perLayer: true });

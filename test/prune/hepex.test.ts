@@ -114,6 +114,17 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     a.dispose(); b.dispose();
   });
 
+  test('a higher unstructured sparsity before permuting leaves only its survivors inside the kept tiles (without expansion)', () => {
+    const m = mlp(8, [300, 200]);
+    const grids = tileGrids(m, planOf(m));
+    const { masks } = tileRound(m, grids, { method: 'tile', target: 0.5, weightTarget: 0.9, permute: true, expand: false });
+    for (const g of grids) {
+      const kept = masks.get(g.layer)!.reduce((a, v) => a + v, 0);
+      expect(kept).toBeLessThanOrEqual(Math.ceil(0.1 * g.nIn * g.nOut));
+    }
+    m.dispose();
+  });
+
   test('Hunter-style neuron pruning empties whole tiles after compaction', () => {
     const m = mlp(6, [512]);
     const grids = tileGrids(m, planOf(m));
