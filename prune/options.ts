@@ -4,7 +4,7 @@ import { z } from 'zod';
 export const pruneSchema = z.object({
   method: z.enum(['subblock', 'magnitude', 'tile', 'neuron']).describe('subblock: SpENCNN sub-blocks aligned with the packed plan (whole plaintext diagonals, whole channel shifts); magnitude: unstructured smallest-|w| baseline; tile: HE-PEx tiles of a tile-packed plan (export.tiles), least important first; neuron: Hunter-style whole hidden neurons (least L2 norm), compacted into whole tiles'),
   sparsity: z.number().gt(0).lt(1).describe('target fraction pruned: of weights (subblock, magnitude), of tiles per layer (tile), of hidden neurons per layer (neuron)'),
-  layers: z.array(z.string().min(1)).optional().describe('layers to prune (default: every convolution; tile and neuron: every dense layer)'),
+  layers: z.array(z.string().min(1)).optional().describe('layers to prune (default: every convolution, or every dense layer in a network without convolutions; tile and neuron: every dense layer)'),
   permute: z.boolean().default(false).describe('tile: prune weights by magnitude first, then permute hidden neurons (function-preserving) so the survivors fill as few tiles as possible, then drop the least important tiles'),
   weightSparsity: z.number().gt(0).lt(1).optional().describe('tile with permute: the unstructured sparsity pruned before permuting (default: sparsity); higher leaves sparser neurons for the permutation to cluster'),
   expand: z.boolean().default(false).describe('tile with permute: in the last round re-enable every weight inside the kept tiles before fine-tuning (free under HE: the tiles are multiplied anyway)'),

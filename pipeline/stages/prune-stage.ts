@@ -57,9 +57,13 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const dense = compile(model);
   const tiled = p.method === 'tile' || p.method === 'neuron';
   const grids = tiled ? tileGrids(model, dense) : [];
-  const stepOf = tiled ? new Map(grids.map((g) => [g.layer, ''])) : stepOfLayer(model, dense);
+  // Sub-blocks are read off the plan step of each layer; the other methods only need the layer names.
+  const stepOf = p.method === 'subblock' ? stepOfLayer(model, dense)
+    : new Map((tiled ? grids.map((g) => g.layer) : model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense').map((l) => l.name)).map((n) => [n, '']));
   const convs = model.layers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
-  const names = p.layers ?? (tiled ? grids.map((g) => g.layer) : convs);
+  // Default: every convolution (every dense layer for tile and neuron pruning, and in a network without convolutions).
+  const denseNames = model.layers.filter((l) => l.getClassName() === 'Dense').map((l) => l.name);
+  const names = p.layers ?? (tiled ? grids.map((g) => g.layer) : convs.length ? convs : denseNames);
   for (const n of names) {
     if (!stepOf.has(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a ${tiled ? 'dense' : 'convolution or dense'} layer of ${model.name} (they are: ${[...stepOf.keys()].join(', ')})`);
   }

@@ -73,6 +73,14 @@ test('tile pruning with permutation and expansion: from another run\'s model, fe
     expect(s.export.plaintextMultiplications).toBe(s.prune.prunedPlan.mulPlain);
     expect(s.prune.prunedPlan.mulPlain).toBeLessThanOrEqual(Math.ceil(0.5 * s.prune.densePlan.mulPlain));
     expect(s.prune.prunedPlan.plaintextBytes).toBeLessThan(s.prune.densePlan.plaintextBytes);
+    // The unstructured baseline on the same tiled plan (three layers, four linear steps with the replicate step): it prunes, and saves few tiles.
+    const mag = join(t.path, 'mag.yaml');
+    await writeFile(mag, mlpConfig(t.path, 'mlp-mag', 'prune: { method: magnitude, sparsity: 0.5, steps: 1, fineTuneEpochs: 0 }'));
+    const rm = await runCli(['run', mag]);
+    expect(rm.stderr).not.toMatch(/error/);
+    const sm = JSON.parse(await readFile(join(t.path, 'mlp-mag', 'summary.json'), 'utf8'));
+    expect(sm.prune.sparsity).toBeCloseTo(0.5, 2);
+    expect(sm.prune.prunedPlan.mulPlain).toBeGreaterThan(s.prune.prunedPlan.mulPlain);
     // Tile pruning of a plan packed by diagonals is refused, naming the key to set.
     const bad = join(t.path, 'bad.yaml');
     await writeFile(bad, mlpConfig(t.path, 'mlp-bad', 'prune: { method: tile, sparsity: 0.5, steps: 1, fineTuneEpochs: 0 }').replace(/export: .*\n/, ''));
