@@ -13,8 +13,10 @@ export const commonModelOptions = {
 
 /** A conv's group count: a number, or `auto` (chosen from the data size against the slots per ciphertext). */
 export const groupsOption = z.union([z.number().int().positive(), z.literal('auto')]);
-export const heSlotsOption = z.number().int().positive().default(8192)
-  .describe('slots per ciphertext the HE plan will have (N/2), for groups: auto');
+/** Optional without a default, so configs without `groups: auto` keep their training fingerprint. */
+export const heSlotsOption = z.number().int().positive().optional()
+  .describe('slots per ciphertext the HE plan will have (N/2), for groups: auto (default 8192)');
+export const DEFAULT_HE_SLOTS = 8192;
 
 /**
  * SpENCNN's HE-group count: the fewest groups (dividing both channel

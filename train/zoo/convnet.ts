@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { GroupedConv2D } from '../layers/grouped-conv.js';
-import { commonModelOptions, act, autoGroups, avgPool, batchNorm, dense, groupsOption, heSlotsOption, Namer, type ModelContext } from './common.js';
+import { commonModelOptions, act, autoGroups, avgPool, DEFAULT_HE_SLOTS, batchNorm, dense, groupsOption, heSlotsOption, Namer, type ModelContext } from './common.js';
 
 /**
  * Plain conv stacks: each stage is a 3x3 conv, (batch norm), activation and
@@ -31,7 +31,7 @@ export function buildConvnet(o: z.infer<typeof vgg5Options> | z.infer<typeof hef
   let size = Math.min(ctx.inputShape[0], ctx.inputShape[1]);
   o.filters.forEach((f, i) => {
     const cin = i === 0 ? ctx.inputShape[2] : o.filters[i - 1];
-    const groups = o.groups[i] === 'auto' ? autoGroups(cin, f, size * size, o.heSlots) : o.groups[i] as number;
+    const groups = o.groups[i] === 'auto' ? autoGroups(cin, f, size * size, o.heSlots ?? DEFAULT_HE_SLOTS) : o.groups[i] as number;
     m.add(new GroupedConv2D({
       name: n.next('conv'), filters: f, kernelSize: 3, padding: 'same', groups,
       inputShape: i === 0 ? [...ctx.inputShape] : undefined,

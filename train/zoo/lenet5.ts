@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { GroupedConv2D } from '../layers/grouped-conv.js';
-import { commonModelOptions, act, autoGroups, avgPool, batchNorm, dense, groupsOption, heSlotsOption, Namer, type ModelContext } from './common.js';
+import { commonModelOptions, act, autoGroups, avgPool, DEFAULT_HE_SLOTS, batchNorm, dense, groupsOption, heSlotsOption, Namer, type ModelContext } from './common.js';
 
 export const lenet5Options = z.object({
   name: z.literal('lenet5'),
@@ -27,7 +27,7 @@ export function buildLenet5(o: z.infer<typeof lenet5Options>, ctx: ModelContext)
   m.add(act(o.activation, n, o.quadraticInit));
   m.add(avgPool(2, n));
   const [H, W] = ctx.inputShape;
-  const groups = o.groups === 'auto' ? autoGroups(o.conv1, o.conv2, Math.floor(H / 2) * Math.floor(W / 2), o.heSlots) : o.groups;
+  const groups = o.groups === 'auto' ? autoGroups(o.conv1, o.conv2, Math.floor(H / 2) * Math.floor(W / 2), o.heSlots ?? DEFAULT_HE_SLOTS) : o.groups;
   m.add(new GroupedConv2D({ name: n.next('conv'), filters: o.conv2, kernelSize: 5, padding: 'valid', groups }));
   if (o.batchNorm) m.add(batchNorm(n));
   m.add(act(o.activation, n, o.quadraticInit));
