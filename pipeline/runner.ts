@@ -1,3 +1,4 @@
+import { exists } from '../datasets/fs-util.js';
 import * as tf from '@tensorflow/tfjs';
 import { fileLogger, type Logger } from '../common/log.js';
 import { writeJsonAtomic } from '../common/atomic-write.js';
@@ -39,12 +40,15 @@ export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Pr
 
 async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Promise<RunResult> {
   const logger = o.logger ?? fileLogger(run.file('log.txt'));
-  await run.writeConfig(config);
+  // The resolved config records what produced the run's artifacts: a re-run rewrites it only once its training
+  // matches (a run refused for a changed config keeps the record of the config it was made with).
+  if (!(await exists(run.file('config.yaml')))) await run.writeConfig(config);
   const ctx: StageContext = { config, run, logger, fingerprints: {}, summary: { name: config.name, startedAt: new Date().toISOString() } };
   logger.info(`run ${config.name} in ${run.path}`);
   if (config.model) ctx.backend = await initBackend(config.train?.backend ?? 'auto');
   await dataStage(ctx);
   if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh });
+  await run.writeConfig(config);
   if (config.prune) await pruneStage(ctx, config.prune);
   if (config.export) await exportStage(ctx, config.export);
   if (config.evaluate) await evaluateStage(ctx, config.evaluate);

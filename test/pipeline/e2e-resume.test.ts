@@ -44,9 +44,12 @@ describe('pipeline end to end (CLI, synthetic data)', () => {
       expect(more.code).toBe(0);
       expect(more.stderr).toMatch(/resuming training at epoch 4\/4/);
       // A change to what training computes is refused unless --fresh.
+      const recorded = await readFile(join(run, 'config.yaml'), 'utf8');
       const changed = await runCli(['run', cfg, '--set', 'train.learningRate=0.02']);
       expect(changed.code).toBe(2);
       expect(changed.stderr).toMatch(/holds training from a different config \(changed: train.learningRate\).*--fresh/);
+      // The refused run leaves the record of the config the run was made with.
+      expect(await readFile(join(run, 'config.yaml'), 'utf8')).toBe(recorded);
     } finally { await t.cleanup(); }
   });
 
