@@ -66,7 +66,8 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
     const s = tileScores(g, kernels.get(g.layer)!, masks?.get(g.layer));
     const cols = colsOf(g);
     const keep = Uint8Array.from(s, (v, t) => (v !== 0 && !deadIn.has(t % cols) ? 1 : 0));
-    const target = Math.ceil(fraction * s.length);
+    // A layer keeps at least one tile (with two tiles, 60% would otherwise remove the whole layer).
+    const target = Math.min(Math.ceil(fraction * s.length), s.length - 1);
     let removed = s.length - keep.reduce((a, v) => a + v, 0);
     const order = [...s.keys()].filter((t) => keep[t]).sort((a, b) => s[a] - s[b]);
     for (const t of order) {

@@ -125,6 +125,17 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     m.dispose();
   });
 
+  test('a layer of two tiles keeps one even at 60%: tile pruning never removes a whole layer', () => {
+    // 8x8 inputs, hidden 40, tiles 32×256: fc1 has 2 tiles (64 inputs along 32), fc2 1.
+    const m = mlp(9, [40]);
+    const grids = tileGrids(m, planOf(m));
+    const { masks } = tileRound(m, grids, { method: 'tile', target: 0.6, permute: false, expand: false });
+    applyMasks(m, masks);
+    expect(grids.map((g) => nonEmptyTiles(g, kernelValues(m, g.layer)))).toEqual([1, 1]);
+    expect(planCounts(planOf(m)).total.mulPlain).toBe(2);
+    m.dispose();
+  });
+
   test('Hunter-style neuron pruning empties whole tiles after compaction', () => {
     const m = mlp(6, [512]);
     const grids = tileGrids(m, planOf(m));
