@@ -165,8 +165,8 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   const bsgs = o.bsgs ?? true;
   // The dense layer reading the convolutions leaves its output periodic with period m (its width, rounded up to a power of two):
   // a tile tensor with t2 = m, copied along t1 = S/m, so the tiled layers after it start reading along t2.
-  const tile: TileShape | undefined = tiledFrom === undefined ? undefined
-    : (() => { const mm = densePeriod(vectorLayout(1), sizeOf(chain.linears[firstDense].outShape), S).mm; return { t1: S / mm, t2: mm, first: 'inner', from: tiledFrom }; })();
+  const period = firstDense >= 0 ? nextPow2(sizeOf(chain.linears[firstDense].outShape)) : 0;
+  const tile: TileShape | undefined = tiledFrom === undefined ? undefined : { t1: S / period, t2: period, first: 'inner', from: tiledFrom };
   let cur: Layout = input;
   const steps: PlanStep[] = [];
   // Materialised tensors a residual input can read: the input (−1) and each square's output.

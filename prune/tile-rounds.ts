@@ -16,12 +16,11 @@ import { nonEmptyTiles, selectTiles, tileMasks, type TileGrid } from './tiles.js
  *    ‖in-weights‖² + ‖out-weights‖², `target` of each hidden layer, and
  *    permute them together (compaction), so their tiles are empty.
  */
-export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: { method: 'tile' | 'neuron'; target: number; weightTarget?: number; permute: boolean; expand: boolean; prior?: Masks }): { masks: Masks; permuted: boolean } {
+export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: { method: 'tile' | 'neuron'; target: number; weightTarget?: number; permute: boolean; expand: boolean; prior?: Masks }): { masks: Masks } {
   const kernels = () => new Map(grids.map((g) => [g.layer, kernelValues(model, g.layer)]));
   let survivors: Masks | undefined;
   if (o.method === 'neuron') survivors = neuronMasks(grids, kernels(), o.target, o.prior);
   else if (o.permute) survivors = selectMagnitude(kernels(), o.weightTarget ?? o.target, { perLayer: true });
-  let permuted = false;
   if (survivors && (o.permute || o.method === 'neuron')) {
     const k = kernels();
     const weights = grids.map((g) => Float32Array.from(k.get(g.layer)!, (v, i) => v * survivors!.get(g.layer)![i]));
@@ -29,12 +28,11 @@ export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: { method:
     if (perms.some((p) => p.some((old, pos) => old !== pos))) {
       permuteModel(model, grids, perms);
       survivors = permuteMasks(survivors, grids, perms);
-      permuted = true;
     }
   }
-  if (o.method === 'neuron') return { masks: survivors!, permuted };
+  if (o.method === 'neuron') return { masks: survivors! };
   const kept = selectTiles(grids, kernels(), o.target, survivors);
-  return { masks: tileMasks(grids, kept, o.expand ? undefined : survivors), permuted };
+  return { masks: tileMasks(grids, kept, o.expand ? undefined : survivors) };
 }
 
 /** Hunter-style: per hidden boundary, the weakest `fraction` of neurons lose every weight in and out (earlier rounds' dead stay dead). */

@@ -3,6 +3,7 @@ import { UserError } from '../common/errors.js';
 import type { Plan } from '../plan/plan.js';
 import { tileOrientation } from '../export/tile-compile.js';
 import type { Masks } from './masks.js';
+import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
 /**
  * The tile grid of each dense layer of a tile-packed plan: a tile is
@@ -16,7 +17,7 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
   if (!plan.tiles) throw new UserError('prune: tile and neuron pruning need tile-tensor packing (set export.tiles: auto or a tile shape)');
   const { t1, t2, first } = plan.tiles;
   // Linear map i of the chain is the i-th weight layer; a CNN's tiled layers start at plan.tiles.from.
-  const weightLayers = model.layers.filter((l) => l.getClassName() === 'Dense' || l.getClassName() === 'HeGroupedConv2D');
+  const weightLayers = model.layers.filter((l) => l.getClassName() === 'Dense' || l instanceof GroupedConv2D);
   const from = plan.tiles.from ?? 0;
   const dense = weightLayers.slice(from);
   if (dense.some((l) => l.getClassName() !== 'Dense')) throw new UserError('prune: the tiled layers of this plan are not all dense layers of the model');

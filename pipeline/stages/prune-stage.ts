@@ -57,18 +57,19 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const dense = compile(model);
   const tiled = p.method === 'tile' || p.method === 'neuron';
   const grids = tiled ? tileGrids(model, dense) : [];
-  // Sub-blocks are read off the plan step of each layer; the other methods only need the layer names.
-  const stepOf = p.method === 'subblock' ? stepOfLayer(model, dense)
-    : new Map((tiled ? grids.map((g) => g.layer) : model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense').map((l) => l.name)).map((n) => [n, '']));
-  const convs = model.layers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
+  const weightLayers = model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense');
+  const convs = weightLayers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
+  const denseNames = weightLayers.filter((l) => !(l instanceof GroupedConv2D)).map((l) => l.name);
+  const prunable = tiled ? grids.map((g) => g.layer) : weightLayers.map((l) => l.name);
   // Default: every convolution (every dense layer for tile and neuron pruning, and in a network without convolutions).
-  const denseNames = model.layers.filter((l) => l.getClassName() === 'Dense').map((l) => l.name);
-  const names = p.layers ?? (tiled ? grids.map((g) => g.layer) : convs.length ? convs : denseNames);
+  const names = p.layers ?? (tiled ? prunable : convs.length ? convs : denseNames);
   for (const n of names) {
-    if (!stepOf.has(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a ${tiled ? 'dense' : 'convolution or dense'} layer of ${model.name} (they are: ${[...stepOf.keys()].join(', ')})`);
+    if (!prunable.includes(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a ${tiled ? 'dense' : 'convolution or dense'} layer of ${model.name} (they are: ${prunable.join(', ')})`);
   }
   if (tiled && names.length !== grids.length) throw new UserError(`${run.file('config.yaml')}: prune.layers: ${p.method} pruning covers every dense layer (permutations tie neighbours together); leave prune.layers out`);
-  const blocks = p.method === 'subblock'
+  // Sub-blocks are read off the plan step of each layer (only sub-block pruning needs one step per layer).
+  const stepOf = p.method === 'subblock' ? stepOfLayer(model, dense) : undefined;
+  const blocks = stepOf
     ? names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); })
     : [];
   logger.info(`prune: ${p.method} to sparsity ${p.sparsity} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${planCounts(dense).total.rotate} rotations`);
