@@ -10,6 +10,7 @@ import { loadExport } from '../export/artifact.js';
 import { CkksContext } from '../he/context.js';
 import { prepare, run, packInput, unpackOutput } from '../plan/interpreter.js';
 import { SlotSimulator } from '../plan/slot-sim.js';
+import { sentCiphertexts } from '../plan/plan.js';
 import { loadModel } from '../train/checkpoint.js';
 import { epochProgress } from '../train/progress.js';
 import { argmax, maxAbsError, precisionBits, summarize } from './metrics.js';
@@ -104,6 +105,8 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     report.perStepOpCounts = Object.fromEntries(manifest.steps.map((s) => [s.name, s.counts]));
     report.keys = { keygenMs: summarize(setups.map((s) => s.keygenMs)), prepareMs: summarize(setups.map((s) => s.prepareMs)), galoisKeys: setups[0].galoisKeys, galoisKeyBytes: setups[0].galoisKeyBytes, relinKeyBytes: setups[0].relinKeyBytes, lazyOperands: setups[0].lazyOperands };
     report.ciphertextBytes = { up: summarize(results.map((r) => r.bytesUp)), down: summarize(results.map((r) => r.bytesDown)) };
+    // More than the input's own when the client also sends rotated copies (export.clientRotations).
+    report.ciphertextsUp = sentCiphertexts(plan);
     if (results[0].refreshes) {
       report.refresh = {
         perImage: results[0].refreshes, maskBits: plan.refresh?.maskBits, bytesPerImage: summarize(results.map((r) => r.refreshBytes)),

@@ -17,9 +17,9 @@ import { galoisSteps, planDepth, rotationSteps, stepLevels, type Plan, type Plan
  * No key material is ever written here: keys belong to the client.
  */
 export const FORMAT = 'heprune-plan';
-export const FORMAT_VERSION = 4;
-/** Version 2 is version 3 without pool steps, version 3 is 4 without tile metadata and memory totals: still read. */
-const READABLE_VERSIONS = [2, 3, 4];
+export const FORMAT_VERSION = 5;
+/** Version 2 is version 3 without pool steps, 3 is 4 without tile metadata and memory totals, 4 is 5 without client rotations: still read. */
+const READABLE_VERSIONS = [2, 3, 4, 5];
 
 const ref = z.object({ offset: z.number().int().nonnegative(), count: z.number().int().nonnegative() });
 const layoutRef = z.object({ shape: z.array(z.number().int().positive()), cts: z.number().int().positive(), period: z.number().int().positive().optional(), desc: z.string(), slots: ref });
@@ -50,6 +50,8 @@ export const manifestSchema = z.object({
   slots: z.number().int().positive(),
   input: layoutRef,
   inputCopies: z.array(z.number().int()),
+  /** Rotations of the input the client sends as extra ciphertexts (plan.clientRotations). */
+  clientRotations: z.array(z.number().int()).optional(),
   output: layoutRef,
   /** Outputs that are constants (slot −1 in output): index → value. */
   outputConstants: z.record(z.string(), z.number()).optional(),
@@ -114,7 +116,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const weights = w.buffer();
   const body = {
     format: FORMAT, formatVersion: FORMAT_VERSION, createdAt: new Date().toISOString(),
-    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), ...(plan.groupOrder ? { groupOrder: plan.groupOrder } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, output, ...(plan.outputConstants ? { outputConstants: plan.outputConstants } : {}), steps,
+    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), ...(plan.groupOrder ? { groupOrder: plan.groupOrder } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, ...(plan.clientRotations ? { clientRotations: plan.clientRotations } : {}), output, ...(plan.outputConstants ? { outputConstants: plan.outputConstants } : {}), steps,
     rotationSteps: rotationSteps(plan), galoisKeySteps: galoisSteps(plan), composedRotations: !!plan.rotationKeys, depth: planDepth(plan),
     totals: { counts: counts.total, plaintexts: counts.plaintexts, memory: { plaintextBytes: mem.plaintextBytes, peakCiphertexts: mem.peakCiphertexts, peakCiphertextBytes: mem.peakCiphertextBytes } }, meta,
     weights: { file: 'weights.bin' as const, bytes: weights.length, sha256: sha256(weights) },
@@ -180,6 +182,6 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
         bias: o.bias ? operand(o.bias) : undefined,
       })),
     });
-  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), ...(m.groupOrder ? { groupOrder: m.groupOrder } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, steps, output: layout(m.output), ...(m.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(m.outputConstants).map(([k, v]) => [Number(k), v])) } : {}), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
+  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), ...(m.groupOrder ? { groupOrder: m.groupOrder } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, ...(m.clientRotations ? { clientRotations: m.clientRotations } : {}), steps, output: layout(m.output), ...(m.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(m.outputConstants).map(([k, v]) => [Number(k), v])) } : {}), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
   return { plan, manifest: m };
 }

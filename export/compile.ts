@@ -2,11 +2,11 @@ import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
 import { bestSplit, bsgsSplit, rotateVec, SlotDiagonals } from '../plan/diagonals.js';
 import { imageLayout, interleavedOrder, vectorLayout, type Layout, type Multiplex } from '../plan/layout.js';
-import { rotationUsage, type LinearOutput, type LinearStep, type Plan, type PlanStep, type TileShape } from '../plan/plan.js';
-import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
+import { type LinearOutput, type LinearStep, type Plan, type PlanStep, type TileShape } from '../plan/plan.js';
 import { relativeCost } from '../plan/cost.js';
 import type { HeChain } from './lower.js';
 import { foldDeadNeurons } from './dead-neurons.js';
+import { finishPlan } from './finish-plan.js';
 import { compileTiled, outputConstants, replicateStep, tileOrientation, tileStep } from './tile-compile.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
@@ -49,6 +49,15 @@ export interface CompileOptions {
    * per channel shift for every group) or `contiguous` (group by group).
    */
   groupOrder?: 'interleaved' | 'contiguous';
+  /**
+   * The client sends the input rotated by each of the first layer's baby
+   * steps (one more ciphertext each), so the server skips those rotations,
+   * the costliest of the plan (at the top level). `babies`: the baby steps
+   * of the usual baby-step/giant-step split; `all`: the first layer has no
+   * giant steps, every diagonal is a client rotation (no server rotation,
+   * one rescale, one ciphertext per diagonal sent). Absent: off.
+   */
+  clientRotations?: 'babies' | 'all';
 }
 
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -207,14 +216,16 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
     // The input grid's row stride is a natural giant step for a convolution (babies = taps within a row).
     const inRow = inGeoms[li]?.strides.y;
     const stepLevel = (needLevel(li), level + 1);
+    // With every first-layer rotation left to the client, that layer needs no giant steps.
+    const split = bsgs && !(li === 0 && o.clientRotations === 'all');
     const sk = chain.skips[li];
     const skip = sk && { map: sk.map, source: tensors.get(sk.from)! };
     if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
     const step = blocks[li]
-      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, bsgs, stepLevel, inRow, skip, orderFor(li + 1, m.outShape[2]))
+      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, split, stepLevel, inRow, skip, orderFor(li + 1, m.outShape[2]))
       : tile && li >= tile.from!
         ? tileStep(name, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, tileOrientation(tile.first, li - tile.from!))
-        : denseStep(m, cur, S, name, bsgs, stepLevel);
+        : denseStep(m, cur, S, name, split, stepLevel);
     steps.push(step);
     cur = step.out;
   });
@@ -222,11 +233,8 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   const constants = tile ? outputConstants(cur, chain.linears[chain.linears.length - 1]) : undefined;
   const plan: Plan = { formatVersion: 1, params, channelBlocks: mux ? 'mux' : align ? 'pow2' : 'tight', ...(grouped ? { groupOrder: o.groupOrder ?? 'interleaved' } : {}),
     ...(tile ? { tiles: tile } : {}), ...(constants ? { outputConstants: constants } : {}), ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
-  // Phase 4: Galois keys within the memory budget.
-  const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
-  const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
-  if (keys) plan.rotationKeys = keys;
-  return plan;
+  // Phase 4: the client's rotations, Galois keys within the memory budget.
+  return finishPlan(plan, o);
 }
 
 /** Slot-level matrices keyed by (output ciphertext, input ciphertext) as j·2^16 + i. */

@@ -2,8 +2,8 @@ import { UserError } from '../common/errors.js';
 import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
 import { relativeCost } from '../plan/cost.js';
 import { tileLayout, type Layout } from '../plan/layout.js';
-import { rotationUsage, type LinearStep, type Plan, type PlanStep, type TileShape } from '../plan/plan.js';
-import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
+import { type LinearStep, type Plan, type PlanStep, type TileShape } from '../plan/plan.js';
+import { finishPlan } from './finish-plan.js';
 import type { CompileOptions } from './compile.js';
 import { sizeOf } from './linear-map.js';
 import type { HeChain } from './lower.js';
@@ -88,10 +88,7 @@ function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: Compile
   });
   const constants = outputConstants(cur, chain.linears[chain.linears.length - 1]);
   const plan: Plan = { formatVersion: 1, params, tiles: tile, slots: S, input, inputCopies, steps, output: cur, ...(constants ? { outputConstants: constants } : {}) };
-  const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(params));
-  const keys = chooseKeys(rotationUsage(plan), S, maxKeys);
-  if (keys) plan.rotationKeys = keys;
-  return plan;
+  return finishPlan(plan, o);
 }
 
 /** Outputs whose whole tile row was pruned are constants (their bias): the client fills them in. */

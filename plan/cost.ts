@@ -1,5 +1,5 @@
 import { zeroCounts, type OpCounts } from './op-counts.js';
-import { stepLevels, type Plan, type PlanStep } from './plan.js';
+import { clientRotated, sentCiphertexts, serverBaby, stepLevels, type Plan, type PlanStep } from './plan.js';
 import { decompose } from './rotation-keys.js';
 import { rescaleCost, rotationCost } from './diagonals.js';
 
@@ -8,7 +8,7 @@ import { rescaleCost, rotationCost } from './diagonals.js';
  * the cost model pruning optimises. Must equal what the interpreter does on
  * any backend (asserted in tests).
  */
-export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[]): OpCounts {
+export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[], client?: ReturnType<typeof clientRotated>): OpCounts {
   const c = zeroCounts();
   /** Key switches of one rotation by k (1 with its own key, its binary digits with power-of-two keys). */
   const rot = (k: number) => decompose(k, slots, keys).length;
@@ -30,7 +30,7 @@ export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[]
   if (st.skip) c.modSwitch += st.skip.cts;
   for (const o of st.outputs) {
     for (const g of o.giants) {
-      for (const t of g.terms) if (t.baby !== 0) babies.add(`${t.input}:${t.baby}`);
+      for (const t of g.terms) if (serverBaby(t.input, t.baby, client)) babies.add(`${t.input}:${t.baby}`);
       c.mulPlain += g.terms.length;
       c.add += g.terms.length - 1;
       c.rescale += 1;
@@ -45,7 +45,7 @@ export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[]
 }
 
 export function planCounts(plan: Plan): { total: OpCounts; perStep: { name: string; counts: OpCounts }[]; plaintexts: number } {
-  const perStep = plan.steps.map((s) => ({ name: s.name, counts: stepCounts(s, plan.slots, plan.rotationKeys) }));
+  const perStep = plan.steps.map((s, i) => ({ name: s.name, counts: stepCounts(s, plan.slots, plan.rotationKeys, clientRotated(plan, i)) }));
   const total = zeroCounts();
   for (const { counts } of perStep) for (const k of Object.keys(total) as (keyof OpCounts)[]) total[k] += counts[k];
   const plaintexts = plan.steps.reduce((a, s) => a + (s.kind === 'linear'
@@ -53,8 +53,8 @@ export function planCounts(plan: Plan): { total: OpCounts; perStep: { name: stri
   return { total, perStep, plaintexts };
 }
 
-/** Ciphertexts one inference produces: the encrypted input's and every step's outputs (HE-PEx's ciphertext count). */
-export const planCiphertexts = (plan: Plan) => plan.steps.reduce((a, s) => a + s.out.cts, plan.input.cts);
+/** Ciphertexts one inference produces: the encrypted input's (with client-rotated copies) and every step's outputs (HE-PEx's ciphertext count). */
+export const planCiphertexts = (plan: Plan) => plan.steps.reduce((a, s) => a + s.out.cts, sentCiphertexts(plan));
 
 /**
  * The packed model's server memory, from the plan alone: every encoded
@@ -66,8 +66,8 @@ export const planCiphertexts = (plan: Plan) => plan.steps.reduce((a, s) => a + s
 export function planMemory(plan: Plan): { plaintexts: number; plaintextBytes: number; peakCiphertexts: number; peakCiphertextBytes: number } {
   const levels = stepLevels(plan);
   const N = plan.params.polyModulusDegree;
-  let plaintexts = 0, plaintextBytes = 0, peakCiphertexts = plan.input.cts, peakCiphertextBytes = 0;
-  let inCts = plan.input.cts;
+  let plaintexts = 0, plaintextBytes = 0, peakCiphertexts = sentCiphertexts(plan), peakCiphertextBytes = 0;
+  let inCts = sentCiphertexts(plan);
   const kept = new Map<number, number>();
   plan.steps.forEach((st, i) => {
     const level = levels[i];
@@ -99,7 +99,7 @@ export function relativeCost(plan: Plan): number {
   const levels = stepLevels(plan);
   return plan.steps.reduce((sum, st, i) => {
     const level = levels[i];
-    const c = stepCounts(st, plan.slots, plan.rotationKeys);
+    const c = stepCounts(st, plan.slots, plan.rotationKeys, clientRotated(plan, i));
     return sum + c.rotate * rotationCost(level) + c.rescale * rescaleCost(level) + c.mul * 2 * rotationCost(level)
       + c.mulPlain * 0.57 * (level + 1) + (c.add + c.addPlain) * 0.073 * (level + 1);
   }, 0);

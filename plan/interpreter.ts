@@ -1,6 +1,6 @@
 import type { CkksBackend } from './backend.js';
 import { zeroCounts, type OpCounts } from './op-counts.js';
-import { stepLevels, type LinearStep, type Plan, type PoolStep, type RefreshStep } from './plan.js';
+import { clientRotated, sentCiphertexts, stepLevels, type LinearStep, type Plan, type PoolStep, type RefreshStep } from './plan.js';
 import { decompose } from './rotation-keys.js';
 
 // Runs a plan on any CKKS backend. `prepare` encodes every plaintext operand
@@ -107,7 +107,8 @@ function rotate<C extends object, P>(b: CkksBackend<C, P>, x: C, k: number, keys
   return cur;
 }
 
-function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<P>, xs: C[], keys?: readonly number[]): C[] {
+/** `given[i]`: rotations of input i already at hand (the client's copies; the caller's, never freed here). */
+function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<P>, xs: C[], keys?: readonly number[], given: Map<number, C>[] = []): C[] {
   // Sums free their operands at once: a large layer has thousands of products per output.
   const sum = (acc: C | undefined, x: C): C => {
     if (acc === undefined) return x;
@@ -118,7 +119,7 @@ function runLinear<C extends object, P>(b: CkksBackend<C, P>, s: PreparedLinear<
   // Baby steps: each distinct rotation of each input once, shared by every output and giant step.
   const babies = xs.map((x) => new Map<number, C>([[0, x]]));
   const baby = (input: number, r: number) => {
-    let c = babies[input].get(r);
+    let c = given[input]?.get(r) ?? babies[input].get(r);
     if (!c) { c = rotate(b, xs[input], r, keys); babies[input].set(r, c); }
     return c;
   };
@@ -201,7 +202,12 @@ function refreshAll<C extends object, P>(b: CkksBackend<C, P>, cts: C[], bits: n
   });
 }
 
-export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, input: C[], onStep?: (r: StepReport) => void, channel?: RefreshChannel<C>): C[] {
+export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, sent: C[], onStep?: (r: StepReport) => void, channel?: RefreshChannel<C>): C[] {
+  const cts = p.plan.input.cts;
+  if (sent.length !== sentCiphertexts(p.plan)) throw new Error(`the plan reads ${sentCiphertexts(p.plan)} input ciphertexts, ${sent.length} were given`);
+  // The input proper, and the client's rotated copies of it (copy j of ciphertext c at (j + 1)·cts + c).
+  const input = sent.slice(0, cts);
+  const given = input.map((_, c) => new Map((p.plan.clientRotations ?? []).map((r, j) => [r, sent[(j + 1) * cts + c]])));
   // Outputs read later as residual inputs are kept until their last reader.
   const lastReader = new Map<number, number>();
   p.plan.steps.forEach((st, i) => { if (st.kind === 'linear' && st.skip) lastReader.set(st.skip.step, i); });
@@ -215,7 +221,7 @@ export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, i
       const skip = s.step.skip;
       const level = b.levelOf(x[0]);
       const extra = skip ? saved.get(skip.step)!.map((c) => b.modSwitchTo(c, level)) : [];
-      y = runLinear(b, s, [...x, ...extra], p.plan.rotationKeys);
+      y = runLinear(b, s, [...x, ...extra], p.plan.rotationKeys, clientRotated(p.plan, i) ? given : []);
       for (const c of extra) b.free(c);
       if (skip && skip.step !== -1 && lastReader.get(skip.step) === i) {
         const done = saved.get(skip.step)!;
@@ -245,7 +251,11 @@ export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, i
   return x;
 }
 
-/** Client side: packs one HWC input (already normalised) into the slots of its ciphertexts, with its copies. */
+/**
+ * Client side: packs one HWC input (already normalised) into the slots of its
+ * ciphertexts, with its copies, then appends the rotated copies the plan
+ * leaves to the client (rotation by r: slot j holds slot j + r, cyclically).
+ */
 export function packInput(plan: Plan, values: ArrayLike<number>): Float64Array[] {
   const S = plan.slots;
   const v = Array.from({ length: plan.input.cts }, () => new Float64Array(S));
@@ -255,7 +265,8 @@ export function packInput(plan: Plan, values: ArrayLike<number>): Float64Array[]
       v[Math.floor(g / S)][(g % S) + off] = values[i];
     }
   }
-  return v;
+  const rotated = (plan.clientRotations ?? []).flatMap((r) => v.map((x) => Float64Array.from(x, (_, j) => x[(((j + r) % S) + S) % S])));
+  return [...v, ...rotated];
 }
 
 /** Client side: reads the output tensor out of the decrypted ciphertexts' slots. */

@@ -104,21 +104,46 @@ export interface Plan {
   output: Layout;
   outputConstants?: Record<number, number>;
   /**
+   * Baby-step rotations of the input the client performs in the clear before
+   * encrypting (export.clientRotations): for each step r here, every input
+   * ciphertext is also sent rotated by r, and the first linear step reads
+   * those copies instead of rotating (at the top level, where rotations cost
+   * most). Costs the client one encryption and one upload per copy.
+   */
+  clientRotations?: number[];
+  /**
    * Galois keys when not one per rotation step (key memory budget): each
    * rotation is composed of these (see plan/rotation-keys). Absent: one key per step.
    */
   rotationKeys?: number[];
 }
 
+/**
+ * Which baby rotations of step i the client supplies: the plan input's
+ * (term input < plan.input.cts) by a step in plan.clientRotations, in the
+ * first step only. The server neither performs them nor needs their keys.
+ */
+export function clientRotated(plan: Plan, i: number): { inputs: number; steps: ReadonlySet<number> } | undefined {
+  return i === 0 && plan.clientRotations?.length ? { inputs: plan.input.cts, steps: new Set(plan.clientRotations) } : undefined;
+}
+
+/** Ciphertexts the client sends per input: the packed input and one rotated copy of it per client rotation. */
+export const sentCiphertexts = (plan: Plan) => plan.input.cts * (1 + (plan.clientRotations?.length ?? 0));
+
+/** Whether the server rotates input `input` by `baby` itself (not zero, not supplied by the client). */
+export const serverBaby = (input: number, baby: number, client?: ReturnType<typeof clientRotated>) =>
+  baby !== 0 && !(client && input < client.inputs && client.steps.has(baby));
+
 /** Every distinct rotation step the plan performs (the Galois keys it needs unless plan.rotationKeys says otherwise). */
 export function rotationSteps(plan: Plan): number[] {
   const s = new Set<number>();
-  for (const st of plan.steps) {
+  for (const [i, st] of plan.steps.entries()) {
     if (st.kind === 'pool') for (const stage of st.stages) for (const r of stage) if (r !== 0) s.add(r);
     if (st.kind !== 'linear') continue;
+    const client = clientRotated(plan, i);
     for (const o of st.outputs) for (const g of o.giants) {
       if (g.giant !== 0) s.add(g.giant);
-      for (const t of g.terms) if (t.baby !== 0) s.add(t.baby);
+      for (const t of g.terms) if (serverBaby(t.input, t.baby, client)) s.add(t.baby);
     }
     for (const r of st.rotateSum) s.add(r);
   }
@@ -129,12 +154,13 @@ export function rotationSteps(plan: Plan): number[] {
 export function rotationUsage(plan: Plan): Map<number, number> {
   const u = new Map<number, number>();
   const add = (k: number) => { if (k !== 0) u.set(k, (u.get(k) ?? 0) + 1); };
-  for (const st of plan.steps) {
+  for (const [i, st] of plan.steps.entries()) {
     if (st.kind === 'pool') for (let c = 0; c < st.out.cts; c++) for (const stage of st.stages) stage.forEach(add);
     if (st.kind !== 'linear') continue;
+    const client = clientRotated(plan, i);
     const babies = new Set<string>();
     for (const o of st.outputs) {
-      for (const g of o.giants) { add(g.giant); for (const t of g.terms) babies.add(`${t.input}:${t.baby}`); }
+      for (const g of o.giants) { add(g.giant); for (const t of g.terms) if (serverBaby(t.input, t.baby, client)) babies.add(`${t.input}:${t.baby}`); }
       st.rotateSum.forEach(add);
     }
     for (const b of babies) add(Number(b.split(':')[1]));

@@ -5,7 +5,7 @@ import { compileChain } from '../../export/compile.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileOptions, type ExportConfig } from '../../export/options.js';
 import { planCiphertexts, planCounts } from '../../plan/cost.js';
-import { galoisSteps } from '../../plan/plan.js';
+import { galoisSteps, sentCiphertexts } from '../../plan/plan.js';
 import { loadModel, writeModelFiles } from '../../train/checkpoint.js';
 import { taskOf } from '../../train/zoo/registry.js';
 import type { StageContext } from '../context.js';
@@ -45,7 +45,7 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
     perStep: counts.perStep.map((s) => ({ name: s.name, ...s.counts })),
   };
   logger.info(`export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +
-    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys, ${(manifest.totals.memory!.plaintextBytes / 2 ** 20).toFixed(0)} MiB of plaintexts${plan.tiles ? `, tiles ${plan.tiles.t1}x${plan.tiles.t2} (first input ${plan.tiles.first})` : ''}${plan.rotationKeys ? ' (key memory budget: rotations composed from ±2^i and the most used steps)' : ''} → ${dir}`);
+    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys, ${(manifest.totals.memory!.plaintextBytes / 2 ** 20).toFixed(0)} MiB of plaintexts${plan.tiles ? `, tiles ${plan.tiles.t1}x${plan.tiles.t2} (first input ${plan.tiles.first})` : ''}${plan.rotationKeys ? ' (key memory budget: rotations composed from ±2^i and the most used steps)' : ''}${plan.clientRotations ? `, client sends ${sentCiphertexts(plan)} input ciphertexts (${plan.clientRotations.length} rotated copies)` : ''} → ${dir}`);
   ctx.summary.export = result;
   await run.markDone('export', fp, result);
 }

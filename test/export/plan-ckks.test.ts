@@ -10,6 +10,8 @@ import { freePrepared, prepare, run, packInput, unpackOutput } from '../../plan/
 import { planCounts } from '../../plan/cost.js';
 import { galoisSteps } from '../../plan/plan.js';
 import { nafBasis } from '../../plan/rotation-keys.js';
+import { loadExport, writeExport } from '../../export/artifact.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /**
  * The equivalence triple on a tiny CryptoNets-style net under real CKKS
@@ -55,6 +57,38 @@ test('tiny net: tfjs ≈ simulator ≈ node-seal, identical op counts, client/se
       for (let j = 0; j < ref.length; j++) expect(Math.abs(y[j] - ref[j])).toBeLessThan(2e-2);
       expect(server2.counts.rotate - before).toBe(planCounts(composed).total.rotate);
     } finally { freePrepared(server2, p2); server2.delete(); }
+  } finally {
+    triple.close();
+    model.dispose();
+  }
+});
+
+test('client-side rotations under real CKKS: the export round trip keeps them; tfjs ≈ simulator ≈ node-seal, identical counts', async () => {
+  await initBackend('wasm');
+  const model = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
+  const compiled = compileChain(lowerModel(model), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }, clientRotations: 'all' });
+  const tmp = await tempDir();
+  await writeExport(tmp.path, compiled, {});
+  const { plan } = await loadExport(tmp.path);
+  await tmp.cleanup();
+  expect(plan.clientRotations).toEqual(compiled.clientRotations);
+  expect(plan.clientRotations!.length).toBeGreaterThan(0);
+  expect(planCounts(plan).perStep[0].counts.rotate).toBe(0);
+  // The server holds only galoisSteps(plan) (client-rotations.test checks those leave the client's out): a rotation it still did would throw.
+  const triple = await CkksTriple.open(plan);
+  try {
+    const static_ = planCounts(plan).total;
+    const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 300);
+    const ref = (model.predict(x) as tf.Tensor).dataSync();
+    const { ckks: y, simulated: ys, sealCounts, simCounts } = triple.infer(x.dataSync());
+    for (let j = 0; j < ref.length; j++) {
+      expect(Math.abs(ys[j] - ref[j])).toBeLessThan(1e-4);
+      expect(Math.abs(y[j] - ref[j])).toBeLessThan(2e-2);
+    }
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch'] as const) {
+      expect(sealCounts[k]).toBe(static_[k]);
+      expect(simCounts[k]).toBe(static_[k]);
+    }
   } finally {
     triple.close();
     model.dispose();
