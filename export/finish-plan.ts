@@ -3,13 +3,15 @@ import { rotationUsage, type Plan } from '../plan/plan.js';
 import type { CompileOptions } from './compile.js';
 
 /**
- * The last compile phase of every packing (diagonal and tiled): which baby
+ * The last compile phase of every packing (diagonal and tiled): input
+ * ciphertexts nothing reads are dropped, then which baby
  * rotations the client performs (export.clientRotations: the first layer's
  * baby steps, which compile made every diagonal under `all`), then the Galois
  * keys within the key memory budget — after the former, so the server never
  * gets keys for rotations it does not perform.
  */
 export function finishPlan(plan: Plan, o: CompileOptions): Plan {
+  dropUnreadInputs(plan);
   const first = plan.steps[0];
   if (o.clientRotations && first?.kind === 'linear') {
     const steps = new Set<number>();
@@ -20,4 +22,28 @@ export function finishPlan(plan: Plan, o: CompileOptions): Plan {
   const keys = chooseKeys(rotationUsage(plan), plan.slots, maxKeys);
   if (keys) plan.rotationKeys = keys;
   return plan;
+}
+
+/**
+ * Input ciphertexts no kept weight reads (every tile over them pruned) are
+ * never encrypted or sent: the client skips their elements (slot −1) and the
+ * first step's terms are renumbered. Plans that read the input again later
+ * (a residual from the input) keep every ciphertext.
+ */
+function dropUnreadInputs(plan: Plan): void {
+  const first = plan.steps[0];
+  const cts = plan.input.cts;
+  if (first?.kind !== 'linear' || plan.steps.some((st) => st.kind === 'linear' && st.skip?.step === -1)) return;
+  const read = new Set<number>();
+  for (const out of first.outputs) for (const g of out.giants) for (const t of g.terms) if (t.input < cts) read.add(t.input);
+  if (read.size === cts) return;
+  const kept = [...read].sort((a, b) => a - b);
+  const index = new Map(kept.map((c, i) => [c, i]));
+  for (const out of first.outputs) for (const g of out.giants) for (const t of g.terms) t.input = t.input < cts ? index.get(t.input)! : t.input - (cts - kept.length);
+  const S = plan.slots;
+  const slotOf = Int32Array.from(plan.input.slotOf, (gs) => {
+    const c = index.get(Math.floor(gs / S));
+    return c === undefined ? -1 : c * S + (gs % S);
+  });
+  plan.input = { ...plan.input, cts: kept.length, slotOf, desc: `${plan.input.desc} (${kept.length} of ${cts} ciphertexts sent: the rest are read by no kept weight)` };
 }

@@ -262,6 +262,7 @@ export function packInput(plan: Plan, values: ArrayLike<number>): Float64Array[]
   for (const off of [0, ...plan.inputCopies]) {
     for (let i = 0; i < plan.input.slotOf.length; i++) {
       const g = plan.input.slotOf[i];
+      if (g < 0) continue; // read by no kept weight: not sent
       v[Math.floor(g / S)][(g % S) + off] = values[i];
     }
   }

@@ -1,7 +1,7 @@
 import { compileChain } from '../../export/compile.js';
 import { applyMap, denseMap, type LinearMap } from '../../export/linear-map.js';
 import type { HeChain } from '../../export/lower.js';
-import { planCounts } from '../../plan/cost.js';
+import { planCiphertexts, planCounts } from '../../plan/cost.js';
 import { Rng } from '../../common/rng.js';
 import { selectParams } from '../../he/params.js';
 import { maxAbsDiff, simulate } from '../helpers/simulate.js';
@@ -93,6 +93,27 @@ describe('tile-tensor packing on the slot simulator', () => {
     const x = input(200, 9);
     const ref = reference(pruned, x);
     expect(maxAbsDiff(simulate(pp, x).y, ref)).toBeLessThan(1e-6);
+  });
+
+  test('an input tile no kept weight reads is never encrypted or sent; outputs unchanged, counts = simulator', () => {
+    const t = { t1: 64, t2: 64, first: 'outer' as const };
+    const params = selectParams({ levels: 3, slots: 1, scaleBits: 30 });
+    // Layer 1 reads its 200 inputs along r, 64 per tile (4 input ciphertexts); inputs 64..127 lose every weight.
+    const dense = randomChain(6, [200, 150, 10]);
+    const pruned = randomChain(6, [200, 150, 10], (li, _o, i) => li === 0 && i >= 64 && i < 128);
+    const pd = compileChain(dense, { tiles: t, params }), pp = compileChain(pruned, { tiles: t, params });
+    expect(pd.input.cts).toBe(4);
+    expect(pp.input.cts).toBe(3);
+    expect(planCiphertexts(pd) - planCiphertexts(pp)).toBe(1);
+    // Exactly the unread inputs are skipped by the client.
+    const unsent = [...pp.input.slotOf.keys()].filter((i) => pp.input.slotOf[i] < 0);
+    expect(unsent).toEqual(Array.from({ length: 64 }, (_, k) => 64 + k));
+    const x = input(200, 4);
+    const ref = reference(pruned, x);
+    const { y, sim } = simulate(pp, x);
+    expect(maxAbsDiff(y, ref)).toBeLessThan(1e-6);
+    const c = planCounts(pp).total;
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(c[k]);
   });
 
   test('an output tile row with no weights is a constant the client fills in (its bias), not a ciphertext', () => {
