@@ -78,6 +78,13 @@ interface ImageGeom { strides: { c: number; y: number; x: number }; block: numbe
  *     method (≤ m diagonals) plus rotate-and-sum, which also replicates their
  *     output for the next dense map.
  */
+/**
+ * Bumped whenever the same model and options compile to a different plan
+ * (2: unread input ciphertexts dropped). Part of the export stage's
+ * fingerprint, so re-running a pipeline re-exports with the new compiler.
+ */
+export const COMPILER_VERSION = 2;
+
 export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   if (o.tiles) {
     chain = foldDeadNeurons(chain);
