@@ -10,7 +10,7 @@ import { planCiphertexts, planCounts, planMemory } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
 import { applyMasks, kernelValues, maskSparsity, type Masks } from '../../prune/masks.js';
 import type { PruneConfig } from '../../prune/options.js';
-import { selectMagnitude, selectSubBlocks } from '../../prune/select.js';
+import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js';
 import { tileGrids } from '../../prune/tiles.js';
 import { tileRound, tilesKept } from '../../prune/tile-rounds.js';
 import { convSubBlocks, denseSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
@@ -94,7 +94,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target, weightTarget, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
-      masks = p.method === 'subblock' ? selectSubBlocks(blocks, kernels, target, masks) : selectMagnitude(kernels, target, { perLayer: true });
+      masks = p.method === 'subblock' ? selectSubBlocksPerLayer(blocks, kernels, target, masks) : selectMagnitude(kernels, target, { perLayer: true });
     }
     applyMasks(model, masks);
     const held = masks;

@@ -9,7 +9,7 @@ import { planCounts } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
 import { convSubBlocks, denseSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
 import { applyMasks, kernelValues, maskSparsity } from '../../prune/masks.js';
-import { selectMagnitude, selectSubBlocks } from '../../prune/select.js';
+import { selectMagnitude, selectSubBlocks, selectSubBlocksPerLayer } from '../../prune/select.js';
 import { syntheticSource } from '../../datasets/synthetic.js';
 import { prepareData } from '../../datasets/prepare.js';
 import { fit } from '../../train/fit.js';
@@ -72,6 +72,25 @@ describe('SpENCNN sub-blocks', () => {
     expect(mulPlainOf(after, 'linear2')).toBe(mulPlainOf(plan, 'linear2') - prunedBlocks.length);
     // Whole channel-shift classes went, so rotations fall too.
     expect(planCounts(after).perStep[3].counts.rotate).toBeLessThan(planCounts(plan).perStep[3].counts.rotate);
+    m.dispose();
+  });
+
+  test('several layers: each is pruned to the target on its own (no layer emptied because its weights are small)', () => {
+    const { m, plan } = setup(4);
+    const names = ['conv1', 'conv2'];
+    const layers = names.map((n, i) => convSubBlocks(m.getLayer(n) as GroupedConv2D, plan, `linear${i + 1}`));
+    // conv1's weights shrunk 100x: ranked across layers, it would go first.
+    const kernels = new Map(names.map((n) => [n, kernelValues(m, n).map((w) => (n === 'conv1' ? w / 100 : w))]));
+    const global = selectSubBlocks(layers, kernels, 0.3);
+    const sparsityOf = (masks: Map<string, Float32Array>, n: string) => maskSparsity(new Map([[n, masks.get(n)!]]));
+    expect(sparsityOf(global, 'conv1')).toBeGreaterThan(0.6);
+    const per = selectSubBlocksPerLayer(layers, kernels, 0.3);
+    for (const n of names) {
+      expect(sparsityOf(per, n)).toBeGreaterThanOrEqual(0.3);
+      expect(sparsityOf(per, n)).toBeLessThan(0.6);
+      // Each layer's choice is exactly what pruning it alone would choose.
+      expect(per.get(n)).toEqual(selectSubBlocks([layers[names.indexOf(n)]], new Map([[n, kernels.get(n)!]]), 0.3).get(n));
+    }
     m.dispose();
   });
 
