@@ -103,15 +103,37 @@ export function denseSubBlocks(layer: tf.layers.Layer, plan: Plan, stepName: str
 }
 
 /**
+ * Residual shortcut projections: weight layers whose output reaches an Add
+ * through batch norm only while another weight layer reads the same input
+ * (a ResNet block's 1x1 projection beside its first conv). Lowering makes
+ * them the residual part (`skip`) of the next linear step, not a step.
+ */
+export function residualShortcuts(model: tf.LayersModel): Set<string> {
+  const isWeight = (l: tf.layers.Layer) => l instanceof GroupedConv2D || l.getClassName() === 'Dense';
+  const readers = (l: tf.layers.Layer) => l.outboundNodes.map((n) => n.outboundLayer);
+  const reachesAdd = (l: tf.layers.Layer): boolean => readers(l).some((r) => r.getClassName() === 'Add' || (r.getClassName() === 'BatchNormalization' && reachesAdd(r)));
+  const out = new Set<string>();
+  for (const l of model.layers) {
+    if (!isWeight(l) || !reachesAdd(l)) continue;
+    const source = l.inboundNodes[0].inboundLayers[0];
+    if (source && readers(source).some((r) => r !== l && isWeight(r))) out.add(l.name);
+  }
+  return out;
+}
+
+/**
  * The linear step each weight layer of a chain model compiles to: the n-th
- * conv or dense layer is `linear{n}` (pooling, batch norm and activations
- * fold into their neighbours or become their own steps).
+ * conv or dense layer outside residual shortcuts is `linear{n}` (pooling,
+ * batch norm and activations fold into their neighbours or become their own
+ * steps; shortcut projections join the next step as its residual input and
+ * map to no step of their own).
  */
 export function stepOfLayer(model: tf.LayersModel, plan: Plan): Map<string, string> {
-  const weightLayers = model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense');
+  const shortcuts = residualShortcuts(model);
+  const weightLayers = model.layers.filter((l) => (l instanceof GroupedConv2D || l.getClassName() === 'Dense') && !shortcuts.has(l.name));
   const linears = plan.steps.filter((s) => s.kind === 'linear');
   if (weightLayers.length !== linears.length) {
-    throw new UserError(`prune: ${model.name} has ${weightLayers.length} conv/dense layers and its plan ${linears.length} linear steps; sub-block pruning needs one layer per step (no residual shortcuts yet)`);
+    throw new UserError(`prune: ${model.name} has ${weightLayers.length} conv/dense layers outside residual shortcuts and its plan ${linears.length} linear steps; sub-block pruning needs one layer per step`);
   }
   return new Map(weightLayers.map((l, i) => [l.name, linears[i].name]));
 }

@@ -13,7 +13,7 @@ import type { PruneConfig } from '../../prune/options.js';
 import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js';
 import { tileGrids } from '../../prune/tiles.js';
 import { tileRound, tilesKept } from '../../prune/tile-rounds.js';
-import { convSubBlocks, denseSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
+import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
 import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
 import { evaluateSplit } from '../../train/evaluate-model.js';
 import { fit } from '../../train/fit.js';
@@ -58,12 +58,15 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const tiled = p.method === 'tile' || p.method === 'neuron';
   const grids = tiled ? tileGrids(model, dense) : [];
   const weightLayers = model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense');
-  const convs = weightLayers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
+  // Residual shortcut projections are no plan step of their own (they join the next step's residual input): sub-blocks leave them whole.
+  const shortcuts = p.method === 'subblock' ? residualShortcuts(model) : new Set<string>();
+  const convs = weightLayers.filter((l) => l instanceof GroupedConv2D && !shortcuts.has(l.name)).map((l) => l.name);
   const denseNames = weightLayers.filter((l) => !(l instanceof GroupedConv2D)).map((l) => l.name);
-  const prunable = tiled ? grids.map((g) => g.layer) : weightLayers.map((l) => l.name);
+  const prunable = tiled ? grids.map((g) => g.layer) : weightLayers.map((l) => l.name).filter((n) => !shortcuts.has(n));
   // Default: every convolution (every dense layer for tile and neuron pruning, and in a network without convolutions).
   const names = p.layers ?? (tiled ? prunable : convs.length ? convs : denseNames);
   for (const n of names) {
+    if (shortcuts.has(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is a residual shortcut projection; sub-block pruning keeps it whole (it is part of the next layer's plan step)`);
     if (!prunable.includes(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a ${tiled ? 'dense' : 'convolution or dense'} layer of ${model.name} (they are: ${prunable.join(', ')})`);
   }
   if (tiled && names.length !== grids.length) throw new UserError(`${run.file('config.yaml')}: prune.layers: ${p.method} pruning covers every dense layer (permutations tie neighbours together); leave prune.layers out`);

@@ -7,7 +7,7 @@ import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { planCounts } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
-import { convSubBlocks, denseSubBlocks, stepOfLayer } from '../../prune/subblocks.js';
+import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
 import { applyMasks, kernelValues, maskSparsity } from '../../prune/masks.js';
 import { selectMagnitude, selectSubBlocks, selectSubBlocksPerLayer } from '../../prune/select.js';
 import { syntheticSource } from '../../datasets/synthetic.js';
@@ -91,6 +91,28 @@ describe('SpENCNN sub-blocks', () => {
       // Each layer's choice is exactly what pruning it alone would choose.
       expect(per.get(n)).toEqual(selectSubBlocks([layers[names.indexOf(n)]], new Map([[n, kernels.get(n)!]]), 0.3).get(n));
     }
+    m.dispose();
+  });
+
+  test('a ResNet: shortcut projections join the next step (no step of their own); main-path sub-blocks prune exactly their multiplications', () => {
+    const m = withSeededRandom(23, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 4, activation: 'quadratic', quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 } }), { inputShape: [8, 8, 3], numClasses: 5 }));
+    const compile = () => compileChain(lowerModel(m), { channelBlocks: 'pow2', refresh: { levels: 7, maskBits: 8 } });
+    const plan = compile();
+    // depth 8: conv1, three blocks of two 3x3 convs, 1x1 projections into stages 2 and 3, the classifier.
+    const shortcuts = residualShortcuts(m);
+    expect(shortcuts.size).toBe(2);
+    for (const n of shortcuts) expect((m.getLayer(n) as GroupedConv2D).kernelSize).toBe(1);
+    const stepOf = stepOfLayer(m, plan);
+    expect(stepOf.size).toBe(plan.steps.filter((s) => s.kind === 'linear').length);
+    // The second conv of stage 2 reads the projection as its residual input.
+    const convs = [...stepOf.keys()].filter((n) => m.getLayer(n) instanceof GroupedConv2D);
+    const layers = convs.slice(1).map((n) => convSubBlocks(m.getLayer(n) as GroupedConv2D, plan, stepOf.get(n)!));
+    const kernels = new Map(convs.slice(1).map((n) => [n, kernelValues(m, n)]));
+    const masks = selectSubBlocksPerLayer(layers, kernels, 0.4);
+    const pruned = layers.reduce((a, l) => a + l.blocks.filter((b) => b.weights.every((i) => masks.get(l.layer)![i] === 0)).length, 0);
+    expect(pruned).toBeGreaterThan(0);
+    applyMasks(m, masks);
+    expect(planCounts(compile()).total.mulPlain).toBe(planCounts(plan).total.mulPlain - pruned);
     m.dispose();
   });
 
