@@ -5,7 +5,7 @@ import { buildModel, modelSchema } from '../../train/zoo/registry.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { planCounts } from '../../plan/cost.js';
-import { CkksTriple } from '../helpers/ckks-triple.js';
+import { CkksTriple, expectEquivalent } from '../helpers/ckks-triple.js';
 import { maxAbsDiff } from '../helpers/simulate.js';
 
 /**
@@ -35,15 +35,10 @@ test('tiled MLP with a replicate step and pruned tiles: tfjs ≈ simulator ≈ n
   try {
     const x = tf.randomNormal([1, 6, 6, 1], 0, 1, 'float32', 12);
     const ref = (model.predict(x) as tf.Tensor).dataSync();
-    const { ckks, simulated, sealCounts, simCounts } = triple.infer(x.dataSync());
-    const scale = Math.max(1, ...Array.from(ref, Math.abs));
-    expect(maxAbsDiff(simulated, ref) / scale).toBeLessThan(1e-4);
-    expect(maxAbsDiff(ckks, ref) / scale).toBeLessThan(1e-2);
-    const expected = planCounts(plan).total;
-    for (const key of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) {
-      expect(sealCounts[key]).toBe(expected[key]);
-      expect(simCounts[key]).toBe(expected[key]);
-    }
+    const r = triple.infer(x.dataSync());
+    expectEquivalent(r, ref, planCounts(plan).total);
+    // Tighter than the shared 2e-2 for this shallow net.
+    expect(maxAbsDiff(r.ckks, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-2);
     x.dispose();
   } finally { triple.close(); model.dispose(); }
 }, 120_000);

@@ -45,3 +45,23 @@ export class CkksTriple {
     this.server.delete(); this.client.delete(); this.ctx.delete();
   }
 }
+
+export type Inference = ReturnType<CkksTriple['infer']>;
+
+/**
+ * What every CKKS equivalence test asserts of one inference: the simulator
+ * equals the reference to 1e-4 and CKKS to 2e-2 (relative to max(1, |ref|)),
+ * and node-seal, the simulator and the static cost model count the same
+ * operations (`refresh` too).
+ */
+export function expectEquivalent(r: Inference, ref: ArrayLike<number>, expected: OpCounts): void {
+  const scale = Math.max(1, ...Array.from(ref, Math.abs));
+  for (let j = 0; j < ref.length; j++) {
+    expect(Math.abs(r.simulated[j] - ref[j]) / scale).toBeLessThan(1e-4);
+    expect(Math.abs(r.ckks[j] - ref[j]) / scale).toBeLessThan(2e-2);
+  }
+  for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch', 'refresh'] as const) {
+    expect([k, r.sealCounts[k]]).toEqual([k, expected[k]]);
+    expect([k, r.simCounts[k]]).toEqual([k, expected[k]]);
+  }
+}
