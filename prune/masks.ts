@@ -29,3 +29,12 @@ export function maskSparsity(masks: Masks): number {
   for (const m of masks.values()) { total += m.length; for (const v of m) if (v === 0) zeros++; }
   return total ? zeros / total : 0;
 }
+
+/** Runs `f` with the masks applied, then restores every masked kernel exactly (for probing what a mask would cost). */
+export function withMasks<T>(model: tf.LayersModel, masks: Masks, f: () => T): T {
+  const saved = [...masks.keys()].map((name) => ({ v: kernelOf(model, name), values: kernelValues(model, name).slice() }));
+  applyMasks(model, masks);
+  try { return f(); } finally {
+    for (const { v, values } of saved) tf.tidy(() => { v.write(tf.tensor(values, v.shape as number[])); });
+  }
+}

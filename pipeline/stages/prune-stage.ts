@@ -8,9 +8,10 @@ import { lowerModel } from '../../export/lower.js';
 import { compileOptions, exportSchema, type ExportConfig } from '../../export/options.js';
 import { planCiphertexts, planCounts, planMemory } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
-import { applyMasks, kernelValues, maskSparsity, type Masks } from '../../prune/masks.js';
+import { withMasks, applyMasks, kernelValues, maskSparsity, type Masks } from '../../prune/masks.js';
 import type { PruneConfig } from '../../prune/options.js';
 import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js';
+import { sparsityForRotations } from '../../prune/rotation-target.js';
 import { tileGrids } from '../../prune/tiles.js';
 import { tileRound, tilesKept } from '../../prune/tile-rounds.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
@@ -75,7 +76,8 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const blocks = stepOf
     ? names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); })
     : [];
-  logger.info(`prune: ${p.method} to sparsity ${p.sparsity} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${planCounts(dense).total.rotate} rotations`);
+  const denseRotations = planCounts(dense).total.rotate;
+  logger.info(`prune: ${p.method} to ${p.rotations !== undefined ? `${p.rotations} rotations` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${planCounts(dense).total.rotate} rotations`);
 
   let masks: Masks | undefined;
   const rounds: Record<string, unknown>[] = [];
@@ -91,13 +93,24 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       logger.info(`prune: round ${r} already complete; skipped`);
       continue;
     }
-    const target = (p.sparsity * r) / p.steps;
+    // A rotation target ramps from the dense plan's count like a sparsity target ramps from 0.
+    const target = p.sparsity === undefined ? undefined : (p.sparsity * r) / p.steps;
+    const rotationGoal = p.rotations === undefined ? undefined : Math.round(denseRotations + ((p.rotations - denseRotations) * r) / p.steps);
     if (tiled) {
       const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
-      masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target, weightTarget, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
+      masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
-      masks = p.method === 'subblock' ? selectSubBlocksPerLayer(blocks, kernels, target, masks) : selectMagnitude(kernels, target, { perLayer: true });
+      const prior = masks;
+      if (rotationGoal !== undefined) {
+        const found = sparsityForRotations((sp) => selectSubBlocksPerLayer(blocks, kernels, sp, prior),
+          (m) => withMasks(model, m, () => planCounts(compile(model, dense)).total.rotate), rotationGoal);
+        if (!found.reached) logger.warn(`prune: round ${r}: ${found.rotations} rotations at the highest sparsity tried (${found.sparsity.toFixed(3)}), short of the goal ${rotationGoal}`);
+        else logger.info(`prune: round ${r}: ${found.rotations} rotations (goal ${rotationGoal}) at sparsity ${found.sparsity.toFixed(3)}`);
+        masks = found.masks;
+      } else {
+        masks = p.method === 'subblock' ? selectSubBlocksPerLayer(blocks, kernels, target!, prior) : selectMagnitude(kernels, target!, { perLayer: true });
+      }
     }
     applyMasks(model, masks);
     const held = masks;
@@ -111,7 +124,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     } else {
       await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
     }
-    const result = { round: r, target, sparsity: maskSparsity(held), ...(tiled ? { tiles: tilesKept(model, grids) } : {}) };
+    const result = { round: r, ...(target !== undefined ? { target } : { rotationGoal }), sparsity: maskSparsity(held), ...(tiled ? { tiles: tilesKept(model, grids) } : {}) };
     await writeJsonAtomic(marker, { masks: masksToJson(held), result });
     rounds.push(result);
     logger.info(`prune: round ${r}: sparsity ${maskSparsity(held).toFixed(3)}`);

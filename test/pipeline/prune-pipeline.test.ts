@@ -17,7 +17,7 @@ export: { channelBlocks: pow2 }
 test('prune stage: sub-block pruning removes plaintext multiplications the export then skips; magnitude does not; re-runs resume', async () => {
   const t = await tempDir();
   try {
-    const results: Record<string, { prune: { sparsity: number; densePlan: { mulPlain: number }; prunedPlan: { mulPlain: number; rotations: number } }; export: { plaintextMultiplications: number } }> = {};
+    const results: Record<string, { prune: { sparsity: number; densePlan: { mulPlain: number; rotations: number }; prunedPlan: { mulPlain: number; rotations: number } }; export: { plaintextMultiplications: number } }> = {};
     for (const method of ['subblock', 'magnitude']) {
       const cfg = join(t.path, `${method}.yaml`);
       await writeFile(cfg, config(t.path, method));
@@ -34,6 +34,16 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
     expect(sb.export.plaintextMultiplications).toBe(sb.prune.prunedPlan.mulPlain);
     expect(sb.prune.prunedPlan.mulPlain).toBeLessThan(0.8 * sb.prune.densePlan.mulPlain);
     expect(mg.prune.prunedPlan.mulPlain).toBeGreaterThan(sb.prune.prunedPlan.mulPlain);
+    // A rotation budget instead of a sparsity: the exported plan meets it.
+    const goal = sb.prune.densePlan.rotations - 4;
+    const rcfg = join(t.path, 'rot.yaml');
+    await writeFile(rcfg, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-rot').replace('sparsity: 0.5', `rotations: ${goal}`));
+    const rr = await runCli(['run', rcfg]);
+    expect(rr.code).toBe(0);
+    const rot = JSON.parse(await readFile(join(t.path, 'tiny-rot', 'summary.json'), 'utf8'));
+    expect(rot.prune.prunedPlan.rotations).toBeLessThanOrEqual(goal);
+    expect(rot.export.rotations).toBe(rot.prune.prunedPlan.rotations);
+    expect(rot.prune.rounds.map((x: { rotationGoal: number }) => x.rotationGoal)).toEqual([Math.round((sb.prune.densePlan.rotations + goal) / 2), goal]);
     // A bad layer name is a clear error naming the key.
     const bad = join(t.path, 'bad.yaml');
     await writeFile(bad, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-bad').replace('fineTuneEpochs: 1 }', 'fineTuneEpochs: 1, layers: [conv9] }'));
