@@ -37,6 +37,22 @@ const masksToJson = (m: Masks) => Object.fromEntries([...m].map(([k, v]) => [k, 
 const masksFromJson = (o: Record<string, number[]>): Masks => new Map(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
 
 /**
+ * What round r computes from: the trained model, the export geometry, the
+ * layers, the method's and fine-tuning settings, and the targets of rounds
+ * 1..r (each round starts from the one before). A round on disk is reused
+ * only under the same key, so a changed config never resumes from stale
+ * rounds, while a longer schedule with the same first rounds reuses them.
+ */
+export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers: string[], r: number): string {
+  const targets = Array.from({ length: r }, (_, i) => ({
+    sparsity: p.sparsity === undefined ? undefined : (p.sparsity * (i + 1)) / p.steps,
+    rotations: p.rotations === undefined ? undefined : { final: p.rotations, share: (i + 1) / p.steps },
+    weightSparsity: p.weightSparsity === undefined ? undefined : (p.weightSparsity * (i + 1)) / p.steps,
+  }));
+  return fingerprint(train, e, { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate }, targets, p.expand && r === p.steps);
+}
+
+/**
  * Prunes the trained model in `prune.steps` rounds (prune to a rising
  * sparsity, then fine-tune with the masks held), into runs/<name>/prune.
  * Sub-blocks are read off the plan the export stage would compile, so they
@@ -84,8 +100,10 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   for (let r = 1; r <= p.steps; r++) {
     const dir = run.file('prune', `round${r}`);
     const marker = join(dir, 'round.json');
-    if (await exists(marker)) {
-      const saved = JSON.parse(await readFile(marker, 'utf8')) as { masks: Record<string, number[]>; result: Record<string, unknown> };
+    const key = roundKey(ctx.fingerprints.train, e, p, names, r);
+    const saved = await exists(marker) ? JSON.parse(await readFile(marker, 'utf8')) as { key?: string; masks: Record<string, number[]>; result: Record<string, unknown> } : undefined;
+    if (saved && saved.key !== key) logger.info(`prune: round ${r} on disk was pruned with other settings; redoing it`);
+    if (saved && saved.key === key) {
       model.dispose();
       model = await loadModel(join(dir, 'best'));
       masks = masksFromJson(saved.masks);
@@ -125,7 +143,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
     }
     const result = { round: r, ...(target !== undefined ? { target } : { rotationGoal }), sparsity: maskSparsity(held), ...(tiled ? { tiles: tilesKept(model, grids) } : {}) };
-    await writeJsonAtomic(marker, { masks: masksToJson(held), result });
+    await writeJsonAtomic(marker, { key, masks: masksToJson(held), result });
     rounds.push(result);
     logger.info(`prune: round ${r}: sparsity ${maskSparsity(held).toFixed(3)}`);
   }

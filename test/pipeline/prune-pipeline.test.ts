@@ -34,6 +34,18 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
     expect(sb.export.plaintextMultiplications).toBe(sb.prune.prunedPlan.mulPlain);
     expect(sb.prune.prunedPlan.mulPlain).toBeLessThan(0.8 * sb.prune.densePlan.mulPlain);
     expect(mg.prune.prunedPlan.mulPlain).toBeGreaterThan(sb.prune.prunedPlan.mulPlain);
+    // Rounds on disk are reused only when computed from the same settings: a one-round schedule to 0.25 is round 1 of
+    // the two-round schedule to 0.5; a schedule to 0.3 is not, and redoes it.
+    const sbCfg = join(t.path, 'subblock.yaml');
+    await writeFile(sbCfg, config(t.path, 'subblock').replace('sparsity: 0.5, steps: 2', 'sparsity: 0.25, steps: 1'));
+    const reuse = await runCli(['run', sbCfg]);
+    expect(reuse.code).toBe(0);
+    expect(reuse.stderr).toMatch(/prune: round 1 already complete; skipped/);
+    await writeFile(sbCfg, config(t.path, 'subblock').replace('sparsity: 0.5, steps: 2', 'sparsity: 0.3, steps: 1'));
+    const redo = await runCli(['run', sbCfg]);
+    expect(redo.code).toBe(0);
+    expect(redo.stderr).toMatch(/prune: round 1 on disk was pruned with other settings; redoing it/);
+    expect(JSON.parse(await readFile(join(t.path, 'tiny-subblock', 'summary.json'), 'utf8')).prune.rounds[0].target).toBeCloseTo(0.3);
     // A rotation budget instead of a sparsity: the exported plan meets it.
     const goal = sb.prune.densePlan.rotations - 4;
     const rcfg = join(t.path, 'rot.yaml');
