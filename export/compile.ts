@@ -60,6 +60,13 @@ export interface CompileOptions {
   clientRotations?: 'babies' | 'all';
 }
 
+/**
+ * Bumped whenever the same model and options compile to a different plan
+ * (2: unread input ciphertexts dropped). Part of the export stage's
+ * fingerprint, so re-running a pipeline re-exports with the new compiler.
+ */
+export const COMPILER_VERSION = 2;
+
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 const pow2Upto = (n: number) => Array.from({ length: Math.log2(n) + 1 }, (_, i) => 2 ** i);
 
@@ -78,13 +85,6 @@ interface ImageGeom { strides: { c: number; y: number; x: number }; block: numbe
  *     method (≤ m diagonals) plus rotate-and-sum, which also replicates their
  *     output for the next dense map.
  */
-/**
- * Bumped whenever the same model and options compile to a different plan
- * (2: unread input ciphertexts dropped). Part of the export stage's
- * fingerprint, so re-running a pipeline re-exports with the new compiler.
- */
-export const COMPILER_VERSION = 2;
-
 export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   if (o.tiles) {
     chain = foldDeadNeurons(chain);

@@ -93,7 +93,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     ? names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); })
     : [];
   const denseRotations = planCounts(dense).total.rotate;
-  logger.info(`prune: ${p.method} to ${p.rotations !== undefined ? `${p.rotations} rotations` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${planCounts(dense).total.rotate} rotations`);
+  logger.info(`prune: ${p.method} to ${p.rotations !== undefined ? `${p.rotations} rotations` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
 
   let masks: Masks | undefined;
   const rounds: Record<string, unknown>[] = [];
