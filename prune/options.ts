@@ -5,6 +5,7 @@ export const pruneSchema = z.object({
   method: z.enum(['subblock', 'magnitude', 'tile', 'neuron']).describe('subblock: SpENCNN sub-blocks aligned with the packed plan (whole plaintext diagonals, whole channel shifts); magnitude: unstructured smallest-|w| baseline; tile: HE-PEx tiles of a tile-packed plan (export.tiles), least important first; neuron: Hunter-style whole hidden neurons (least L2 norm), compacted into whole tiles'),
   sparsity: z.number().gt(0).lt(1).optional().describe('target fraction pruned: of weights (subblock, magnitude), of tiles per layer (tile), of hidden neurons per layer (neuron)'),
   rotations: z.number().int().positive().optional().describe('subblock: target the plan\'s rotation count instead of a sparsity (each round the least per-layer sparsity that brings the plan down to its share of the way, found by bisection on compiled plans)'),
+  latency: z.number().gt(0).lt(1).optional().describe('subblock: target the plan\'s estimated server latency as a fraction of the dense plan\'s (the cost model, plan/cost relativeCost: key switches and multiplications weighted by their measured cost at each level), found like rotations'),
   layers: z.array(z.string().min(1)).optional().describe('layers to prune (default: every convolution, or every dense layer in a network without convolutions; tile and neuron: every dense layer)'),
   permute: z.boolean().default(false).describe('tile: prune weights by magnitude first, then permute hidden neurons (function-preserving) so the survivors fill as few tiles as possible, then drop the least important tiles'),
   weightSparsity: z.number().gt(0).lt(1).optional().describe('tile with permute: the unstructured sparsity pruned before permuting (default: sparsity); higher leaves sparser neurons for the permutation to cluster'),
@@ -13,8 +14,8 @@ export const pruneSchema = z.object({
   fineTuneEpochs: z.number().int().nonnegative().default(2).describe('fine-tuning epochs per round, pruned weights held at zero'),
   learningRate: z.number().positive().optional().describe('fine-tuning learning rate (default: a tenth of train.learningRate)'),
 }).strict()
-  .refine((p) => (p.sparsity === undefined) !== (p.rotations === undefined), { message: 'give prune.sparsity or prune.rotations (one target)', path: ['sparsity'] })
-  .refine((p) => p.rotations === undefined || p.method === 'subblock', { message: 'a rotation target applies to method subblock (the other methods do not aim at rotations)', path: ['rotations'] })
+  .refine((p) => [p.sparsity, p.rotations, p.latency].filter((v) => v !== undefined).length === 1, { message: 'give one of prune.sparsity, prune.rotations, prune.latency (one target)', path: ['sparsity'] })
+  .refine((p) => (p.rotations === undefined && p.latency === undefined) || p.method === 'subblock', { message: 'a rotation or latency target applies to method subblock (the other methods do not aim at HE cost)', path: ['rotations'] })
   .refine((p) => !p.permute || p.method === 'tile', { message: 'permute applies to method tile only (neuron pruning always compacts)', path: ['permute'] })
   .refine((p) => p.weightSparsity === undefined || (p.method === 'tile' && p.permute), { message: 'weightSparsity applies to method tile with permute: true', path: ['weightSparsity'] })
   .refine((p) => !p.expand || (p.method === 'tile' && p.permute), { message: 'expand needs method tile with permute: true (tile pruning alone already keeps whole tiles)', path: ['expand'] });

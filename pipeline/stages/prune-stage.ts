@@ -6,12 +6,12 @@ import { writeJsonAtomic } from '../../common/atomic-write.js';
 import { compileChain } from '../../export/compile.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileOptions, exportSchema, type ExportConfig } from '../../export/options.js';
-import { planCiphertexts, planCounts, planMemory } from '../../plan/cost.js';
+import { planCiphertexts, planCounts, planMemory, relativeCost } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
 import { withMasks, applyMasks, kernelValues, maskSparsity, type Masks } from '../../prune/masks.js';
 import type { PruneConfig } from '../../prune/options.js';
 import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js';
-import { sparsityForRotations } from '../../prune/rotation-target.js';
+import { sparsityForBudget } from '../../prune/budget-target.js';
 import { tileGrids } from '../../prune/tiles.js';
 import { tileRound, tilesKept } from '../../prune/tile-rounds.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
@@ -30,7 +30,7 @@ import { fingerprint } from '../run-dir.js';
 function planCost(plan: Plan) {
   const c = planCounts(plan);
   const m = planMemory(plan);
-  return { mulPlain: c.total.mulPlain, rotations: c.total.rotate, plaintexts: c.plaintexts, ciphertexts: planCiphertexts(plan), plaintextBytes: m.plaintextBytes, peakCiphertextBytes: m.peakCiphertextBytes, perStep: Object.fromEntries(c.perStep.map((s) => [s.name, { mulPlain: s.counts.mulPlain, rotations: s.counts.rotate }])) };
+  return { mulPlain: c.total.mulPlain, rotations: c.total.rotate, estimatedCost: +relativeCost(plan).toFixed(1), plaintexts: c.plaintexts, ciphertexts: planCiphertexts(plan), plaintextBytes: m.plaintextBytes, peakCiphertextBytes: m.peakCiphertextBytes, perStep: Object.fromEntries(c.perStep.map((s) => [s.name, { mulPlain: s.counts.mulPlain, rotations: s.counts.rotate }])) };
 }
 
 const masksToJson = (m: Masks) => Object.fromEntries([...m].map(([k, v]) => [k, Array.from(v)]));
@@ -47,6 +47,7 @@ export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers:
   const targets = Array.from({ length: r }, (_, i) => ({
     sparsity: p.sparsity === undefined ? undefined : (p.sparsity * (i + 1)) / p.steps,
     rotations: p.rotations === undefined ? undefined : { final: p.rotations, share: (i + 1) / p.steps },
+    latency: p.latency === undefined ? undefined : { final: p.latency, share: (i + 1) / p.steps },
     weightSparsity: p.weightSparsity === undefined ? undefined : (p.weightSparsity * (i + 1)) / p.steps,
   }));
   return fingerprint(train, e, { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate }, targets, p.expand && r === p.steps);
@@ -93,7 +94,14 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     ? names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); })
     : [];
   const denseRotations = planCounts(dense).total.rotate;
-  logger.info(`prune: ${p.method} to ${p.rotations !== undefined ? `${p.rotations} rotations` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
+  // An HE-cost target instead of a sparsity: the plan figure it bounds, and each round's goal, ramping from the dense plan's value
+  // (as a sparsity target ramps from 0).
+  const budget = p.rotations !== undefined
+    ? { key: 'rotationGoal', what: 'rotations', of: (pl: Plan) => planCounts(pl).total.rotate, goal: (r: number) => Math.round(denseRotations + ((p.rotations! - denseRotations) * r) / p.steps) }
+    : p.latency !== undefined
+      ? { key: 'latencyGoal', what: 'estimated latency (cost-model units)', of: relativeCost, goal: (r: number) => relativeCost(dense) * (1 - ((1 - p.latency!) * r) / p.steps) }
+      : undefined;
+  logger.info(`prune: ${p.method} to ${p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
 
   let masks: Masks | undefined;
   const rounds: Record<string, unknown>[] = [];
@@ -111,20 +119,20 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       logger.info(`prune: round ${r} already complete; skipped`);
       continue;
     }
-    // A rotation target ramps from the dense plan's count like a sparsity target ramps from 0.
     const target = p.sparsity === undefined ? undefined : (p.sparsity * r) / p.steps;
-    const rotationGoal = p.rotations === undefined ? undefined : Math.round(denseRotations + ((p.rotations - denseRotations) * r) / p.steps);
+    const goal = budget?.goal(r);
     if (tiled) {
       const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
       masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
       const prior = masks;
-      if (rotationGoal !== undefined) {
-        const found = sparsityForRotations((sp) => selectSubBlocksPerLayer(blocks, kernels, sp, prior),
-          (m) => withMasks(model, m, () => planCounts(compile(model, dense)).total.rotate), rotationGoal);
-        if (!found.reached) logger.warn(`prune: round ${r}: ${found.rotations} rotations at the highest sparsity tried (${found.sparsity.toFixed(3)}), short of the goal ${rotationGoal}`);
-        else logger.info(`prune: round ${r}: ${found.rotations} rotations (goal ${rotationGoal}) at sparsity ${found.sparsity.toFixed(3)}`);
+      if (budget && goal !== undefined) {
+        const found = sparsityForBudget((sp) => selectSubBlocksPerLayer(blocks, kernels, sp, prior),
+          (m) => withMasks(model, m, () => budget.of(compile(model, dense))), goal);
+        const fig = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(0));
+        if (!found.reached) logger.warn(`prune: round ${r}: ${budget.what} ${fig(found.cost)} at the highest sparsity tried (${found.sparsity.toFixed(3)}), short of the goal ${fig(goal)}`);
+        else logger.info(`prune: round ${r}: ${budget.what} ${fig(found.cost)} (goal ${fig(goal)}) at sparsity ${found.sparsity.toFixed(3)}`);
         masks = found.masks;
       } else {
         masks = p.method === 'subblock' ? selectSubBlocksPerLayer(blocks, kernels, target!, prior) : selectMagnitude(kernels, target!, { perLayer: true });
@@ -142,7 +150,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     } else {
       await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
     }
-    const result = { round: r, ...(target !== undefined ? { target } : { rotationGoal }), sparsity: maskSparsity(held), ...(tiled ? { tiles: tilesKept(model, grids) } : {}) };
+    const result = { round: r, ...(budget ? { [budget.key]: goal } : { target }), sparsity: maskSparsity(held), ...(tiled ? { tiles: tilesKept(model, grids) } : {}) };
     await writeJsonAtomic(marker, { key, masks: masksToJson(held), result });
     rounds.push(result);
     logger.info(`prune: round ${r}: sparsity ${maskSparsity(held).toFixed(3)}`);

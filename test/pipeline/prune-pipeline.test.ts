@@ -56,6 +56,14 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
     expect(rot.prune.prunedPlan.rotations).toBeLessThanOrEqual(goal);
     expect(rot.export.rotations).toBe(rot.prune.prunedPlan.rotations);
     expect(rot.prune.rounds.map((x: { rotationGoal: number }) => x.rotationGoal)).toEqual([Math.round((sb.prune.densePlan.rotations + goal) / 2), goal]);
+    // A latency budget: 80% of the dense plan's estimated latency (the cost model), reached in the last round.
+    const lcfg = join(t.path, 'lat.yaml');
+    await writeFile(lcfg, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-lat').replace('sparsity: 0.5', 'latency: 0.8'));
+    const lr = await runCli(['run', lcfg]);
+    expect(lr.code).toBe(0);
+    const lat = JSON.parse(await readFile(join(t.path, 'tiny-lat', 'summary.json'), 'utf8'));
+    expect(lat.prune.rounds[1].latencyGoal).toBeCloseTo(0.8 * lat.prune.densePlan.estimatedCost, 0);
+    expect(lat.prune.prunedPlan.estimatedCost).toBeLessThanOrEqual(lat.prune.rounds[1].latencyGoal + 0.05); // (rounded to 0.1 in the summary)
     // A bad layer name is a clear error naming the key.
     const bad = join(t.path, 'bad.yaml');
     await writeFile(bad, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-bad').replace('fineTuneEpochs: 1 }', 'fineTuneEpochs: 1, layers: [conv9] }'));

@@ -5,16 +5,16 @@ import { withSeededRandom } from '../../train/seeded.js';
 import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
-import { planCounts } from '../../plan/cost.js';
+import { planCounts, relativeCost } from '../../plan/cost.js';
 import { convSubBlocks } from '../../prune/subblocks.js';
 import { kernelValues, withMasks } from '../../prune/masks.js';
 import { selectSubBlocksPerLayer } from '../../prune/select.js';
-import { sparsityForRotations } from '../../prune/rotation-target.js';
+import { sparsityForBudget } from '../../prune/budget-target.js';
 import { pruneSchema } from '../../prune/options.js';
 
 beforeAll(async () => { await initBackend('wasm'); });
 
-describe('a rotation budget instead of a sparsity', () => {
+describe('an HE-cost budget (rotations, estimated latency) instead of a sparsity', () => {
   test('bisection finds masks within the budget, and a little less sparsity misses it; probing leaves the model untouched', () => {
     const m = withSeededRandom(6, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 16, conv2: 16, groups: 2, hidden: 8 }), { inputShape: [12, 12, 1], numClasses: 4 }));
     const compile = () => compileChain(lowerModel(m), { channelBlocks: 'pow2' });
@@ -27,26 +27,35 @@ describe('a rotation budget instead of a sparsity', () => {
     const rotationsOf = (masks: Map<string, Float32Array>) => withMasks(m, masks, rotations);
     const denseRot = planCounts(dense).total.rotate;
     const goal = denseRot - 6;
-    const found = sparsityForRotations(select, rotationsOf, goal, { iterations: 10 });
+    const found = sparsityForBudget(select, rotationsOf, goal, { iterations: 10 });
     expect(found.reached).toBe(true);
-    expect(found.rotations).toBeLessThanOrEqual(goal);
-    expect(rotationsOf(found.masks)).toBe(found.rotations);
+    expect(found.cost).toBeLessThanOrEqual(goal);
+    expect(rotationsOf(found.masks)).toBe(found.cost);
     // Minimal up to the bisection's resolution: noticeably less sparsity misses the goal.
     expect(rotationsOf(select(found.sparsity - 0.05))).toBeGreaterThan(goal);
     // Probes restore the weights exactly.
     expect(kernelValues(m, 'conv2')).toEqual(before);
     // An unreachable goal says so and returns the sparsest masks tried.
-    const none = sparsityForRotations(select, rotationsOf, 0);
+    const none = sparsityForBudget(select, rotationsOf, 0);
     expect(none.reached).toBe(false);
-    expect(none.rotations).toBeGreaterThan(0);
+    expect(none.cost).toBeGreaterThan(0);
+    // A latency budget: 70% of the dense plan's estimated latency (the cost model).
+    const costOf = (masks: Map<string, Float32Array>) => withMasks(m, masks, () => relativeCost(compile()));
+    const lat = sparsityForBudget(select, costOf, 0.7 * relativeCost(dense), { iterations: 10 });
+    expect(lat.reached).toBe(true);
+    expect(lat.cost).toBeLessThanOrEqual(0.7 * relativeCost(dense));
+    expect(costOf(select(lat.sparsity - 0.05))).toBeGreaterThan(0.7 * relativeCost(dense));
     m.dispose();
   });
 
-  test('config: one target, and rotations only for sub-blocks', () => {
+  test('config: one target, and HE-cost targets only for sub-blocks', () => {
     expect(pruneSchema.safeParse({ method: 'subblock', rotations: 100 }).success).toBe(true);
+    expect(pruneSchema.safeParse({ method: 'subblock', latency: 0.5 }).success).toBe(true);
     expect(pruneSchema.safeParse({ method: 'subblock', sparsity: 0.5, rotations: 100 }).error?.issues[0].message).toMatch(/one target/);
-    expect(pruneSchema.safeParse({ method: 'subblock' }).error?.issues[0].message).toMatch(/prune.sparsity or prune.rotations/);
-    expect(pruneSchema.safeParse({ method: 'magnitude', rotations: 100 }).error?.issues[0].message).toMatch(/applies to method subblock/);
+    expect(pruneSchema.safeParse({ method: 'subblock', rotations: 100, latency: 0.5 }).error?.issues[0].message).toMatch(/one target/);
+    expect(pruneSchema.safeParse({ method: 'subblock' }).error?.issues[0].message).toMatch(/prune.sparsity, prune.rotations, prune.latency/);
+    expect(pruneSchema.safeParse({ method: 'magnitude', latency: 0.5 }).error?.issues[0].message).toMatch(/applies to method subblock/);
+    expect(pruneSchema.safeParse({ method: 'subblock', latency: 1.5 }).success).toBe(false);
     tf.disposeVariables();
   });
 });
