@@ -5,7 +5,7 @@ import { withSeededRandom } from '../../train/seeded.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { SealBackend } from '../../he/seal-backend.js';
-import { CkksTriple, expectEquivalent } from '../helpers/ckks-triple.js';
+import { CkksTriple, expectEquivalent, expectPlanMatchesModel } from '../helpers/ckks-triple.js';
 import { freePrepared, prepare, run, packInput, unpackOutput } from '../../plan/interpreter.js';
 import { planCounts } from '../../plan/cost.js';
 import { galoisSteps } from '../../plan/plan.js';
@@ -68,14 +68,5 @@ test('client-side rotations under real CKKS: the export round trip keeps them; t
   expect(plan.clientRotations!.length).toBeGreaterThan(0);
   expect(planCounts(plan).perStep[0].counts.rotate).toBe(0);
   // The server holds only galoisSteps(plan) (client-rotations.test checks those leave the client's out): a rotation it still did would throw.
-  const triple = await CkksTriple.open(plan);
-  try {
-    const static_ = planCounts(plan).total;
-    const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 300);
-    const ref = (model.predict(x) as tf.Tensor).dataSync();
-    expectEquivalent(triple.infer(x.dataSync()), ref, static_);
-  } finally {
-    triple.close();
-    model.dispose();
-  }
+  await expectPlanMatchesModel(plan, model, [12, 12, 1], 300);
 });

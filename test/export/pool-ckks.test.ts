@@ -5,8 +5,7 @@ import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
 import { PolyActivation } from '../../train/layers/poly-activation.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
-import { planCounts } from '../../plan/cost.js';
-import { CkksTriple, expectEquivalent } from '../helpers/ckks-triple.js';
+import { expectPlanMatchesModel } from '../helpers/ckks-triple.js';
 
 /**
  * The pooling and power-of-two block kernels under real CKKS: conv, x²,
@@ -31,14 +30,5 @@ test.each(['pow2', 'mux'] as const)('pool by rotation + grouped conv, %s blocks:
   });
   if (blocks === 'mux') expect(plan.steps[3].out.desc).toContain('4 channels per block');
   expect(plan.steps.map((s) => s.kind)).toEqual(['linear', 'square', 'pool', 'linear', 'square', 'linear']);
-  const triple = await CkksTriple.open(plan);
-  const expected = planCounts(plan).total;
-  try {
-    const x = tf.randomNormal([1, 8, 8, 1], 0, 1, 'float32', 31);
-    const ref = (model.predict(x) as tf.Tensor).dataSync();
-    expectEquivalent(triple.infer(x.dataSync()), ref, expected);
-  } finally {
-    triple.close();
-    model.dispose();
-  }
+  await expectPlanMatchesModel(plan, model, [8, 8, 1], 31);
 });

@@ -6,6 +6,8 @@ import { freePrepared, prepare, run, packInput, unpackOutput, type Prepared } fr
 import type { OpCounts } from '../../plan/op-counts.js';
 import { galoisSteps, type Plan } from '../../plan/plan.js';
 import type { Plaintext } from 'node-seal';
+import * as tf from '@tensorflow/tfjs';
+import { planCounts } from '../../plan/cost.js';
 
 /**
  * One plan on node-seal (real keys; client → bytes → server → bytes →
@@ -63,5 +65,22 @@ export function expectEquivalent(r: Inference, ref: ArrayLike<number>, expected:
   for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch', 'refresh'] as const) {
     expect([k, r.sealCounts[k]]).toEqual([k, expected[k]]);
     expect([k, r.simCounts[k]]).toEqual([k, expected[k]]);
+  }
+}
+
+/**
+ * The whole equivalence check on one random input: the plan under node-seal
+ * and on the simulator against the tfjs model (`expectEquivalent`, with the
+ * static counts as the expected ones). Disposes the model.
+ */
+export async function expectPlanMatchesModel(plan: Plan, model: tf.LayersModel, inputShape: number[], seed: number): Promise<void> {
+  const triple = await CkksTriple.open(plan);
+  try {
+    const x = tf.randomNormal([1, ...inputShape], 0, 1, 'float32', seed);
+    const ref = (model.predict(x) as tf.Tensor).dataSync();
+    expectEquivalent(triple.infer(x.dataSync()), ref, planCounts(plan).total);
+  } finally {
+    triple.close();
+    model.dispose();
   }
 }
