@@ -42,7 +42,7 @@ export interface CompileOptions {
    * `auto`: every power-of-two shape and both orientations, the cheapest by
    * the cost model. Absent: the diagonal (hybrid) method.
    */
-  tiles?: 'auto' | { t1: number; t2: number; first?: 'outer' | 'inner' };
+  tiles?: 'auto' | { t1: number; t2: number; first?: 'outer' | 'inner'; inputOrder?: number[]; outputOrder?: number[] };
   /**
    * Channel order of a tensor a grouped convolution reads: `interleaved`
    * (default; SpENCNN: channel c of group g at position c·G + g, one rotation
@@ -182,7 +182,10 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   // The dense layer reading the convolutions leaves its output periodic with period m (its width, rounded up to a power of two):
   // a tile tensor with t2 = m, copied along t1 = S/m, so the tiled layers after it start reading along t2.
   const period = firstDense >= 0 ? nextPow2(sizeOf(chain.linears[firstDense].outShape)) : 0;
-  const tile: TileShape | undefined = tiledFrom === undefined ? undefined : { t1: S / period, t2: period, first: 'inner', from: tiledFrom };
+  // A CNN's tiled layers read the convolutions' layout, so only their outputs can be permuted (HE-PEx, at pruning).
+  const outputOrder = typeof o.tiles === 'object' ? o.tiles.outputOrder : undefined;
+  if (typeof o.tiles === 'object' && o.tiles.inputOrder) throw new UserError('export.tiles.inputOrder: a network with convolutions tiles only its later dense layers; its input cannot be permuted');
+  const tile: TileShape | undefined = tiledFrom === undefined ? undefined : { t1: S / period, t2: period, first: 'inner', from: tiledFrom, ...(outputOrder ? { outputOrder } : {}) };
   let cur: Layout = input;
   const steps: PlanStep[] = [];
   // Materialised tensors a residual input can read: the input (−1) and each square's output.
@@ -231,7 +234,7 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
     const step = blocks[li]
       ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, split, stepLevel, inRow, skip, orderFor(li + 1, m.outShape[2]))
       : tile && li >= tile.from!
-        ? tileStep(name, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, tileOrientation(tile.first, li - tile.from!))
+        ? tileStep(name, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, tileOrientation(tile.first, li - tile.from!), li === chain.linears.length - 1 ? tile.outputOrder : undefined)
         : denseStep(m, cur, S, name, split, stepLevel);
     steps.push(step);
     cur = step.out;

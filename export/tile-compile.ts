@@ -54,7 +54,8 @@ export function compileTiled(chain: HeChain, o: CompileOptions): Plan {
       if (typeof o.tiles === 'object' && o.tiles.t1 * o.tiles.t2 !== S) {
         throw new UserError(`export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`);
       }
-      plans.push(tiledPlan(chain, params, { t1: S / t2, t2, first }, o));
+      const orders = typeof o.tiles === 'object' ? { ...(o.tiles.inputOrder ? { inputOrder: o.tiles.inputOrder } : {}), ...(o.tiles.outputOrder ? { outputOrder: o.tiles.outputOrder } : {}) } : {};
+      plans.push(tiledPlan(chain, params, { t1: S / t2, t2, first, ...orders }, o));
     }
   }
   return plans.reduce((best, p) => (relativeCost(p) < relativeCost(best) ? p : best));
@@ -65,7 +66,9 @@ function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: Compile
   const { t1, t2 } = tile;
   const nIn = sizeOf(chain.inShape);
   const inAlong = tileOrientation(tile.first, 0);
-  const inL = tileLayout(nIn, S, tile, inAlong);
+  checkOrder(tile.inputOrder, nIn, 'inputOrder');
+  checkOrder(tile.outputOrder, sizeOf(chain.linears[chain.linears.length - 1].outShape), 'outputOrder');
+  const inL = tileLayout(nIn, S, tile, inAlong, true, tile.inputOrder);
   const input: Layout = { ...inL, shape: [...chain.inShape] };
   // The client writes the copies: along c (outer input) or along r (inner input).
   const inputCopies = inAlong === 'outer' ? Array.from({ length: t2 - 1 }, (_, c) => c + 1) : Array.from({ length: t1 - 1 }, (_, r) => (r + 1) * t2);
@@ -81,7 +84,7 @@ function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: Compile
         cur = rep.out;
       }
     }
-    const step = tileStep(`linear${li + 1}`, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, along);
+    const step = tileStep(`linear${li + 1}`, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, along, li === chain.linears.length - 1 ? tile.outputOrder : undefined);
     if (step.outputs.length === 0) throw new UserError(`linear${li + 1}: every weight is zero (pruned away); the network would be constant`);
     steps.push(step);
     cur = step.out;
@@ -102,19 +105,26 @@ export function outputConstants(out: Layout, last: { bias: Float64Array }): Reco
  * One dense layer on tiles. Ciphertext indices count computed ciphertexts
  * only: an output tile row with no weights is never computed, and its
  * elements' slots are −1 (no later layer reads them, see foldDeadNeurons).
+ * Input positions are read off the input layout (which may be permuted);
+ * output o sits at position outOrder[o] (the network's last layer under an
+ * HE-PEx output permutation) or o.
  */
-export function tileStep(name: string, rows: number[][], bias: Float64Array, nOut: number, inL: Layout, S: number, tile: TileShape, along: 'outer' | 'inner'): LinearStep {
+export function tileStep(name: string, rows: number[][], bias: Float64Array, nOut: number, inL: Layout, S: number, tile: TileShape, along: 'outer' | 'inner', outOrder?: ArrayLike<number>): LinearStep {
   const { t1, t2 } = tile;
   const outAlong = along === 'outer' ? 'inner' : 'outer';
-  const full = tileLayout(nOut, S, tile, outAlong, false);
+  const per = outAlong === 'inner' ? t2 : t1;
+  const pos = (o: number) => (outOrder ? outOrder[o] : o);
+  const full = tileLayout(nOut, S, tile, outAlong, false, outOrder);
   const tiles = new Map<number, Float64Array>(); // key: outCt · 65536 + inCt
   rows.forEach((row, o) => {
-    const i = Math.floor(o / (outAlong === 'inner' ? t2 : t1));
+    const po = pos(o);
+    const i = Math.floor(po / per);
     for (let e = 0; e < row.length; e += 2) {
       const x = row[e], w = row[e + 1];
       if (inL.slotOf[x] < 0) throw new Error(`${name}: reads input ${x}, which was never computed`);
-      const j = Math.floor(inL.slotOf[x] / S);
-      const [r, c] = along === 'outer' ? [x % t1, o % t2] : [o % t1, x % t2];
+      const j = Math.floor(inL.slotOf[x] / S), sx = inL.slotOf[x] % S;
+      // An outer input sits at r (c = 0 copy), an inner one at c (r = 0 copy).
+      const [r, c] = along === 'outer' ? [Math.floor(sx / t2), po % t2] : [po % t1, sx % t2];
       const key = i * 65536 + j;
       let d = tiles.get(key);
       if (!d) { d = new Float64Array(S); tiles.set(key, d); }
@@ -129,8 +139,10 @@ export function tileStep(name: string, rows: number[][], bias: Float64Array, nOu
       .map(([k, d]) => ({ input: k % 65536, baby: 0, diag: d }));
     // The bias sits in one copy (r = 0 or c = 0): the rotate-and-sum adds it once into every copy it makes.
     const b = new Float64Array(S);
-    const per = outAlong === 'inner' ? t2 : t1;
-    for (let e = i * per; e < Math.min(nOut, (i + 1) * per); e++) b[outAlong === 'inner' ? e % t2 : (e % t1) * t2] = bias[e];
+    for (let o = 0; o < nOut; o++) {
+      const po = pos(o);
+      if (Math.floor(po / per) === i) b[outAlong === 'inner' ? po % t2 : (po % t1) * t2] = bias[o];
+    }
     return [{ giants: [{ giant: 0, terms }], bias: b.some((v) => v !== 0) ? b : undefined }];
   });
   const rotateSum = along === 'outer' ? pow2Below(t1).map((s) => s * t2) : pow2Below(t2);
@@ -138,6 +150,15 @@ export function tileStep(name: string, rows: number[][], bias: Float64Array, nOu
   const slotOf = Int32Array.from(full.slotOf, (g) => { const k = outIndex[Math.floor(g / S)]; return k < 0 ? -1 : k * S + (g % S); });
   const out: Layout = { ...full, slotOf, cts: outputs.length, desc: full.desc + (outputs.length < full.cts ? ` (${full.cts - outputs.length} empty tiles skipped)` : '') };
   return { kind: 'linear', name, outputs, rotateSum, out };
+}
+
+/** An input or output order must be a permutation of the layer's elements. */
+function checkOrder(order: number[] | undefined, n: number, what: string): void {
+  if (!order) return;
+  const seen = new Uint8Array(n);
+  if (order.length !== n || order.some((p) => !Number.isInteger(p) || p < 0 || p >= n || seen[p]++)) {
+    throw new UserError(`export.tiles.${what}: expected a permutation of 0..${n - 1} (${n} entries, each once), got ${order.length} entries`);
+  }
 }
 
 /** Masks an outer vector (valid at c = 0) and copies it along c: rotations by −1, −2, −4, … */

@@ -86,12 +86,18 @@ export function maxSlot(l: Layout): number {
  * r = e mod t1 of ciphertext ⌊e/t1⌋, c = 0, and copied along c when
  * `replicated`; `inner`: at c = e mod t2 of ciphertext ⌊e/t2⌋, repeated
  * along r (every t2 slots). Printed in HElayers' notation: [t1, t2/?] etc.
+ * `order`: element e sits at position order[e] instead of e (HE-PEx's
+ * permutation of the network's inputs or outputs, which the client applies
+ * when it packs or reads them).
  */
-export function tileLayout(n: number, slots: number, tile: { t1: number; t2: number }, along: 'outer' | 'inner', replicated = true): Layout {
+export function tileLayout(n: number, slots: number, tile: { t1: number; t2: number }, along: 'outer' | 'inner', replicated = true, order?: ArrayLike<number>): Layout {
   const { t1, t2 } = tile;
   const per = along === 'outer' ? t1 : t2;
-  const slotOf = Int32Array.from({ length: n }, (_, e) => Math.floor(e / per) * slots + (along === 'outer' ? (e % t1) * t2 : e % t2));
+  const slotOf = Int32Array.from({ length: n }, (_, e) => {
+    const p = order ? order[e] : e;
+    return Math.floor(p / per) * slots + (along === 'outer' ? (p % t1) * t2 : p % t2);
+  });
   const cts = Math.ceil(n / per);
   const desc = along === 'outer' ? `${n} @ [${t1}, ${replicated ? '*' : '1?'}/${t2}]` : `${n} @ [*/${t1}, ${t2}]`;
-  return { shape: [n], cts, slotOf, period: along === 'inner' ? t2 : undefined, desc: cts > 1 ? `${desc} (${cts} ciphertexts)` : desc };
+  return { shape: [n], cts, slotOf, period: along === 'inner' ? t2 : undefined, desc: (cts > 1 ? `${desc} (${cts} ciphertexts)` : desc) + (order ? ' (permuted)' : '') };
 }

@@ -81,6 +81,14 @@ export interface TileShape {
   t1: number; t2: number; first: 'outer' | 'inner';
   /** A CNN tiles only its dense layers after the first: the index of the first tiled linear map (absent: 0, all). */
   from?: number;
+  /**
+   * HE-PEx permutation of the network's boundary (set by tile pruning with
+   * permute): input element i is packed at position inputOrder[i], output o
+   * is computed at position outputOrder[o]. The model is unchanged; the
+   * client packs and reads by the layouts' slotOf, which include the orders.
+   */
+  inputOrder?: number[];
+  outputOrder?: number[];
 }
 
 export interface Plan {

@@ -8,6 +8,8 @@ export const pruneSchema = z.object({
   latency: z.number().gt(0).lt(1).optional().describe('subblock: target the plan\'s estimated server latency as a fraction of the dense plan\'s (the cost model, plan/cost relativeCost: key switches and multiplications weighted by their measured cost at each level), found like rotations'),
   layers: z.array(z.string().min(1)).optional().describe('layers to prune (default: every convolution, or every dense layer in a network without convolutions; tile and neuron: every dense layer)'),
   permute: z.boolean().default(false).describe('tile: prune weights by magnitude first, then permute hidden neurons (function-preserving) so the survivors fill as few tiles as possible, then drop the least important tiles'),
+  permuteBoundary: z.boolean().default(true).describe('tile with permute: also reorder the client\'s inputs and the network\'s outputs into fewer tiles (the model is unchanged: the plan\'s input and output layouts carry the order, the client packs and reads by them)'),
+  importance: z.enum(['magnitude', 'activation']).optional().describe('tile: a weight\'s importance is |w| (magnitude) or |w| times the RMS of its input over 512 training images (activation, the default: weights reading inputs that are always zero, such as MNIST\'s border pixels, count for nothing)'),
   weightSparsity: z.number().gt(0).lt(1).optional().describe('tile with permute: the unstructured sparsity pruned before permuting (default: sparsity); higher leaves sparser neurons for the permutation to cluster'),
   expand: z.boolean().default(false).describe('tile with permute: in the last round re-enable every weight inside the kept tiles before fine-tuning (free under HE: the tiles are multiplied anyway)'),
   steps: z.number().int().positive().default(2).describe('prune → fine-tune rounds, the sparsity rising evenly to the target'),
@@ -17,6 +19,7 @@ export const pruneSchema = z.object({
   .refine((p) => [p.sparsity, p.rotations, p.latency].filter((v) => v !== undefined).length === 1, { message: 'give one of prune.sparsity, prune.rotations, prune.latency (one target)', path: ['sparsity'] })
   .refine((p) => (p.rotations === undefined && p.latency === undefined) || p.method === 'subblock', { message: 'a rotation or latency target applies to method subblock (the other methods do not aim at HE cost)', path: ['rotations'] })
   .refine((p) => !p.permute || p.method === 'tile', { message: 'permute applies to method tile only (neuron pruning always compacts)', path: ['permute'] })
+  .refine((p) => p.importance === undefined || p.method === 'tile', { message: 'importance applies to method tile', path: ['importance'] })
   .refine((p) => p.weightSparsity === undefined || (p.method === 'tile' && p.permute), { message: 'weightSparsity applies to method tile with permute: true', path: ['weightSparsity'] })
   .refine((p) => !p.expand || (p.method === 'tile' && p.permute), { message: 'expand needs method tile with permute: true (tile pruning alone already keeps whole tiles)', path: ['expand'] });
 export type PruneConfig = z.infer<typeof pruneSchema>;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import type { Masks } from './masks.js';
-import { tileOf, type TileGrid } from './tiles.js';
+import { tileAt, type TileGrid } from './tiles.js';
 
 /**
  * HE-PEx permutation: reordering the outputs of dense layer h together with
@@ -13,20 +13,61 @@ import { tileOf, type TileGrid } from './tiles.js';
 export type Permutations = Int32Array<ArrayBuffer>[];
 
 const identity = (n: number): Int32Array<ArrayBuffer> => Int32Array.from({ length: n }, (_, i) => i);
-const inverse = (p: Int32Array) => { const q = new Int32Array(p.length); p.forEach((old, pos) => { q[old] = pos; }); return q; };
+const inverse = (p: Int32Array): Int32Array<ArrayBuffer> => { const q = new Int32Array(p.length); p.forEach((old, pos) => { q[old] = pos; }); return q; };
 
-/** Non-empty tiles of every layer with the weights permuted by `perms`. */
+/** Non-empty tiles of every layer with the hidden neurons permuted by `perms` (the boundary at the grids' own positions). */
 export function countTiles(grids: TileGrid[], weights: Float32Array[], perms: Permutations): number {
   let total = 0;
   grids.forEach((g, l) => {
-    const rowPos = l < perms.length ? inverse(perms[l]) : identity(g.nOut);
-    const colPos = l > 0 ? inverse(perms[l - 1]) : identity(g.nIn);
+    const rowPos = l < perms.length ? inverse(perms[l]) : g.outPos ?? identity(g.nOut);
+    const colPos = l > 0 ? inverse(perms[l - 1]) : g.inPos ?? identity(g.nIn);
     const seen = new Set<number>();
     const w = weights[l];
-    for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (w[i * g.nOut + o] !== 0) seen.add(tileOf(g, colPos[i], rowPos[o]));
+    for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (w[i * g.nOut + o] !== 0) seen.add(tileAt(g, colPos[i], rowPos[o]));
     total += seen.size;
   });
   return total;
+}
+
+/**
+ * The same clustering at the network's boundary: the client's input
+ * elements by the output tile rows of the first layer they feed, the
+ * network's outputs by the input tile columns of the last layer that feed
+ * them. Nothing in the model moves: the grids get positions (inPos,
+ * outPos) that the plan's input and output layouts carry, so the client
+ * packs and reads in that order. Inputs no weight reads go last (their
+ * tiles are empty and never sent). An order is kept only if the tile count
+ * does not grow. Hidden neurons must be in place (perms applied).
+ */
+export function clusterBoundaries(grids: TileGrid[], weights: Float32Array[], iterations = 8): TileGrid[] {
+  const out = grids.map((g) => ({ ...g }));
+  const hidden = grids.slice(0, -1).map((g) => identity(g.nOut));
+  const first = out[0], last = out[out.length - 1], L = out.length - 1;
+  const settle = (g: TileGrid, key: 'inPos' | 'outPos', order: Int32Array) => {
+    const before = countTiles(out, weights, hidden), old = g[key];
+    g[key] = inverse(order);
+    // The identity is no order at all (the plan then carries none).
+    if (countTiles(out, weights, hidden) > before || order.every((v, i) => v === i)) { if (old) g[key] = old; else delete g[key]; }
+  };
+  if (first?.clientIn) {
+    const rowPos = L > 0 ? identity(first.nOut) : first.outPos ?? identity(first.nOut);
+    const supports = Array.from({ length: first.nIn }, (_, i) => {
+      const f = new Set<number>();
+      for (let o = 0; o < first.nOut; o++) if (weights[0][i * first.nOut + o] !== 0) f.add(Math.floor(rowPos[o] / first.outTile));
+      return [...f];
+    });
+    settle(first, 'inPos', clusterBoundary(supports, first.inTile, iterations));
+  }
+  if (last?.clientOut) {
+    const colPos = L > 0 ? identity(last.nIn) : last.inPos ?? identity(last.nIn);
+    const supports = Array.from({ length: last.nOut }, (_, q) => {
+      const f = new Set<number>();
+      for (let i = 0; i < last.nIn; i++) if (weights[L][i * last.nOut + q] !== 0) f.add(Math.floor(colPos[i] / last.inTile));
+      return [...f];
+    });
+    settle(last, 'outPos', clusterBoundary(supports, last.outTile, iterations));
+  }
+  return out;
 }
 
 /**
@@ -44,8 +85,8 @@ export function clusterPermutations(grids: TileGrid[], weights: Float32Array[], 
     for (let h = 0; h < perms.length; h++) {
       const a = grids[h], b = grids[h + 1];
       if (a.outTile !== b.inTile) throw new Error(`permute: ${a.layer} outputs tiles of ${a.outTile}, ${b.layer} reads tiles of ${b.inTile}`);
-      const colPos = h > 0 ? inverse(perms[h - 1]) : identity(a.nIn);
-      const rowPos = h + 1 < perms.length ? inverse(perms[h + 1]) : identity(b.nOut);
+      const colPos = h > 0 ? inverse(perms[h - 1]) : a.inPos ?? identity(a.nIn);
+      const rowPos = h + 1 < perms.length ? inverse(perms[h + 1]) : b.outPos ?? identity(b.nOut);
       const inGroups = Math.ceil(a.nIn / a.inTile);
       const supports = Array.from({ length: a.nOut }, (_, k) => {
         const f = new Set<number>();

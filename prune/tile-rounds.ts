@@ -1,38 +1,51 @@
 import type * as tf from '@tensorflow/tfjs';
 import { kernelValues, type Masks } from './masks.js';
-import { clusterPermutations, permuteMasks, permuteModel } from './permute.js';
+import { clusterBoundaries, clusterPermutations, permuteMasks, permuteModel } from './permute.js';
+import { scaledImportance, type InputScales } from './input-scales.js';
 import { selectMagnitude } from './select.js';
 import { nonEmptyTiles, selectTiles, tileMasks, type TileGrid } from './tiles.js';
 
 /**
  * One HE-PEx pruning round on a tile-packed dense network (the model's
- * weights are permuted in place when `permute`):
- *  - tile: drop the least important tiles (Σ|w|) to `target` of each layer's tiles;
- *  - tile + permute: prune each layer's weights by magnitude to `weightTarget` (default `target`), permute hidden
- *    neurons so the survivors cluster into few tiles, then drop the least
- *    important tiles (Σ|w| of survivors) to `target`; the mask keeps the
+ * weights are permuted in place when `permute`). A weight's importance is
+ * |w|, or |w|·‖x‖ with `scales` (activation-aware: see input-scales):
+ *  - tile: drop the least important tiles (Σ importance) to `target` of each layer's tiles;
+ *  - tile + permute: prune each layer's weights by importance to `weightTarget` (default `target`), permute hidden
+ *    neurons (and, with `permuteBoundary`, the client's inputs and the outputs: grid positions the plan's layouts carry)
+ *    so the survivors cluster into few tiles, then drop the least
+ *    important tiles (Σ importance of survivors) to `target`; the mask keeps the
  *    survivors of the kept tiles, or every weight in them when `expand`;
  *  - neuron (Hunter-style): zero the hidden neurons with the least
  *    ‖in-weights‖² + ‖out-weights‖², `target` of each hidden layer, and
  *    permute them together (compaction), so their tiles are empty.
+ * Returns the masks and the grids (with any new boundary positions).
  */
-export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: { method: 'tile' | 'neuron'; target: number; weightTarget?: number; permute: boolean; expand: boolean; prior?: Masks }): { masks: Masks } {
+export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: {
+  method: 'tile' | 'neuron'; target: number; weightTarget?: number; permute: boolean; permuteBoundary?: boolean; expand: boolean; prior?: Masks;
+  scales?: () => InputScales;
+}): { masks: Masks; grids: TileGrid[] } {
   const kernels = () => new Map(grids.map((g) => [g.layer, kernelValues(model, g.layer)]));
+  const importance = () => {
+    const k = kernels(), s = o.scales?.();
+    return s ? new Map([...k].map(([l, w]) => [l, scaledImportance(w, s.get(l)!)])) : k;
+  };
   let survivors: Masks | undefined;
   if (o.method === 'neuron') survivors = neuronMasks(grids, kernels(), o.target, o.prior);
-  else if (o.permute) survivors = selectMagnitude(kernels(), o.weightTarget ?? o.target, { perLayer: true });
+  else if (o.permute) survivors = selectMagnitude(importance(), o.weightTarget ?? o.target, { perLayer: true });
   if (survivors && (o.permute || o.method === 'neuron')) {
-    const k = kernels();
-    const weights = grids.map((g) => Float32Array.from(k.get(g.layer)!, (v, i) => v * survivors!.get(g.layer)![i]));
-    const perms = clusterPermutations(grids, weights);
+    const surviving = () => { const k = kernels(); return grids.map((g) => Float32Array.from(k.get(g.layer)!, (v, i) => v * survivors!.get(g.layer)![i])); };
+    if (o.permuteBoundary) grids = clusterBoundaries(grids, surviving());
+    const perms = clusterPermutations(grids, surviving());
     if (perms.some((p) => p.some((old, pos) => old !== pos))) {
       permuteModel(model, grids, perms);
       survivors = permuteMasks(survivors, grids, perms);
     }
+    // The hidden order changed what each boundary element's support is: settle the boundary again.
+    if (o.permuteBoundary) grids = clusterBoundaries(grids, surviving());
   }
-  if (o.method === 'neuron') return { masks: survivors! };
-  const kept = selectTiles(grids, kernels(), o.target, survivors);
-  return { masks: tileMasks(grids, kept, o.expand ? undefined : survivors) };
+  if (o.method === 'neuron') return { masks: survivors!, grids };
+  const kept = selectTiles(grids, importance(), o.target, survivors);
+  return { masks: tileMasks(grids, kept, o.expand ? undefined : survivors), grids };
 }
 
 /** Hunter-style: per hidden boundary, the weakest `fraction` of neurons lose every weight in and out (earlier rounds' dead stay dead). */

@@ -10,8 +10,15 @@ import { GroupedConv2D } from '../train/layers/grouped-conv.js';
  * `outTile` outputs × `inTile` inputs, one plaintext. A layer reading its
  * input along r has t2 outputs × t1 inputs per tile; along c, t1 × t2.
  * Kernels are tfjs [nIn, nOut]: weight (i, o) at i·nOut + o.
+ * At the network's boundary (the client's input, the outputs) elements may
+ * sit at permuted positions (`inPos`, `outPos`: HE-PEx permutation, applied
+ * by the client's packing instead of the model); `clientIn`/`clientOut` say
+ * whether that boundary is the client's and so may be permuted.
  */
-export interface TileGrid { layer: string; nIn: number; nOut: number; outTile: number; inTile: number }
+export interface TileGrid {
+  layer: string; nIn: number; nOut: number; outTile: number; inTile: number;
+  clientIn?: boolean; clientOut?: boolean; inPos?: Int32Array; outPos?: Int32Array;
+}
 
 export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
   if (!plan.tiles) throw new UserError('prune: tile and neuron pruning need tile-tensor packing (set export.tiles: auto or a tile shape)');
@@ -24,13 +31,35 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
   return dense.map((l, i) => {
     const [nIn, nOut] = l.getWeights()[0].shape;
     const outer = tileOrientation(first, i) === 'outer';
-    return { layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2 };
+    const clientIn = i === 0 && from === 0, clientOut = i === dense.length - 1;
+    const inOrder = clientIn ? plan.tiles!.inputOrder : undefined, outOrder = clientOut ? plan.tiles!.outputOrder : undefined;
+    return {
+      layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2, clientIn, clientOut,
+      ...(inOrder ? { inPos: Int32Array.from(inOrder) } : {}), ...(outOrder ? { outPos: Int32Array.from(outOrder) } : {}),
+    };
   });
 }
 
+/** The boundary orders of the grids, for the plan (export.tiles inputOrder / outputOrder). */
+export function boundaryOrders(grids: TileGrid[]): { inputOrder?: number[]; outputOrder?: number[] } {
+  const first = grids[0], last = grids[grids.length - 1];
+  return { ...(first?.inPos ? { inputOrder: Array.from(first.inPos) } : {}), ...(last?.outPos ? { outputOrder: Array.from(last.outPos) } : {}) };
+}
+
+/** The grids with boundary orders restored (from a finished round's marker). */
+export function withBoundaryOrders(grids: TileGrid[], o: { inputOrder?: number[]; outputOrder?: number[] }): TileGrid[] {
+  return grids.map((g, i) => ({
+    ...g,
+    ...(i === 0 && o.inputOrder ? { inPos: Int32Array.from(o.inputOrder) } : {}),
+    ...(i === grids.length - 1 && o.outputOrder ? { outPos: Int32Array.from(o.outputOrder) } : {}),
+  }));
+}
+
 export const tileCount = (g: TileGrid) => Math.ceil(g.nOut / g.outTile) * Math.ceil(g.nIn / g.inTile);
-/** Tile index of weight (i, o): row-major over (output tile, input tile). */
-export const tileOf = (g: TileGrid, i: number, o: number) => Math.floor(o / g.outTile) * Math.ceil(g.nIn / g.inTile) + Math.floor(i / g.inTile);
+/** Tile index of the weight at positions (input p, output q): row-major over (output tile, input tile). */
+export const tileAt = (g: TileGrid, p: number, q: number) => Math.floor(q / g.outTile) * Math.ceil(g.nIn / g.inTile) + Math.floor(p / g.inTile);
+/** Tile index of weight (i, o), through the boundary permutations. */
+export const tileOf = (g: TileGrid, i: number, o: number) => tileAt(g, g.inPos ? g.inPos[i] : i, g.outPos ? g.outPos[o] : o);
 
 /** Per tile: Σ|w·mask| (the importance of what survives in it). */
 export function tileScores(g: TileGrid, w: Float32Array, mask?: Float32Array): Float64Array {

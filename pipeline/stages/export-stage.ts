@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { UserError } from '../../common/errors.js';
 import { writeExport } from '../../export/artifact.js';
-import { COMPILER_VERSION, compileChain } from '../../export/compile.js';
+import { COMPILER_VERSION, compileChain, type CompileOptions } from '../../export/compile.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileOptions, type ExportConfig } from '../../export/options.js';
 import { planCiphertexts, planCounts } from '../../plan/cost.js';
@@ -18,7 +18,7 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   const { run, logger } = ctx;
   if (!ctx.fingerprints.train) throw new UserError('the export stage needs a trained model (model and train sections)');
   // A pruned model is exported with the block geometry its sub-blocks were aligned to.
-  const pruned = ctx.summary.prune as { checkpoint: string; channelBlocks: ExportConfig['channelBlocks']; tiles?: ExportConfig['tiles'] } | undefined;
+  const pruned = ctx.summary.prune as { checkpoint: string; channelBlocks: ExportConfig['channelBlocks']; tiles?: CompileOptions['tiles'] } | undefined;
   const fp = fingerprint(ctx.fingerprints.prune ?? ctx.fingerprints.train, e, COMPILER_VERSION);
   ctx.fingerprints.export = fp;
   const done = run.completed('export', fp);

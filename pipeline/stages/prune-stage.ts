@@ -12,7 +12,8 @@ import { withMasks, applyMasks, kernelValues, maskSparsity, type Masks } from '.
 import type { PruneConfig } from '../../prune/options.js';
 import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js';
 import { sparsityForBudget } from '../../prune/budget-target.js';
-import { tileGrids } from '../../prune/tiles.js';
+import { boundaryOrders, tileGrids, withBoundaryOrders } from '../../prune/tiles.js';
+import { inputScales } from '../../prune/input-scales.js';
 import { tileRound, tilesKept } from '../../prune/tile-rounds.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
 import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
@@ -74,7 +75,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     compileChain(lowerModel(m, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(like?.channelBlocks ? { channelBlocks: like.channelBlocks } : {}), ...(like?.tiles ? { tiles: like.tiles } : {}) });
   const dense = compile(model);
   const tiled = p.method === 'tile' || p.method === 'neuron';
-  const grids = tiled ? tileGrids(model, dense) : [];
+  let grids = tiled ? tileGrids(model, dense) : [];
   const weightLayers = model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense');
   // Residual shortcut projections are no plan step of their own (they join the next step's residual input): sub-blocks leave them whole.
   const shortcuts = p.method === 'subblock' ? residualShortcuts(model) : new Set<string>();
@@ -109,12 +110,13 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     const dir = run.file('prune', `round${r}`);
     const marker = join(dir, 'round.json');
     const key = roundKey(ctx.fingerprints.train, e, p, names, r);
-    const saved = await exists(marker) ? JSON.parse(await readFile(marker, 'utf8')) as { key?: string; masks: Record<string, number[]>; result: Record<string, unknown> } : undefined;
+    const saved = await exists(marker) ? JSON.parse(await readFile(marker, 'utf8')) as { key?: string; masks: Record<string, number[]>; orders?: ReturnType<typeof boundaryOrders>; result: Record<string, unknown> } : undefined;
     if (saved && saved.key !== key) logger.info(`prune: round ${r} on disk was pruned with other settings; redoing it`);
     if (saved && saved.key === key) {
       model.dispose();
       model = await loadModel(join(dir, 'best'));
       masks = masksFromJson(saved.masks);
+      if (tiled) grids = withBoundaryOrders(grids, saved.orders ?? {});
       rounds.push(saved.result);
       logger.info(`prune: round ${r} already complete; skipped`);
       continue;
@@ -123,7 +125,8 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     const goal = budget?.goal(r);
     if (tiled) {
       const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
-      masks = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, expand: p.expand && r === p.steps, prior: masks }).masks;
+      const scales = p.method === 'tile' && (p.importance ?? 'activation') === 'activation' ? () => inputScales(model, grids.map((g) => g.layer), data) : undefined;
+      ({ masks, grids } = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, permuteBoundary: p.permuteBoundary, expand: p.expand && r === p.steps, prior: masks, scales }));
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
       const prior = masks;
@@ -151,17 +154,19 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
     }
     const result = { round: r, ...(budget ? { [budget.key]: goal } : { target }), sparsity: maskSparsity(held), ...(tiled ? { tiles: tilesKept(model, grids) } : {}) };
-    await writeJsonAtomic(marker, { key, masks: masksToJson(held), result });
+    await writeJsonAtomic(marker, { key, masks: masksToJson(held), ...(tiled ? { orders: boundaryOrders(grids) } : {}), result });
     rounds.push(result);
     logger.info(`prune: round ${r}: sparsity ${maskSparsity(held).toFixed(3)}`);
   }
   await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
   const test = await evaluateSplit(model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });
-  const pruned = compile(model, dense);
+  // Tile pruning with permute may have reordered the client's inputs and outputs: the plan carries that order.
+  const tiles = dense.tiles && { ...dense.tiles, ...boundaryOrders(grids) };
+  const pruned = compile(model, { ...dense, tiles });
   const result = {
     method: p.method, layers: names, sparsity: masks ? maskSparsity(masks) : 0, rounds,
     testLoss: test.loss, testAccuracy: test.accuracy, ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
-    densePlan: planCost(dense), prunedPlan: planCost(pruned), channelBlocks: dense.channelBlocks, ...(dense.tiles ? { tiles: dense.tiles } : {}), checkpoint: run.file('prune', 'best'),
+    densePlan: planCost(dense), prunedPlan: planCost(pruned), channelBlocks: dense.channelBlocks, ...(tiles ? { tiles } : {}), checkpoint: run.file('prune', 'best'),
   };
   model.dispose();
   logger.info(`prune: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`}; plan ${result.densePlan.mulPlain} → ${result.prunedPlan.mulPlain} plaintext mults, ${result.densePlan.rotations} → ${result.prunedPlan.rotations} rotations`);

@@ -116,6 +116,55 @@ describe('tile-tensor packing on the slot simulator', () => {
     for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(c[k]);
   });
 
+  test.each([
+    [21, [200, 150, 10], 'outer'],
+    [22, [200, 150, 10], 'inner'],
+    [23, [130, 70, 40, 90], 'outer'],
+  ] as const)('chain %i %j, first %s: permuted input and output orders (HE-PEx boundary) compute the same outputs; counts = simulator', (seed, widths, first) => {
+    const levels = 2 * (widths.length - 1) - 1 + Math.floor((widths.length - (first === 'outer' ? 2 : 1)) / 2);
+    const params = selectParams({ levels, slots: 1, scaleBits: 30 });
+    const t = { t1: params.polyModulusDegree / 2 / 64, t2: 64, first };
+    const chain = randomChain(seed, [...widths]);
+    const r = new Rng(seed);
+    const shuffle = (n: number) => { const a = Array.from({ length: n }, (_, i) => i); for (let i = n - 1; i > 0; i--) { const j = r.int(i + 1); [a[i], a[j]] = [a[j], a[i]]; } return a; };
+    const inputOrder = shuffle(widths[0]), outputOrder = shuffle(widths[widths.length - 1]);
+    const plan = compileChain(chain, { tiles: { ...t, inputOrder, outputOrder }, params });
+    expect(plan.tiles).toMatchObject({ inputOrder, outputOrder });
+    // Input i is packed at its position's slot.
+    expect(plan.input.slotOf[inputOrder.indexOf(0)] % plan.slots).toBe(0);
+    const x = input(widths[0], seed);
+    const ref = reference(chain, x);
+    const { y, sim } = simulate(plan, x);
+    expect(maxAbsDiff(y, ref)).toBeLessThan(1e-6);
+    const c = planCounts(plan).total;
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(c[k]);
+  });
+
+  test('an input order that gathers the unread inputs into whole tiles sends fewer ciphertexts and multiplies fewer tiles', () => {
+    const t = { t1: 64, t2: 64, first: 'outer' as const };
+    const params = selectParams({ levels: 3, slots: 1, scaleBits: 30 });
+    // Every third input is read by no weight: 67 of 200, spread over all 4 input tiles.
+    const chain = randomChain(31, [200, 150, 10], (li, _o, i) => li === 0 && i % 3 === 1);
+    const live = Array.from({ length: 200 }, (_, i) => i).filter((i) => i % 3 !== 1), dead = Array.from({ length: 200 }, (_, i) => i).filter((i) => i % 3 === 1);
+    const inputOrder = new Array<number>(200);
+    [...live, ...dead].forEach((old, pos) => { inputOrder[old] = pos; });
+    const plain = compileChain(chain, { tiles: t, params }), gathered = compileChain(chain, { tiles: { ...t, inputOrder }, params });
+    // 133 live inputs fill 3 tiles of 64: one input ciphertext and one tile per output tile row fewer.
+    expect(plain.input.cts).toBe(4);
+    expect(gathered.input.cts).toBe(3);
+    expect(planCounts(plain).total.mulPlain - planCounts(gathered).total.mulPlain).toBe(3);
+    const x = input(200, 5);
+    expect(maxAbsDiff(simulate(gathered, x).y, reference(chain, x))).toBeLessThan(1e-6);
+  });
+
+  test('an order that is not a permutation is refused, naming the key', () => {
+    const params = selectParams({ levels: 3, slots: 1, scaleBits: 30 });
+    const chain = randomChain(32, [100, 50, 10]);
+    const bad = Array.from({ length: 100 }, (_, i) => (i === 5 ? 4 : i));
+    expect(() => compileChain(chain, { tiles: { t1: 64, t2: 64, first: 'outer', inputOrder: bad }, params })).toThrow(/export\.tiles\.inputOrder: expected a permutation of 0\.\.99/);
+    expect(() => compileChain(chain, { tiles: { t1: 64, t2: 64, first: 'outer', outputOrder: [0, 1] }, params })).toThrow(/export\.tiles\.outputOrder/);
+  });
+
   test('an output tile row with no weights is a constant the client fills in (its bias), not a ciphertext', () => {
     const t = { t1: 64, t2: 64, first: 'outer' as const };
     const params = selectParams({ levels: 3, slots: 1, scaleBits: 30 });

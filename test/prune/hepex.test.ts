@@ -8,7 +8,9 @@ import { planCounts } from '../../plan/cost.js';
 import { applyMasks, kernelValues } from '../../prune/masks.js';
 import { selectMagnitude } from '../../prune/select.js';
 import { clusterPermutations, countTiles, permuteModel } from '../../prune/permute.js';
-import { nonEmptyTiles, tileGrids, tileOf, type TileGrid } from '../../prune/tiles.js';
+import { boundaryOrders, nonEmptyTiles, tileGrids, tileOf, type TileGrid } from '../../prune/tiles.js';
+import { inputScales } from '../../prune/input-scales.js';
+import { maxAbsDiff, simulate } from '../helpers/simulate.js';
 import { tileRound } from '../../prune/tile-rounds.js';
 import { Rng } from '../../common/rng.js';
 import { selectParams } from '../../he/params.js';
@@ -134,6 +136,42 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     expect(grids.map((g) => nonEmptyTiles(g, kernelValues(m, g.layer)))).toEqual([1, 1]);
     expect(planCounts(planOf(m)).total.mulPlain).toBe(2);
     m.dispose();
+  });
+
+  test('activation-aware importance and a permuted input drop exactly the tile of always-zero inputs: outputs unchanged, plan = model', () => {
+    // 8x8 inputs in tiles of 16 (t1; the first layer reads along r): 4 input tiles. Every fourth pixel is always 0
+    // in the (synthetic, test-only) data, like MNIST's border: its weights are as large as any, but read nothing.
+    const narrow = { tiles: { t1: 16, t2: 512, first: 'outer' as const }, params };
+    const r = new Rng(12);
+    const count = 64;
+    const images = Uint8Array.from({ length: count * 64 }, (_, e) => (e % 64) % 4 === 1 ? 0 : r.int(256));
+    const data = { train: { images, labels: new Int32Array(count), count }, shape: [8, 8, 1] as const, normalization: { kind: 'unit' as const, mean: [0], std: [1] } };
+    const x = tf.tensor4d(Float32Array.from(images.subarray(0, 4 * 64), (v) => v / 255), [4, 8, 8, 1]);
+    const run = (boundary: boolean) => {
+      const m = mlp(10, [300]);
+      const before = predict(m, x);
+      const grids0 = tileGrids(m, compileChain(lowerModel(m), narrow));
+      const scales = () => inputScales(m, grids0.map((g) => g.layer), data);
+      const s = scales().get(grids0[0].layer)!;
+      expect(Array.from(s).every((v, i) => (i % 4 === 1 ? v === 0 : v > 0))).toBe(true);
+      const { masks, grids } = tileRound(m, grids0, { method: 'tile', target: 0.25, permute: true, permuteBoundary: boundary, expand: true, scales });
+      applyMasks(m, masks);
+      const plan = compileChain(lowerModel(m), { ...narrow, tiles: { ...narrow.tiles, ...boundaryOrders(grids) } });
+      const after = predict(m, x);
+      // The plan computes the pruned model, through whatever input order it carries.
+      const flat = x.dataSync();
+      for (let k = 0; k < 4; k++) expect(maxAbsDiff(simulate(plan, Float64Array.from(flat.subarray(k * 64, (k + 1) * 64))).y, Float64Array.from(after.subarray(k * 10, (k + 1) * 10)))).toBeLessThan(1e-3);
+      const res = { diff: maxAbsDiff(Float64Array.from(before), Float64Array.from(after)), tiles: planCounts(plan).total.mulPlain, inputCts: plan.input.cts, ordered: grids[0].inPos !== undefined };
+      m.dispose();
+      return res;
+    };
+    const gathered = run(true), inPlace = run(false);
+    // Both keep 3 of fc1's 4 tiles (+ fc2's one); only the permuted input puts all 16 dead pixels in the dropped tile.
+    expect(gathered).toMatchObject({ tiles: 4, inputCts: 3, ordered: true });
+    expect(inPlace).toMatchObject({ tiles: 4, ordered: false });
+    expect(gathered.diff).toBeLessThan(1e-5);
+    expect(inPlace.diff).toBeGreaterThan(1e-3);
+    x.dispose();
   });
 
   test('Hunter-style neuron pruning empties whole tiles after compaction', () => {
