@@ -22,6 +22,7 @@ import { galoisSteps } from '../plan/plan.js';
 const args = await yargs(hideBin(process.argv))
   .option('models', { type: 'array', string: true, demandOption: true, describe: 'export directories (the first is the reference)' })
   .option('rounds', { type: 'number', default: 15, describe: 'inferences per export, interleaved' })
+  .option('warmup', { type: 'number', default: 1, describe: 'unmeasured inferences per export first (first-use allocations; 0 for models that take minutes an image)' })
   .option('plaintext-budget-mb', { type: 'number', default: 512, describe: 'encoded weights kept per export (the rest encoded at use); every export shares one wasm heap of at most 4 GiB' })
   .strict().parseAsync();
 
@@ -37,8 +38,8 @@ for (const dir of args.models as string[]) {
   setups.push({ dir, plan, ctx, client, server, prepared, packed, server_ms: [] as number[], encrypt_ms: [] as number[] });
 }
 
-// One warm-up inference each (first-use allocations), then the interleaved rounds.
-for (let round = -1; round < args.rounds; round++) {
+// Warm-up inferences (first-use allocations), then the interleaved rounds.
+for (let round = -args.warmup; round < args.rounds; round++) {
   for (const s of setups) {
     const t0 = performance.now();
     const cts = s.packed.map((v) => s.client.encodeEncrypt(v));
@@ -53,7 +54,7 @@ for (let round = -1; round < args.rounds; round++) {
 }
 
 const q = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
-console.log(`\nServer latency, ${args.rounds} interleaved rounds, one thread, node ${process.version}`);
+console.log(`\nServer latency, ${args.rounds} interleaved rounds after ${args.warmup} warm-up, one thread, node ${process.version}`);
 console.log('| export | rotations | plaintext mults | ciphertexts up | client encrypt ms | server ms median | min | p90 | vs first |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 const ref = q(setups[0].server_ms, 0.5);

@@ -5,6 +5,9 @@ import { scaledImportance, type InputScales } from './input-scales.js';
 import { selectMagnitude } from './select.js';
 import { nonEmptyTiles, selectTiles, tileMasks, type TileGrid } from './tiles.js';
 
+/** Bumped when tile or neuron pruning selects differently from the same settings (2: activation-aware importance, boundary permutation): finished runs are redone. */
+export const TILE_PRUNING_VERSION = 2;
+
 /**
  * One HE-PEx pruning round on a tile-packed dense network (the model's
  * weights are permuted in place when `permute`). A weight's importance is

@@ -14,7 +14,7 @@ import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js'
 import { sparsityForBudget } from '../../prune/budget-target.js';
 import { boundaryOrders, tileGrids, withBoundaryOrders } from '../../prune/tiles.js';
 import { inputScales } from '../../prune/input-scales.js';
-import { tileRound, tilesKept } from '../../prune/tile-rounds.js';
+import { TILE_PRUNING_VERSION, tileRound, tilesKept } from '../../prune/tile-rounds.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
 import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
 import { evaluateSplit } from '../../train/evaluate-model.js';
@@ -44,6 +44,9 @@ const masksFromJson = (o: Record<string, number[]>): Masks => new Map(Object.ent
  * only under the same key, so a changed config never resumes from stale
  * rounds, while a longer schedule with the same first rounds reuses them.
  */
+/** Tile pruning's weight importance (default: variation); other methods have none. */
+const importanceOf = (p: PruneConfig) => (p.method === 'tile' ? p.importance ?? 'variation' : undefined);
+
 export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers: string[], r: number): string {
   const targets = Array.from({ length: r }, (_, i) => ({
     sparsity: p.sparsity === undefined ? undefined : (p.sparsity * (i + 1)) / p.steps,
@@ -51,7 +54,9 @@ export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers:
     latency: p.latency === undefined ? undefined : { final: p.latency, share: (i + 1) / p.steps },
     weightSparsity: p.weightSparsity === undefined ? undefined : (p.weightSparsity * (i + 1)) / p.steps,
   }));
-  return fingerprint(train, e, { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate }, targets, p.expand && r === p.steps);
+  // Tile and neuron rounds also depend on the tile-pruning algorithm's version and its newer settings (sub-block keys are unchanged).
+  const tiled = p.method === 'tile' || p.method === 'neuron' ? [{ version: TILE_PRUNING_VERSION, permuteBoundary: p.permuteBoundary, importance: importanceOf(p) }] : [];
+  return fingerprint(train, e, { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate }, targets, p.expand && r === p.steps, ...tiled);
 }
 
 /**
@@ -64,7 +69,8 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const { run, logger, config } = ctx;
   if (!ctx.fingerprints.train) throw new UserError('the prune stage needs a trained model (model and train sections)');
   const e: ExportConfig = config.export ?? exportSchema.parse({});
-  const fp = fingerprint(ctx.fingerprints.train, p, e);
+  // The importance default is resolved first, so a run that names the default shares its fingerprint with one that does not.
+  const fp = fingerprint(ctx.fingerprints.train, { ...p, importance: importanceOf(p) }, e, ...(p.method === 'tile' || p.method === 'neuron' ? [TILE_PRUNING_VERSION] : []));
   ctx.fingerprints.prune = fp;
   const done = run.completed('prune', fp);
   if (done && await exists(run.file('prune', 'best', 'model.json'))) { logger.info('prune: already complete; skipped'); ctx.summary.prune = done.result; return; }
@@ -125,7 +131,8 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     const goal = budget?.goal(r);
     if (tiled) {
       const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
-      const scales = p.method === 'tile' && (p.importance ?? 'activation') === 'activation' ? () => inputScales(model, grids.map((g) => g.layer), data) : undefined;
+      const importance = importanceOf(p) ?? 'magnitude';
+      const scales = importance !== 'magnitude' ? () => inputScales(model, grids.map((g) => g.layer), data, { centred: importance === 'variation' }) : undefined;
       ({ masks, grids } = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, permuteBoundary: p.permuteBoundary, expand: p.expand && r === p.steps, prior: masks, scales }));
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));

@@ -174,6 +174,25 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     x.dispose();
   });
 
+  test('input scales: RMS counts a constant input, the centred scale (variation) does not', () => {
+    const r = new Rng(13);
+    const count = 32;
+    // Pixel 0 is always 200, pixel 1 always 0, the rest vary (synthetic, test-only).
+    const images = Uint8Array.from({ length: count * 64 }, (_, e) => (e % 64 === 0 ? 200 : e % 64 === 1 ? 0 : r.int(256)));
+    const data = { train: { images, labels: new Int32Array(count), count }, shape: [8, 8, 1] as const, normalization: { kind: 'unit' as const, mean: [0], std: [1] } };
+    const m = mlp(14, [40]);
+    const layer = m.layers.find((l) => l.getClassName() === 'Dense')!.name;
+    const rms = inputScales(m, [layer], data).get(layer)!, sd = inputScales(m, [layer], data, { centred: true }).get(layer)!;
+    expect(rms[0]).toBeCloseTo(200 / 255, 5);
+    expect(sd[0]).toBeCloseTo(0, 5);
+    expect(rms[1]).toBe(0);
+    expect(sd[1]).toBe(0);
+    // A varying pixel: RMS² = SD² + mean².
+    expect(sd[2]).toBeGreaterThan(0);
+    expect(rms[2]).toBeGreaterThan(sd[2]);
+    m.dispose();
+  });
+
   test('Hunter-style neuron pruning empties whole tiles after compaction', () => {
     const m = mlp(6, [512]);
     const grids = tileGrids(m, planOf(m));
