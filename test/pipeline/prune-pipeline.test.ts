@@ -105,6 +105,18 @@ test('tile pruning with permutation and expansion: from another run\'s model, fe
     expect(s.export.plaintextMultiplications).toBe(s.prune.prunedPlan.mulPlain);
     expect(s.prune.prunedPlan.mulPlain).toBeLessThanOrEqual(Math.ceil(0.5 * s.prune.densePlan.mulPlain));
     expect(s.prune.prunedPlan.plaintextBytes).toBeLessThan(s.prune.densePlan.plaintextBytes);
+    // Interrupted after its round finished (stage records lost, round marker kept): the rerun reuses the round and the
+    // boundary orders it chose, so the export is the same plan.
+    const state = join(t.path, 'mlp-tiled', 'state.json');
+    const st = JSON.parse(await readFile(state, 'utf8'));
+    for (const k of ['prune', 'export', 'evaluate']) delete st.stages[k];
+    await writeFile(state, JSON.stringify(st));
+    const again = await runCli(['run', tiled]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/prune: round 1 already complete; skipped/);
+    const s2 = JSON.parse(await readFile(join(t.path, 'mlp-tiled', 'summary.json'), 'utf8'));
+    expect(s2.prune.tiles).toEqual(s.prune.tiles);
+    expect(s2.export.plaintextMultiplications).toBe(s.export.plaintextMultiplications);
     // The unstructured baseline on the same tiled plan (three layers, four linear steps with the replicate step): it prunes, and saves few tiles.
     const mag = join(t.path, 'mag.yaml');
     await writeFile(mag, mlpConfig(t.path, 'mlp-mag', 'prune: { method: magnitude, sparsity: 0.5, steps: 1, fineTuneEpochs: 0 }'));
