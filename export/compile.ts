@@ -7,7 +7,7 @@ import { relativeCost } from '../plan/cost.js';
 import type { HeChain } from './lower.js';
 import { foldDeadNeurons } from './dead-neurons.js';
 import { finishPlan } from './finish-plan.js';
-import { compileTiled, outputConstants, replicateStep, tileOrientation, tileStep } from './tile-compile.js';
+import { compileTiled, outputConstants, replicateStep, tileOrders, tileOrientation, tileStep } from './tile-compile.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
 export interface CompileOptions {
@@ -183,8 +183,8 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   // a tile tensor with t2 = m, copied along t1 = S/m, so the tiled layers after it start reading along t2.
   const period = firstDense >= 0 ? nextPow2(sizeOf(chain.linears[firstDense].outShape)) : 0;
   // A CNN's tiled layers read the convolutions' layout, so only their outputs can be permuted (HE-PEx, at pruning).
-  const outputOrder = typeof o.tiles === 'object' ? o.tiles.outputOrder : undefined;
-  if (typeof o.tiles === 'object' && o.tiles.inputOrder) throw new UserError('export.tiles.inputOrder: a network with convolutions tiles only its later dense layers; its input cannot be permuted');
+  const { inputOrder, outputOrder } = tileOrders(o);
+  if (inputOrder) throw new UserError('export.tiles.inputOrder: a network with convolutions tiles only its later dense layers; its input cannot be permuted');
   const tile: TileShape | undefined = tiledFrom === undefined ? undefined : { t1: S / period, t2: period, first: 'inner', from: tiledFrom, ...(outputOrder ? { outputOrder } : {}) };
   let cur: Layout = input;
   const steps: PlanStep[] = [];

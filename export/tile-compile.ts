@@ -54,8 +54,7 @@ export function compileTiled(chain: HeChain, o: CompileOptions): Plan {
       if (typeof o.tiles === 'object' && o.tiles.t1 * o.tiles.t2 !== S) {
         throw new UserError(`export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`);
       }
-      const orders = typeof o.tiles === 'object' ? { ...(o.tiles.inputOrder ? { inputOrder: o.tiles.inputOrder } : {}), ...(o.tiles.outputOrder ? { outputOrder: o.tiles.outputOrder } : {}) } : {};
-      plans.push(tiledPlan(chain, params, { t1: S / t2, t2, first, ...orders }, o));
+      plans.push(tiledPlan(chain, params, { t1: S / t2, t2, first, ...tileOrders(o) }, o));
     }
   }
   return plans.reduce((best, p) => (relativeCost(p) < relativeCost(best) ? p : best));
@@ -152,13 +151,21 @@ export function tileStep(name: string, rows: number[][], bias: Float64Array, nOu
   return { kind: 'linear', name, outputs, rotateSum, out };
 }
 
+/** The boundary orders a tile shape in the options carries (set by tile pruning with permute). */
+export function tileOrders(o: CompileOptions): Pick<TileShape, 'inputOrder' | 'outputOrder'> {
+  if (typeof o.tiles !== 'object') return {};
+  const { inputOrder, outputOrder } = o.tiles;
+  return { ...(inputOrder ? { inputOrder } : {}), ...(outputOrder ? { outputOrder } : {}) };
+}
+
 /** An input or output order must be a permutation of the layer's elements. */
 function checkOrder(order: number[] | undefined, n: number, what: string): void {
   if (!order) return;
+  const expected = `expected a permutation of 0..${n - 1} (${n} entries, each once)`;
+  if (order.length !== n) throw new UserError(`export.tiles.${what}: ${expected}, got ${order.length} entries`);
   const seen = new Uint8Array(n);
-  if (order.length !== n || order.some((p) => !Number.isInteger(p) || p < 0 || p >= n || seen[p]++)) {
-    throw new UserError(`export.tiles.${what}: expected a permutation of 0..${n - 1} (${n} entries, each once), got ${order.length} entries`);
-  }
+  const bad = order.findIndex((p) => !Number.isInteger(p) || p < 0 || p >= n || seen[p]++);
+  if (bad >= 0) throw new UserError(`export.tiles.${what}: ${expected}, got ${order[bad]} at index ${bad} (out of range or repeated)`);
 }
 
 /** Masks an outer vector (valid at c = 0) and copies it along c: rotations by −1, −2, −4, … */

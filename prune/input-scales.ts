@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchPixels, type PreparedData } from '../datasets/prepare.js';
 
-/** Per layer: the root-mean-square of each of its input features over a calibration batch. */
+/** Per layer: a scale of each of its input features over a calibration batch (RMS or standard deviation). */
 export type InputScales = Map<string, Float32Array>;
 
 /**
  * The RMS (or, `centred`, the standard deviation) of every input feature
- * of the named layers over the first `samples` training images. Activation-aware importance (|w|·‖x‖, as in
- * Wanda) needs it: a weight that reads a feature which is always zero does
+ * of the named layers over the first `samples` training images.
+ * Activation-aware importance (|w|·‖x‖, as in Wanda) needs it: a weight that reads a feature which is always zero does
  * nothing however large it is. MNIST's border pixels are such features, and
  * their weights never train, so they keep their initial size: by |w| alone
  * a tile of them outranks a tile of the digit's centre.

@@ -28,16 +28,12 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
   const from = plan.tiles.from ?? 0;
   const dense = weightLayers.slice(from);
   if (dense.some((l) => l.getClassName() !== 'Dense')) throw new UserError('prune: the tiled layers of this plan are not all dense layers of the model');
-  return dense.map((l, i) => {
+  const grids = dense.map((l, i): TileGrid => {
     const [nIn, nOut] = l.getWeights()[0].shape;
     const outer = tileOrientation(first, i) === 'outer';
-    const clientIn = i === 0 && from === 0, clientOut = i === dense.length - 1;
-    const inOrder = clientIn ? plan.tiles!.inputOrder : undefined, outOrder = clientOut ? plan.tiles!.outputOrder : undefined;
-    return {
-      layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2, clientIn, clientOut,
-      ...(inOrder ? { inPos: Int32Array.from(inOrder) } : {}), ...(outOrder ? { outPos: Int32Array.from(outOrder) } : {}),
-    };
+    return { layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2, clientIn: i === 0 && from === 0, clientOut: i === dense.length - 1 };
   });
+  return withBoundaryOrders(grids, plan.tiles);
 }
 
 /** The boundary orders of the grids, for the plan (export.tiles inputOrder / outputOrder). */
@@ -46,12 +42,12 @@ export function boundaryOrders(grids: TileGrid[]): { inputOrder?: number[]; outp
   return { ...(first?.inPos ? { inputOrder: Array.from(first.inPos) } : {}), ...(last?.outPos ? { outputOrder: Array.from(last.outPos) } : {}) };
 }
 
-/** The grids with boundary orders restored (from a finished round's marker). */
+/** The grids with boundary orders set (from a plan's tiles or a finished round's marker), on the client's boundaries only. */
 export function withBoundaryOrders(grids: TileGrid[], o: { inputOrder?: number[]; outputOrder?: number[] }): TileGrid[] {
-  return grids.map((g, i) => ({
+  return grids.map((g) => ({
     ...g,
-    ...(i === 0 && o.inputOrder ? { inPos: Int32Array.from(o.inputOrder) } : {}),
-    ...(i === grids.length - 1 && o.outputOrder ? { outPos: Int32Array.from(o.outputOrder) } : {}),
+    ...(g.clientIn && o.inputOrder ? { inPos: Int32Array.from(o.inputOrder) } : {}),
+    ...(g.clientOut && o.outputOrder ? { outPos: Int32Array.from(o.outputOrder) } : {}),
   }));
 }
 

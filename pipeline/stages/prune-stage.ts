@@ -37,6 +37,11 @@ function planCost(plan: Plan) {
 const masksToJson = (m: Masks) => Object.fromEntries([...m].map(([k, v]) => [k, Array.from(v)]));
 const masksFromJson = (o: Record<string, number[]>): Masks => new Map(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
 
+/** Tile pruning's weight importance (default: variation); other methods have none. */
+const importanceOf = (p: PruneConfig) => (p.method === 'tile' ? p.importance ?? 'variation' : undefined);
+/** Tile and neuron pruning work on the tile grids of a tile-packed plan. */
+const isTiled = (p: PruneConfig) => p.method === 'tile' || p.method === 'neuron';
+
 /**
  * What round r computes from: the trained model, the export geometry, the
  * layers, the method's and fine-tuning settings, and the targets of rounds
@@ -44,9 +49,6 @@ const masksFromJson = (o: Record<string, number[]>): Masks => new Map(Object.ent
  * only under the same key, so a changed config never resumes from stale
  * rounds, while a longer schedule with the same first rounds reuses them.
  */
-/** Tile pruning's weight importance (default: variation); other methods have none. */
-const importanceOf = (p: PruneConfig) => (p.method === 'tile' ? p.importance ?? 'variation' : undefined);
-
 export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers: string[], r: number): string {
   const targets = Array.from({ length: r }, (_, i) => ({
     sparsity: p.sparsity === undefined ? undefined : (p.sparsity * (i + 1)) / p.steps,
@@ -55,7 +57,7 @@ export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers:
     weightSparsity: p.weightSparsity === undefined ? undefined : (p.weightSparsity * (i + 1)) / p.steps,
   }));
   // Tile and neuron rounds also depend on the tile-pruning algorithm's version and its newer settings (sub-block keys are unchanged).
-  const tiled = p.method === 'tile' || p.method === 'neuron' ? [{ version: TILE_PRUNING_VERSION, permuteBoundary: p.permuteBoundary, importance: importanceOf(p) }] : [];
+  const tiled = isTiled(p) ? [{ version: TILE_PRUNING_VERSION, permuteBoundary: p.permuteBoundary, importance: importanceOf(p) }] : [];
   return fingerprint(train, e, { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate }, targets, p.expand && r === p.steps, ...tiled);
 }
 
@@ -70,7 +72,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   if (!ctx.fingerprints.train) throw new UserError('the prune stage needs a trained model (model and train sections)');
   const e: ExportConfig = config.export ?? exportSchema.parse({});
   // The importance default is resolved first, so a run that names the default shares its fingerprint with one that does not.
-  const fp = fingerprint(ctx.fingerprints.train, { ...p, importance: importanceOf(p) }, e, ...(p.method === 'tile' || p.method === 'neuron' ? [TILE_PRUNING_VERSION] : []));
+  const fp = fingerprint(ctx.fingerprints.train, { ...p, importance: importanceOf(p) }, e, ...(isTiled(p) ? [TILE_PRUNING_VERSION] : []));
   ctx.fingerprints.prune = fp;
   const done = run.completed('prune', fp);
   if (done && await exists(run.file('prune', 'best', 'model.json'))) { logger.info('prune: already complete; skipped'); ctx.summary.prune = done.result; return; }
@@ -80,7 +82,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const compile = (m: tf.LayersModel, like?: Plan) =>
     compileChain(lowerModel(m, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(like?.channelBlocks ? { channelBlocks: like.channelBlocks } : {}), ...(like?.tiles ? { tiles: like.tiles } : {}) });
   const dense = compile(model);
-  const tiled = p.method === 'tile' || p.method === 'neuron';
+  const tiled = isTiled(p);
   let grids = tiled ? tileGrids(model, dense) : [];
   const weightLayers = model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense');
   // Residual shortcut projections are no plan step of their own (they join the next step's residual input): sub-blocks leave them whole.

@@ -89,7 +89,7 @@ test('tile pruning with permutation and expansion: from another run\'s model, fe
   try {
     const dense = join(t.path, 'dense.yaml'), tiled = join(t.path, 'tiled.yaml');
     await writeFile(dense, mlpConfig(t.path, 'mlp-dense', ''));
-    await writeFile(tiled, mlpConfig(t.path, 'mlp-tiled', 'prune: { method: tile, permute: true, expand: true, sparsity: 0.5, steps: 1, fineTuneEpochs: 1 }'));
+    await writeFile(tiled, mlpConfig(t.path, 'mlp-tiled', 'prune: { method: tile, permute: true, expand: true, sparsity: 0.5, weightSparsity: 0.95, steps: 1, fineTuneEpochs: 1 }'));
     // Before its source has trained, train.from is a clear error.
     const early = await runCli(['run', tiled]);
     expect(early.code).not.toBe(0);
@@ -105,6 +105,9 @@ test('tile pruning with permutation and expansion: from another run\'s model, fe
     expect(s.export.plaintextMultiplications).toBe(s.prune.prunedPlan.mulPlain);
     expect(s.prune.prunedPlan.mulPlain).toBeLessThanOrEqual(Math.ceil(0.5 * s.prune.densePlan.mulPlain));
     expect(s.prune.prunedPlan.plaintextBytes).toBeLessThan(s.prune.densePlan.plaintextBytes);
+    // 95% of the weights pruned before permuting leaves inputs and outputs with no survivor: both boundaries get an order.
+    expect(s.prune.tiles.inputOrder).toHaveLength(64);
+    expect(s.prune.tiles.outputOrder).toHaveLength(10);
     // Interrupted after its round finished (stage records lost, round marker kept): the rerun reuses the round and the
     // boundary orders it chose, so the export is the same plan.
     const state = join(t.path, 'mlp-tiled', 'state.json');
