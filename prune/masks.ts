@@ -4,7 +4,7 @@ import { UserError } from '../common/errors.js';
 /** Kernel masks by layer name (1 keep, 0 pruned), the kernel's flattened shape. */
 export type Masks = Map<string, Float32Array>;
 
-function kernelOf(model: tf.LayersModel, name: string): tf.LayerVariable {
+export function kernelOf(model: tf.LayersModel, name: string): tf.LayerVariable {
   const layer = model.getLayer(name);
   const k = layer.trainableWeights[0];
   if (!k) throw new UserError(`prune: layer ${name} has no kernel`);

@@ -12,7 +12,8 @@ export const TILE_PRUNING_VERSION = 2;
  * One HE-PEx pruning round on a tile-packed dense network (the model's
  * weights are permuted in place when `permute`). A weight's importance is
  * |w|, or |w|·‖x‖ with `scales` (activation-aware: see input-scales):
- *  - tile: drop the least important tiles (Σ importance) to `target` of each layer's tiles;
+ *  - tile: drop the least important tiles (Σ importance) to `target` of each layer's tiles
+ *    (with `globalScores`: the lowest-scored tiles of all layers, to `target` of all tiles);
  *  - tile + permute: prune each layer's weights by importance to `weightTarget` (default `target`), permute hidden
  *    neurons (and, with `permuteBoundary`, the client's inputs and the outputs: grid positions the plan's layouts carry)
  *    so the survivors cluster into few tiles, then drop the least
@@ -26,6 +27,8 @@ export const TILE_PRUNING_VERSION = 2;
 export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: {
   method: 'tile' | 'neuron'; target: number; weightTarget?: number; permute: boolean; permuteBoundary?: boolean; expand: boolean; prior?: Masks;
   scales?: () => InputScales;
+  /** With it, tiles are ranked across layers by these scores of the current (permuted) model: the loss a tile's removal adds. */
+  globalScores?: (grids: TileGrid[], within?: Masks) => Map<string, Float64Array>;
 }): { masks: Masks; grids: TileGrid[] } {
   const kernels = () => new Map(grids.map((g) => [g.layer, kernelValues(model, g.layer)]));
   const importance = () => {
@@ -47,7 +50,9 @@ export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: {
     if (o.permuteBoundary) grids = clusterBoundaries(grids, surviving());
   }
   if (o.method === 'neuron') return { masks: survivors!, grids };
-  const kept = selectTiles(grids, importance(), o.target, survivors);
+  // What goes with a tile: every weight in it when expanding, otherwise its survivors only (the rest go either way).
+  const rank = o.globalScores && { scores: o.globalScores(grids, o.expand ? undefined : survivors), global: true };
+  const kept = selectTiles(grids, importance(), o.target, survivors, rank);
   return { masks: tileMasks(grids, kept, o.expand ? undefined : survivors), grids };
 }
 

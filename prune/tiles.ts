@@ -74,36 +74,65 @@ export function nonEmptyTiles(g: TileGrid, w: Float32Array): number {
 }
 
 /**
- * Tile pruning by importance: per layer, the tiles with the least Σ|w·mask|
- * (`mask`: the surviving weights, e.g. of an unstructured pass) are removed
- * until `fraction` of its tiles are gone. A tile already empty counts as
- * removed, and so is a tile that reads only neurons the previous layer no
- * longer computes; a hidden tile row that no kept tile reads goes too. (A
- * whole output tile row may go: those outputs become constants, hidden ones
- * folded into the next layer, final ones the client's.) Returns which tiles
- * are kept.
+ * Tile pruning by importance. A tile's importance is Σ|w·mask| of its
+ * importance-weighted kernel (`mask`: the surviving weights, e.g. of an
+ * unstructured pass), or `rank.scores` when given (e.g. the Taylor estimate
+ * of the loss its removal adds, see tile-taylor). Per layer (default), the
+ * least important tiles go until `fraction` of each layer's tiles are gone;
+ * with `rank.global`, the least important tiles of all layers together go
+ * until `fraction` of all tiles are gone (scores must then be comparable
+ * across layers), each layer keeping at least one. A tile already empty
+ * counts as removed, and so is a tile that reads only neurons the previous
+ * layer no longer computes; a hidden tile row that no kept tile reads goes
+ * too. (A whole output tile row may go: those outputs become constants,
+ * hidden ones folded into the next layer, final ones the client's.) Returns
+ * which tiles are kept.
  */
-export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, masks?: Masks): Map<string, Uint8Array> {
+export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, masks?: Masks,
+  rank?: { scores: Map<string, Float64Array>; global?: boolean }): Map<string, Uint8Array> {
   const kept = new Map<string, Uint8Array>();
   const colsOf = (g: TileGrid) => Math.ceil(g.nIn / g.inTile);
-  /** Output tile rows of the previous layer with no kept tile: their neurons are constants, so tiles reading them do nothing. */
-  let deadIn = new Set<number>();
-  grids.forEach((g) => {
-    const s = tileScores(g, kernels.get(g.layer)!, masks?.get(g.layer));
+  /** Output tile rows of a layer with no kept tile. */
+  const deadRows = (g: TileGrid, keep: Uint8Array) => {
     const cols = colsOf(g);
-    const keep = Uint8Array.from(s, (v, t) => (v !== 0 && !deadIn.has(t % cols) ? 1 : 0));
-    // A layer keeps at least one tile (with two tiles, 60% would otherwise remove the whole layer).
-    const target = Math.min(Math.ceil(fraction * s.length), s.length - 1);
-    let removed = s.length - keep.reduce((a, v) => a + v, 0);
-    const order = [...s.keys()].filter((t) => keep[t]).sort((a, b) => s[a] - s[b]);
-    for (const t of order) {
+    return new Set(Array.from({ length: keep.length / cols }, (_, r) => r).filter((r) => !keep.slice(r * cols, (r + 1) * cols).some(Boolean)));
+  };
+  const layers = grids.map((g) => {
+    const s = tileScores(g, kernels.get(g.layer)!, masks?.get(g.layer));
+    return { g, keep: Uint8Array.from(s, (v) => (v !== 0 ? 1 : 0)), score: rank?.scores.get(g.layer) ?? s };
+  });
+  /** Removes the least important kept tiles among `cands` until `removed` reaches `target`, leaving each layer at least one tile. */
+  const removeLeast = (cands: { l: number; t: number }[], removed: number, target: number) => {
+    const left = layers.map((x) => x.keep.reduce((a, v) => a + v, 0));
+    const order = cands.filter(({ l, t }) => layers[l].keep[t]).sort((a, b) => layers[a.l].score[a.t] - layers[b.l].score[b.t]);
+    for (const { l, t } of order) {
       if (removed >= target) break;
-      keep[t] = 0;
+      // A layer keeps at least one tile (with two tiles, 60% would otherwise remove the whole layer).
+      if (left[l] <= 1) continue;
+      layers[l].keep[t] = 0;
+      left[l]--;
       removed++;
     }
-    kept.set(g.layer, keep);
-    deadIn = new Set(Array.from({ length: s.length / cols }, (_, r) => r).filter((r) => !keep.slice(r * cols, (r + 1) * cols).some(Boolean)));
-  });
+  };
+  const tilesOf = (l: number) => [...layers[l].keep.keys()].map((t) => ({ l, t }));
+  const removedOf = (l: number) => layers[l].keep.length - layers[l].keep.reduce((a, v) => a + v, 0);
+  // Tiles that read only neurons the previous layer no longer computes do nothing: gone.
+  const dropDeadReads = (l: number) => {
+    if (l === 0) return;
+    const dead = deadRows(layers[l - 1].g, layers[l - 1].keep), cols = colsOf(layers[l].g);
+    layers[l].keep.forEach((_, t) => { if (dead.has(t % cols)) layers[l].keep[t] = 0; });
+  };
+  if (rank?.global) {
+    const total = layers.reduce((a, x) => a + x.keep.length, 0);
+    removeLeast(layers.flatMap((_, l) => tilesOf(l)), layers.reduce((a, _, l) => a + removedOf(l), 0), Math.ceil(fraction * total));
+    layers.forEach((_, l) => dropDeadReads(l));
+  } else {
+    layers.forEach((x, l) => {
+      dropDeadReads(l);
+      removeLeast(tilesOf(l), removedOf(l), Math.min(Math.ceil(fraction * x.keep.length), x.keep.length - 1));
+    });
+  }
+  for (const x of layers) kept.set(x.g.layer, x.keep);
   // Backwards: a hidden tile row no kept tile of the next layer reads computes nothing anyone uses.
   for (let l = grids.length - 2; l >= 0; l--) {
     const g = grids[l], next = grids[l + 1], cols = colsOf(g), nextCols = colsOf(next);

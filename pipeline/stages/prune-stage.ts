@@ -15,6 +15,7 @@ import { sparsityForBudget } from '../../prune/budget-target.js';
 import { boundaryOrders, tileGrids, withBoundaryOrders } from '../../prune/tiles.js';
 import { inputScales } from '../../prune/input-scales.js';
 import { TILE_PRUNING_VERSION, tileRound, tilesKept } from '../../prune/tile-rounds.js';
+import { tileTaylorScores } from '../../prune/tile-taylor.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
 import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
 import { evaluateSplit } from '../../train/evaluate-model.js';
@@ -57,7 +58,7 @@ export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers:
     weightSparsity: p.weightSparsity === undefined ? undefined : (p.weightSparsity * (i + 1)) / p.steps,
   }));
   // Tile and neuron rounds also depend on the tile-pruning algorithm's version and its newer settings (sub-block keys are unchanged).
-  const tiled = isTiled(p) ? [{ version: TILE_PRUNING_VERSION, permuteBoundary: p.permuteBoundary, importance: importanceOf(p) }] : [];
+  const tiled = isTiled(p) ? [{ version: TILE_PRUNING_VERSION, permuteBoundary: p.permuteBoundary, importance: importanceOf(p), allocation: p.allocation }] : [];
   return fingerprint(train, e, { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate }, targets, p.expand && r === p.steps, ...tiled);
 }
 
@@ -135,7 +136,10 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
       const importance = importanceOf(p) ?? 'magnitude';
       const scales = importance !== 'magnitude' ? () => inputScales(model, grids.map((g) => g.layer), data, { centred: importance === 'variation' }) : undefined;
-      ({ masks, grids } = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, permuteBoundary: p.permuteBoundary, expand: p.expand && r === p.steps, prior: masks, scales }));
+      const globalScores = p.allocation === 'global'
+        ? (g: typeof grids, within?: Masks) => tileTaylorScores({ model, task, numClasses: data.numClasses, shape: data.shape }, g, data, { within })
+        : undefined;
+      ({ masks, grids } = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, permuteBoundary: p.permuteBoundary, expand: p.expand && r === p.steps, prior: masks, scales, globalScores }));
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
       const prior = masks;

@@ -5,10 +5,13 @@ import { withSeededRandom } from '../../train/seeded.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { planCounts } from '../../plan/cost.js';
-import { applyMasks, kernelValues } from '../../prune/masks.js';
+import { applyMasks, kernelValues, withMasks } from '../../prune/masks.js';
 import { selectMagnitude } from '../../prune/select.js';
 import { clusterPermutations, countTiles, permuteModel } from '../../prune/permute.js';
-import { boundaryOrders, nonEmptyTiles, tileGrids, tileOf, type TileGrid } from '../../prune/tiles.js';
+import { boundaryOrders, nonEmptyTiles, selectTiles, tileGrids, tileOf, type TileGrid } from '../../prune/tiles.js';
+import { tileTaylorScores } from '../../prune/tile-taylor.js';
+import { pruneSchema } from '../../prune/options.js';
+import { computeGradients } from '../../train/step.js';
 import { inputScales } from '../../prune/input-scales.js';
 import { maxAbsDiff, simulate } from '../helpers/simulate.js';
 import { tileRound } from '../../prune/tile-rounds.js';
@@ -190,6 +193,61 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     // A varying pixel: RMS² = SD² + mean².
     expect(sd[2]).toBeGreaterThan(0);
     expect(rms[2]).toBeGreaterThan(sd[2]);
+    m.dispose();
+  });
+
+  test('global allocation ranks the tiles of all layers together; per layer, each layer loses its share', () => {
+    // Hand-built grids: fc1 64 → 16 in 4 input tiles, fc2 16 → 64 in 4 output tiles (both read fc1's one output tile row).
+    const grids: TileGrid[] = [
+      { layer: 'a', nIn: 64, nOut: 16, inTile: 16, outTile: 16 },
+      { layer: 'b', nIn: 16, nOut: 64, inTile: 16, outTile: 16 },
+    ];
+    const kernels = new Map(grids.map((g) => [g.layer, new Float32Array(g.nIn * g.nOut).fill(0.5)]));
+    // Every tile of b matters more than any of a.
+    const scores = new Map([['a', Float64Array.from([1, 2, 3, 4])], ['b', Float64Array.from([10, 20, 30, 40])]]);
+    const per = selectTiles(grids, kernels, 0.5, undefined, { scores });
+    expect([...per.get('a')!]).toEqual([0, 0, 1, 1]);
+    expect([...per.get('b')!]).toEqual([0, 0, 1, 1]);
+    // Globally, half of all 8 tiles go: a's three weakest (a keeps one), then b's weakest.
+    const global = selectTiles(grids, kernels, 0.5, undefined, { scores, global: true });
+    expect([...global.get('a')!]).toEqual([0, 0, 0, 1]);
+    expect([...global.get('b')!]).toEqual([0, 1, 1, 1]);
+    // The config: tile pruning only, one of two values.
+    expect(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'global' }).success).toBe(true);
+    expect(pruneSchema.safeParse({ method: 'neuron', sparsity: 0.5, allocation: 'global' }).error?.issues[0].message).toMatch(/allocation applies to method tile/);
+    expect(JSON.stringify(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'globl' }).error?.issues[0])).toMatch(/layer.*global/);
+  });
+
+  test('Taylor tile scores: the squared first-order loss change of removing each tile (0 for a tile reading always-zero inputs)', () => {
+    // 8x8 inputs in tiles of 16 (t1): fc1 has 4 input tiles; pixels 0–15 are always 0 in the (synthetic, test-only) data.
+    const narrow = { tiles: { t1: 16, t2: 512, first: 'outer' as const }, params };
+    const r = new Rng(21);
+    const count = 64;
+    const images = Uint8Array.from({ length: count * 64 }, (_, e) => (e % 64 < 16 ? 0 : r.int(256)));
+    const labels = Int32Array.from({ length: count }, () => r.int(10));
+    const data = { train: { images, labels, count }, shape: [8, 8, 1] as const, normalization: { kind: 'unit' as const, mean: [0], std: [1] } };
+    const m = mlp(22, [40]);
+    const grids = tileGrids(m, compileChain(lowerModel(m), narrow));
+    const ctx = { model: m, task: 'classification' as const, numClasses: 10, shape: data.shape };
+    // One batch of all the data: each score is then (Σ_tile w·∂L/∂w)², the squared directional derivative of removing the tile.
+    const scores = tileTaylorScores(ctx, grids, data, { samples: count, batchSize: count });
+    const s1 = scores.get(grids[0].layer)!;
+    expect(s1.length).toBe(4);
+    expect(s1[0]).toBe(0);
+    // Check every tile against a finite difference: shrink its weights by ε and watch the loss.
+    const xs = Float32Array.from(images, (v) => v / 255);
+    const loss = () => { const res = computeGradients(ctx, { xs, labels, count }); tf.dispose(res.grads); return res.lossSum / count; };
+    const base = loss(), eps = 1e-2;
+    for (const g of grids) {
+      const sc = scores.get(g.layer)!;
+      for (let t = 0; t < sc.length; t++) {
+        const mask = new Float32Array(g.nIn * g.nOut).fill(1);
+        for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (tileOf(g, i, o) === t) mask[i * g.nOut + o] = 1 - eps;
+        const slope = Math.abs(withMasks(m, new Map([[g.layer, mask]]), loss) - base) / eps;
+        if (g === grids[0] && t === 0) expect(slope).toBeLessThan(1e-6);
+        else expect(Math.abs(Math.sqrt(sc[t]) - slope)).toBeLessThan(0.05 * slope + 1e-4);
+      }
+    }
     m.dispose();
   });
 
