@@ -111,7 +111,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     : p.latency !== undefined
       ? { key: 'latencyGoal', what: 'estimated latency (cost-model units)', of: relativeCost, goal: (r: number) => relativeCost(dense) * (1 - ((1 - p.latency!) * r) / p.steps) }
       : undefined;
-  logger.info(`prune: ${p.method} to ${p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
+  logger.info(`prune: ${p.method}${p.allocation === 'global' ? ' (tiles of all layers ranked together)' : ''} to ${p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
 
   let masks: Masks | undefined;
   const rounds: Record<string, unknown>[] = [];
