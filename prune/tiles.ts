@@ -132,6 +132,9 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
       removeLeast(tilesOf(l), removedOf(l), Math.min(Math.ceil(fraction * x.keep.length), x.keep.length - 1));
     });
   }
+  // Global ranking may keep a layer's tiles only where they read neurons the layer before no longer computes.
+  const empty = layers.find((x) => !x.keep.some(Boolean));
+  if (empty) throw new UserError(`prune: tile pruning to ${fraction.toFixed(3)} of ${rank?.global ? 'all' : 'each layer\'s'} tiles left no tile of layer ${empty.g.layer} that reads a computed neuron; lower prune.sparsity${rank?.global ? ' or use prune.allocation: layer' : ''}`);
   for (const x of layers) kept.set(x.g.layer, x.keep);
   // Backwards: a hidden tile row no kept tile of the next layer reads computes nothing anyone uses.
   for (let l = grids.length - 2; l >= 0; l--) {

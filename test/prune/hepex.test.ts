@@ -212,6 +212,15 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const global = selectTiles(grids, kernels, 0.5, undefined, { scores, global: true });
     expect([...global.get('a')!]).toEqual([0, 0, 0, 1]);
     expect([...global.get('b')!]).toEqual([0, 1, 1, 1]);
+    // Globally, a layer can end up keeping only tiles that read neurons the layer before no longer computes: refused, naming it.
+    const two: TileGrid[] = [
+      { layer: 'a', nIn: 32, nOut: 32, inTile: 16, outTile: 16 },
+      { layer: 'b', nIn: 32, nOut: 16, inTile: 16, outTile: 16 },
+    ];
+    const k2 = new Map(two.map((g) => [g.layer, new Float32Array(g.nIn * g.nOut).fill(0.5)]));
+    // a's first output row is weak, b's tile reading it strong, b's other tile weak.
+    const s2 = new Map([['a', Float64Array.from([0.1, 0.2, 5, 6])], ['b', Float64Array.from([10, 0.3])]]);
+    expect(() => selectTiles(two, k2, 0.5, undefined, { scores: s2, global: true })).toThrow(/no tile of layer b .*allocation: layer/);
     // The config: tile pruning only, one of two values.
     expect(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'global' }).success).toBe(true);
     expect(pruneSchema.safeParse({ method: 'neuron', sparsity: 0.5, allocation: 'global' }).error?.issues[0].message).toMatch(/allocation applies to method tile/);
