@@ -1,7 +1,7 @@
 import { batchLabels, batchPixels, type PreparedData } from '../datasets/prepare.js';
 import { computeGradients, type StepContext } from '../train/step.js';
 import { kernelOf, type Masks } from './masks.js';
-import { tileCount, tileOf, type TileGrid } from './tiles.js';
+import { tileCount, tileSums, type TileGrid } from './tiles.js';
 
 /**
  * Per layer, per tile: the loss a tile's removal is expected to add, by the
@@ -35,12 +35,8 @@ export function tileTaylorScores(ctx: Omit<StepContext, 'rangePenalty'>, grids: 
     try {
       for (const { g, at, w } of kernels) {
         const grad = r.grads[at].dataSync();
-        const sum = new Float64Array(tileCount(g));
-        for (let i = 0; i < g.nIn; i++) for (let q = 0; q < g.nOut; q++) {
-          const k = i * g.nOut + q;
-          // Gradients are summed over the batch: divide for the mean loss's change.
-          sum[tileOf(g, i, q)] += (w[k] * grad[k]) / idx.length;
-        }
+        // Gradients are summed over the batch: divide for the mean loss's change.
+        const sum = tileSums(g, (k) => (w[k] * grad[k]) / idx.length);
         const s = scores.get(g.layer)!;
         for (let t = 0; t < s.length; t++) s[t] += sum[t] ** 2;
       }

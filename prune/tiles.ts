@@ -57,14 +57,16 @@ export const tileAt = (g: TileGrid, p: number, q: number) => Math.floor(q / g.ou
 /** Tile index of weight (i, o), through the boundary permutations. */
 export const tileOf = (g: TileGrid, i: number, o: number) => tileAt(g, g.inPos ? g.inPos[i] : i, g.outPos ? g.outPos[o] : o);
 
+/** Per tile: Σ of `value(k)` over its weights k (tfjs [nIn, nOut] order). */
+export function tileSums(g: TileGrid, value: (k: number) => number): Float64Array {
+  const s = new Float64Array(tileCount(g));
+  for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) s[tileOf(g, i, o)] += value(i * g.nOut + o);
+  return s;
+}
+
 /** Per tile: Σ|w·mask| (the importance of what survives in it). */
 export function tileScores(g: TileGrid, w: Float32Array, mask?: Float32Array): Float64Array {
-  const s = new Float64Array(tileCount(g));
-  for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) {
-    const k = i * g.nOut + o;
-    s[tileOf(g, i, o)] += Math.abs(w[k] * (mask ? mask[k] : 1));
-  }
-  return s;
+  return tileSums(g, (k) => Math.abs(w[k] * (mask ? mask[k] : 1)));
 }
 
 /** Tiles holding at least one non-zero weight (what the plan stores and multiplies). */
