@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../common/atomic-write.js';
 import type { Logger } from '../common/log.js';
 import { loadConfig } from './load-config.js';
 import { runPipeline } from './runner.js';
+import { runOrder } from './run-order.js';
 
 /**
  * `heprune reproduce <table>`: runs every config of configs/<table>/ (each
@@ -65,11 +66,9 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
   }
   if (!files.length) throw new UserError(`reproduce ${o.table}: ${o.configsDir} has no .yaml configs`);
   const rows: Row[] = [];
-  // Dense references first: other runs may start from their trained models (train.from).
-  const parsed = await Promise.all(files.map(async (f) => ({ f, raw: YAML.parse(await readFile(join(o.configsDir, f), 'utf8')) as Record<string, unknown> })));
-  const isDense = (raw: Record<string, unknown>) => (raw.reproduce as { role?: string } | undefined)?.role === 'dense';
-  parsed.sort((a, b) => Number(isDense(b.raw)) - Number(isDense(a.raw)));
-  for (const { f, raw } of parsed) {
+  // Runs that start from another run's trained model (train.from) go after it.
+  const parsed = runOrder(await Promise.all(files.map(async (file) => ({ file, raw: YAML.parse(await readFile(join(o.configsDir, file), 'utf8')) as Record<string, unknown> }))));
+  for (const { file: f, raw } of parsed) {
     const file = join(o.configsDir, f);
     const sets = [`outDir=${o.outDir}`, ...(o.quick ? [...quickSets(raw), `name=${String(raw.name)}-quick`] : [])];
     const config = await loadConfig(file, sets);
