@@ -11,6 +11,7 @@ import { CkksContext } from '../he/context.js';
 import { prepare, run, packInput, unpackOutput } from '../plan/interpreter.js';
 import { SlotSimulator } from '../plan/slot-sim.js';
 import { sentCiphertexts } from '../plan/plan.js';
+import { estimatedServerSeconds } from '../plan/cost.js';
 import { loadModel } from '../train/checkpoint.js';
 import { epochProgress } from '../train/progress.js';
 import { argmax, maxAbsError, precisionBits, summarize } from './metrics.js';
@@ -26,6 +27,8 @@ export interface EvaluateOptions {
   workers: number;
   /** Bytes of encoded plaintexts each CKKS worker keeps (see plan/interpreter prepare). */
   plaintextBudget?: number;
+  /** Skip CKKS (simulator only, said in the report) when the cost model estimates more server seconds per image than this. */
+  maxEstimatedSeconds?: number;
   /** Where evaluation.json and evaluation.csv go. */
   outDir: string;
   logger: Logger;
@@ -51,6 +54,15 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
   const labels = Array.from(o.test.labels.subarray(0, n));
   const inputs = Array.from({ length: n }, (_, i) => packInput(plan, xs.subarray(i * pixels, (i + 1) * pixels)));
   const report: Record<string, unknown> = { exportDir: o.exportDir, dataset: meta.dataset, samples: n, params: plan.params, depth: manifest.depth, staticCounts: manifest.totals.counts, plaintexts: manifest.totals.plaintexts, ...(manifest.totals.memory ? { memory: manifest.totals.memory } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), galoisKeys: manifest.galoisKeySteps.length, composedRotations: manifest.composedRotations };
+  const estimated = estimatedServerSeconds(plan);
+  report.estimatedServerSeconds = +estimated.toFixed(2);
+  // A smoke check (reproduce --quick) should not wait many minutes per CKKS image.
+  let encrypted = o.encrypted;
+  if (encrypted && o.maxEstimatedSeconds !== undefined && estimated > o.maxEstimatedSeconds) {
+    encrypted = false;
+    report.ckksSkipped = `estimated ${estimated.toFixed(1)} s of server time per image > evaluate.maxEstimatedSeconds ${o.maxEstimatedSeconds}`;
+    o.logger.info(`evaluate: CKKS not run: ${String(report.ckksSkipped)}; simulator only`);
+  }
   const classify = meta.task === 'classification';
   const acc = (outs: number[][]) => outs.filter((y, i) => argmax(y) === labels[i]).length / n;
   // Reconstruction: mean squared error against the (normalised) input.
@@ -81,7 +93,7 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     if (plain) report.simulatedMaxAbsError = maxAbsError(simOut, plain);
   }
 
-  if (o.encrypted) {
+  if (encrypted) {
     const bar = epochProgress('CKKS', n, o.logger);
     const { results, setups, wallMs } = await evaluateEncrypted({ exportDir: o.exportDir, inputs, workers: o.workers, plaintextBudget: o.plaintextBudget, onResult: (d) => bar.update(d) });
     bar.stop();

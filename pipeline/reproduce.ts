@@ -19,6 +19,9 @@ import { runOrder } from './run-order.js';
  */
 export interface ReproduceOptions { table: string; configsDir: string; outDir: string; quick: boolean; logger: Logger }
 
+/** reproduce --quick runs CKKS only on plans the cost model puts at most this many server seconds per image. */
+const QUICK_MAX_SECONDS = 20;
+
 /** Overrides for a quick run, for the sections a config has. */
 function quickSets(raw: Record<string, unknown>): string[] {
   const s = ['dataset.trainLimit=2000', 'dataset.testLimit=200'];
@@ -27,7 +30,12 @@ function quickSets(raw: Record<string, unknown>): string[] {
   const from = (raw.train as { from?: string } | undefined)?.from;
   if (from) s.push(`train.from=${from}-quick`);
   if (raw.prune) s.push('prune.fineTuneEpochs=1', 'prune.steps=1');
-  if (raw.evaluate) s.push('evaluate.samples=4');
+  if (raw.evaluate) {
+    s.push('evaluate.samples=4');
+    // CKKS only for plans estimated to take seconds, not minutes, an image (a config's own lower limit stays).
+    const own = (raw.evaluate as { maxEstimatedSeconds?: number }).maxEstimatedSeconds;
+    if (own === undefined || own > QUICK_MAX_SECONDS) s.push(`evaluate.maxEstimatedSeconds=${QUICK_MAX_SECONDS}`);
+  }
   return s;
 }
 
@@ -36,6 +44,8 @@ interface Row {
   accuracy?: number; mse?: number; ckksAccuracy?: number; agreement?: number; ckksMse?: number;
   rotations?: number; mulPlain?: number; plaintexts?: number; ciphertexts?: number; memoryMiB?: number;
   latencyMs?: number; paperSpeedup?: number; paper?: string; speedup?: number; latencyCut?: number; memoryCut?: number; sparsity?: number;
+  /** Why CKKS did not run (evaluate.maxEstimatedSeconds), when it did not. */
+  ckksSkipped?: string;
 }
 
 /** Table columns; a column shows only when some row has a value (classification and reconstruction tables differ). */
@@ -88,7 +98,7 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
       rotations: ex?.rotations, mulPlain: ex?.plaintextMultiplications, plaintexts: ex?.plaintexts, ciphertexts: ex?.ciphertexts,
       memoryMiB: mem ? mem.plaintextBytes / 2 ** 20 : undefined,
       latencyMs: (ev?.latencyMs as { server?: { median: number } } | undefined)?.server?.median,
-      paperSpeedup: r.paperSpeedup, paper: r.paper, sparsity: pr?.sparsity,
+      paperSpeedup: r.paperSpeedup, paper: r.paper, sparsity: pr?.sparsity, ckksSkipped: ev?.ckksSkipped as string | undefined,
     });
   }
   for (const x of rows) {
@@ -106,9 +116,10 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
   const md = `# ${o.table}: measured with heprune\n\n${head}` +
     `| row | run | ${cols.map((c) => c.title).join(' | ')} |\n` +
     `|---|---|${cols.map(() => '---|').join('')}\n` +
-    rows.map((x) => `| ${x.row} | ${x.label} (\`${x.run}\`) | ${cols.map((c) => c.cell(x) ?? '–').join(' | ')} |`).join('\n') + '\n';
+    rows.map((x) => `| ${x.row} | ${x.label} (\`${x.run}\`) | ${cols.map((c) => c.cell(x) ?? '–').join(' | ')} |`).join('\n') + '\n' +
+    rows.filter((x) => x.ckksSkipped).map((x, i) => `${i ? '' : '\nCKKS not run (simulator only):\n'}- \`${x.run}\`: ${x.ckksSkipped}\n`).join('');
   const csv = createObjectCsvStringifier({
-    header: ['row', 'role', 'label', 'run', ...cols.map((c) => c.id)].map((id) => ({ id, title: id })),
+    header: ['row', 'role', 'label', 'run', ...cols.map((c) => c.id), ...(rows.some((x) => x.ckksSkipped) ? ['ckksSkipped'] : [])].map((id) => ({ id, title: id })),
   });
   await writeFileAtomic(join(dir, 'table.md'), md);
   await writeFileAtomic(join(dir, 'table.csv'), (o.quick ? '# QUICK MODE: smoke check on subsets, not the paper numbers\n' : '') + csv.getHeaderString()! + csv.stringifyRecords(rows.map((x) => ({ ...x, ...Object.fromEntries(cols.map((c) => [c.id, c.cell(x) ?? ''])) })) as unknown as Record<string, unknown>[]));

@@ -104,3 +104,14 @@ export function relativeCost(plan: Plan): number {
       + c.mulPlain * 0.57 * (level + 1) + (c.add + c.addPlain) * 0.073 * (level + 1);
   }, 0);
 }
+
+/**
+ * relativeCost in seconds of single-thread server time per image: 0.66 ms
+ * per unit at N=16384 (32.5 ms per rotation at level 5, 49 units), twice that
+ * per doubling of N (rotations measured at the top levels of N=8192 / 16384 /
+ * 32768 give 0.34 / 0.41 / 1.3 ms per unit). A lower bound, for gating rather
+ * than reporting: measured times were 1.0x (VGG-5, 8 groups + sub-blocks),
+ * 2.0x (VGG-5 dense) and 1.6–2.5x (HEFNet, weights past the plaintext budget
+ * encoded at each use) of it.
+ */
+export const estimatedServerSeconds = (plan: Plan) => relativeCost(plan) * 0.66e-3 * (plan.params.polyModulusDegree / 16384);

@@ -20,15 +20,26 @@ test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV ta
     await mkdir(dir);
     await writeFile(join(dir, 'a-dense.yaml'), config('t-dense', 'reproduce: { table: spencnn, row: tiny, role: dense }'));
     await writeFile(join(dir, 'b-pruned.yaml'), config('t-pruned', 'prune: { method: subblock, sparsity: 0.6, steps: 1, fineTuneEpochs: 1 }\nreproduce: { table: spencnn, row: tiny, role: method, paperSpeedup: 8.37 }'));
+    // A plan past its CKKS time limit (a tiny one here; quick mode keeps a config's lower limit): simulator only, and the table says why.
+    await writeFile(join(dir, 'c-slow.yaml'), config('t-slow', 'reproduce: { table: spencnn, row: tiny, role: baseline }').replace('simulate: false }', 'simulate: true, maxEstimatedSeconds: 0.000001 }'));
     const r = await runCli(['reproduce', 'spencnn', '--quick', '--configs', dir, '--out', t.path]);
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
     const md = await readFile(join(t.path, 'reproduce-spencnn-quick', 'table.md'), 'utf8');
     expect(md).toMatch(/QUICK MODE/);
     const lines = md.trim().split('\n').filter((l) => l.startsWith('| tiny'));
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/\| 1\.00x \|/);
     expect(lines[1]).toMatch(/\| \d+\.\d\dx \| 8\.37x \|$/);
+    // t-slow: no CKKS cells, no speedup, and a note naming the run and the limit.
+    expect(lines[2]).toMatch(/t-slow-quick/);
+    expect(lines[2]).not.toMatch(/\dx \|/);
+    expect(md).toMatch(/CKKS not run \(simulator only\):\n- `t-slow-quick`: estimated \d+\.\d s of server time per image > evaluate\.maxEstimatedSeconds 0\.000001/);
+    const slow = JSON.parse(await readFile(join(t.path, 't-slow-quick', 'evaluation.json'), 'utf8'));
+    expect(slow.ckksSkipped).toMatch(/maxEstimatedSeconds/);
+    expect(slow.ckksAccuracy).toBeUndefined();
+    expect(slow.simulatedAccuracy).toBeGreaterThanOrEqual(0);
+    expect(slow.estimatedServerSeconds).toBeGreaterThan(0);
     const csv = await readFile(join(t.path, 'reproduce-spencnn-quick', 'table.csv'), 'utf8');
     expect(csv.split('\n')[0]).toMatch(/QUICK MODE/);
     expect(csv).toMatch(/t-pruned-quick/);
@@ -36,4 +47,4 @@ test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV ta
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/no config directory .*nope/);
   } finally { await t.cleanup(); }
-}, 300_000); // two small trainings and two CKKS sessions
+}, 300_000); // three small trainings and two CKKS sessions
