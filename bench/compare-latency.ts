@@ -9,24 +9,23 @@
  *
  * Every export's keys and weights live on one wasm heap (4 GiB at most).
  * Large models do not fit there together (three VGG-5 exports in one run
- * stalled for over half an hour), so `--resident one` sets each export up
- * before its inference and frees it after: the rounds still interleave, and
- * key generation and encoding stay outside the measured time. `auto` (the
- * default) picks `one` when the estimated keys and weights of all exports
- * pass half the heap.
+ * stalled for over half an hour), so `--resident one` sets each export up in
+ * a fresh worker thread (its own heap) for each inference, and ends the
+ * thread after: the rounds still interleave, and key generation and encoding
+ * stay outside the measured time. `auto` (the default) picks `one` when the
+ * estimated keys and weights of all exports pass half the heap.
  *
  *   npm run bench:compare -- --models runs/a/export runs/b/export [--rounds 15]
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { Worker } from 'node:worker_threads';
 import { loadExport } from '../export/artifact.js';
-import { CkksContext } from '../he/context.js';
-import { CkksClient } from '../he/client.js';
-import { SealBackend } from '../he/seal-backend.js';
-import { prepare, run, packInput, freePrepared } from '../plan/interpreter.js';
+import { packInput } from '../plan/interpreter.js';
 import { planCounts, planMemory } from '../plan/cost.js';
 import { galoisSteps, type Plan } from '../plan/plan.js';
 import { galoisKeyBytes } from '../plan/rotation-keys.js';
+import { infer, setUp, tearDown } from './latency-session.js';
 
 const args = await yargs(hideBin(process.argv))
   .option('models', { type: 'array', string: true, demandOption: true, describe: 'export directories (the first is the reference)' })
@@ -51,46 +50,33 @@ const exports = await Promise.all((args.models as string[]).map(async (dir) => {
 }));
 const totalBytes = exports.reduce((a, e) => a + residentBytes(e.plan), 0);
 const oneAtATime = args.resident === 'one' || (args.resident === 'auto' && totalBytes > 2 * 2 ** 30);
-console.log(`estimated keys + weights of all exports ${(totalBytes / 2 ** 30).toFixed(2)} GiB: ${oneAtATime ? 'one export set up at a time' : 'all exports set up together'}`);
+console.log(`estimated keys + weights of all exports ${(totalBytes / 2 ** 30).toFixed(2)} GiB: ${oneAtATime ? 'one export set up at a time, each in a fresh thread' : 'all exports set up together'}`);
 
-async function setUp(plan: Plan) {
-  const ctx = await CkksContext.create(plan.params);
-  const client = new CkksClient(ctx);
-  const server = new SealBackend(ctx, client.serverKeys(galoisSteps(plan)));
-  const prepared = prepare(server, plan, { plaintextBudget: budget });
-  return { ctx, client, server, prepared };
-}
-type Setup = Awaited<ReturnType<typeof setUp>>;
-function tearDown(s: Setup): void {
-  freePrepared(s.server, s.prepared); s.server.delete(); s.client.delete(); s.ctx.delete();
-}
-/** One inference: client encryption ms and server ms (a masked refresh's client share excluded). */
-function infer(s: Setup, packed: Float64Array[]): { encryptMs: number; serverMs: number } {
-  const t0 = performance.now();
-  const cts = packed.map((v) => s.client.encodeEncrypt(v));
-  const t1 = performance.now();
-  let clientMs = 0;
-  const out = run(s.server, s.prepared, cts, undefined, s.client.refreshChannel((_bytes, ms) => { clientMs += ms; }));
-  const t2 = performance.now();
-  for (const c of [...out, ...cts]) s.server.free(c);
-  return { encryptMs: t1 - t0, serverMs: t2 - t1 - clientMs };
+/** `one`: set up, warm up and time one inference in a fresh thread with its own wasm heap. */
+function inferInWorker(dir: string, packed: Float64Array[]): Promise<{ encryptMs: number; serverMs: number }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./latency-worker.js', import.meta.url), { workerData: { dir, packed, plaintextBudget: budget, warmup: args.warmup } });
+    w.once('message', (m: { ok: boolean; encryptMs: number; serverMs: number; message?: string }) => {
+      void w.terminate();
+      if (m.ok) resolve(m); else reject(new Error(`${dir}: ${m.message}`));
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => reject(new Error(`${dir}: the measuring thread ended (exit code ${code}) before reporting`)));
+  });
 }
 
 // Warm-up inferences (first-use allocations), then the interleaved rounds.
 // One at a time, each set-up gets its own warm-up before the measured inference.
-const resident = oneAtATime ? [] : await Promise.all(exports.map((e) => setUp(e.plan)));
+const resident = oneAtATime ? [] : await Promise.all(exports.map((e) => setUp(e.plan, budget)));
 for (let round = oneAtATime ? 0 : -args.warmup; round < args.rounds; round++) {
   for (const [i, e] of exports.entries()) {
-    const s = oneAtATime ? await setUp(e.plan) : resident[i];
-    if (oneAtATime) for (let w = 0; w < args.warmup; w++) infer(s, e.packed);
-    const t = infer(s, e.packed);
-    if (oneAtATime) tearDown(s);
+    const t = oneAtATime ? await inferInWorker(e.dir, e.packed) : infer(resident[i], e.packed);
     if (round >= 0) { e.encrypt_ms.push(t.encryptMs); e.server_ms.push(t.serverMs); }
   }
 }
 
 const q = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
-console.log(`\nServer latency, ${args.rounds} interleaved rounds after ${args.warmup} warm-up${oneAtATime ? ' per set-up (one export set up at a time)' : ''}, one thread, node ${process.version}`);
+console.log(`\nServer latency, ${args.rounds} interleaved rounds after ${args.warmup} warm-up${oneAtATime ? ' per set-up (one export set up at a time, each in a fresh thread)' : ''}, one thread at a time, node ${process.version}`);
 console.log('| export | rotations | plaintext mults | ciphertexts up | client encrypt ms | server ms median | min | p90 | vs first |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 const ref = q(exports[0].server_ms, 0.5);
