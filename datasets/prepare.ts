@@ -31,6 +31,8 @@ export interface PrepareOptions {
   seed: number;
   /** Optional caps, for quick runs and tests. */
   trainLimit?: number;
+  /** Caps the validation examples only: training keeps the same examples as without it. */
+  validationLimit?: number;
   testLimit?: number;
 }
 
@@ -61,7 +63,7 @@ export function prepareData(ds: ImageDataset, o: PrepareOptions): PreparedData {
   const perm = new Rng(o.seed).permutation(ds.train.count);
   let train = takeIndices(ds.train, perm, pixels);
   const nVal = Math.round(train.count * o.validation);
-  const validation = headOf(train, nVal, pixels);
+  const validation = headOf(train, o.validationLimit !== undefined ? Math.min(nVal, o.validationLimit) : nVal, pixels);
   train = { images: train.images.subarray(nVal * pixels), labels: train.labels.subarray(nVal), count: train.count - nVal };
   if (o.trainLimit !== undefined) train = headOf(train, o.trainLimit, pixels);
   const test = o.testLimit !== undefined ? headOf(ds.test, o.testLimit, pixels) : ds.test;

@@ -20,6 +20,7 @@ export const datasetSchema = z.object({
     .describe('unit: x/255; symmetric: [-1,1]; standard: per-channel mean/std of the training split'),
   validation: z.number().min(0).lt(1).default(0.1).describe('fraction of the training split held out for model selection'),
   trainLimit: z.number().int().positive().optional().describe('use only the first N training examples (quick runs)'),
+  validationLimit: z.number().int().positive().optional().describe('validate on only the first N of the held-out examples (quick runs); training keeps the same examples'),
   testLimit: z.number().int().positive().optional().describe('use only the first N test examples (quick runs)'),
   labelMode: z.enum(['fine', 'coarse']).default('fine').describe('cifar100 labels'),
   imageSize: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional().describe('folder/synthetic: [height, width]'),

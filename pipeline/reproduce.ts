@@ -24,7 +24,7 @@ const QUICK_MAX_SECONDS = 20;
 
 /** Overrides for a quick run, for the sections a config has. */
 function quickSets(raw: Record<string, unknown>): string[] {
-  const s = ['dataset.trainLimit=2000', 'dataset.testLimit=200'];
+  const s = ['dataset.trainLimit=2000', 'dataset.validationLimit=500', 'dataset.testLimit=200'];
   if (raw.train) s.push('train.epochs=1');
   // A run that starts from another run's model starts from that run's quick twin.
   const from = (raw.train as { from?: string } | undefined)?.from;
@@ -110,7 +110,7 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
   const dir = join(o.outDir, `reproduce-${o.table}${o.quick ? '-quick' : ''}`);
   const fmt = (v: number | undefined, d = 2, scale = 1) => (v === undefined ? '–' : (v * scale).toFixed(d));
   const head = o.quick
-    ? `**QUICK MODE: 2,000 training and 200 test images, 1 epoch, 4 CKKS images. A smoke check only: these are not the paper's numbers.**\n\n`
+    ? `**QUICK MODE: 2,000 training, 500 validation and 200 test images, 1 epoch, 4 CKKS images. A smoke check only: these are not the paper's numbers.**\n\n`
     : '';
   const cols = COLUMNS.filter((c) => rows.some((x) => c.cell(x) !== undefined));
   const md = `# ${o.table}: measured with heprune\n\n${head}` +

@@ -16,7 +16,7 @@ export function loadRaw(d: DatasetConfig, pathOverride?: string): Promise<ImageD
 
 export async function loadPrepared(d: DatasetConfig): Promise<PreparedData> {
   const ds = await loadRaw(d);
-  return prepareData(ds, { normalize: d.normalize, validation: d.validation, seed: d.seed, trainLimit: d.trainLimit, testLimit: d.testLimit });
+  return prepareData(ds, { normalize: d.normalize, validation: d.validation, seed: d.seed, trainLimit: d.trainLimit, validationLimit: d.validationLimit, testLimit: d.testLimit });
 }
 
 /** Loads and prepares the dataset (every run: nothing to resume, it is read-only). */

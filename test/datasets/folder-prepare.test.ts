@@ -73,6 +73,18 @@ describe('prepareData', () => {
     expect(Math.abs(sd - 1)).toBeLessThan(1e-3);
   });
 
+  test('validationLimit caps the validation examples and leaves training as it was', async () => {
+    const ds = await syntheticSource.load({ cacheDir: '', trainCount: 100, testCount: 10, imageSize: [4, 4], channels: 1, seed: 5 });
+    const full = prepareData(ds, { normalize: 'unit', validation: 0.2, seed: 9 });
+    const capped = prepareData(ds, { normalize: 'unit', validation: 0.2, seed: 9, validationLimit: 7 });
+    expect(capped.validation.count).toBe(7);
+    expect(Array.from(capped.validation.labels)).toEqual(Array.from(full.validation.labels).slice(0, 7));
+    expect(capped.train.count).toBe(80);
+    expect(Array.from(capped.train.images)).toEqual(Array.from(full.train.images));
+    // A cap above the held-out count changes nothing.
+    expect(prepareData(ds, { normalize: 'unit', validation: 0.2, seed: 9, validationLimit: 50 }).validation.count).toBe(20);
+  });
+
   test('augmentation shifts with zero fill and flips horizontally; off means identity', () => {
     // One 3x3 grey image with distinct pixels 10..90; unit normalisation keeps values readable (v/255).
     const split = { images: Uint8Array.from([10, 20, 30, 40, 50, 60, 70, 80, 90]), labels: Int32Array.from([0]), count: 1 };
