@@ -20,7 +20,7 @@ import { runOrder } from './run-order.js';
 export interface ReproduceOptions { table: string; configsDir: string; outDir: string; quick: boolean; logger: Logger }
 
 /** reproduce --quick runs CKKS only on plans the cost model puts at most this many server seconds per image. */
-const QUICK_MAX_SECONDS = 20;
+const QUICK_MAX_SECONDS = 30;
 
 /** Overrides for a quick run, for the sections a config has. */
 function quickSets(raw: Record<string, unknown>): string[] {
