@@ -46,6 +46,8 @@ interface Row {
   latencyMs?: number; paperSpeedup?: number; paper?: string; speedup?: number; latencyCut?: number; memoryCut?: number; sparsity?: number;
   /** Why CKKS did not run (evaluate.maxEstimatedSeconds), when it did not. */
   ckksSkipped?: string;
+  /** The error that stopped this config's run. */
+  failed?: string;
 }
 
 /** Table columns; a column shows only when some row has a value (classification and reconstruction tables differ). */
@@ -85,7 +87,14 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     const r = config.reproduce;
     if (!r || r.table !== o.table) { o.logger.info(`reproduce: ${f} has no reproduce.table ${o.table}; skipped`); continue; }
     o.logger.info(`reproduce: ${f} (${r.row}, ${r.role})`);
-    const { summary } = await runPipeline(config, { logger: o.logger });
+    // One config's clear failure (bad config, an export refused) does not stop the others: its row says why.
+    let summary: Record<string, unknown>;
+    try { ({ summary } = await runPipeline(config, { logger: o.logger })); } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      o.logger.info(`reproduce: ${f} failed: ${e.message}`);
+      rows.push({ row: r.row, role: r.role, label: r.label ?? r.role, run: String(config.name), failed: e.message });
+      continue;
+    }
     const ev = summary.evaluate as Record<string, unknown> | undefined, ex = summary.export as Record<string, number> | undefined;
     const pr = summary.prune as Record<string, number> | undefined, tr = summary.train as Record<string, number> | undefined;
     const mem = (summary.export as { memory?: { plaintextBytes: number } } | undefined)?.memory;
@@ -117,11 +126,17 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     `| row | run | ${cols.map((c) => c.title).join(' | ')} |\n` +
     `|---|---|${cols.map(() => '---|').join('')}\n` +
     rows.map((x) => `| ${x.row} | ${x.label} (\`${x.run}\`) | ${cols.map((c) => c.cell(x) ?? '–').join(' | ')} |`).join('\n') + '\n' +
-    rows.filter((x) => x.ckksSkipped).map((x, i) => `${i ? '' : '\nCKKS not run (simulator only):\n'}- \`${x.run}\`: ${x.ckksSkipped}\n`).join('');
+    rows.filter((x) => x.ckksSkipped).map((x, i) => `${i ? '' : '\nCKKS not run (simulator only):\n'}- \`${x.run}\`: ${x.ckksSkipped}\n`).join('') +
+    rows.filter((x) => x.failed).map((x, i) => `${i ? '' : '\n**Failed** (no figures):\n'}- \`${x.run}\`: ${x.failed}\n`).join('');
   const csv = createObjectCsvStringifier({
-    header: ['row', 'role', 'label', 'run', ...cols.map((c) => c.id), ...(rows.some((x) => x.ckksSkipped) ? ['ckksSkipped'] : [])].map((id) => ({ id, title: id })),
+    header: ['row', 'role', 'label', 'run', ...cols.map((c) => c.id), ...(['ckksSkipped', 'failed'] as const).filter((k) => rows.some((x) => x[k]))].map((id) => ({ id, title: id })),
   });
   await writeFileAtomic(join(dir, 'table.md'), md);
   await writeFileAtomic(join(dir, 'table.csv'), (o.quick ? '# QUICK MODE: smoke check on subsets, not the paper numbers\n' : '') + csv.getHeaderString()! + csv.stringifyRecords(rows.map((x) => ({ ...x, ...Object.fromEntries(cols.map((c) => [c.id, c.cell(x) ?? ''])) })) as unknown as Record<string, unknown>[]));
+  const failed = rows.filter((x) => x.failed);
+  if (failed.length) {
+    throw new UserError(`reproduce ${o.table}: ${failed.length} of ${rows.length} configs failed (${failed.map((x) => x.run).join(', ')}); ` +
+      `the table of the others and the errors are in ${join(dir, 'table.md')}`);
+  }
   return { markdown: md, dir };
 }

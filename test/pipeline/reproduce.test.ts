@@ -22,13 +22,16 @@ test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV ta
     await writeFile(join(dir, 'b-pruned.yaml'), config('t-pruned', 'prune: { method: subblock, sparsity: 0.6, steps: 1, fineTuneEpochs: 1 }\nreproduce: { table: spencnn, row: tiny, role: method, paperSpeedup: 8.37 }'));
     // A plan past its CKKS time limit (a tiny one here; quick mode keeps a config's lower limit): simulator only, and the table says why.
     await writeFile(join(dir, 'c-slow.yaml'), config('t-slow', 'reproduce: { table: spencnn, row: tiny, role: baseline }').replace('simulate: false }', 'simulate: true, maxEstimatedSeconds: 0.000001 }'));
+    // A config that fails with a clear error (its train.from names no run): the others still make the table, the command fails after it.
+    await writeFile(join(dir, 'd-broken.yaml'), config('t-broken', 'reproduce: { table: spencnn, row: tiny, role: baseline }').replace('backend: wasm }', 'backend: wasm, from: no-such-run }'));
     const r = await runCli(['reproduce', 'spencnn', '--quick', '--configs', dir, '--out', t.path]);
-    expect(r.stderr).not.toMatch(/error/i);
-    expect(r.code).toBe(0);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/reproduce spencnn: 1 of 4 configs failed \(t-broken-quick\); the table of the others and the errors are in .*table\.md/);
     const md = await readFile(join(t.path, 'reproduce-spencnn-quick', 'table.md'), 'utf8');
     expect(md).toMatch(/QUICK MODE/);
     const lines = md.trim().split('\n').filter((l) => l.startsWith('| tiny'));
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(4);
+    expect(md).toMatch(/\*\*Failed\*\* \(no figures\):\n- `t-broken-quick`: .*train\.from: no run "no-such-run-quick"/);
     expect(lines[0]).toMatch(/\| 1\.00x \|/);
     expect(lines[1]).toMatch(/\| \d+\.\d\dx \| 8\.37x \|$/);
     // t-slow: no CKKS cells, no speedup, and a note naming the run and the limit.
