@@ -117,7 +117,6 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     if (dense?.memoryMiB && x.memoryMiB !== undefined && x !== dense) x.memoryCut = 1 - x.memoryMiB / dense.memoryMiB;
   }
   const dir = join(o.outDir, `reproduce-${o.table}${o.quick ? '-quick' : ''}`);
-  const fmt = (v: number | undefined, d = 2, scale = 1) => (v === undefined ? '–' : (v * scale).toFixed(d));
   const head = o.quick
     ? `**QUICK MODE: 2,000 training, 500 validation and 200 test images, 1 epoch, 4 CKKS images. A smoke check only: these are not the paper's numbers.**\n\n`
     : '';

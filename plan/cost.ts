@@ -108,10 +108,12 @@ export function relativeCost(plan: Plan): number {
 /**
  * relativeCost in seconds of single-thread server time per image: 0.66 ms
  * per unit at N=16384 (32.5 ms per rotation at level 5, 49 units), twice that
- * per doubling of N (rotations measured at the top levels of N=8192 / 16384 /
- * 32768 give 0.34 / 0.41 / 1.3 ms per unit). A lower bound, for gating rather
- * than reporting: measured times were 1.0x (VGG-5, 8 groups + sub-blocks),
- * 2.0x (VGG-5 dense) and 1.6–2.5x (HEFNet, weights past the plaintext budget
- * encoded at each use) of it.
+ * per doubling of N (DESIGN.md's top-level rotations: 5.5 ms / 16 units at
+ * N=8192, 570 ms / 441 units at N=32768, i.e. 0.34 and 1.3 ms per unit). A
+ * lower bound, for gating rather than reporting: measured server times were
+ * 1.0–1.3x of it (VGG-5, 8 groups + sub-blocks), 2.0x (VGG-5, 2 groups),
+ * 2.0–2.6x (VGG-5 dense, two sittings), 2.3x (LeNet-5 dense) and 1.6–2.5x
+ * (HEFNet); the large gaps are weights past the plaintext budget, encoded at
+ * each use.
  */
 export const estimatedServerSeconds = (plan: Plan) => relativeCost(plan) * 0.66e-3 * (plan.params.polyModulusDegree / 16384);
