@@ -27,8 +27,9 @@ function quickSets(raw: Record<string, unknown>): string[] {
   const s = ['dataset.trainLimit=2000', 'dataset.validationLimit=500', 'dataset.testLimit=200'];
   if (raw.train) s.push('train.epochs=1');
   // A run that starts from another run's model starts from that run's quick twin.
-  const from = (raw.train as { from?: string } | undefined)?.from;
-  if (from) s.push(`train.from=${from}-quick`);
+  const train = raw.train as { from?: string; init?: string } | undefined;
+  if (train?.from) s.push(`train.from=${train.from}-quick`);
+  if (train?.init) s.push(`train.init=${train.init}-quick`);
   if (raw.prune) s.push('prune.fineTuneEpochs=1', 'prune.steps=1');
   if (raw.evaluate) {
     s.push('evaluate.samples=4');
@@ -78,7 +79,7 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
   }
   if (!files.length) throw new UserError(`reproduce ${o.table}: ${o.configsDir} has no .yaml configs`);
   const rows: Row[] = [];
-  // Runs that start from another run's trained model (train.from) go after it.
+  // Runs that start from another run's trained model (train.from, train.init) go after it.
   const parsed = runOrder(await Promise.all(files.map(async (file) => ({ file, raw: YAML.parse(await readFile(join(o.configsDir, file), 'utf8')) as Record<string, unknown> }))));
   for (const { file: f, raw } of parsed) {
     const file = join(o.configsDir, f);

@@ -1,13 +1,16 @@
 /**
  * The order in which `reproduce` runs a table's configs: dense references
  * first, then each config after the config whose run it starts from
- * (`train.from`), otherwise by file name. File names alone do not do it:
+ * (`train.from` or `train.init`), otherwise by file name. File names alone do not do it:
  * `vgg5-grouped.yaml` sorts before `vgg5.yaml`, whose trained model it adopts.
  */
 export interface ConfigEntry { file: string; raw: Record<string, unknown> }
 
 const nameOf = (e: ConfigEntry) => String(e.raw.name ?? '');
-const fromOf = (e: ConfigEntry) => (e.raw.train as { from?: unknown } | undefined)?.from;
+const sourcesOf = (e: ConfigEntry) => {
+  const t = e.raw.train as { from?: unknown; init?: unknown } | undefined;
+  return [t?.from, t?.init].filter((s): s is string => typeof s === 'string');
+};
 const isDense = (e: ConfigEntry) => (e.raw.reproduce as { role?: string } | undefined)?.role === 'dense';
 
 export function runOrder(entries: readonly ConfigEntry[]): ConfigEntry[] {
@@ -17,13 +20,14 @@ export function runOrder(entries: readonly ConfigEntry[]): ConfigEntry[] {
   const placed = new Set<ConfigEntry>();
   const visiting = new Set<ConfigEntry>();
   // Depth-first: a config's source goes out before it. A cycle or a source
-  // outside the directory is left to train.from's own error at run time.
+  // outside the directory is left to the train stage's own error at run time.
   const place = (e: ConfigEntry) => {
     if (placed.has(e) || visiting.has(e)) return;
     visiting.add(e);
-    const src = fromOf(e);
-    const dep = typeof src === 'string' ? byName.get(src) : undefined;
-    if (dep && dep !== e) place(dep);
+    for (const src of sourcesOf(e)) {
+      const dep = byName.get(src);
+      if (dep && dep !== e) place(dep);
+    }
     visiting.delete(e);
     placed.add(e);
     out.push(e);

@@ -24,8 +24,10 @@ export const trainSchema = z.object({
   }).strict().optional().describe('keeps polynomial activations\' inputs in range: deep quadratic nets otherwise blow up on some inputs (and CKKS needs bounded values)'),
   seed: z.number().int().nonnegative().default(42),
   from: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a run name').optional().describe('start from this run\'s trained model (a run name in the same outDir) instead of training: compared methods then prune the same weights'),
+  init: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a run name').optional().describe('train `epochs` more, starting from this run\'s trained weights (a run name in the same outDir) rather than from random ones; layers are matched by name, and a conv with more groups than the source\'s keeps the diagonal blocks of its kernel (a trained dense model turned into an HE-grouped one, then fine-tuned)'),
   backend: z.enum(BACKENDS).default('auto'),
   workers: z.number().int().positive().max(64).default(1).describe('data-parallel worker threads (gradients averaged each step)'),
   evalBatchSize: z.number().int().positive().default(500),
-}).strict();
+}).strict()
+  .refine((t) => t.from === undefined || t.init === undefined, { message: 'from (adopt a trained model, no training) and init (train from its weights) exclude each other', path: ['init'] });
 export type TrainConfig = z.infer<typeof trainSchema>;

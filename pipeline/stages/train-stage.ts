@@ -12,11 +12,14 @@ import { withSeededRandom } from '../../train/seeded.js';
 import type { StageContext } from '../context.js';
 import { fingerprint } from '../run-dir.js';
 import { adoptTrained } from './adopt-trained.js';
+import { trainedSource, type TrainedSource } from './trained-source.js';
+import { transferWeights, type TransferReport } from '../../train/transfer-weights.js';
 
 /** The parts of the config that change what training computes (not how fast or how long). */
-function trainInputs(ctx: StageContext, model: ModelConfig, train: TrainConfig) {
+function trainInputs(ctx: StageContext, model: ModelConfig, train: TrainConfig, init?: TrainedSource) {
   const { epochs: _e, workers: _w, backend: _b, evalBatchSize: _v, ...rest } = train;
-  return { dataset: ctx.config.dataset, model, train: rest };
+  // A retrained init source changes what this training starts from.
+  return { dataset: ctx.config.dataset, model, train: rest, ...(init ? { initTraining: init.done.fingerprint } : {}) };
 }
 
 function changedKeys(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): string[] {
@@ -39,7 +42,8 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   if (!config.model) throw new UserError(`${run.file('config.yaml')}: the train stage needs a model section`);
   const modelCfg = config.model, trainCfg = config.train!;
   if (trainCfg.from) return adoptTrained(ctx, trainCfg.from);
-  const inputs = trainInputs(ctx, modelCfg, trainCfg);
+  const init = trainCfg.init ? await trainedSource(ctx, trainCfg.init, 'train.init') : undefined;
+  const inputs = trainInputs(ctx, modelCfg, trainCfg, init);
   const fp = fingerprint(inputs);
   ctx.fingerprints.train = fp;
   const started = run.record('train.started');
@@ -67,6 +71,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   const task = taskOf(modelCfg);
   const model = withSeededRandom(trainCfg.seed, () => buildModel(modelCfg, { inputShape: data.shape, numClasses: data.numClasses }));
   const params = countParams(model);
+  const initReport = init ? await initFrom(ctx, model, init) : undefined;
   logger.info(`train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}, ${trainCfg.workers} worker(s)`);
   const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend, rangePenalty: trainCfg.rangePenalty });
   const t0 = performance.now();
@@ -78,6 +83,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
     epochs: result.history.length, bestEpoch: result.bestEpoch, resumedFromEpoch: result.resumedFrom,
     testLoss: test.loss, testAccuracy: test.accuracy, testCount: test.count,
     ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
+    ...(initReport ? { init: { run: trainCfg.init, regrouped: initReport.regrouped } } : {}),
     meanMsPerStep: steps.length ? +(steps.reduce((a, h) => a + h.msPerStep, 0) / steps.length).toFixed(2) : null,
     trainSeconds: +((performance.now() - t0) / 1000).toFixed(1),
     checkpoint: run.file('train', 'best'),
@@ -86,6 +92,21 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   model.dispose();
   ctx.summary.train = summary;
   await run.markDone('train', fp, summary);
+}
+
+/** Sets the model's weights from the init source's trained model (a resumed run then loads its own checkpoint over them). */
+async function initFrom(ctx: StageContext, model: tf.LayersModel, init: TrainedSource): Promise<TransferReport> {
+  const source = await loadModel(init.checkpoint);
+  try {
+    const report = transferWeights(source, model);
+    const regrouped = report.regrouped.map((r) => `${r.layer} ${r.from}→${r.to} groups (${(100 * r.keptEnergy).toFixed(1)}% of its kernel's squared norm kept)`);
+    ctx.logger.info(`train: starting from run ${ctx.config.train!.init}'s weights${regrouped.length ? `; regrouped ${regrouped.join(', ')}` : ''}`);
+    return report;
+  } catch (e) {
+    throw new UserError(`${ctx.run.file('config.yaml')}: train.init: run ${ctx.config.train!.init}'s model does not fit this model: ${(e as Error).message}`);
+  } finally {
+    source.dispose();
+  }
 }
 
 /** The trained model of a run (best validation checkpoint). */

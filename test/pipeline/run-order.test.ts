@@ -30,3 +30,12 @@ test('a train.from cycle does not loop: every config is placed once', () => {
   ]).map((e) => e.file);
   expect(order.sort()).toEqual(['a.yaml', 'b.yaml']);
 });
+
+test('a config that trains from another run\'s weights (train.init) goes after that run', () => {
+  const order = runOrder([
+    entry('a-from-dense.yaml', 'g2', { train: { init: 'dense-run' } }),
+    entry('m-pruned.yaml', 'g2-pruned', { train: { from: 'g2' } }),
+    entry('z-dense.yaml', 'dense-run'),
+  ]).map((e) => e.file);
+  expect(order).toEqual(['z-dense.yaml', 'a-from-dense.yaml', 'm-pruned.yaml']);
+});

@@ -1,0 +1,33 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { UserError } from '../../common/errors.js';
+import { exists } from '../../datasets/fs-util.js';
+import type { StageContext } from '../context.js';
+
+export interface TrainedSource {
+  /** The source run's directory. */
+  path: string;
+  /** Its best checkpoint. */
+  checkpoint: string;
+  /** Its finished train stage: the fingerprint ties this run's stages to that training. */
+  done: { fingerprint: string; result: Record<string, unknown> };
+}
+
+/**
+ * Another run of the same outDir whose trained model this run starts from
+ * (`train.from`, `train.init`); `key` names the config key in errors.
+ */
+export async function trainedSource(ctx: StageContext, name: string, key: string): Promise<TrainedSource> {
+  const { run } = ctx;
+  const path = resolve(dirname(run.path), name);
+  const where = `${run.file('config.yaml')}: ${key}`;
+  if (path === run.path) throw new UserError(`${where}: "${name}" is this run itself`);
+  let state: { stages?: Record<string, { fingerprint: string; result: Record<string, unknown> }> };
+  try { state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8')); } catch {
+    throw new UserError(`${where}: no run "${name}" in ${dirname(run.path)} (expected ${join(path, 'state.json')}); run its config first`);
+  }
+  const done = state.stages?.train;
+  const checkpoint = join(path, 'train', 'best');
+  if (!done || !(await exists(join(checkpoint, 'model.json')))) throw new UserError(`${where}: run "${name}" has not finished training; run its config first`);
+  return { path, checkpoint, done };
+}
