@@ -34,7 +34,7 @@ const stepSchema = z.discriminatedUnion('kind', [
     rotateSum: z.array(z.number().int()), out: layoutRef, counts: z.record(z.string(), z.number()),
     skip: z.object({ step: z.number().int().min(-1), cts: z.number().int().positive() }).optional(),
   }),
-  z.object({ kind: z.literal('square'), name: z.string(), levelIn: z.number().int(), out: layoutRef, counts: z.record(z.string(), z.number()) }),
+  z.object({ kind: z.literal('square'), name: z.string(), levelIn: z.number().int(), linear: z.number().optional(), out: layoutRef, counts: z.record(z.string(), z.number()) }),
   z.object({ kind: z.literal('refresh'), name: z.string(), levelIn: z.number().int(), tensors: z.array(z.object({ step: z.number().int().nonnegative(), cts: z.number().int().positive() })), out: layoutRef, counts: z.record(z.string(), z.number()) }),
   z.object({ kind: z.literal('pool'), name: z.string(), levelIn: z.number().int(), stages: z.array(z.array(z.number().int()).min(1)).min(1), out: layoutRef, counts: z.record(z.string(), z.number()) }),
 ]);
@@ -99,7 +99,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const mem = planMemory(plan);
   const steps = plan.steps.map((s: PlanStep, i) => {
     const base = { name: s.name, levelIn: levels[i], out: w.layout(s.out), counts: counts.perStep[i].counts };
-    if (s.kind === 'square') return { kind: 'square' as const, ...base };
+    if (s.kind === 'square') return { kind: 'square' as const, ...base, ...(s.linear !== undefined ? { linear: s.linear } : {}) };
     if (s.kind === 'pool') return { kind: 'pool' as const, ...base, stages: s.stages };
     if (s.kind === 'refresh') return { kind: 'refresh' as const, ...base, tensors: s.tensors };
     return {
@@ -173,7 +173,7 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
     return v;
   };
   const steps: PlanStep[] = m.steps.map((s): PlanStep => s.kind === 'square'
-    ? { kind: 'square', name: s.name, out: layout(s.out) }
+    ? { kind: 'square', name: s.name, ...(s.linear !== undefined ? { linear: s.linear } : {}), out: layout(s.out) }
     : s.kind === 'pool' ? { kind: 'pool', name: s.name, stages: s.stages, out: layout(s.out) }
     : s.kind === 'refresh' ? { kind: 'refresh', name: s.name, tensors: s.tensors, out: layout(s.out) } : {
       kind: 'linear', name: s.name, out: layout(s.out), rotateSum: s.rotateSum, ...(s.skip ? { skip: s.skip } : {}),

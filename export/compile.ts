@@ -7,7 +7,7 @@ import { relativeCost } from '../plan/cost.js';
 import type { HeChain } from './lower.js';
 import { foldDeadNeurons } from './dead-neurons.js';
 import { finishPlan } from './finish-plan.js';
-import { compileTiled, outputConstants, replicateStep, tileOrders, tileOrientation, tileStep } from './tile-compile.js';
+import { compileTiled, outputConstants, replicateStep, squareStep, tileOrders, tileOrientation, tileStep } from './tile-compile.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
 export interface CompileOptions {
@@ -204,7 +204,7 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   chain.linears.forEach((m, li) => {
     if (li > 0) {
       needLevel(li);
-      steps.push({ kind: 'square', name: `square${li}`, out: cur });
+      steps.push(squareStep(chain, li, cur));
       tensors.set(li - 1, { layout: cur, step: steps.length - 1 });
     }
     if (tile && li >= tile.from! && tileOrientation(tile.first, li - tile.from!) === 'outer') {

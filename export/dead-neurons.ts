@@ -2,10 +2,11 @@ import type { HeChain } from './lower.js';
 
 /**
  * A hidden neuron whose row has no weights left (pruned away) is a constant:
- * its pre-activation is its bias b, and what the next map reads is b². Fold
- * w·b² into the next map's bias and drop the reads, so no plan computes or
- * stores it (a tile of such neurons is then never computed at all). Returns
- * a new chain; the function is unchanged.
+ * its pre-activation is its bias b, and what the next map reads is b² (or
+ * b² + λ·b after an unmerged quadratic). Fold that times w into the next
+ * map's bias and drop the reads, so no plan computes or stores it (a tile of
+ * such neurons is then never computed at all). Returns a new chain; the
+ * function is unchanged.
  */
 export function foldDeadNeurons(chain: HeChain): HeChain {
   const linears = chain.linears.map((m) => ({ ...m, rows: m.rows.map((r) => r.slice()), bias: Float64Array.from(m.bias) }));
@@ -14,7 +15,8 @@ export function foldDeadNeurons(chain: HeChain): HeChain {
     if (chain.skips.some((s) => s && s.from === li) || chain.pools[li + 1]) continue;
     const m = linears[li], next = linears[li + 1];
     const dead = new Map<number, number>();
-    m.rows.forEach((r, o) => { if (r.length === 0) dead.set(o, m.bias[o] * m.bias[o]); });
+    const lambda = chain.squareLinear?.[li] ?? 0; // an unmerged quadratic's square is b² + λ·b
+    m.rows.forEach((r, o) => { if (r.length === 0) dead.set(o, m.bias[o] * m.bias[o] + lambda * m.bias[o]); });
     if (dead.size === 0) continue;
     next.rows = next.rows.map((r, p) => {
       const kept: number[] = [];

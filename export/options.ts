@@ -10,7 +10,7 @@ export const exportSchema = z.object({
   bsgs: z.boolean().default(true).describe('baby-step/giant-step rotations'),
   channelBlocks: z.enum(['auto', 'tight', 'pow2', 'mux']).default('auto').describe('image channel blocks: tight grids, power-of-two blocks (cyclic channel shifts), power-of-two blocks multiplexed (channels share a strided grid\'s gaps), or whichever the cost model finds cheaper'),
   groupOrder: z.enum(['interleaved', 'contiguous']).default('interleaved').describe('channel order of tensors read by grouped convolutions: SpENCNN group-interleaved (channel c of group g at c·G+g: one rotation per channel shift serves every group) or contiguous (group by group)'),
-  maxQuadraticShift: z.number().positive().default(64).describe('largest |β/2α| of a quadratic activation merged into one square (larger loses CKKS precision)'),
+  maxQuadraticShift: z.number().positive().default(64).describe('largest |β/2α| of a quadratic activation merged into one square (HEMET); a nearly linear activation past it is computed unmerged, as y² + λ·y of a rescaled input: one plaintext product more per ciphertext, no extra level (merged, it would lose CKKS precision)'),
   refresh: z.object({
     levels: z.number().int().min(2).describe('levels between refreshes: the parameters are chosen for this many'),
     maskBits: z.number().int().min(0).max(40).default(12).describe('refresh masks are uniform in ±2^maskBits: they hide activations much smaller than that from the client (about maskBits − log2|activation| bits) and must fit the headroom above the scale with them (maskBits ≤ headroomBits − 2)'),

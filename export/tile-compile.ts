@@ -76,7 +76,7 @@ function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: Compile
   chain.linears.forEach((m, li) => {
     const along = tileOrientation(tile.first, li);
     if (li > 0) {
-      steps.push({ kind: 'square', name: `square${li}`, out: cur });
+      steps.push(squareStep(chain, li, cur));
       if (along === 'outer') {
         const rep = replicateStep(`replicate${li}`, cur, S, tile);
         steps.push(rep);
@@ -166,6 +166,12 @@ function checkOrder(order: number[] | undefined, n: number, what: string): void 
   const seen = new Uint8Array(n);
   const bad = order.findIndex((p) => !Number.isInteger(p) || p < 0 || p >= n || seen[p]++);
   if (bad >= 0) throw new UserError(`export.tiles.${what}: ${expected}, got ${order[bad]} at index ${bad} (out of range or repeated)`);
+}
+
+/** The square after linear li − 1 (both packings): y², or y² + λ·y for an unmerged quadratic (chain.squareLinear). */
+export function squareStep(chain: HeChain, li: number, out: Layout): PlanStep {
+  const linear = chain.squareLinear?.[li - 1];
+  return { kind: 'square', name: `square${li}`, ...(linear !== undefined ? { linear } : {}), out };
 }
 
 /** Masks an outer vector (valid at c = 0) and copies it along c: rotations by −1, −2, −4, … */

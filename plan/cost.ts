@@ -12,7 +12,11 @@ export function stepCounts(st: PlanStep, slots: number, keys?: readonly number[]
   const c = zeroCounts();
   /** Key switches of one rotation by k (1 with its own key, its binary digits with power-of-two keys). */
   const rot = (k: number) => decompose(k, slots, keys).length;
-  if (st.kind === 'square') { c.mul = st.out.cts; c.rescale = st.out.cts; return c; }
+  if (st.kind === 'square') {
+    c.mul = st.out.cts; c.rescale = st.out.cts;
+    if (st.linear !== undefined) { c.mulPlain = st.out.cts; c.add = st.out.cts; }
+    return c;
+  }
   if (st.kind === 'refresh') {
     const cts = st.out.cts + st.tensors.reduce((a, t) => a + t.cts, 0);
     c.refresh = cts;
@@ -79,6 +83,7 @@ export function planMemory(plan: Plan): { plaintexts: number; plaintextBytes: nu
       }
       if (st.skip) kept.set(st.skip.step, st.skip.cts);
     }
+    if (st.kind === 'square' && st.linear !== undefined) { plaintexts++; plaintextBytes += N * (level + 1) * 8; }
     const held = inCts + st.out.cts + [...kept.values()].reduce((a, b) => a + b, 0);
     if (held > peakCiphertexts) peakCiphertexts = held;
     peakCiphertextBytes = Math.max(peakCiphertextBytes, held * 2 * N * (level + 1) * 8);

@@ -1,6 +1,6 @@
 import type { CkksBackend } from './backend.js';
 import { zeroCounts, type OpCounts } from './op-counts.js';
-import { clientRotated, sentCiphertexts, stepLevels, type LinearStep, type Plan, type PoolStep, type RefreshStep } from './plan.js';
+import { clientRotated, sentCiphertexts, stepLevels, type LinearStep, type Plan, type PoolStep, type RefreshStep, type SquareStep } from './plan.js';
 import { decompose } from './rotation-keys.js';
 
 // Runs a plan on any CKKS backend. `prepare` encodes every plaintext operand
@@ -10,7 +10,9 @@ import { decompose } from './rotation-keys.js';
 /** A plaintext operand: encoded once at prepare time, or (lazy) encoded at use and freed at once. */
 export type Operand<P> = { pt: P } | { lazy: { values: Float64Array; level: number; scale: number } };
 export interface PreparedLinear<P> { step: LinearStep; outputs: { giants: { giant: number; terms: { input: number; baby: number; op: Operand<P> }[] }[]; bias?: Operand<P> }[] }
-export type PreparedStep<P> = PreparedLinear<P> | { step: Exclude<Plan['steps'][number], LinearStep> };
+/** A square step with a linear term holds its constant, encoded at the input's scale so y·λ and y² share a scale. */
+export interface PreparedSquare<P> { step: SquareStep; linear?: Operand<P> }
+export type PreparedStep<P> = PreparedLinear<P> | PreparedSquare<P> | { step: Exclude<Plan['steps'][number], LinearStep | SquareStep> };
 
 /** `lazy`: how many operands did not fit the plaintext budget and are encoded at each use. */
 export interface Prepared<P> { plan: Plan; steps: PreparedStep<P>[]; encodeCounts: OpCounts; lazy: number }
@@ -64,7 +66,12 @@ export function prepare<C, P>(b: CkksBackend<C, P>, plan: Plan, o: PrepareOption
       return { step };
     }
     const q = b.rescalePrime(level);
-    if (step.kind === 'square') { scale = (scale * scale) / q; outScale.push(scale); return { step }; }
+    if (step.kind === 'square') {
+      const linear = step.linear === undefined ? undefined : operand(new Float64Array(b.slots).fill(step.linear), level, scale);
+      scale = (scale * scale) / q;
+      outScale.push(scale);
+      return linear ? { step, linear } : { step };
+    }
     outScale.push(scale);
     // A residual input arrives at its own scale: its weights are encoded so its products match the main ones (scale·q).
     const mainCts = i === 0 ? plan.input.cts : plan.steps[i - 1].out.cts;
@@ -87,6 +94,7 @@ function withOperand<C, P, T>(b: CkksBackend<C, P>, op: Operand<P>, f: (p: P) =>
 
 export function freePrepared<C, P>(b: CkksBackend<C, P>, p: Prepared<P>): void {
   for (const s of p.steps) {
+    if ('linear' in s && s.linear && 'pt' in s.linear) b.free(s.linear.pt);
     if (!('outputs' in s)) continue;
     for (const o of s.outputs) {
       for (const g of o.giants) for (const t of g.terms) if ('pt' in t.op) b.free(t.op.pt);
@@ -241,7 +249,19 @@ export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, s
         for (const c of old) b.free(c);
       }
     } else {
-      y = x.map((c) => { const sq = b.mul(c, c); const r = b.rescale(sq); b.free(sq); return r; });
+      const linear = (s as PreparedSquare<P>).linear;
+      y = x.map((c) => {
+        let sq = b.mul(c, c);
+        if (linear) {
+          const l = withOperand(b, linear, (p) => b.mulPlain(c, p));
+          const sum = b.add(sq, l);
+          b.free(sq); b.free(l);
+          sq = sum;
+        }
+        const r = b.rescale(sq);
+        b.free(sq);
+        return r;
+      });
     }
     if (x !== input && ![...saved.values()].includes(x)) for (const c of x) b.free(c);
     if (lastReader.has(i)) saved.set(i, y);

@@ -35,6 +35,13 @@ export interface LinearStep {
 export interface SquareStep {
   kind: 'square';
   name: string;
+  /**
+   * y² + linear·y instead of y² (a quadratic activation too close to linear
+   * for HEMET's merge into one square, see export/lower): the plaintext
+   * product by the constant is added before the one rescale, so the step
+   * still consumes one level.
+   */
+  linear?: number;
   out: Layout;
 }
 

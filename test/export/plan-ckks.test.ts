@@ -70,3 +70,28 @@ test('client-side rotations under real CKKS: the export round trip keeps them; t
   // The server holds only galoisSteps(plan) (client-rotations.test checks those leave the client's out): a rotation it still did would throw.
   await expectPlanMatchesModel(plan, model, [12, 12, 1], 300);
 });
+
+test('a nearly linear quadratic under real CKKS: unmerged, tfjs ≈ simulator ≈ node-seal; merged, CKKS loses it', async () => {
+  await initBackend('wasm');
+  // α ≈ 5e-6 is what a quadratic autoencoder learned (session 1): its merged form gave CKKS MSE 0.57 against 8.8e-3.
+  const model = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [32, 32], activation: 'quadratic', quadraticInit: { alpha: 5e-6, beta: 0.9, c: 0.1 } }), { inputShape: [6, 6, 1], numClasses: 4 }));
+  const params = { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 };
+  const x = tf.randomNormal([1, 6, 6, 1], 0, 1, 'float32', 12);
+  const ref = (model.predict(x) as tf.Tensor).dataSync();
+  const errorOf = async (plan: Parameters<typeof CkksTriple.open>[0], check: boolean) => {
+    const triple = await CkksTriple.open(plan);
+    try {
+      const r = triple.infer(x.dataSync());
+      if (check) expectEquivalent(r, ref, planCounts(plan).total);
+      return Math.max(...Array.from(ref, (v, j) => Math.abs(r.ckks[j] - v))) / Math.max(1, ...Array.from(ref, Math.abs));
+    } finally { triple.close(); }
+  };
+  try {
+    const split = compileChain(lowerModel(model), { params });
+    expect(split.steps.filter((s) => s.kind === 'square' && s.linear !== undefined)).toHaveLength(2);
+    const splitError = await errorOf(split, true);
+    const merged = compileChain(lowerModel(model, { maxQuadraticShift: 1e9 }), { params });
+    const mergedError = await errorOf(merged, false);
+    expect(mergedError).toBeGreaterThan(10 * splitError);
+  } finally { model.dispose(); }
+});

@@ -257,10 +257,45 @@ describe('compiled plans on the slot simulator', () => {
     m.dispose();
   });
 
-  test('a nearly linear quadratic activation (tiny α) is refused: merging it would need precision CKKS does not have', () => {
-    const m = withSeededRandom(2, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [8], activation: 'quadratic', quadraticInit: { alpha: 1e-5, beta: 0.9, c: 0 } }), { inputShape: [4, 4, 1], numClasses: 3 }));
-    expect(() => lowerModel(m)).toThrow(/activation act1: α = 1.00e-5 is tiny next to β = 0.900 \(shift β\/2α = 4.500e\+4\).*model.activation: square/);
-    expect(() => lowerModel(m, { maxQuadraticShift: 1e6 })).not.toThrow();
+  test('a nearly linear quadratic (tiny or negative α) is lowered unmerged: y² + λ·y in its square step at no extra level; simulator = tfjs, counts match', () => {
+    const mlp = (alpha: number) => withSeededRandom(2, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [8, 8], activation: 'quadratic', quadraticInit: { alpha, beta: 0.9, c: 0.1 } }), { inputShape: [4, 4, 1], numClasses: 3 }));
+    const m = mlp(1e-5), merged = mlp(0.3);
+    // The second activation bends the other way: α < 0.
+    (m.getLayer('act2') as PolyActivation).setWeights([tf.scalar(-2e-4), tf.scalar(1.1), tf.scalar(-0.2)]);
+    const plan = compileChain(lowerModel(m)), mergedPlan = compileChain(lowerModel(merged));
+    const squares = plan.steps.filter((st) => st.kind === 'square');
+    // λ = β·r/α with r = |α|^(1/6).
+    const lambda = (alpha: number, beta: number) => (beta * Math.abs(alpha) ** (1 / 6)) / alpha;
+    expect(squares.map((st) => st.kind === 'square' && st.linear)).toEqual([expect.closeTo(lambda(1e-5, 0.9), 0), expect.closeTo(lambda(-2e-4, 1.1), 1)]);
+    expect(mergedPlan.steps.filter((st) => st.kind === 'square' && st.linear !== undefined)).toHaveLength(0);
+    expect(plan.params.coeffModulusBits).toEqual(mergedPlan.params.coeffModulusBits);
+    const x = tf.randomNormal([1, 4, 4, 1], 0, 1, 'float32', 5);
+    const ref = (m.predict(x) as tf.Tensor).dataSync();
+    const { y, sim } = simulate(plan, x.dataSync());
+    expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+    const { total } = planCounts(plan), mergedTotal = planCounts(mergedPlan).total;
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect([k, sim.counts[k]]).toEqual([k, total[k]]);
+    // Each unmerged square costs one plaintext product and one addition per ciphertext more, nothing else.
+    const extra = squares.reduce((a, st) => a + st.out.cts, 0);
+    expect(total.mulPlain - mergedTotal.mulPlain).toBe(extra);
+    expect(total.mul).toBe(mergedTotal.mul);
+    expect(total.rescale).toBe(mergedTotal.rescale);
+    // A linear "quadratic" (α = 0) is no square at all: a clear error.
+    (m.getLayer('act1') as PolyActivation).setWeights([tf.scalar(0), tf.scalar(1), tf.scalar(0)]);
+    expect(() => lowerModel(m)).toThrow(/activation act1: α = 0, β = 1: not a quadratic CKKS can evaluate/);
+    m.dispose(); merged.dispose();
+  });
+
+  test('an unmerged quadratic in a residual network scales the skip path with the main one; simulator = tfjs', () => {
+    const m = withSeededRandom(24, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 4, activation: 'quadratic', quadraticInit: { alpha: 3e-3, beta: 1, c: 0.05 } }), { inputShape: [8, 8, 3], numClasses: 5 }));
+    const chain = lowerModel(m);
+    expect(chain.squareLinear!.filter((v) => v !== undefined)).toHaveLength(7);
+    expect(chain.skips.filter(Boolean)).toHaveLength(3);
+    const plan = compileChain(chain);
+    const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 24);
+    const ref = (m.predict(x) as tf.Tensor).dataSync();
+    const { y } = simulate(plan, x.dataSync());
+    expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
     m.dispose();
   });
 
