@@ -42,7 +42,9 @@ function quickSets(raw: Record<string, unknown>): string[] {
 
 interface Row {
   row: string; role: string; label: string; run: string;
-  accuracy?: number; mse?: number; ckksAccuracy?: number; agreement?: number; ckksMse?: number;
+  accuracy?: number; mse?: number; ckksAccuracy?: number;
+  /** Against the row's dense run: accuracy in points, MSE as a difference. */
+  accuracyDelta?: number; mseDelta?: number; agreement?: number; ckksMse?: number;
   rotations?: number; mulPlain?: number; plaintexts?: number; ciphertexts?: number; memoryMiB?: number;
   latencyMs?: number; paperSpeedup?: number; paper?: string; speedup?: number; latencyCut?: number; memoryCut?: number; sparsity?: number;
   /** Why CKKS did not run (evaluate.maxEstimatedSeconds), when it did not. */
@@ -53,10 +55,13 @@ interface Row {
 
 /** Table columns; a column shows only when some row has a value (classification and reconstruction tables differ). */
 const pct = (v: number | undefined, d = 2) => (v === undefined ? undefined : (100 * v).toFixed(d));
+const signed = (s: string | undefined) => (s === undefined || s.startsWith('-') ? s?.replace('-', '−') : `+${s}`);
 const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined }[] = [
   { title: 'sparsity', id: 'sparsity', cell: (x) => x.sparsity?.toFixed(2) },
   { title: 'test accuracy %', id: 'accuracy', cell: (x) => pct(x.accuracy) },
+  { title: 'vs dense (points)', id: 'accuracyDelta', cell: (x) => signed(x.accuracyDelta?.toFixed(2)) },
   { title: 'test MSE', id: 'mse', cell: (x) => x.mse?.toExponential(4) },
+  { title: 'MSE vs dense', id: 'mseDelta', cell: (x) => signed(x.mseDelta?.toExponential(2)) },
   { title: 'CKKS accuracy %', id: 'ckksAccuracy', cell: (x) => pct(x.ckksAccuracy) },
   { title: 'CKKS MSE', id: 'ckksMse', cell: (x) => x.ckksMse?.toExponential(4) },
   { title: 'agreement %', id: 'agreement', cell: (x) => pct(x.agreement, 1) },
@@ -116,6 +121,8 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     if (dense?.latencyMs && x.latencyMs) x.speedup = dense.latencyMs / x.latencyMs;
     if (dense?.latencyMs && x.latencyMs && x !== dense) x.latencyCut = 1 - x.latencyMs / dense.latencyMs;
     if (dense?.memoryMiB && x.memoryMiB !== undefined && x !== dense) x.memoryCut = 1 - x.memoryMiB / dense.memoryMiB;
+    if (dense?.accuracy !== undefined && x.accuracy !== undefined && x !== dense) x.accuracyDelta = 100 * (x.accuracy - dense.accuracy);
+    if (dense?.mse !== undefined && x.mse !== undefined && x !== dense) x.mseDelta = x.mse - dense.mse;
   }
   const dir = join(o.outDir, `reproduce-${o.table}${o.quick ? '-quick' : ''}`);
   const head = o.quick

@@ -34,6 +34,15 @@ test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV ta
     expect(md).toMatch(/\*\*Failed\*\* \(no figures\):\n- `t-broken-quick`: .*train\.from: no run "no-such-run-quick"/);
     expect(lines[0]).toMatch(/\| 1\.00x \|/);
     expect(lines[1]).toMatch(/\| \d+\.\d\dx \| 8\.37x \|$/);
+    // Accuracy against the dense row, in points, signed; none for the dense row itself.
+    const header = md.split('\n').find((l) => l.startsWith('| row'))!.split('|').map((c) => c.trim());
+    const col = header.indexOf('vs dense (points)');
+    expect(col).toBe(header.indexOf('test accuracy %') + 1);
+    const cell = (line: string, c: number) => line.split('|').map((x) => x.trim())[c];
+    expect(cell(lines[0], col)).toBe('–');
+    const acc = (line: string) => Number(cell(line, col - 1));
+    expect(Number(cell(lines[1], col).replace('−', '-'))).toBeCloseTo(acc(lines[1]) - acc(lines[0]), 1);
+    expect(cell(lines[1], col)).toMatch(/^[+−]\d+\.\d\d$/);
     // t-slow: no CKKS cells, no speedup, and a note naming the run and the limit.
     expect(lines[2]).toMatch(/t-slow-quick/);
     expect(lines[2]).not.toMatch(/\dx \|/);
