@@ -5,7 +5,10 @@ import { scaledImportance, type InputScales } from './input-scales.js';
 import { selectMagnitude } from './select.js';
 import { nonEmptyTiles, selectTiles, tileMasks, type TileGrid } from './tiles.js';
 
-/** Bumped when tile or neuron pruning selects differently from the same settings (2: activation-aware importance, boundary permutation): finished runs are redone. */
+/**
+ * Bumped when tile or neuron pruning selects differently from the same settings (2: activation-aware importance,
+ * boundary permutation): finished runs are redone. (allocation: cost is a new setting, not a change: no bump.)
+ */
 export const TILE_PRUNING_VERSION = 2;
 
 /**
@@ -27,8 +30,12 @@ export const TILE_PRUNING_VERSION = 2;
 export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: {
   method: 'tile' | 'neuron'; target: number; weightTarget?: number; permute: boolean; permuteBoundary?: boolean; expand: boolean; prior?: Masks;
   scales?: () => InputScales;
-  /** With it, tiles are ranked across layers by these scores of the current (permuted) model: the loss a tile's removal adds. */
-  globalScores?: (grids: TileGrid[], within?: Masks) => Map<string, Float64Array>;
+  /**
+   * With it, tiles are ranked across layers by these scores of the current (permuted) model: the loss a tile's (or a
+   * whole tile row's) removal adds; `costAware`: tiles and whole rows by that loss per HE cost saved (see selectTiles).
+   */
+  globalScores?: (grids: TileGrid[], within?: Masks) => { tiles: Map<string, Float64Array>; rows: Map<string, Float64Array> };
+  costAware?: boolean;
 }): { masks: Masks; grids: TileGrid[] } {
   const kernels = () => new Map(grids.map((g) => [g.layer, kernelValues(model, g.layer)]));
   const importance = () => {
@@ -51,7 +58,8 @@ export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: {
   }
   if (o.method === 'neuron') return { masks: survivors!, grids };
   // What goes with a tile: every weight in it when expanding, otherwise its survivors only (the rest go either way).
-  const rank = o.globalScores && { scores: o.globalScores(grids, o.expand ? undefined : survivors), global: true };
+  const scored = o.globalScores?.(grids, o.expand ? undefined : survivors);
+  const rank = scored && { scores: scored.tiles, global: true, ...(o.costAware ? { rows: scored.rows } : {}) };
   const kept = selectTiles(grids, importance(), o.target, survivors, rank);
   return { masks: tileMasks(grids, kept, o.expand ? undefined : survivors), grids };
 }

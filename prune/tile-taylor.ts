@@ -1,7 +1,7 @@
 import { batchLabels, batchPixels, type PreparedData } from '../datasets/prepare.js';
 import { computeGradients, type StepContext } from '../train/step.js';
 import { kernelOf, type Masks } from './masks.js';
-import { tileCount, tileSums, type TileGrid } from './tiles.js';
+import { tileColumns, tileCount, tileSums, type TileGrid } from './tiles.js';
 
 /**
  * Per layer, per tile: the loss a tile's removal is expected to add, by the
@@ -13,9 +13,11 @@ import { tileCount, tileSums, type TileGrid } from './tiles.js';
  * output tiles, each the only source of its pixels, weigh what they cost.
  * `within`: only these weights go with the tile (the survivors of an
  * unstructured pass); the rest of the tile is zero already in effect.
+ * `rows`: the same estimate for each whole output tile row, from the same
+ * gradients (a row's change is the sum of its tiles' before squaring).
  */
 export function tileTaylorScores(ctx: Omit<StepContext, 'rangePenalty'>, grids: TileGrid[], data: Pick<PreparedData, 'train' | 'shape' | 'normalization'>,
-  o: { samples?: number; batchSize?: number; within?: Masks } = {}): Map<string, Float64Array> {
+  o: { samples?: number; batchSize?: number; within?: Masks } = {}): { tiles: Map<string, Float64Array>; rows: Map<string, Float64Array> } {
   const n = Math.min(o.samples ?? 512, data.train.count);
   const batch = o.batchSize ?? 32;
   const index = new Map(ctx.model.trainableWeights.map((w, i) => [w, i]));
@@ -28,6 +30,7 @@ export function tileTaylorScores(ctx: Omit<StepContext, 'rangePenalty'>, grids: 
     return { g, at, w: m ? Float32Array.from(w, (x, k) => x * m[k]) : w };
   });
   const scores = new Map(grids.map((g) => [g.layer, new Float64Array(tileCount(g))]));
+  const rowScores = new Map(grids.map((g) => [g.layer, new Float64Array(tileCount(g) / tileColumns(g))]));
   let batches = 0;
   for (let start = 0; start < n; start += batch) {
     const idx = Int32Array.from({ length: Math.min(batch, n - start) }, (_, i) => start + i);
@@ -37,12 +40,13 @@ export function tileTaylorScores(ctx: Omit<StepContext, 'rangePenalty'>, grids: 
         const grad = r.grads[at].dataSync();
         // Gradients are summed over the batch: divide for the mean loss's change.
         const sum = tileSums(g, (k) => (w[k] * grad[k]) / idx.length);
-        const s = scores.get(g.layer)!;
+        const s = scores.get(g.layer)!, rs = rowScores.get(g.layer)!, cols = tileColumns(g);
         for (let t = 0; t < s.length; t++) s[t] += sum[t] ** 2;
+        for (let r = 0; r < rs.length; r++) rs[r] += sum.subarray(r * cols, (r + 1) * cols).reduce((a, v) => a + v, 0) ** 2;
       }
     } finally { for (const t of r.grads) t.dispose(); }
     batches++;
   }
-  for (const s of scores.values()) for (let t = 0; t < s.length; t++) s[t] /= batches;
-  return scores;
+  for (const s of [...scores.values(), ...rowScores.values()]) for (let t = 0; t < s.length; t++) s[t] /= batches;
+  return { tiles: scores, rows: rowScores };
 }

@@ -51,7 +51,11 @@ export function withBoundaryOrders(grids: TileGrid[], o: { inputOrder?: number[]
   }));
 }
 
-export const tileCount = (g: TileGrid) => Math.ceil(g.nOut / g.outTile) * Math.ceil(g.nIn / g.inTile);
+/** Input tile columns of a layer's grid (a tile row is this many tiles). */
+export const tileColumns = (g: TileGrid) => Math.ceil(g.nIn / g.inTile);
+export const tileCount = (g: TileGrid) => Math.ceil(g.nOut / g.outTile) * tileColumns(g);
+/** Rotations of one output tile row: the rotate-and-sum over a tile's inputs (export/tile-compile). */
+export const rowRotations = (g: TileGrid) => Math.ceil(Math.log2(g.inTile));
 /** Tile index of the weight at positions (input p, output q): row-major over (output tile, input tile). */
 export const tileAt = (g: TileGrid, p: number, q: number) => Math.floor(q / g.outTile) * Math.ceil(g.nIn / g.inTile) + Math.floor(p / g.inTile);
 /** Tile index of weight (i, o), through the boundary permutations. */
@@ -87,13 +91,21 @@ export function nonEmptyTiles(g: TileGrid, w: Float32Array): number {
  * counts as removed, and so is a tile that reads only neurons the previous
  * layer no longer computes; a hidden tile row that no kept tile reads goes
  * too. (A whole output tile row may go: those outputs become constants,
- * hidden ones folded into the next layer, final ones the client's.) Returns
- * which tiles are kept.
+ * hidden ones folded into the next layer, final ones the client's.)
+ *
+ * With `rank.rows` (cost-aware, prune.allocation: cost), what goes is
+ * chosen by expected loss per HE cost saved, as SpENCNN's sub-block order
+ * does: a tile saves one plaintext multiplication, a whole output tile row
+ * also its rotate-and-sum (`rotationWeight` multiplications per rotation),
+ * and so does a row's last tile. A row still whole is scored by
+ * `rank.rows`; once some of its tiles are gone, by the sum of its live
+ * tiles' scores. Removal may overshoot the target by the rest of a row.
+ * Returns which tiles are kept.
  */
 export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, masks?: Masks,
-  rank?: { scores: Map<string, Float64Array>; global?: boolean }): Map<string, Uint8Array> {
+  rank?: { scores: Map<string, Float64Array>; global?: boolean; rows?: Map<string, Float64Array>; rotationWeight?: number }): Map<string, Uint8Array> {
   const kept = new Map<string, Uint8Array>();
-  const colsOf = (g: TileGrid) => Math.ceil(g.nIn / g.inTile);
+  const colsOf = tileColumns;
   /** Output tile rows of a layer with no kept tile. */
   const deadRows = (g: TileGrid, keep: Uint8Array) => {
     const cols = colsOf(g);
@@ -116,6 +128,33 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
       removed++;
     }
   };
+  /** Cost-aware removal: the tile or whole row with the least expected loss per cost saved, until `removed` reaches `target`. */
+  const removeByCost = (rows: Map<string, Float64Array>, rotationWeight: number, removed: number, target: number) => {
+    const left = layers.map((x) => x.keep.reduce((a, v) => a + v, 0));
+    while (removed < target) {
+      let best: { l: number; tiles: number[] } | undefined, bestRatio = Infinity;
+      const consider = (l: number, tiles: number[], loss: number, cost: number) => {
+        if (loss / cost < bestRatio) { bestRatio = loss / cost; best = { l, tiles }; }
+      };
+      layers.forEach((x, l) => {
+        const cols = colsOf(x.g), rotations = rotationWeight * rowRotations(x.g), rowScore = rows.get(x.g.layer)!;
+        for (let r = 0; r < x.keep.length / cols; r++) {
+          const live: number[] = [];
+          for (let t = r * cols; t < (r + 1) * cols; t++) if (x.keep[t]) live.push(t);
+          if (!live.length) continue;
+          const whole = live.length === cols ? rowScore[r] : live.reduce((a, t) => a + x.score[t], 0);
+          // A layer keeps at least one tile.
+          if (left[l] > live.length) consider(l, live, whole, live.length + rotations);
+          if (left[l] > 1) for (const t of live) consider(l, [t], x.score[t], 1 + (live.length === 1 ? rotations : 0));
+        }
+      });
+      if (!best) break;
+      const { l, tiles } = best as { l: number; tiles: number[] };
+      for (const t of tiles) layers[l].keep[t] = 0;
+      left[l] -= tiles.length;
+      removed += tiles.length;
+    }
+  };
   const tilesOf = (l: number) => [...layers[l].keep.keys()].map((t) => ({ l, t }));
   const removedOf = (l: number) => layers[l].keep.length - layers[l].keep.reduce((a, v) => a + v, 0);
   // Tiles that read only neurons the previous layer no longer computes do nothing: gone.
@@ -126,7 +165,9 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
   };
   if (rank?.global) {
     const total = layers.reduce((a, x) => a + x.keep.length, 0);
-    removeLeast(layers.flatMap((_, l) => tilesOf(l)), layers.reduce((a, _, l) => a + removedOf(l), 0), Math.ceil(fraction * total));
+    const removed = layers.reduce((a, _, l) => a + removedOf(l), 0);
+    if (rank.rows) removeByCost(rank.rows, rank.rotationWeight ?? 12, removed, Math.ceil(fraction * total));
+    else removeLeast(layers.flatMap((_, l) => tilesOf(l)), removed, Math.ceil(fraction * total));
     layers.forEach((_, l) => dropDeadReads(l));
   } else {
     layers.forEach((x, l) => {

@@ -111,7 +111,8 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     : p.latency !== undefined
       ? { key: 'latencyGoal', what: 'estimated latency (cost-model units)', of: relativeCost, goal: (r: number) => relativeCost(dense) * (1 - ((1 - p.latency!) * r) / p.steps) }
       : undefined;
-  logger.info(`prune: ${p.method}${p.allocation === 'global' ? ' (tiles of all layers ranked together)' : ''} to ${p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
+  const allocation = { global: ' (tiles of all layers ranked together)', cost: ' (tiles and whole tile rows of all layers ranked by expected loss per HE cost saved)', layer: '' }[p.allocation ?? 'layer'];
+  logger.info(`prune: ${p.method}${allocation} to ${p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
 
   let masks: Masks | undefined;
   const rounds: Record<string, unknown>[] = [];
@@ -136,10 +137,10 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
       const importance = importanceOf(p) ?? 'magnitude';
       const scales = importance !== 'magnitude' ? () => inputScales(model, grids.map((g) => g.layer), data, { centred: importance === 'variation' }) : undefined;
-      const globalScores = p.allocation === 'global'
+      const globalScores = p.allocation === 'global' || p.allocation === 'cost'
         ? (g: typeof grids, within?: Masks) => tileTaylorScores({ model, task, numClasses: data.numClasses, shape: data.shape }, g, data, { within })
         : undefined;
-      ({ masks, grids } = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, permuteBoundary: p.permuteBoundary, expand: p.expand && r === p.steps, prior: masks, scales, globalScores }));
+      ({ masks, grids } = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, permuteBoundary: p.permuteBoundary, expand: p.expand && r === p.steps, prior: masks, scales, globalScores, costAware: p.allocation === 'cost' }));
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
       const prior = masks;

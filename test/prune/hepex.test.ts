@@ -8,7 +8,7 @@ import { planCounts } from '../../plan/cost.js';
 import { applyMasks, kernelValues, withMasks } from '../../prune/masks.js';
 import { selectMagnitude } from '../../prune/select.js';
 import { clusterPermutations, countTiles, permuteModel } from '../../prune/permute.js';
-import { boundaryOrders, nonEmptyTiles, selectTiles, tileGrids, tileOf, type TileGrid } from '../../prune/tiles.js';
+import { boundaryOrders, nonEmptyTiles, rowRotations, selectTiles, tileColumns, tileGrids, tileOf, type TileGrid } from '../../prune/tiles.js';
 import { tileTaylorScores } from '../../prune/tile-taylor.js';
 import { pruneSchema } from '../../prune/options.js';
 import { computeGradients } from '../../train/step.js';
@@ -224,7 +224,32 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     // The config: tile pruning only, one of two values.
     expect(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'global' }).success).toBe(true);
     expect(pruneSchema.safeParse({ method: 'neuron', sparsity: 0.5, allocation: 'global' }).error?.issues[0].message).toMatch(/allocation applies to method tile/);
-    expect(JSON.stringify(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'globl' }).error?.issues[0])).toMatch(/layer.*global/);
+    expect(JSON.stringify(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'globl' }).error?.issues[0])).toMatch(/layer.*global.*cost/);
+  });
+
+  test('cost-aware allocation removes a whole tile row (its rotations go with it) where ranking tiles alone spreads the cuts', () => {
+    // a: 64 → 32, 2 output tile rows × 4 tiles, 4 rotate-and-sum rotations per row; b: 32 → 16 reads one a row per tile.
+    const grids: TileGrid[] = [
+      { layer: 'a', nIn: 64, nOut: 32, inTile: 16, outTile: 16 },
+      { layer: 'b', nIn: 32, nOut: 16, inTile: 16, outTile: 16 },
+    ];
+    expect(grids.map(rowRotations)).toEqual([4, 4]);
+    const kernels = new Map(grids.map((g) => [g.layer, new Float32Array(g.nIn * g.nOut).fill(0.5)]));
+    // Row 0's tiles are each weak but matter together (row score 50); row 1's tiles are stronger each, weak together (4).
+    const tiles = new Map([['a', Float64Array.from([0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1])], ['b', Float64Array.from([100, 100])]]);
+    const rows = new Map([['a', Float64Array.from([50, 4])], ['b', Float64Array.from([200])]]);
+    // By tile score alone, row 0 goes, and b's tile reading it with it.
+    const byScore = selectTiles(grids, kernels, 0.4, undefined, { scores: tiles, global: true });
+    expect([...byScore.get('a')!]).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+    expect([...byScore.get('b')!]).toEqual([0, 1]);
+    // By loss per cost: row 1 whole (4 / (4 + 12·4)) is cheaper than any single tile (0.5 / 1) or row 0 (50 / 52).
+    const byCost = selectTiles(grids, kernels, 0.4, undefined, { scores: tiles, global: true, rows, rotationWeight: 12 });
+    expect([...byCost.get('a')!]).toEqual([1, 1, 1, 1, 0, 0, 0, 0]);
+    expect([...byCost.get('b')!]).toEqual([1, 0]);
+    // Without a weight on rotations it is the tile ranking again (row 1's tiles each cost more loss per multiplication).
+    const flat = selectTiles(grids, kernels, 0.4, undefined, { scores: tiles, global: true, rows, rotationWeight: 0 });
+    expect([...flat.get('a')!]).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+    expect(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'cost' }).success).toBe(true);
   });
 
   test('Taylor tile scores: the squared first-order loss change of removing each tile (0 for a tile reading always-zero inputs)', () => {
@@ -239,7 +264,7 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const grids = tileGrids(m, compileChain(lowerModel(m), narrow));
     const ctx = { model: m, task: 'classification' as const, numClasses: 10, shape: data.shape };
     // One batch of all the data: each score is then (Σ_tile w·∂L/∂w)², the squared directional derivative of removing the tile.
-    const scores = tileTaylorScores(ctx, grids, data, { samples: count, batchSize: count });
+    const { tiles: scores, rows } = tileTaylorScores(ctx, grids, data, { samples: count, batchSize: count });
     const s1 = scores.get(grids[0].layer)!;
     expect(s1.length).toBe(4);
     expect(s1[0]).toBe(0);
@@ -255,6 +280,15 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
         const slope = Math.abs(withMasks(m, new Map([[g.layer, mask]]), loss) - base) / eps;
         if (g === grids[0] && t === 0) expect(slope).toBeLessThan(1e-6);
         else expect(Math.abs(Math.sqrt(sc[t]) - slope)).toBeLessThan(0.05 * slope + 1e-4);
+      }
+      // Whole output tile rows, likewise.
+      const rs = rows.get(g.layer)!, cols = tileColumns(g);
+      expect(rs.length).toBe(sc.length / cols);
+      for (let r = 0; r < rs.length; r++) {
+        const mask = new Float32Array(g.nIn * g.nOut).fill(1);
+        for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (Math.floor(tileOf(g, i, o) / cols) === r) mask[i * g.nOut + o] = 1 - eps;
+        const slope = Math.abs(withMasks(m, new Map([[g.layer, mask]]), loss) - base) / eps;
+        expect(Math.abs(Math.sqrt(rs[r]) - slope)).toBeLessThan(0.05 * slope + 1e-4);
       }
     }
     m.dispose();
