@@ -16,6 +16,7 @@ import { boundaryOrders, tileGrids, withBoundaryOrders } from '../../prune/tiles
 import { inputScales } from '../../prune/input-scales.js';
 import { TILE_PRUNING_VERSION, tileRound, tilesKept } from '../../prune/tile-rounds.js';
 import { tileTaylorScores } from '../../prune/tile-taylor.js';
+import { tileAblationScores } from '../../prune/tile-ablation.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
 import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
 import { evaluateSplit } from '../../train/evaluate-model.js';
@@ -137,9 +138,9 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
       const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
       const importance = importanceOf(p) ?? 'magnitude';
       const scales = importance !== 'magnitude' ? () => inputScales(model, grids.map((g) => g.layer), data, { centred: importance === 'variation' }) : undefined;
-      const globalScores = p.allocation === 'global' || p.allocation === 'cost'
-        ? (g: typeof grids, within?: Masks) => tileTaylorScores({ model, task, numClasses: data.numClasses, shape: data.shape }, g, data, { within })
-        : undefined;
+      // Ranked across layers: by the Taylor estimate (global), or by the measured loss of each tile and row (cost, see tile-ablation).
+      const scoreWith = p.allocation === 'cost' ? tileAblationScores : p.allocation === 'global' ? tileTaylorScores : undefined;
+      const globalScores = scoreWith && ((g: typeof grids, within?: Masks) => scoreWith({ model, task, numClasses: data.numClasses, shape: data.shape }, g, data, { within }));
       ({ masks, grids } = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, permuteBoundary: p.permuteBoundary, expand: p.expand && r === p.steps, prior: masks, scales, globalScores, costAware: p.allocation === 'cost' }));
     } else {
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));

@@ -10,6 +10,7 @@ import { selectMagnitude } from '../../prune/select.js';
 import { clusterPermutations, countTiles, permuteModel } from '../../prune/permute.js';
 import { boundaryOrders, nonEmptyTiles, rowRotations, selectTiles, tileColumns, tileGrids, tileOf, type TileGrid } from '../../prune/tiles.js';
 import { tileTaylorScores } from '../../prune/tile-taylor.js';
+import { tileAblationScores } from '../../prune/tile-ablation.js';
 import { pruneSchema } from '../../prune/options.js';
 import { computeGradients } from '../../train/step.js';
 import { inputScales } from '../../prune/input-scales.js';
@@ -250,6 +251,39 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const flat = selectTiles(grids, kernels, 0.4, undefined, { scores: tiles, global: true, rows, rotationWeight: 0 });
     expect([...flat.get('a')!]).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
     expect(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'cost' }).success).toBe(true);
+  });
+
+  test('ablation tile and row scores: the loss each removal adds, measured (0 for a tile reading always-zero inputs)', () => {
+    const narrow = { tiles: { t1: 16, t2: 512, first: 'outer' as const }, params };
+    const r = new Rng(31);
+    const count = 48;
+    // SYNTHETIC data (tests only): pixels 0–15 always 0.
+    const images = Uint8Array.from({ length: count * 64 }, (_, e) => (e % 64 < 16 ? 0 : r.int(256)));
+    const m = mlp(32, [40]);
+    const xs = Float32Array.from(images, (v) => v / 255);
+    // Labels the model itself predicts: removing what computes them raises the loss.
+    const labels = Int32Array.from(tf.tidy(() => tf.argMax(m.apply(tf.tensor4d(xs, [count, 8, 8, 1])) as tf.Tensor, -1).dataSync()));
+    const data = { train: { images, labels, count }, shape: [8, 8, 1] as const, normalization: { kind: 'unit' as const, mean: [0], std: [1] } };
+    const grids = tileGrids(m, compileChain(lowerModel(m), narrow));
+    const ctx = { model: m, task: 'classification' as const, numClasses: 10, shape: data.shape };
+    const { tiles, rows } = tileAblationScores(ctx, grids, data, { samples: count, batchSize: 20 });
+    const loss = () => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), m.apply(tf.tensor4d(xs, [count, 8, 8, 1]), { training: false }) as tf.Tensor).dataSync()[0]);
+    const base = loss();
+    expect(tiles.get(grids[0].layer)![0]).toBe(0);
+    for (const g of grids) {
+      const cols = tileColumns(g), sc = tiles.get(g.layer)!, rs = rows.get(g.layer)!;
+      const zeroed = (inGroup: (t: number) => boolean) => {
+        const mask = new Float32Array(g.nIn * g.nOut).fill(1);
+        for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (inGroup(tileOf(g, i, o))) mask[i * g.nOut + o] = 0;
+        return Math.max(0, withMasks(m, new Map([[g.layer, mask]]), loss) - base);
+      };
+      for (let t = 0; t < sc.length; t++) expect(sc[t]).toBeCloseTo(zeroed((x) => x === t), 5);
+      for (let q = 0; q < rs.length; q++) expect(rs[q]).toBeCloseTo(zeroed((x) => Math.floor(x / cols) === q), 5);
+      // The model is left as it was.
+      expect(loss()).toBeCloseTo(base, 6);
+    }
+    for (const v of [...rows.values(), tiles.get(grids[1].layer)!]) expect(v.some((x) => x > 0)).toBe(true);
+    m.dispose();
   });
 
   test('Taylor tile scores: the squared first-order loss change of removing each tile (0 for a tile reading always-zero inputs)', () => {
