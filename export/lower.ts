@@ -76,7 +76,7 @@ function add(a: Pending, b: Pending, name: string): Pending {
   return { parts, bias: Float64Array.from(a.bias, (v, o) => v + b.bias[o]), shape: a.shape };
 }
 
-/** What an activation hands its consumers: α·A_t + c' (merged) or s·A_t + c (split, s = ±1). */
+/** What an activation hands its consumers: α·A_t + c' (merged) or K·A_t + c (unmerged, K = α/r², see splitQuadratic). */
 function activationOutput(tensor: number, shape: number[], alpha: number, c: number): Pending {
   const m = identityMap(shape, shape);
   scaleWeights(m, alpha);

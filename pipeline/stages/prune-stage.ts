@@ -112,7 +112,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     : p.latency !== undefined
       ? { key: 'latencyGoal', what: 'estimated latency (cost-model units)', of: relativeCost, goal: (r: number) => relativeCost(dense) * (1 - ((1 - p.latency!) * r) / p.steps) }
       : undefined;
-  const allocation = { global: ' (tiles of all layers ranked together)', cost: ' (tiles and whole tile rows of all layers ranked by expected loss per HE cost saved)', layer: '' }[p.allocation ?? 'layer'];
+  const allocation = { global: ' (tiles of all layers ranked together)', cost: ' (tiles and whole tile rows of all layers ranked by the loss their removal adds, measured, per HE cost saved)', layer: '' }[p.allocation ?? 'layer'];
   logger.info(`prune: ${p.method}${allocation} to ${p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
 
   let masks: Masks | undefined;
