@@ -24,7 +24,8 @@ import type { HeChain } from './lower.js';
  * the network's outputs, handed to the client as plan.outputConstants).
  */
 
-const pow2Below = (n: number) => { const out: number[] = []; for (let s = 1; s < n; s *= 2) out.push(s); return out; };
+/** 1, 2, 4, … below n: the rotation steps of a rotate-and-sum over n slots. */
+export const pow2Below = (n: number) => { const out: number[] = []; for (let s = 1; s < n; s *= 2) out.push(s); return out; };
 
 /** Which way each linear map's input lies: alternating, starting with `first`. */
 export function tileOrientation(first: TileShape['first'], li: number): 'outer' | 'inner' {

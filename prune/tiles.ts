@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import type { Plan } from '../plan/plan.js';
-import { tileOrientation } from '../export/tile-compile.js';
+import { pow2Below, tileOrientation } from '../export/tile-compile.js';
 import type { Masks } from './masks.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
@@ -54,10 +54,10 @@ export function withBoundaryOrders(grids: TileGrid[], o: { inputOrder?: number[]
 /** Input tile columns of a layer's grid (a tile row is this many tiles). */
 export const tileColumns = (g: TileGrid) => Math.ceil(g.nIn / g.inTile);
 export const tileCount = (g: TileGrid) => Math.ceil(g.nOut / g.outTile) * tileColumns(g);
-/** Rotations of one output tile row: the rotate-and-sum over a tile's inputs (export/tile-compile). */
-export const rowRotations = (g: TileGrid) => Math.ceil(Math.log2(g.inTile));
+/** Rotations of one output tile row: the rotate-and-sum over a tile's inputs, as export/tile-compile's tileStep does it. */
+export const rowRotations = (g: TileGrid) => pow2Below(g.inTile).length;
 /** Tile index of the weight at positions (input p, output q): row-major over (output tile, input tile). */
-export const tileAt = (g: TileGrid, p: number, q: number) => Math.floor(q / g.outTile) * Math.ceil(g.nIn / g.inTile) + Math.floor(p / g.inTile);
+export const tileAt = (g: TileGrid, p: number, q: number) => Math.floor(q / g.outTile) * tileColumns(g) + Math.floor(p / g.inTile);
 /** Tile index of weight (i, o), through the boundary permutations. */
 export const tileOf = (g: TileGrid, i: number, o: number) => tileAt(g, g.inPos ? g.inPos[i] : i, g.outPos ? g.outPos[o] : o);
 
