@@ -185,6 +185,10 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   // A CNN's tiled layers read the convolutions' layout, so only their outputs can be permuted (HE-PEx, at pruning).
   const { inputOrder, outputOrder } = tileOrders(o);
   if (inputOrder) throw new UserError('export.tiles.inputOrder: a network with convolutions tiles only its later dense layers; its input cannot be permuted');
+  // The shape is not a choice here: a shape given explicitly must be this one, rather than be silently replaced by it.
+  if (tiledFrom !== undefined && typeof o.tiles === 'object' && (o.tiles.t2 !== period || o.tiles.t1 !== S / period)) {
+    throw new UserError(`export.tiles: {t1: ${o.tiles.t1}, t2: ${o.tiles.t2}}: in a network with convolutions the tile shape follows the first dense layer's width (${sizeOf(chain.linears[firstDense].outShape)}, period ${period}): t1 = ${S / period}, t2 = ${period} at N = ${params.polyModulusDegree}; use tiles: auto or that shape`);
+  }
   const tile: TileShape | undefined = tiledFrom === undefined ? undefined : { t1: S / period, t2: period, first: 'inner', from: tiledFrom, ...(outputOrder ? { outputOrder } : {}) };
   let cur: Layout = input;
   const steps: PlanStep[] = [];

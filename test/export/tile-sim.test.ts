@@ -203,6 +203,10 @@ describe('a CNN with tiled dense layers', () => {
     expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
     const { total } = planCounts(plan);
     for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(total[k]);
+    // The shape follows fc1's width: given explicitly it must be that one (it was once silently replaced).
+    expect(compileChain(lowerModel(m), { tiles: { t1: plan.slots / 64, t2: 64 }, scaleBits: 30 }).tiles).toMatchObject({ t2: 64 });
+    expect(() => compileChain(lowerModel(m), { tiles: { t1: plan.slots / 32, t2: 32 }, scaleBits: 30 }))
+      .toThrow(/export\.tiles: \{t1: \d+, t2: 32\}: .*first dense layer's width \(60, period 64\): t1 = \d+, t2 = 64/);
     m.dispose(); x.dispose();
   });
 });
