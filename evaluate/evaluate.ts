@@ -14,7 +14,7 @@ import { sentCiphertexts } from '../plan/plan.js';
 import { estimatedServerSeconds } from '../plan/cost.js';
 import { loadModel } from '../train/checkpoint.js';
 import { epochProgress } from '../train/progress.js';
-import { argmax, maxAbsError, precisionBits, summarize } from './metrics.js';
+import { argmax, maxAbs, maxAbsError, precisionBits, summarize } from './metrics.js';
 import { evaluateEncrypted } from './pool.js';
 import { exists } from '../datasets/fs-util.js';
 
@@ -104,6 +104,10 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
       const err = maxAbsError(outs, plain);
       report.maxAbsError = err;
       report.precisionBits = precisionBits(err);
+      // An absolute error means little without the outputs' size (x² networks' logits run to the thousands).
+      const size = maxAbs(plain);
+      report.maxAbsOutput = size;
+      report.relativeError = size > 0 ? err / size : err;
     }
     const stepNames = results[0].steps.map((s) => s.name);
     report.latencyMs = {

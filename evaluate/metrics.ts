@@ -19,5 +19,8 @@ export function maxAbsError(a: number[][], b: number[][]): number {
   return m;
 }
 
+/** The largest |value| of a batch of outputs (what an absolute error is measured against). */
+export const maxAbs = (a: number[][]): number => a.reduce((m, row) => row.reduce((mm, v) => Math.max(mm, Math.abs(v)), m), 0);
+
 /** Precision in bits, as Orion reports it: -log2(max abs error). */
 export const precisionBits = (err: number) => (err > 0 ? +(-Math.log2(err)).toFixed(2) : Infinity);

@@ -67,6 +67,9 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
       expect(ev.agreement).toBe(1);
       expect(ev.simulatedAccuracy).toBe(ev.plaintextAccuracy);
       expect(ev.maxAbsError).toBeLessThan(0.05);
+      // The error's yardstick: the largest plaintext output, and the error relative to it.
+      expect(ev.maxAbsOutput).toBeGreaterThan(0);
+      expect(ev.relativeError).toBeCloseTo(ev.maxAbsError / ev.maxAbsOutput, 12);
       expect(ev.throughput.workers).toBe(2);
       expect(ev.opCountsPerImage.rotate).toBe(ev.staticCounts.rotate);
       expect(ev.opCountsPerImage.mulPlain).toBe(ev.staticCounts.mulPlain);
