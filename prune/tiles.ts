@@ -115,7 +115,21 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
     const s = tileScores(g, kernels.get(g.layer)!, masks?.get(g.layer));
     return { g, keep: Uint8Array.from(s, (v) => (v !== 0 ? 1 : 0)), score: rank?.scores.get(g.layer) ?? s };
   });
-  /** Removes the least important kept tiles among `cands` until `removed` reaches `target`, leaving each layer at least one tile. */
+  /**
+   * Whether every layer still keeps a tile that reads a computed neuron. Ranked across layers, removing a hidden tile
+   * row can leave the next layer only tiles reading it (they compute nothing), so a removal that would is skipped.
+   */
+  const connected = () => {
+    let dead = new Set<number>();
+    for (const x of layers) {
+      const cols = colsOf(x.g), prev = dead;
+      const live = x.keep.map((v, t) => (v && !prev.has(t % cols) ? 1 : 0));
+      if (!live.some(Boolean)) return false;
+      dead = deadRows(x.g, live);
+    }
+    return true;
+  };
+  /** Removes the least important kept tiles among `cands` until `removed` reaches `target`, leaving each layer at least one tile it can use. */
   const removeLeast = (cands: { l: number; t: number }[], removed: number, target: number) => {
     const left = layers.map((x) => x.keep.reduce((a, v) => a + v, 0));
     const order = cands.filter(({ l, t }) => layers[l].keep[t]).sort((a, b) => layers[a.l].score[a.t] - layers[b.l].score[b.t]);
@@ -124,6 +138,7 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
       // A layer keeps at least one tile (with two tiles, 60% would otherwise remove the whole layer).
       if (left[l] <= 1) continue;
       layers[l].keep[t] = 0;
+      if (!connected()) { layers[l].keep[t] = 1; continue; }
       left[l]--;
       removed++;
     }
@@ -131,10 +146,11 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
   /** Cost-aware removal: the tile or whole row with the least expected loss per cost saved, until `removed` reaches `target`. */
   const removeByCost = (rows: Map<string, Float64Array>, rotationWeight: number, removed: number, target: number) => {
     const left = layers.map((x) => x.keep.reduce((a, v) => a + v, 0));
+    const refused = new Set<string>();
     while (removed < target) {
       let best: { l: number; tiles: number[] } | undefined, bestRatio = Infinity;
       const consider = (l: number, tiles: number[], loss: number, cost: number) => {
-        if (loss / cost < bestRatio) { bestRatio = loss / cost; best = { l, tiles }; }
+        if (loss / cost < bestRatio && !refused.has(`${l}:${tiles}`)) { bestRatio = loss / cost; best = { l, tiles }; }
       };
       layers.forEach((x, l) => {
         const cols = colsOf(x.g), rotations = rotationWeight * rowRotations(x.g), rowScore = rows.get(x.g.layer)!;
@@ -151,6 +167,7 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
       if (!best) break;
       const { l, tiles } = best as { l: number; tiles: number[] };
       for (const t of tiles) layers[l].keep[t] = 0;
+      if (!connected()) { for (const t of tiles) layers[l].keep[t] = 1; refused.add(`${l}:${tiles}`); continue; }
       left[l] -= tiles.length;
       removed += tiles.length;
     }
@@ -175,7 +192,7 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
       removeLeast(tilesOf(l), removedOf(l), Math.min(Math.ceil(fraction * x.keep.length), x.keep.length - 1));
     });
   }
-  // Global ranking may keep a layer's tiles only where they read neurons the layer before no longer computes.
+  // A layer whose every tile reads neurons the layer before no longer computes (the removals above avoid making one; prior masks may have).
   const empty = layers.find((x) => !x.keep.some(Boolean));
   if (empty) throw new UserError(`prune: tile pruning to ${fraction.toFixed(3)} of ${rank?.global ? 'all' : 'each layer\'s'} tiles left no tile of layer ${empty.g.layer} that reads a computed neuron; lower prune.sparsity${rank?.global ? ' or use prune.allocation: layer' : ''}`);
   for (const x of layers) kept.set(x.g.layer, x.keep);

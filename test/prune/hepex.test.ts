@@ -213,7 +213,7 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const global = selectTiles(grids, kernels, 0.5, undefined, { scores, global: true });
     expect([...global.get('a')!]).toEqual([0, 0, 0, 1]);
     expect([...global.get('b')!]).toEqual([0, 1, 1, 1]);
-    // Globally, a layer can end up keeping only tiles that read neurons the layer before no longer computes: refused, naming it.
+    // Ranked globally, a removal can leave a layer only tiles that read neurons the layer before no longer computes: such a removal is skipped.
     const two: TileGrid[] = [
       { layer: 'a', nIn: 32, nOut: 32, inTile: 16, outTile: 16 },
       { layer: 'b', nIn: 32, nOut: 16, inTile: 16, outTile: 16 },
@@ -221,7 +221,13 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const k2 = new Map(two.map((g) => [g.layer, new Float32Array(g.nIn * g.nOut).fill(0.5)]));
     // a's first output row is weak, b's tile reading it strong, b's other tile weak.
     const s2 = new Map([['a', Float64Array.from([0.1, 0.2, 5, 6])], ['b', Float64Array.from([10, 0.3])]]);
-    expect(() => selectTiles(two, k2, 0.5, undefined, { scores: s2, global: true })).toThrow(/no tile of layer b .*allocation: layer/);
+    // By score alone: a0, a1 (a's first row: b0 then reads nothing), then b1, which would leave b nothing it can use: skipped for a2.
+    const connected = selectTiles(two, k2, 0.5, undefined, { scores: s2, global: true });
+    expect([...connected.get('a')!]).toEqual([0, 0, 0, 1]);
+    expect([...connected.get('b')!]).toEqual([0, 1]);
+    // Prior masks that already leave b only such a tile: refused, naming the layer.
+    const priorMasks = new Map([['a', Float32Array.from({ length: 32 * 32 }, (_, k) => (Math.floor((k % 32) / 16) === 0 ? 1 : 0))], ['b', Float32Array.from({ length: 32 * 16 }, (_, k) => (Math.floor(k / 16) >= 16 ? 1 : 0))]]);
+    expect(() => selectTiles(two, k2, 0.5, priorMasks, { scores: s2, global: true })).toThrow(/no tile of layer b .*allocation: layer/);
     // The config: tile pruning only, one of two values.
     expect(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'global' }).success).toBe(true);
     expect(pruneSchema.safeParse({ method: 'neuron', sparsity: 0.5, allocation: 'global' }).error?.issues[0].message).toMatch(/allocation applies to method tile/);
