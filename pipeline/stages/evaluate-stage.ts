@@ -18,7 +18,9 @@ export async function evaluateStage(ctx: StageContext, e: EvaluateConfig): Promi
   const q = r.plaintextMse !== undefined || r.ckksMse !== undefined
     ? `MSE plaintext ${(r.plaintextMse as number)?.toExponential(3)}, simulated ${(r.simulatedMse as number)?.toExponential(3)}, CKKS ${(r.ckksMse as number)?.toExponential(3)}`
     : `plaintext ${pct(r.plaintextAccuracy)}, simulated ${pct(r.simulatedAccuracy)}, CKKS ${pct(r.ckksAccuracy)}, agreement ${pct(r.agreement)}`;
-  logger.info(`evaluate (${r.samples} images): ${q}${lat ? `, server ${lat.server.mean.toFixed(0)} ms/image` : ''}`);
+  const err = typeof r.maxAbsError === 'number' && typeof r.relativeError === 'number'
+    ? `, max error ${r.maxAbsError.toExponential(2)} (${(100 * r.relativeError).toPrecision(2)}% of the largest output)` : '';
+  logger.info(`evaluate (${r.samples} images): ${q}${err}${lat ? `, server ${lat.server.mean.toFixed(0)} ms/image` : ''}`);
   const result = { ...r, file: run.file('evaluation.json') };
   ctx.summary.evaluate = result;
   await run.markDone('evaluate', fp, result);

@@ -70,6 +70,7 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
       // The error's yardstick: the largest plaintext output, and the error relative to it.
       expect(ev.maxAbsOutput).toBeGreaterThan(0);
       expect(ev.relativeError).toBeCloseTo(ev.maxAbsError / ev.maxAbsOutput, 12);
+      expect(r.stderr).toMatch(/evaluate \(6 images\): .*max error \d\.\d\de-\d+ \([\d.e+-]+% of the largest output\)/);
       expect(ev.throughput.workers).toBe(2);
       expect(ev.opCountsPerImage.rotate).toBe(ev.staticCounts.rotate);
       expect(ev.opCountsPerImage.mulPlain).toBe(ev.staticCounts.mulPlain);
