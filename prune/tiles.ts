@@ -115,20 +115,21 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
     const s = tileScores(g, kernels.get(g.layer)!, masks?.get(g.layer));
     return { g, keep: Uint8Array.from(s, (v) => (v !== 0 ? 1 : 0)), score: rank?.scores.get(g.layer) ?? s };
   });
+  /** Each layer's kept tiles less those that read only neurons the layer before no longer computes (forward through the layers). */
+  const liveKeeps = () => {
+    let dead = new Set<number>();
+    return layers.map((x) => {
+      const cols = colsOf(x.g), prev = dead;
+      const live = x.keep.map((v, t) => (v && !prev.has(t % cols) ? 1 : 0));
+      dead = deadRows(x.g, live);
+      return live;
+    });
+  };
   /**
    * Whether every layer still keeps a tile that reads a computed neuron. Ranked across layers, removing a hidden tile
    * row can leave the next layer only tiles reading it (they compute nothing), so a removal that would is skipped.
    */
-  const connected = () => {
-    let dead = new Set<number>();
-    for (const x of layers) {
-      const cols = colsOf(x.g), prev = dead;
-      const live = x.keep.map((v, t) => (v && !prev.has(t % cols) ? 1 : 0));
-      if (!live.some(Boolean)) return false;
-      dead = deadRows(x.g, live);
-    }
-    return true;
-  };
+  const connected = () => liveKeeps().every((k) => k.some(Boolean));
   /** Removes the least important kept tiles among `cands` until `removed` reaches `target`, leaving each layer at least one tile it can use. */
   const removeLeast = (cands: { l: number; t: number }[], removed: number, target: number) => {
     const left = layers.map((x) => x.keep.reduce((a, v) => a + v, 0));
@@ -175,20 +176,16 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
   const tilesOf = (l: number) => [...layers[l].keep.keys()].map((t) => ({ l, t }));
   const removedOf = (l: number) => layers[l].keep.length - layers[l].keep.reduce((a, v) => a + v, 0);
   // Tiles that read only neurons the previous layer no longer computes do nothing: gone.
-  const dropDeadReads = (l: number) => {
-    if (l === 0) return;
-    const dead = deadRows(layers[l - 1].g, layers[l - 1].keep), cols = colsOf(layers[l].g);
-    layers[l].keep.forEach((_, t) => { if (dead.has(t % cols)) layers[l].keep[t] = 0; });
-  };
+  const dropDeadReads = () => liveKeeps().forEach((k, l) => { layers[l].keep = k; });
   if (rank?.global) {
     const total = layers.reduce((a, x) => a + x.keep.length, 0);
     const removed = layers.reduce((a, _, l) => a + removedOf(l), 0);
     if (rank.rows) removeByCost(rank.rows, rank.rotationWeight ?? 12, removed, Math.ceil(fraction * total));
     else removeLeast(layers.flatMap((_, l) => tilesOf(l)), removed, Math.ceil(fraction * total));
-    layers.forEach((_, l) => dropDeadReads(l));
+    dropDeadReads();
   } else {
     layers.forEach((x, l) => {
-      dropDeadReads(l);
+      dropDeadReads();
       removeLeast(tilesOf(l), removedOf(l), Math.min(Math.ceil(fraction * x.keep.length), x.keep.length - 1));
     });
   }
