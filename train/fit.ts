@@ -78,9 +78,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       // A fresh RNG per epoch from (seed, epoch): a resumed run shuffles exactly as an uninterrupted one.
       const rng = new Rng(cfg.seed * 1000003 + epoch);
       const bar = epochProgress(`epoch ${epoch + 1}/${cfg.epochs}`, steps, logger);
-      let lossSum = 0, correct = 0, seen = 0, step = 0;
+      let lossSum = 0, correct = 0, seen = 0, step = 0, lr = learningRateAt(cfg, epoch);
       for (const idx of batchIndices(data.train.count, cfg.batchSize, rng)) {
-        const lr = learningRateAt(cfg, epoch + step / steps);
+        lr = learningRateAt(cfg, epoch + step / steps);
         setLearningRate(optimizer, lr);
         const aug = { ...cfg.augment, rng };
         const b: StepInput = { xs: batchPixels(data.train, idx, data.shape, data.normalization, aug), labels: batchLabels(data.train, idx), count: idx.length };
@@ -97,7 +97,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       const val = await evaluateSplit(model, evalSplit, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: cfg.evalBatchSize });
       assertFinite(val.loss, `epoch ${epoch + 1} ${evalName} evaluation`);
       const row: EpochMetrics = {
-        epoch: epoch + 1, learningRate: learningRateAt(cfg, epoch), trainLoss: lossSum / seen,
+        // The rate of the epoch's last step: its first would read 1% of the rate for a warm-up epoch.
+        epoch: epoch + 1, learningRate: lr, trainLoss: lossSum / seen,
         trainAccuracy: task === 'classification' ? correct / seen : undefined,
         valLoss: val.loss, valAccuracy: val.accuracy, seconds: +((performance.now() - t0) / 1000).toFixed(2),
         msPerStep: +((trainSeconds * 1000) / steps).toFixed(2),
