@@ -44,7 +44,7 @@ export const manifestSchema = z.object({
   createdAt: z.string(),
   params: z.object({ polyModulusDegree: z.number().int(), coeffModulusBits: z.array(z.number().int()), scaleBits: z.number().int() }),
   refresh: z.object({ maskBits: z.number().int().nonnegative() }).optional(),
-  tiles: z.object({ t1: z.number().int().positive(), t2: z.number().int().positive(), first: z.enum(['outer', 'inner']), from: z.number().int().nonnegative().optional() }).optional(),
+  tiles: z.object({ t1: z.number().int().positive(), t2: z.number().int().positive(), first: z.enum(['outer', 'inner']), from: z.number().int().nonnegative().optional(), convRows: z.boolean().optional() }).optional(),
   channelBlocks: z.enum(['tight', 'pow2', 'mux']).optional(),
   groupOrder: z.enum(['interleaved', 'contiguous']).optional(),
   slots: z.number().int().positive(),

@@ -7,7 +7,7 @@ import { relativeCost } from '../plan/cost.js';
 import type { HeChain } from './lower.js';
 import { foldDeadNeurons } from './dead-neurons.js';
 import { finishPlan } from './finish-plan.js';
-import { compileTiled, outputConstants, replicateStep, squareStep, tileOrders, tileOrientation, tileStep } from './tile-compile.js';
+import { compileTiled, outputConstants, replicateStep, rowsStep, squareStep, tileOrders, tileOrientation, tileStep } from './tile-compile.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
 export interface CompileOptions {
@@ -43,6 +43,13 @@ export interface CompileOptions {
    * the cost model. Absent: the diagonal (hybrid) method.
    */
   tiles?: 'auto' | { t1: number; t2: number; first?: 'outer' | 'inner'; inputOrder?: number[]; outputOrder?: number[] };
+  /**
+   * With `tiles`, in a network with convolutions: the dense layer reading the
+   * convolutions is tile-packed too, its input rows split and copied by a
+   * `rows` step (rowsStep); otherwise it is diagonal-packed and only the
+   * dense layers after it are tiled.
+   */
+  tileFirstDense?: boolean;
   /**
    * Channel order of a tensor a grouped convolution reads: `interleaved`
    * (default; SpENCNN: channel c of group g at position c·G + g, one rotation
@@ -138,8 +145,11 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   const denseWidth = Math.max(...chain.linears.filter((_, i) => !blocks[i]).map((m) => nextPow2(sizeOf(m.outShape))), 1);
   // Tile-packed dense layers (export.tiles in a CNN): those after the first dense layer, which reads the conv layout.
   const firstDense = blocks.findIndex((b) => !b);
-  const tiledFrom = o.tiles && firstDense >= 0 && firstDense + 1 < chain.linears.length ? firstDense + 1 : undefined;
-  const replicates = tiledFrom === undefined ? 0 : Math.floor((chain.linears.length - tiledFrom) / 2);
+  // With export.tileFirstDense, from the first dense layer itself (its input rows copied by a `rows` step: one level more).
+  if (o.tileFirstDense && !o.tiles) throw new UserError('export.tileFirstDense: needs export.tiles (auto or a tile shape)');
+  const convRows = !!o.tiles && !!o.tileFirstDense && firstDense > 0;
+  const tiledFrom = convRows ? firstDense : o.tiles && firstDense >= 0 && firstDense + 1 < chain.linears.length ? firstDense + 1 : undefined;
+  const replicates = tiledFrom === undefined ? 0 : Math.floor((chain.linears.length - tiledFrom) / 2) + (convRows ? 1 : 0);
   const depth = 2 * chain.linears.length - 1 + replicates;
   const need = { levels: o.refresh ? Math.min(o.refresh.levels, depth) : depth, slots: Math.max(largestBlock, denseWidth) };
   const params = o.params ?? selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
@@ -185,70 +195,98 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   // A CNN's tiled layers read the convolutions' layout, so only their outputs can be permuted (HE-PEx, at pruning).
   const { inputOrder, outputOrder } = tileOrders(o);
   if (inputOrder) throw new UserError('export.tiles.inputOrder: a network with convolutions tiles only its later dense layers; its input cannot be permuted');
-  // The shape is not a choice here: a shape given explicitly must be this one, rather than be silently replaced by it.
-  if (tiledFrom !== undefined && typeof o.tiles === 'object' && (o.tiles.t2 !== period || o.tiles.t1 !== S / period)) {
+  // Without convRows the shape is not a choice: a shape given explicitly must be this one, rather than be silently replaced by it.
+  if (tiledFrom !== undefined && !convRows && typeof o.tiles === 'object' && (o.tiles.t2 !== period || o.tiles.t1 !== S / period)) {
     throw new UserError(`export.tiles: {t1: ${o.tiles.t1}, t2: ${o.tiles.t2}}: in a network with convolutions the tile shape follows the first dense layer's width (${sizeOf(chain.linears[firstDense].outShape)}, period ${period}): t1 = ${S / period}, t2 = ${period} at N = ${params.polyModulusDegree}; use tiles: auto or that shape`);
   }
-  const tile: TileShape | undefined = tiledFrom === undefined ? undefined : { t1: S / period, t2: period, first: 'inner', from: tiledFrom, ...(outputOrder ? { outputOrder } : {}) };
-  let cur: Layout = input;
-  const steps: PlanStep[] = [];
-  // Materialised tensors a residual input can read: the input (−1) and each square's output.
-  const tensors = new Map<number, Skip['source']>([[-1, { layout: input, step: -1 }]]);
-  let level = top, refreshes = 0;
-  /** Before a step that needs a level: a refresh if none is left (of the current tensor and every earlier one still to be read). */
-  const needLevel = (nextLinear: number) => {
-    if (level > 0) { level--; return; }
-    if (!o.refresh) throw new UserError(`the plan needs ${depth} levels and the parameters hold ${top}; set export.refresh to split it with masked refresh`);
-    const live = new Set<number>();
-    // (The current tensor is refreshed anyway, even when it is also read later.)
-    chain.skips.forEach((sk, j) => { if (sk && j >= nextLinear && sk.from >= 0 && tensors.has(sk.from) && tensors.get(sk.from)!.step !== steps.length - 1) live.add(sk.from); });
-    steps.push({ kind: 'refresh', name: `refresh${++refreshes}`, out: cur, tensors: [...live].map((t) => ({ step: tensors.get(t)!.step, cts: tensors.get(t)!.layout.cts })) });
-    level = top - 1;
-  };
-  chain.linears.forEach((m, li) => {
-    if (li > 0) {
-      needLevel(li);
-      steps.push(squareStep(chain, li, cur));
-      tensors.set(li - 1, { layout: cur, step: steps.length - 1 });
-    }
-    if (tile && li >= tile.from! && tileOrientation(tile.first, li - tile.from!) === 'outer') {
-      needLevel(li);
-      const rep = replicateStep(`replicate${li}`, cur, S, tile);
-      steps.push(rep);
-      cur = rep.out;
-    }
-    const k = chain.pools[li];
-    if (k) {
-      const pg = blocks[li - 1]!;
-      const [h, w, c] = cur.shape;
-      const window = (stride: number) => Array.from({ length: k }, (_, i) => i * stride);
-      const out = imageLayout([Math.floor(h / k), Math.floor(w / k), c], inGeoms[li]!.strides, { slots: S, perCt: perCtOf(pg), mux: muxOf(pg), order: orderFor(li, c) });
-      steps.push({ kind: 'pool', name: `pool${li}`, stages: [window(pg.strides.x), window(pg.strides.y)], out });
-      cur = out;
-    }
-    const name = `linear${li + 1}`;
-    // The input grid's row stride is a natural giant step for a convolution (babies = taps within a row).
-    const inRow = inGeoms[li]?.strides.y;
-    const stepLevel = (needLevel(li), level + 1);
-    // With every first-layer rotation left to the client, that layer needs no giant steps.
-    const split = bsgs && !(li === 0 && o.clientRotations === 'all');
-    const sk = chain.skips[li];
-    const skip = sk && { map: sk.map, source: tensors.get(sk.from)! };
-    if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
-    const step = blocks[li]
-      ? imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, split, stepLevel, inRow, skip, orderFor(li + 1, m.outShape[2]))
-      : tile && li >= tile.from!
-        ? tileStep(name, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, tileOrientation(tile.first, li - tile.from!), li === chain.linears.length - 1 ? tile.outputOrder : undefined)
-        : denseStep(m, cur, S, name, split, stepLevel);
-    steps.push(step);
-    cur = step.out;
-  });
-  const grouped = chain.linears.some((m) => (m.groups ?? 1) > 1);
-  const constants = tile ? outputConstants(cur, chain.linears[chain.linears.length - 1]) : undefined;
-  const plan: Plan = { formatVersion: 1, params, channelBlocks: mux ? 'mux' : align ? 'pow2' : 'tight', ...(grouped ? { groupOrder: o.groupOrder ?? 'interleaved' } : {}),
-    ...(tile ? { tiles: tile } : {}), ...(constants ? { outputConstants: constants } : {}), ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
-  // Phase 4: the client's rotations, Galois keys within the memory budget.
-  return finishPlan(plan, o);
+  if (convRows && typeof o.tiles === 'object' && o.tiles.t1 * o.tiles.t2 !== S) {
+    throw new UserError(`export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`);
+  }
+  // convRows: the shape is free (an explicit one, or every t2 from 16 to S/2, the cheapest by the cost model); the first tiled map reads rows along c.
+  const t2s = tiledFrom === undefined ? [0] : !convRows ? [period] : typeof o.tiles === 'object' ? [o.tiles.t2] : pow2Upto(S / 2).filter((t) => t >= 16);
+  // The convolutions do not depend on the tile shape: compiled once.
+  const convSteps = new Map<number, LinearStep>();
+  // Only the cheapest plan so far is held (a plan's plaintexts run to hundreds of MiB).
+  let best: Plan | undefined;
+  for (const t2 of t2s) {
+    const p = build(t2 ? { t1: S / t2, t2, first: 'inner', from: tiledFrom, ...(convRows ? { convRows } : {}), ...(outputOrder ? { outputOrder } : {}) } : undefined);
+    if (!best || relativeCost(p) < relativeCost(best)) best = p;
+  }
+  return best!;
+
+  function build(tile: TileShape | undefined): Plan {
+    let cur: Layout = input;
+    const steps: PlanStep[] = [];
+    // Materialised tensors a residual input can read: the input (−1) and each square's output.
+    const tensors = new Map<number, Skip['source']>([[-1, { layout: input, step: -1 }]]);
+    let level = top, refreshes = 0;
+    /** Before a step that needs a level: a refresh if none is left (of the current tensor and every earlier one still to be read). */
+    const needLevel = (nextLinear: number) => {
+      if (level > 0) { level--; return; }
+      if (!o.refresh) throw new UserError(`the plan needs ${depth} levels and the parameters hold ${top}; set export.refresh to split it with masked refresh`);
+      const live = new Set<number>();
+      // (The current tensor is refreshed anyway, even when it is also read later.)
+      chain.skips.forEach((sk, j) => { if (sk && j >= nextLinear && sk.from >= 0 && tensors.has(sk.from) && tensors.get(sk.from)!.step !== steps.length - 1) live.add(sk.from); });
+      steps.push({ kind: 'refresh', name: `refresh${++refreshes}`, out: cur, tensors: [...live].map((t) => ({ step: tensors.get(t)!.step, cts: tensors.get(t)!.layout.cts })) });
+      level = top - 1;
+    };
+    chain.linears.forEach((m, li) => {
+      if (li > 0) {
+        needLevel(li);
+        steps.push(squareStep(chain, li, cur));
+        tensors.set(li - 1, { layout: cur, step: steps.length - 1 });
+      }
+      if (tile && li >= tile.from! && tileOrientation(tile.first, li - tile.from!) === 'outer') {
+        needLevel(li);
+        const rep = replicateStep(`replicate${li}`, cur, S, tile);
+        steps.push(rep);
+        cur = rep.out;
+      }
+      const k = chain.pools[li];
+      if (k) {
+        const pg = blocks[li - 1]!;
+        const [h, w, c] = cur.shape;
+        const window = (stride: number) => Array.from({ length: k }, (_, i) => i * stride);
+        const out = imageLayout([Math.floor(h / k), Math.floor(w / k), c], inGeoms[li]!.strides, { slots: S, perCt: perCtOf(pg), mux: muxOf(pg), order: orderFor(li, c) });
+        steps.push({ kind: 'pool', name: `pool${li}`, stages: [window(pg.strides.x), window(pg.strides.y)], out });
+        cur = out;
+      }
+      if (tile?.convRows && li === tile.from) {
+        needLevel(li);
+        const rows = rowsStep(`rows${li}`, cur, S, tile);
+        steps.push(rows);
+        cur = rows.out;
+      }
+      const name = `linear${li + 1}`;
+      // The input grid's row stride is a natural giant step for a convolution (babies = taps within a row).
+      const inRow = inGeoms[li]?.strides.y;
+      const stepLevel = (needLevel(li), level + 1);
+      // With every first-layer rotation left to the client, that layer needs no giant steps.
+      const split = bsgs && !(li === 0 && o.clientRotations === 'all');
+      const sk = chain.skips[li];
+      const skip = sk && { map: sk.map, source: tensors.get(sk.from)! };
+      if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
+      const conv = () => {
+        let st = convSteps.get(li);
+        if (!st) { st = imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, split, stepLevel, inRow, skip, orderFor(li + 1, m.outShape[2])); convSteps.set(li, st); }
+        // finishPlan renumbers the first step's terms in place: each plan gets terms of its own (the diagonals are shared, never written).
+        return { ...st, outputs: st.outputs.map((out) => ({ ...out, giants: out.giants.map((g) => ({ ...g, terms: g.terms.map((t) => ({ ...t })) })) })) };
+      };
+      const step = blocks[li]
+        ? conv()
+        : tile && li >= tile.from!
+          ? tileStep(name, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, tileOrientation(tile.first, li - tile.from!), li === chain.linears.length - 1 ? tile.outputOrder : undefined)
+          : denseStep(m, cur, S, name, split, stepLevel);
+      steps.push(step);
+      cur = step.out;
+    });
+    const grouped = chain.linears.some((m) => (m.groups ?? 1) > 1);
+    const constants = tile ? outputConstants(cur, chain.linears[chain.linears.length - 1]) : undefined;
+    const plan: Plan = { formatVersion: 1, params, channelBlocks: mux ? 'mux' : align ? 'pow2' : 'tight', ...(grouped ? { groupOrder: o.groupOrder ?? 'interleaved' } : {}),
+      ...(tile ? { tiles: tile } : {}), ...(constants ? { outputConstants: constants } : {}), ...(refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}), slots: S, input, inputCopies: copies, steps, output: cur };
+    // Phase 4: the client's rotations, Galois keys within the memory budget.
+    return finishPlan(plan, o);
+  }
 }
 
 /** Slot-level matrices keyed by (output ciphertext, input ciphertext) as j·2^16 + i. */

@@ -186,6 +186,40 @@ export function replicateStep(name: string, cur: Layout, S: number, tile: TileSh
   return { kind: 'linear', name, outputs, rotateSum: pow2Below(tile.t2).map((s) => S - s), out: { ...cur, desc } };
 }
 
+/**
+ * A CNN's conv output into tile-tensor input form (export.tileFirstDense):
+ * every row of t2 slots (r fixed) that holds elements becomes a ciphertext of
+ * its own, masked to those elements (which also clears pooling's partial sums
+ * and conv junk) and copied along r by a rotate-and-sum over the rows (cyclic
+ * over the whole ciphertext: every row then holds the one row's elements).
+ * Each output ciphertext is one input tile of the tiled layer that reads it
+ * ('inner': element at its column, repeated every t2 slots); which elements
+ * share a tile is the conv layout's choice.
+ */
+export function rowsStep(name: string, cur: Layout, S: number, tile: TileShape): LinearStep {
+  const { t1, t2 } = tile;
+  const rows = new Map<number, number[]>(); // key: ciphertext · t1 + row → elements
+  cur.slotOf.forEach((g, e) => {
+    if (g < 0) return;
+    const key = Math.floor(g / S) * t1 + Math.floor((g % S) / t2);
+    const list = rows.get(key);
+    if (list) list.push(e); else rows.set(key, [e]);
+  });
+  const keys = [...rows.keys()].sort((a, b) => a - b);
+  const slotOf = new Int32Array(cur.slotOf.length).fill(-1);
+  const outputs = keys.map((key, k) => {
+    const mask = new Float64Array(S);
+    for (const e of rows.get(key)!) {
+      const s = cur.slotOf[e] % S;
+      mask[s] = 1;
+      slotOf[e] = k * S + (s % t2);
+    }
+    return { giants: [{ giant: 0, terms: [{ input: Math.floor(key / t1), baby: 0, diag: mask }] }] };
+  });
+  const desc = `${cur.shape.join('x')} @ [*/${t1}, ${t2}] (rows of ${cur.desc.replace(/^[^@]*@ /, '')}${keys.length > 1 ? `, ${keys.length} ciphertexts` : ''})`;
+  return { kind: 'linear', name, outputs, rotateSum: pow2Below(t1).map((s) => s * t2), out: { shape: [...cur.shape], cts: keys.length, slotOf, period: t2, desc } };
+}
+
 /** Position of each live entry among the live ones (−1 for dead). */
 function compactIndex(live: boolean[]): number[] {
   let k = 0;

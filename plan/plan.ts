@@ -89,6 +89,12 @@ export interface TileShape {
   /** A CNN tiles only its dense layers after the first: the index of the first tiled linear map (absent: 0, all). */
   from?: number;
   /**
+   * The first tiled map reads the convolutions' output (export.tileFirstDense): a `rows` step before it masks each
+   * row of t2 slots of the conv layout into a ciphertext of its own and copies it along r, so each such row is one
+   * input tile (element at the row's column, copied in every row); the elements of a row are fixed by the conv layout.
+   */
+  convRows?: boolean;
+  /**
    * HE-PEx permutation of the network's boundary (set by tile pruning with
    * permute): input element i is packed at position inputOrder[i], output o
    * is computed at position outputOrder[o]. The model is unchanged; the

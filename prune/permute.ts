@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import type { Masks } from './masks.js';
-import { tileAt, type TileGrid } from './tiles.js';
+import { tileAt, tileColumns, type TileGrid } from './tiles.js';
 
 /**
  * HE-PEx permutation: reordering the outputs of dense layer h together with
@@ -89,7 +89,7 @@ export function clusterPermutations(grids: TileGrid[], weights: Float32Array[], 
       if (a.outTile !== b.inTile) throw new Error(`permute: ${a.layer} outputs tiles of ${a.outTile}, ${b.layer} reads tiles of ${b.inTile}`);
       const colPos = h > 0 ? inverse(perms[h - 1]) : a.inPos ?? identity(a.nIn);
       const rowPos = h + 1 < perms.length ? inverse(perms[h + 1]) : b.outPos ?? identity(b.nOut);
-      const inGroups = Math.ceil(a.nIn / a.inTile);
+      const inGroups = tileColumns(a);
       const supports = Array.from({ length: a.nOut }, (_, k) => {
         const f = new Set<number>();
         for (let i = 0; i < a.nIn; i++) if (weights[h][i * a.nOut + k] !== 0) f.add(Math.floor(colPos[i] / a.inTile));

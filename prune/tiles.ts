@@ -18,6 +18,8 @@ import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 export interface TileGrid {
   layer: string; nIn: number; nOut: number; outTile: number; inTile: number;
   clientIn?: boolean; clientOut?: boolean; inPos?: Int32Array; outPos?: Int32Array;
+  /** Input positions span [0, inSpan) (default nIn): more when the layout leaves gaps (a CNN's conv rows, see convRowPositions). */
+  inSpan?: number;
 }
 
 export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
@@ -31,9 +33,25 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
   const grids = dense.map((l, i): TileGrid => {
     const [nIn, nOut] = l.getWeights()[0].shape;
     const outer = tileOrientation(first, i) === 'outer';
-    return { layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2, clientIn: i === 0 && from === 0, clientOut: i === dense.length - 1 };
+    const g: TileGrid = { layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2, clientIn: i === 0 && from === 0, clientOut: i === dense.length - 1 };
+    return i === 0 && plan.tiles!.convRows ? { ...g, ...convRowPositions(plan, l.name, nIn) } : g;
   });
   return withBoundaryOrders(grids, plan.tiles);
+}
+
+/**
+ * Where the first tiled layer of a CNN (export.tileFirstDense) reads each input: the `rows` step put the elements of
+ * one row of the conv layout into ciphertext k at column c, so its input tile is k: position k·t2 + c. Fixed by the
+ * convolutions' layout (not a boundary HE-PEx may permute).
+ */
+function convRowPositions(plan: Plan, layer: string, nIn: number): Pick<TileGrid, 'inPos' | 'inSpan'> {
+  const { t2, from } = plan.tiles!;
+  const at = plan.steps.findIndex((st) => st.name === `linear${from! + 1}`);
+  const rows = plan.steps[at - 1];
+  if (at < 1 || rows.kind !== 'linear' || !rows.name.startsWith('rows')) throw new Error(`prune: plan step linear${from! + 1} does not read a rows step`);
+  if (rows.out.slotOf.length !== nIn) throw new UserError(`prune: layer ${layer} reads ${nIn} inputs, the plan's conv rows hold ${rows.out.slotOf.length}`);
+  const S = plan.slots;
+  return { inPos: Int32Array.from(rows.out.slotOf, (g) => Math.floor(g / S) * t2 + (g % S)), inSpan: rows.out.cts * t2 };
 }
 
 /** The boundary orders of the grids, for the plan (export.tiles inputOrder / outputOrder). */
@@ -52,7 +70,7 @@ export function withBoundaryOrders(grids: TileGrid[], o: { inputOrder?: number[]
 }
 
 /** Input tile columns of a layer's grid (a tile row is this many tiles). */
-export const tileColumns = (g: TileGrid) => Math.ceil(g.nIn / g.inTile);
+export const tileColumns = (g: TileGrid) => Math.ceil((g.inSpan ?? g.nIn) / g.inTile);
 export const tileCount = (g: TileGrid) => Math.ceil(g.nOut / g.outTile) * tileColumns(g);
 /** Rotations of one output tile row: the rotate-and-sum over a tile's inputs, as export/tile-compile's tileStep does it. */
 export const rowRotations = (g: TileGrid) => pow2Below(g.inTile).length;

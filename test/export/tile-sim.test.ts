@@ -1,10 +1,12 @@
 import { compileChain } from '../../export/compile.js';
 import { applyMap, denseMap, type LinearMap } from '../../export/linear-map.js';
 import type { HeChain } from '../../export/lower.js';
-import { planCiphertexts, planCounts } from '../../plan/cost.js';
+import { planCiphertexts, planCounts, relativeCost } from '../../plan/cost.js';
 import { Rng } from '../../common/rng.js';
 import { selectParams } from '../../he/params.js';
 import { maxAbsDiff, simulate } from '../helpers/simulate.js';
+import { tempDir } from '../helpers/tmp.js';
+import { loadExport, writeExport } from '../../export/artifact.js';
 
 /** A fully-connected chain with random widths and weights; `zeroTiles(li)` blanks weight blocks (pruned tiles). */
 function randomChain(seed: number, widths: number[], blank?: (li: number, o: number, i: number) => boolean): HeChain {
@@ -185,28 +187,70 @@ describe('tile-tensor packing on the slot simulator', () => {
 });
 
 describe('a CNN with tiled dense layers', () => {
-  test('convolutions and the first dense layer diagonal, the dense layers after it tiled (with a replicate step): output = tfjs, counts = simulator', async () => {
+  /** A small VGG-5 (8x8x1 in, conv 4 and 8 channels, FC 60-40-6), one random input, its tfjs output and its lowered chain. */
+  async function smallCnn(seed: number) {
     const tf = await import('@tensorflow/tfjs');
     const { initBackend } = await import('../../train/backend.js');
     const { buildModel, modelSchema } = await import('../../train/zoo/registry.js');
     const { withSeededRandom } = await import('../../train/seeded.js');
     const { lowerModel } = await import('../../export/lower.js');
     await initBackend('wasm');
-    const m = withSeededRandom(3, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [4, 8], groups: [1, 1], dense: [60, 40], activation: 'square', batchNorm: false }), { inputShape: [8, 8, 1], numClasses: 6 }));
-    const x = tf.randomNormal([1, 8, 8, 1], 0, 1, 'float32', 3);
+    const m = withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [4, 8], groups: [1, 1], dense: [60, 40], activation: 'square', batchNorm: false }), { inputShape: [8, 8, 1], numClasses: 6 }));
+    const x = tf.randomNormal([1, 8, 8, 1], 0, 1, 'float32', seed);
     const ref = (m.predict(x) as import('@tensorflow/tfjs').Tensor).dataSync();
-    const plan = compileChain(lowerModel(m), { tiles: 'auto', scaleBits: 30 });
+    const out = { x: x.dataSync(), ref, chain: () => lowerModel(m), dispose: () => m.dispose() };
+    x.dispose();
+    return out;
+  }
+
+  test('convolutions and the first dense layer diagonal, the dense layers after it tiled (with a replicate step): output = tfjs, counts = simulator', async () => {
+    const { x, ref, chain, dispose } = await smallCnn(3);
+    const plan = compileChain(chain(), { tiles: 'auto', scaleBits: 30 });
     // fc1 (reads the conv layout) is diagonal, its 60 outputs periodic every 64: tiles with t2 = 64 from linear 4 (fc2) on.
     expect(plan.tiles).toMatchObject({ t2: 64, first: 'inner', from: 3 });
     expect(plan.steps.map((s) => s.name)).toEqual(['linear1', 'square1', 'pool1', 'linear2', 'square2', 'pool2', 'linear3', 'square3', 'linear4', 'square4', 'replicate4', 'linear5']);
-    const { y, sim } = simulate(plan, x.dataSync());
+    const { y, sim } = simulate(plan, x);
     expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
     const { total } = planCounts(plan);
     for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(total[k]);
     // The shape follows fc1's width: given explicitly it must be that one (it was once silently replaced).
-    expect(compileChain(lowerModel(m), { tiles: { t1: plan.slots / 64, t2: 64 }, scaleBits: 30 }).tiles).toMatchObject({ t2: 64 });
-    expect(() => compileChain(lowerModel(m), { tiles: { t1: plan.slots / 32, t2: 32 }, scaleBits: 30 }))
+    expect(compileChain(chain(), { tiles: { t1: plan.slots / 64, t2: 64 }, scaleBits: 30 }).tiles).toMatchObject({ t2: 64 });
+    expect(() => compileChain(chain(), { tiles: { t1: plan.slots / 32, t2: 32 }, scaleBits: 30 }))
       .toThrow(/export\.tiles: \{t1: \d+, t2: 32\}: .*first dense layer's width \(60, period 64\): t1 = \d+, t2 = 64/);
-    m.dispose(); x.dispose();
+    dispose();
+  });
+
+  test('tileFirstDense: the dense layer reading the convolutions is tiled too (conv rows masked and copied), for the auto and explicit shapes: output = tfjs, counts = simulator', async () => {
+    const { x, ref, chain, dispose } = await smallCnn(4);
+    const auto = compileChain(chain(), { tiles: 'auto', tileFirstDense: true, scaleBits: 30 });
+    const S = auto.slots;
+    const shapes = [auto, ...[16, 64, 256].map((t2) => compileChain(chain(), { tiles: { t1: S / t2, t2 }, tileFirstDense: true, scaleBits: 30 }))];
+    for (const plan of shapes) {
+      // fc1 (linear3) reads the rows step; fc2 (outer) needs a replicate step; fc3 reads along c again.
+      expect(plan.tiles).toMatchObject({ first: 'inner', from: 2, convRows: true });
+      expect(plan.steps.map((s) => s.name)).toEqual(['linear1', 'square1', 'pool1', 'linear2', 'square2', 'pool2', 'rows2', 'linear3', 'square3', 'replicate3', 'linear4', 'square4', 'linear5']);
+      // One ciphertext per row of t2 slots the conv output occupies.
+      const rows = plan.steps[6], conv = plan.steps[5].out;
+      const occupied = new Set(Array.from(conv.slotOf, (g) => Math.floor(g / plan.tiles!.t2)));
+      expect(rows.out.cts).toBe(occupied.size);
+      const { y, sim } = simulate(plan, x);
+      expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+      const { total } = planCounts(plan);
+      for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(sim.counts[k]).toBe(total[k]);
+    }
+    // Auto is the cheapest of the shapes tried.
+    for (const plan of shapes) expect(relativeCost(auto)).toBeLessThanOrEqual(relativeCost(plan));
+    // The export keeps the tile shape, conv rows included (what pruning aligns with), and the same plan.
+    const t = await tempDir();
+    try {
+      await writeExport(t.path, auto, {});
+      const { plan: back } = await loadExport(t.path);
+      expect(back.tiles).toEqual(auto.tiles);
+      expect(planCounts(back).total).toEqual(planCounts(auto).total);
+      expect(maxAbsDiff(simulate(back, x).y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+    } finally { await t.cleanup(); }
+    expect(() => compileChain(chain(), { tileFirstDense: true, scaleBits: 30 })).toThrow(/export\.tileFirstDense: needs export\.tiles/);
+    expect(() => compileChain(chain(), { tiles: { t1: 64, t2: 32 }, tileFirstDense: true, scaleBits: 30 })).toThrow(/export\.tiles: t1 × t2 = 64 × 32 = 2048, must equal the \d+ slots/);
+    dispose();
   });
 });

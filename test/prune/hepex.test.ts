@@ -346,4 +346,40 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     expect(after.rotate).toBeLessThan(before.rotate);
     m.dispose();
   });
+
+  test('a CNN with its first dense layer tiled (tileFirstDense): the grid follows the conv rows, the plan multiplies exactly its non-empty tiles, and the permutation keeps outputs and never adds tiles', () => {
+    const m = withSeededRandom(8, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [4, 8], groups: [1, 1], dense: [60, 40], activation: 'square', batchNorm: false }), { inputShape: [8, 8, 1], numClasses: 6 }));
+    const o = { tiles: { t1: 256, t2: 32 }, tileFirstDense: true, scaleBits: 30 } as const;
+    const plan = compileChain(lowerModel(m), o);
+    expect(plan.slots).toBe(8192);
+    const grids = tileGrids(m, plan);
+    // fc1 reads 2×2×8 = 32 conv outputs from the rows step's ciphertexts: its input positions are k·t2 + column.
+    expect(grids.map((g) => g.layer)).toEqual(['fc1', 'fc2', 'fc3']);
+    const rows = plan.steps[plan.steps.findIndex((st) => st.name === 'linear3') - 1];
+    expect(grids[0]).toMatchObject({ nIn: 32, inTile: 32, outTile: 256, inSpan: rows.out.cts * 32, clientIn: false });
+    expect(tileColumns(grids[0])).toBe(rows.out.cts);
+    // Blank random tiles of every layer through the grids: the plan's tiled steps multiply exactly the tiles left.
+    const r = new Rng(8);
+    const masks = new Map(grids.map((g) => {
+      const gone = new Set(Array.from({ length: tileColumns(g) * Math.ceil(g.nOut / g.outTile) }, (_, t) => t).filter(() => r.next() < 0.4));
+      gone.delete(0);
+      return [g.layer, Float32Array.from({ length: g.nIn * g.nOut }, (_, k) => (gone.has(tileOf(g, Math.floor(k / g.nOut), k % g.nOut)) ? 0 : 1))];
+    }));
+    applyMasks(m, masks);
+    const per = planCounts(compileChain(lowerModel(m), o)).perStep;
+    const tiled = ['linear3', 'linear4', 'linear5'].map((n) => per.find((p) => p.name === n)!.counts.mulPlain);
+    expect(tiled).toEqual(grids.map((g) => nonEmptyTiles(g, kernelValues(m, g.layer))));
+    // Sparse survivors, clustered: same outputs, no more tiles.
+    applyMasks(m, selectMagnitude(new Map(grids.map((g) => [g.layer, kernelValues(m, g.layer)])), 0.9, { perLayer: true }));
+    const x = tf.randomNormal([3, 8, 8, 1], 0, 1, 'float32', 8);
+    const before = predict(m, x);
+    const w = weightsOf(m, grids);
+    const perms = clusterPermutations(grids, w);
+    expect(countTiles(grids, w, perms)).toBeLessThanOrEqual(countTiles(grids, w, grids.slice(0, -1).map((g) => Int32Array.from({ length: g.nOut }, (_, i) => i))));
+    permuteModel(m, grids, perms);
+    expect(maxAbsDiff(predict(m, x), before)).toBeLessThanOrEqual(1e-5);
+    const after = planCounts(compileChain(lowerModel(m), o)).perStep;
+    expect(['linear3', 'linear4', 'linear5'].map((n) => after.find((p) => p.name === n)!.counts.mulPlain)).toEqual(grids.map((g) => nonEmptyTiles(g, kernelValues(m, g.layer))));
+    m.dispose(); x.dispose();
+  });
 });
