@@ -42,3 +42,39 @@ test('tiled MLP with a replicate step and pruned tiles: tfjs ≈ simulator ≈ n
     x.dispose();
   } finally { triple.close(); model.dispose(); }
 }, 120_000);
+
+/**
+ * A CNN with every dense layer tiled (export.tileFirstDense): the rows step
+ * (masks, rotations by whole rows of t2 slots) and both tile orientations
+ * under real CKKS, with the first dense layer's tiles over one conv row pruned.
+ */
+test('CNN with its first dense layer tiled (rows step) and a pruned tile: tfjs ≈ simulator ≈ node-seal, identical op counts', async () => {
+  await initBackend('wasm');
+  const model = withSeededRandom(13, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [2, 4], groups: [1, 1], dense: [12], activation: 'square', batchNorm: false }), { inputShape: [8, 8, 1], numClasses: 5 }));
+  // Rows of 16 slots: the conv output spans several, one input tile each.
+  const S = compileChain(lowerModel(model), { tiles: 'auto', tileFirstDense: true, scaleBits: 30 }).slots;
+  const o = { tiles: { t1: S / 16, t2: 16 }, tileFirstDense: true, scaleBits: 30 };
+  const dense = compileChain(lowerModel(model), o);
+  expect(dense.steps.map((s) => s.name)).toEqual(['linear1', 'square1', 'pool1', 'linear2', 'square2', 'pool2', 'rows2', 'linear3', 'square3', 'replicate3', 'linear4']);
+  // Zero fc1's weights from the elements of the first conv row: that input tile (and its rows ciphertext) goes.
+  const rows = dense.steps[6];
+  const firstRow = Array.from(rows.out.slotOf.keys()).filter((e) => Math.floor(rows.out.slotOf[e] / dense.slots) === 0);
+  expect(rows.out.cts).toBeGreaterThan(1);
+  const fc1 = model.getLayer('fc1');
+  const [k, b] = fc1.getWeights();
+  const [nIn, nOut] = k.shape;
+  const mask = tf.tensor2d(Array.from({ length: nIn * nOut }, (_, e) => (firstRow.includes(Math.floor(e / nOut)) ? 0 : 1)), [nIn, nOut]);
+  const masked = tf.mul(k, mask);
+  fc1.setWeights([masked, b]);
+  tf.dispose([masked, mask]);
+  const plan = compileChain(lowerModel(model), o);
+  const perStep = (p: typeof plan, n: string) => planCounts(p).perStep.find((s) => s.name === n)!.counts.mulPlain;
+  expect(perStep(plan, 'linear3')).toBe(perStep(dense, 'linear3') - Math.ceil(12 / dense.tiles!.t1));
+  const triple = await CkksTriple.open(plan);
+  try {
+    const x = tf.randomNormal([1, 8, 8, 1], 0, 1, 'float32', 13);
+    const ref = (model.predict(x) as tf.Tensor).dataSync();
+    expectEquivalent(triple.infer(x.dataSync()), ref, planCounts(plan).total);
+    x.dispose();
+  } finally { triple.close(); model.dispose(); }
+}, 180_000);
