@@ -69,10 +69,10 @@ export interface CompileOptions {
 
 /**
  * Bumped whenever the same model and options compile to a different plan
- * (2: unread input ciphertexts dropped). Part of the export stage's
+ * (2: unread input ciphertexts dropped; 3: tileFirstDense's unread conv rows dropped). Part of the export stage's
  * fingerprint, so re-running a pipeline re-exports with the new compiler.
  */
-export const COMPILER_VERSION = 2;
+export const COMPILER_VERSION = 3;
 
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 const pow2Upto = (n: number) => Array.from({ length: Math.log2(n) + 1 }, (_, i) => 2 ** i);
@@ -253,7 +253,10 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
       }
       if (tile?.convRows && li === tile.from) {
         needLevel(li);
-        const rows = rowsStep(`rows${li}`, cur, S, tile);
+        // Rows whose elements no kept weight reads are dropped (after tile pruning, whole input tiles go).
+        const read = new Uint8Array(cur.slotOf.length);
+        for (const row of m.rows) for (let e = 0; e < row.length; e += 2) read[row[e]] = 1;
+        const rows = rowsStep(`rows${li}`, cur, S, tile, (e) => read[e] === 1);
         steps.push(rows);
         cur = rows.out;
       }

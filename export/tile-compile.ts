@@ -194,18 +194,14 @@ export function replicateStep(name: string, cur: Layout, S: number, tile: TileSh
  * over the whole ciphertext: every row then holds the one row's elements).
  * Each output ciphertext is one input tile of the tiled layer that reads it
  * ('inner': element at its column, repeated every t2 slots); which elements
- * share a tile is the conv layout's choice.
+ * share a tile is the conv layout's choice. A row none of whose elements the
+ * layer reads (`read`: every weight on them pruned) is never masked or copied
+ * (its elements' slots are −1).
  */
-export function rowsStep(name: string, cur: Layout, S: number, tile: TileShape): LinearStep {
+export function rowsStep(name: string, cur: Layout, S: number, tile: TileShape, read?: (e: number) => boolean): LinearStep {
   const { t1, t2 } = tile;
-  const rows = new Map<number, number[]>(); // key: ciphertext · t1 + row → elements
-  cur.slotOf.forEach((g, e) => {
-    if (g < 0) return;
-    const key = Math.floor(g / S) * t1 + Math.floor((g % S) / t2);
-    const list = rows.get(key);
-    if (list) list.push(e); else rows.set(key, [e]);
-  });
-  const keys = [...rows.keys()].sort((a, b) => a - b);
+  const rows = convRows(cur, S, tile);
+  const keys = [...rows.keys()].filter((key) => !read || rows.get(key)!.some(read));
   const slotOf = new Int32Array(cur.slotOf.length).fill(-1);
   const outputs = keys.map((key, k) => {
     const mask = new Float64Array(S);
@@ -216,8 +212,21 @@ export function rowsStep(name: string, cur: Layout, S: number, tile: TileShape):
     }
     return { giants: [{ giant: 0, terms: [{ input: Math.floor(key / t1), baby: 0, diag: mask }] }] };
   });
-  const desc = `${cur.shape.join('x')} @ [*/${t1}, ${t2}] (rows of ${cur.desc.replace(/^[^@]*@ /, '')}${keys.length > 1 ? `, ${keys.length} ciphertexts` : ''})`;
+  const dropped = rows.size - keys.length;
+  const desc = `${cur.shape.join('x')} @ [*/${t1}, ${t2}] (rows of ${cur.desc.replace(/^[^@]*@ /, '')}${keys.length > 1 ? `, ${keys.length} ciphertexts` : ''}${dropped ? `; ${dropped} rows no kept weight reads skipped` : ''})`;
   return { kind: 'linear', name, outputs, rotateSum: pow2Below(t1).map((s) => s * t2), out: { shape: [...cur.shape], cts: keys.length, slotOf, period: t2, desc } };
+}
+
+/** The elements of each occupied row of t2 slots of a layout, by key ciphertext · t1 + row, in slot order. */
+export function convRows(cur: Layout, S: number, tile: { t1: number; t2: number }): Map<number, number[]> {
+  const rows = new Map<number, number[]>();
+  cur.slotOf.forEach((g, e) => {
+    if (g < 0) return;
+    const key = Math.floor(g / S) * tile.t1 + Math.floor((g % S) / tile.t2);
+    const list = rows.get(key);
+    if (list) list.push(e); else rows.set(key, [e]);
+  });
+  return new Map([...rows.entries()].sort((a, b) => a[0] - b[0]));
 }
 
 /** Position of each live entry among the live ones (−1 for dead). */

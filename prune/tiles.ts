@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import type { Plan } from '../plan/plan.js';
-import { pow2Below, tileOrientation } from '../export/tile-compile.js';
+import { convRows, pow2Below, tileOrientation } from '../export/tile-compile.js';
 import type { Masks } from './masks.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
@@ -40,18 +40,21 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
 }
 
 /**
- * Where the first tiled layer of a CNN (export.tileFirstDense) reads each input: the `rows` step put the elements of
- * one row of the conv layout into ciphertext k at column c, so its input tile is k: position k·t2 + c. Fixed by the
- * convolutions' layout (not a boundary HE-PEx may permute).
+ * Where the first tiled layer of a CNN (export.tileFirstDense) reads each input: the `rows` step puts the elements of
+ * the k-th occupied row of t2 slots of the conv layout in input tile k at their column c: position k·t2 + c. Fixed by
+ * the convolutions' layout (not a boundary HE-PEx may permute); read off the layout the rows step reads, so a pruned
+ * plan (whose unread rows are dropped) gives the same grid.
  */
 function convRowPositions(plan: Plan, layer: string, nIn: number): Pick<TileGrid, 'inPos' | 'inSpan'> {
   const { t2, from } = plan.tiles!;
   const at = plan.steps.findIndex((st) => st.name === `linear${from! + 1}`);
-  const rows = plan.steps[at - 1];
-  if (at < 1 || rows.kind !== 'linear' || !rows.name.startsWith('rows')) throw new Error(`prune: plan step linear${from! + 1} does not read a rows step`);
-  if (rows.out.slotOf.length !== nIn) throw new UserError(`prune: layer ${layer} reads ${nIn} inputs, the plan's conv rows hold ${rows.out.slotOf.length}`);
-  const S = plan.slots;
-  return { inPos: Int32Array.from(rows.out.slotOf, (g) => Math.floor(g / S) * t2 + (g % S)), inSpan: rows.out.cts * t2 };
+  if (at < 2 || !plan.steps[at - 1].name.startsWith('rows')) throw new Error(`prune: plan step linear${from! + 1} does not read a rows step`);
+  const conv = plan.steps[at - 2].out;
+  if (conv.slotOf.length !== nIn) throw new UserError(`prune: layer ${layer} reads ${nIn} inputs, the plan's conv output holds ${conv.slotOf.length}`);
+  const inPos = new Int32Array(nIn);
+  const rows = convRows(conv, plan.slots, plan.tiles!);
+  [...rows.values()].forEach((elements, k) => { for (const e of elements) inPos[e] = k * t2 + (conv.slotOf[e] % plan.slots) % t2; });
+  return { inPos, inSpan: rows.size * t2 };
 }
 
 /** The boundary orders of the grids, for the plan (export.tiles inputOrder / outputOrder). */

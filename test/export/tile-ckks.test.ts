@@ -56,7 +56,7 @@ test('CNN with its first dense layer tiled (rows step) and a pruned tile: tfjs â
   const o = { tiles: { t1: S / 16, t2: 16 }, tileFirstDense: true, scaleBits: 30 };
   const dense = compileChain(lowerModel(model), o);
   expect(dense.steps.map((s) => s.name)).toEqual(['linear1', 'square1', 'pool1', 'linear2', 'square2', 'pool2', 'rows2', 'linear3', 'square3', 'replicate3', 'linear4']);
-  // Zero fc1's weights from the elements of the first conv row: that input tile (and its rows ciphertext) goes.
+  // Zero fc1's weights from the elements of the first conv row: that input tile and its rows ciphertext go.
   const rows = dense.steps[6];
   const firstRow = Array.from(rows.out.slotOf.keys()).filter((e) => Math.floor(rows.out.slotOf[e] / dense.slots) === 0);
   expect(rows.out.cts).toBeGreaterThan(1);
@@ -70,6 +70,9 @@ test('CNN with its first dense layer tiled (rows step) and a pruned tile: tfjs â
   const plan = compileChain(lowerModel(model), o);
   const perStep = (p: typeof plan, n: string) => planCounts(p).perStep.find((s) => s.name === n)!.counts.mulPlain;
   expect(perStep(plan, 'linear3')).toBe(perStep(dense, 'linear3') - Math.ceil(12 / dense.tiles!.t1));
+  // The row nothing reads any more is never masked or copied.
+  expect(perStep(plan, 'rows2')).toBe(perStep(dense, 'rows2') - 1);
+  expect(plan.steps[6].out.cts).toBe(rows.out.cts - 1);
   const triple = await CkksTriple.open(plan);
   try {
     const x = tf.randomNormal([1, 8, 8, 1], 0, 1, 'float32', 13);

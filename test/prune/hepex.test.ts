@@ -366,7 +366,10 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
       return [g.layer, Float32Array.from({ length: g.nIn * g.nOut }, (_, k) => (gone.has(tileOf(g, Math.floor(k / g.nOut), k % g.nOut)) ? 0 : 1))];
     }));
     applyMasks(m, masks);
-    const per = planCounts(compileChain(lowerModel(m), o)).perStep;
+    const prunedPlan = compileChain(lowerModel(m), o);
+    const per = planCounts(prunedPlan).perStep;
+    // The pruned plan (unread conv rows dropped) gives the same grids.
+    expect(tileGrids(m, prunedPlan)).toEqual(grids);
     const tiled = ['linear3', 'linear4', 'linear5'].map((n) => per.find((p) => p.name === n)!.counts.mulPlain);
     expect(tiled).toEqual(grids.map((g) => nonEmptyTiles(g, kernelValues(m, g.layer))));
     // Sparse survivors, clustered: same outputs, no more tiles.
