@@ -60,7 +60,8 @@ function convRowPositions(plan: Plan, layer: string, nIn: number): Pick<TileGrid
 /** The boundary orders of the grids, for the plan (export.tiles inputOrder / outputOrder). */
 export function boundaryOrders(grids: TileGrid[]): { inputOrder?: number[]; outputOrder?: number[] } {
   const first = grids[0], last = grids[grids.length - 1];
-  return { ...(first?.inPos ? { inputOrder: Array.from(first.inPos) } : {}), ...(last?.outPos ? { outputOrder: Array.from(last.outPos) } : {}) };
+  // Only the client's boundary has an order (a CNN's first tiled layer has positions the conv layout fixes).
+  return { ...(first?.clientIn && first.inPos ? { inputOrder: Array.from(first.inPos) } : {}), ...(last?.clientOut && last.outPos ? { outputOrder: Array.from(last.outPos) } : {}) };
 }
 
 /** The grids with boundary orders set (from a plan's tiles or a finished round's marker), on the client's boundaries only. */

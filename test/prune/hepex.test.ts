@@ -358,6 +358,8 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const rows = plan.steps[plan.steps.findIndex((st) => st.name === 'linear3') - 1];
     expect(grids[0]).toMatchObject({ nIn: 32, inTile: 32, outTile: 256, inSpan: rows.out.cts * 32, clientIn: false });
     expect(tileColumns(grids[0])).toBe(rows.out.cts);
+    // Those positions are the conv layout's, not an input order for the plan (only the client's boundary has one).
+    expect(boundaryOrders(grids)).toEqual({});
     // Blank random tiles of every layer through the grids: the plan's tiled steps multiply exactly the tiles left.
     const r = new Rng(8);
     const masks = new Map(grids.map((g) => {
