@@ -194,7 +194,7 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   const period = firstDense >= 0 ? nextPow2(sizeOf(chain.linears[firstDense].outShape)) : 0;
   // A CNN's tiled layers read the convolutions' layout, so only their outputs can be permuted (HE-PEx, at pruning).
   const { inputOrder, outputOrder } = tileOrders(o);
-  if (inputOrder) throw new UserError('export.tiles.inputOrder: a network with convolutions tiles only its later dense layers; its input cannot be permuted');
+  if (inputOrder) throw new UserError('export.tiles.inputOrder: in a network with convolutions the tiled layers read the convolutions\' layout; the input cannot be permuted');
   // Without convRows the shape is not a choice: a shape given explicitly must be this one, rather than be silently replaced by it.
   if (tiledFrom !== undefined && !convRows && typeof o.tiles === 'object' && (o.tiles.t2 !== period || o.tiles.t1 !== S / period)) {
     throw new UserError(`export.tiles: {t1: ${o.tiles.t1}, t2: ${o.tiles.t2}}: in a network with convolutions the tile shape follows the first dense layer's width (${sizeOf(chain.linears[firstDense].outShape)}, period ${period}): t1 = ${S / period}, t2 = ${period} at N = ${params.polyModulusDegree}; use tiles: auto or that shape`);
