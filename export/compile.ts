@@ -7,7 +7,7 @@ import { relativeCost } from '../plan/cost.js';
 import type { HeChain } from './lower.js';
 import { foldDeadNeurons } from './dead-neurons.js';
 import { finishPlan } from './finish-plan.js';
-import { compileTiled, outputConstants, replicateStep, rowsStep, squareStep, tileOrders, tileOrientation, tileStep } from './tile-compile.js';
+import { checkTileShape, compileTiled, outputConstants, replicateStep, rowsStep, squareStep, tileOrders, tileOrientation, tileStep } from './tile-compile.js';
 import { sizeOf, type LinearMap } from './linear-map.js';
 
 export interface CompileOptions {
@@ -199,9 +199,7 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
   if (tiledFrom !== undefined && !convRows && typeof o.tiles === 'object' && (o.tiles.t2 !== period || o.tiles.t1 !== S / period)) {
     throw new UserError(`export.tiles: {t1: ${o.tiles.t1}, t2: ${o.tiles.t2}}: in a network with convolutions the tile shape follows the first dense layer's width (${sizeOf(chain.linears[firstDense].outShape)}, period ${period}): t1 = ${S / period}, t2 = ${period} at N = ${params.polyModulusDegree}; use tiles: auto or that shape`);
   }
-  if (convRows && typeof o.tiles === 'object' && o.tiles.t1 * o.tiles.t2 !== S) {
-    throw new UserError(`export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`);
-  }
+  if (convRows) checkTileShape(o, params);
   // convRows: the shape is free (an explicit one, or every t2 from 16 to S/2, the cheapest by the cost model); the first tiled map reads rows along c.
   const t2s = tiledFrom === undefined ? [0] : !convRows ? [period] : typeof o.tiles === 'object' ? [o.tiles.t2] : pow2Upto(S / 2).filter((t) => t >= 16);
   // The convolutions do not depend on the tile shape: compiled once.
@@ -269,11 +267,11 @@ function compileWith(chain: HeChain, o: CompileOptions, align: boolean, mux: boo
       const sk = chain.skips[li];
       const skip = sk && { map: sk.map, source: tensors.get(sk.from)! };
       if (skip && !blocks[li]) throw new UserError(`${name}: a residual input is supported into convolutions only`);
+      // Shared by the candidate plans (finishPlan copies a step before changing it).
       const conv = () => {
         let st = convSteps.get(li);
         if (!st) { st = imageStep(m, cur, blocks[li]!, li === 0 ? copies : [], S, perCtOf(blocks[li]!), muxOf(blocks[li]!), name, split, stepLevel, inRow, skip, orderFor(li + 1, m.outShape[2])); convSteps.set(li, st); }
-        // finishPlan renumbers the first step's terms in place: each plan gets terms of its own (the diagonals are shared, never written).
-        return { ...st, outputs: st.outputs.map((out) => ({ ...out, giants: out.giants.map((g) => ({ ...g, terms: g.terms.map((t) => ({ ...t })) })) })) };
+        return st;
       };
       const step = blocks[li]
         ? conv()

@@ -39,7 +39,9 @@ function dropUnreadInputs(plan: Plan): void {
   if (read.size === cts) return;
   const kept = [...read].sort((a, b) => a - b);
   const index = new Map(kept.map((c, i) => [c, i]));
-  for (const out of first.outputs) for (const g of out.giants) for (const t of g.terms) t.input = t.input < cts ? index.get(t.input)! : t.input - (cts - kept.length);
+  // A renumbered copy: the compiler may share step objects between candidate plans (tileFirstDense's convolutions).
+  const outputs = first.outputs.map((out) => ({ ...out, giants: out.giants.map((g) => ({ ...g, terms: g.terms.map((t) => ({ ...t, input: t.input < cts ? index.get(t.input)! : t.input - (cts - kept.length) })) })) }));
+  plan.steps = [{ ...first, outputs }, ...plan.steps.slice(1)];
   const S = plan.slots;
   const slotOf = Int32Array.from(plan.input.slotOf, (gs) => {
     const c = index.get(Math.floor(gs / S));

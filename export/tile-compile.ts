@@ -50,11 +50,9 @@ export function compileTiled(chain: HeChain, o: CompileOptions): Plan {
     const params = o.params ?? selectParams({ levels, slots: 1, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
     if (o.params) checkParams(o.params, { levels, slots: 1 });
     const S = slotsOf(params);
+    checkTileShape(o, params);
     const shapes = typeof o.tiles === 'object' ? [o.tiles.t2] : [...pow2Below(S), S];
     for (const t2 of shapes) {
-      if (typeof o.tiles === 'object' && o.tiles.t1 * o.tiles.t2 !== S) {
-        throw new UserError(`export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`);
-      }
       plans.push(tiledPlan(chain, params, { t1: S / t2, t2, first, ...tileOrders(o) }, o));
     }
   }
@@ -92,6 +90,14 @@ function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: Compile
   const constants = outputConstants(cur, chain.linears[chain.linears.length - 1]);
   const plan: Plan = { formatVersion: 1, params, tiles: tile, slots: S, input, inputCopies, steps, output: cur, ...(constants ? { outputConstants: constants } : {}) };
   return finishPlan(plan, o);
+}
+
+/** An explicit tile shape must fill the slots of the parameters. */
+export function checkTileShape(o: CompileOptions, params: HeParams): void {
+  const S = slotsOf(params);
+  if (typeof o.tiles === 'object' && o.tiles.t1 * o.tiles.t2 !== S) {
+    throw new UserError(`export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`);
+  }
 }
 
 /** Outputs whose whole tile row was pruned are constants (their bias): the client fills them in. */
@@ -200,7 +206,7 @@ export function replicateStep(name: string, cur: Layout, S: number, tile: TileSh
  */
 export function rowsStep(name: string, cur: Layout, S: number, tile: TileShape, read?: (e: number) => boolean): LinearStep {
   const { t1, t2 } = tile;
-  const rows = convRows(cur, S, tile);
+  const rows = occupiedRows(cur, S, tile);
   const keys = [...rows.keys()].filter((key) => !read || rows.get(key)!.some(read));
   const slotOf = new Int32Array(cur.slotOf.length).fill(-1);
   const outputs = keys.map((key, k) => {
@@ -218,7 +224,7 @@ export function rowsStep(name: string, cur: Layout, S: number, tile: TileShape, 
 }
 
 /** The elements of each occupied row of t2 slots of a layout, by key ciphertext · t1 + row, in slot order. */
-export function convRows(cur: Layout, S: number, tile: { t1: number; t2: number }): Map<number, number[]> {
+export function occupiedRows(cur: Layout, S: number, tile: { t1: number; t2: number }): Map<number, number[]> {
   const rows = new Map<number, number[]>();
   cur.slotOf.forEach((g, e) => {
     if (g < 0) return;

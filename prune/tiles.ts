@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import type { Plan } from '../plan/plan.js';
-import { convRows, pow2Below, tileOrientation } from '../export/tile-compile.js';
+import { occupiedRows, pow2Below, tileOrientation } from '../export/tile-compile.js';
 import type { Masks } from './masks.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
@@ -52,7 +52,7 @@ function convRowPositions(plan: Plan, layer: string, nIn: number): Pick<TileGrid
   const conv = plan.steps[at - 2].out;
   if (conv.slotOf.length !== nIn) throw new UserError(`prune: layer ${layer} reads ${nIn} inputs, the plan's conv output holds ${conv.slotOf.length}`);
   const inPos = new Int32Array(nIn);
-  const rows = convRows(conv, plan.slots, plan.tiles!);
+  const rows = occupiedRows(conv, plan.slots, plan.tiles!);
   [...rows.values()].forEach((elements, k) => { for (const e of elements) inPos[e] = k * t2 + (conv.slotOf[e] % plan.slots) % t2; });
   return { inPos, inSpan: rows.size * t2 };
 }

@@ -370,7 +370,10 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     applyMasks(m, masks);
     const prunedPlan = compileChain(lowerModel(m), o);
     const per = planCounts(prunedPlan).perStep;
-    // The pruned plan (unread conv rows dropped) gives the same grids.
+    // The pruned plan drops the conv rows no kept fc1 tile reads, and still gives the same grids.
+    const prunedRows = prunedPlan.steps[prunedPlan.steps.findIndex((st) => st.name === 'linear3') - 1];
+    expect(prunedRows.out.cts).toBe(new Set(Array.from({ length: 32 }, (_, i) => i).filter((i) => !masks.get('fc1')!.subarray(i * 60, (i + 1) * 60).every((v) => v === 0)).map((i) => Math.floor(grids[0].inPos![i] / 32))).size);
+    expect(prunedRows.out.cts).toBeLessThan(rows.out.cts);
     expect(tileGrids(m, prunedPlan)).toEqual(grids);
     const tiled = ['linear3', 'linear4', 'linear5'].map((n) => per.find((p) => p.name === n)!.counts.mulPlain);
     expect(tiled).toEqual(grids.map((g) => nonEmptyTiles(g, kernelValues(m, g.layer))));
