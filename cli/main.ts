@@ -8,6 +8,7 @@ import { schemaCommand } from './commands/schema.js';
 import { exportCommand } from './commands/export.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { reproduceCommand } from './commands/reproduce.js';
+import { zooCommand } from './commands/zoo.js';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
@@ -25,6 +26,7 @@ await yargs(hideBin(process.argv))
   .command(evaluateCommand)
   .command(reproduceCommand)
   .command(schemaCommand)
+  .command(zooCommand)
   .demandCommand(1, 'name a command (see --help)')
   .strict()
   .fail((msg, err) => {

@@ -1,3 +1,4 @@
+import { appendFile } from 'node:fs/promises';
 import { exists } from '../datasets/fs-util.js';
 import * as tf from '@tensorflow/tfjs';
 import { fileLogger, type Logger } from '../common/log.js';
@@ -18,6 +19,8 @@ export interface RunOptions {
   /** Discard finished stages and checkpoints of this run and start over. */
   fresh?: boolean;
   logger?: Logger;
+  /** The command line that started this run, kept in commands.txt (zoo provenance quotes it). */
+  command?: string;
 }
 
 export interface RunResult { runDir: string; summary: Record<string, unknown> }
@@ -45,6 +48,7 @@ async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Pr
   if (!(await exists(run.file('config.yaml')))) await run.writeConfig(config);
   const ctx: StageContext = { config, run, logger, fingerprints: {}, summary: { name: config.name, startedAt: new Date().toISOString() } };
   logger.info(`run ${config.name} in ${run.path}`);
+  if (o.command) await appendFile(run.file('commands.txt'), `${new Date().toISOString()} ${o.command}\n`);
   if (config.model) ctx.backend = await initBackend(config.train?.backend ?? 'auto');
   await dataStage(ctx);
   if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh });

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { BACKENDS } from './backend.js';
 
+/** A trained model to start from: a run of the same outDir, or zoo:<entry>. */
+const SOURCE = /^(zoo:[a-z0-9][a-z0-9._-]*|[A-Za-z0-9][A-Za-z0-9._-]*)$/;
+
 /** The `train:` section of a config. */
 export const trainSchema = z.object({
   epochs: z.number().int().positive().default(10),
@@ -23,8 +26,8 @@ export const trainSchema = z.object({
     weight: z.number().positive().describe('loss weight of mean(relu(|x| − bound)²) summed over activations'),
   }).strict().optional().describe('keeps polynomial activations\' inputs in range: deep quadratic nets otherwise blow up on some inputs (and CKKS needs bounded values)'),
   seed: z.number().int().nonnegative().default(42),
-  from: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a run name').optional().describe('start from this run\'s trained model (a run name in the same outDir) instead of training: compared methods then prune the same weights'),
-  init: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a run name').optional().describe('train `epochs` more, starting from this run\'s trained weights (a run name in the same outDir) rather than from random ones; layers are matched by name, and a conv with more groups than the source\'s keeps the diagonal blocks of its kernel (a trained dense model turned into an HE-grouped one, then fine-tuned)'),
+  from: z.string().regex(SOURCE, 'must be a run name or zoo:<entry>').optional().describe('start from this run\'s trained model (a run name in the same outDir, or zoo:<entry> for the repository\'s zoo) instead of training: compared methods then prune the same weights'),
+  init: z.string().regex(SOURCE, 'must be a run name or zoo:<entry>').optional().describe('train `epochs` more, starting from this run\'s trained weights (a run name in the same outDir, or zoo:<entry>) rather than from random ones; layers are matched by name, and a conv with more groups than the source\'s keeps the diagonal blocks of its kernel (a trained dense model turned into an HE-grouped one, then fine-tuned)'),
   backend: z.enum(BACKENDS).default('auto'),
   workers: z.number().int().positive().max(64).default(1).describe('data-parallel worker threads (gradients averaged each step)'),
   evalBatchSize: z.number().int().positive().default(500),

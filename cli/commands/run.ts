@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { loadConfig } from '../../pipeline/load-config.js';
 import { runPipeline } from '../../pipeline/runner.js';
 import { handled } from '../errors.js';
+import { commandLine } from '../command-line.js';
 
 interface Args { config: string; set: string[]; fresh: boolean; out?: string; backend?: string; workers?: number }
 
@@ -21,7 +22,7 @@ export const runCommand: CommandModule<object, Args> = {
     if (a.backend) sets.push(`train.backend=${a.backend}`);
     if (a.workers !== undefined) sets.push(`train.workers=${a.workers}`);
     const config = await loadConfig(a.config, sets);
-    const { runDir, summary } = await runPipeline(config, { fresh: a.fresh });
+    const { runDir, summary } = await runPipeline(config, { fresh: a.fresh, command: commandLine() });
     process.stdout.write(JSON.stringify({ runDir, train: summary.train ?? null, export: summary.export ?? null, evaluate: summary.evaluate ?? null }, null, 2) + '\n');
   }),
 };

@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { parseConfig } from '../../pipeline/load-config.js';
 import { runPipeline } from '../../pipeline/runner.js';
 import { handled } from '../errors.js';
+import { commandLine } from '../command-line.js';
 import YAML from 'yaml';
 
 interface Args { dataset: string; model: string; epochs?: number; batchSize?: number; name?: string; out: string; set: string[]; backend?: string; workers?: number; fresh: boolean }
@@ -28,7 +29,7 @@ export const trainCommand: CommandModule<object, Args> = {
     if (a.backend) sets.push(`train.backend=${a.backend}`);
     if (a.workers !== undefined) sets.push(`train.workers=${a.workers}`);
     const config = parseConfig(YAML.stringify({}), '(command line)', sets);
-    const { runDir, summary } = await runPipeline(config, { fresh: a.fresh });
+    const { runDir, summary } = await runPipeline(config, { fresh: a.fresh, command: commandLine() });
     process.stdout.write(JSON.stringify({ runDir, train: summary.train ?? null }, null, 2) + '\n');
   }),
 };

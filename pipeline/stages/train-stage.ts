@@ -14,6 +14,9 @@ import { fingerprint } from '../run-dir.js';
 import { adoptTrained } from './adopt-trained.js';
 import { trainedSource, type TrainedSource } from './trained-source.js';
 import { transferWeights, type TransferReport } from '../../train/transfer-weights.js';
+import { exists } from '../../datasets/fs-util.js';
+import { resumableEntry } from '../zoo/store.js';
+import { seedFromZoo } from '../zoo/publish.js';
 
 /** The parts of the config that change what training computes (not how fast or how long). */
 function trainInputs(ctx: StageContext, model: ModelConfig, train: TrainConfig, init?: TrainedSource) {
@@ -65,6 +68,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
     return;
   }
   await run.markDone('train.started', fp, inputs as unknown as Record<string, unknown>);
+  if (!o.fresh) await resumeFromZoo(ctx, fp);
 
   const backend = await initBackend(trainCfg.backend); // already chosen by the runner: returns it
   const data = ctx.data!;
@@ -92,6 +96,19 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   model.dispose();
   ctx.summary.train = summary;
   await run.markDone('train', fp, summary);
+}
+
+/**
+ * A training begun on another machine and published to the zoo unfinished
+ * (heprune zoo publish) continues here: its checkpoints seed this run's
+ * train/, which fit() then resumes. Only for a run with no checkpoint of its own.
+ */
+async function resumeFromZoo(ctx: StageContext, fp: string): Promise<void> {
+  if (await exists(ctx.run.file('train', 'last', 'state.json'))) return;
+  const entry = await resumableEntry(fp);
+  if (!entry) return;
+  await seedFromZoo(entry.name, ctx.run.file('train'));
+  ctx.logger.info(`train: continuing zoo entry ${entry.name}'s training (epoch ${entry.provenance.epochs} of ${entry.provenance.epochsPlanned} done, ${entry.provenance.commit})`);
 }
 
 /** Sets the model's weights from the init source's trained model (a resumed run then loads its own checkpoint over them). */

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../../common/errors.js';
 import { exists } from '../../datasets/fs-util.js';
 import type { StageContext } from '../context.js';
+import { finishedEntry, ZOO_PREFIX } from '../zoo/store.js';
 
 export interface TrainedSource {
   /** The source run's directory. */
@@ -14,11 +15,21 @@ export interface TrainedSource {
 }
 
 /**
- * Another run of the same outDir whose trained model this run starts from
- * (`train.from`, `train.init`); `key` names the config key in errors.
+ * Another run of the same outDir, or a zoo entry (`zoo:<name>`), whose
+ * trained model this run starts from (`train.from`, `train.init`); `key`
+ * names the config key in errors.
  */
 export async function trainedSource(ctx: StageContext, name: string, key: string): Promise<TrainedSource> {
   const { run } = ctx;
+  if (name.startsWith(ZOO_PREFIX)) {
+    const e = await finishedEntry(name.slice(ZOO_PREFIX.length), `${run.file('config.yaml')}: ${key}`);
+    const p = e.provenance;
+    // The weights' hash joins the fingerprint: a replaced zoo entry invalidates what was computed from the old one.
+    return {
+      path: e.dir, checkpoint: e.dir,
+      done: { fingerprint: `${p.trainFingerprint}:${p.weightsSha256}`, result: { ...p.metrics, epochs: p.epochs, bestEpoch: p.bestEpoch, zoo: p.name, commit: p.commit } },
+    };
+  }
   const path = resolve(dirname(run.path), name);
   const where = `${run.file('config.yaml')}: ${key}`;
   if (path === run.path) throw new UserError(`${where}: "${name}" is this run itself`);

@@ -1,0 +1,36 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { initBackend } from '../../train/backend.js';
+import { configFiles, recordConfig, type PlanRecord } from '../helpers/plan-golden.js';
+
+/**
+ * Every shipped config compiles to the plans recorded in plan-golden.json
+ * (op counts, parameters and a hash of the whole plan): restructuring the
+ * compiler must not change what it compiles. After an intended change of
+ * plans, regenerate with HEPRUNE_UPDATE_GOLDEN=1 and say why in the commit.
+ */
+const GOLDEN = 'test/export/plan-golden.json';
+const all = configFiles('configs');
+const golden: Record<string, Record<string, PlanRecord>> = JSON.parse(readFileSync(GOLDEN, 'utf8'));
+const update = process.env.HEPRUNE_UPDATE_GOLDEN === '1';
+/**
+ * The CIFAR-10 VGG-5, HEFNet and ResNet-20 plans and every N = 32768 plan take
+ * 15-160 s each to compile on 2 cores: they run with HEPRUNE_GOLDEN=all (and
+ * when updating), the rest in every test run.
+ */
+const heavy = (f: string) => /(vgg5|hefnet|resnet20)/.test(f) || Object.values(golden[f] ?? {}).some((r) => r.params.n >= 32768);
+const files = update || process.env.HEPRUNE_GOLDEN === 'all' ? all : all.filter((f) => !heavy(f));
+const seen: Record<string, Record<string, PlanRecord>> = {};
+
+beforeAll(async () => { await initBackend('wasm'); });
+afterAll(() => { if (update) writeFileSync(GOLDEN, JSON.stringify(seen, null, 1) + '\n'); });
+
+test('every config has a recorded plan', () => {
+  if (update) return;
+  expect(Object.keys(golden).sort()).toEqual([...all].sort());
+});
+
+test.each(files)('%s compiles to its recorded plans', async (file) => {
+  const rec = await recordConfig(file);
+  seen[file] = rec;
+  if (!update) expect(rec).toEqual(golden[file]);
+}, 300_000);
