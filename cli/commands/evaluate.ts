@@ -26,7 +26,7 @@ export const evaluateCommand: CommandModule<object, Args> = {
     const meta = manifest.meta as unknown as ExportMeta;
     await initBackend('auto');
     const dc = datasetSchema.parse((manifest.meta as { datasetConfig?: unknown }).datasetConfig ?? { name: meta.dataset });
-    const ds = await loadRaw(dc, a.datasetPath);
+    const ds = await loadRaw(dc, a.datasetPath, fileLogger());
     const report = await evaluateExport({
       exportDir: a.model, test: ds.test, samples: a.samples, encrypted: a.encrypted, simulate: a.simulate,
       workers: a.workers, plaintextBudget: a.plaintextBudgetMb * 2 ** 20, outDir: a.out ?? a.model, logger: fileLogger(),
