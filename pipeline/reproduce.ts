@@ -51,6 +51,8 @@ interface Row {
   ckksSkipped?: string;
   /** The error that stopped this config's run. */
   failed?: string;
+  /** Where the run's exported plan lies (the server's artifact). */
+  exportDir?: string;
 }
 
 /** Table columns; a column shows only when some row has a value (classification and reconstruction tables differ). */
@@ -77,7 +79,7 @@ const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined
   { title: 'paper', id: 'paper', cell: (x) => (x.role === 'method' ? x.paper ?? (x.paperSpeedup ? `${x.paperSpeedup}x` : undefined) : undefined) },
 ];
 
-export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string }> {
+export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string; exports: string[] }> {
   let files: string[];
   try { files = (await readdir(o.configsDir)).filter((f) => f.endsWith('.yaml')).sort(); } catch {
     throw new UserError(`reproduce ${o.table}: no config directory ${o.configsDir}`);
@@ -114,6 +116,7 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
       memoryMiB: mem ? mem.plaintextBytes / 2 ** 20 : undefined,
       latencyMs: (ev?.latencyMs as { server?: { median: number } } | undefined)?.server?.median,
       paperSpeedup: r.paperSpeedup, paper: r.paper, sparsity: pr?.sparsity, ckksSkipped: ev?.ckksSkipped as string | undefined,
+      exportDir: (summary.export as { dir?: string } | undefined)?.dir,
     });
   }
   for (const x of rows) {
@@ -134,7 +137,8 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     `|---|---|${cols.map(() => '---|').join('')}\n` +
     rows.map((x) => `| ${x.row} | ${x.label} (\`${x.run}\`) | ${cols.map((c) => c.cell(x) ?? '–').join(' | ')} |`).join('\n') + '\n' +
     rows.filter((x) => x.ckksSkipped).map((x, i) => `${i ? '' : '\nCKKS not run (simulator only):\n'}- \`${x.run}\`: ${x.ckksSkipped}\n`).join('') +
-    rows.filter((x) => x.failed).map((x, i) => `${i ? '' : '\n**Failed** (no figures):\n'}- \`${x.run}\`: ${x.failed}\n`).join('');
+    rows.filter((x) => x.failed).map((x, i) => `${i ? '' : '\n**Failed** (no figures):\n'}- \`${x.run}\`: ${x.failed}\n`).join('') +
+    rows.filter((x) => x.exportDir).map((x, i) => `${i ? '' : '\nExported plans (manifest, packed weights, plaintext reference):\n'}- ${x.label}: \`${x.exportDir}\`\n`).join('');
   const csv = createObjectCsvStringifier({
     header: ['row', 'role', 'label', 'run', ...cols.map((c) => c.id), ...(['ckksSkipped', 'failed'] as const).filter((k) => rows.some((x) => x[k]))].map((id) => ({ id, title: id })),
   });
@@ -145,5 +149,5 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     throw new UserError(`reproduce ${o.table}: ${failed.length} of ${rows.length} configs failed (${failed.map((x) => x.run).join(', ')}); ` +
       `the table of the others and the errors are in ${join(dir, 'table.md')}`);
   }
-  return { markdown: md, dir };
+  return { markdown: md, dir, exports: rows.flatMap((x) => (x.exportDir ? [x.exportDir] : [])) };
 }

@@ -14,7 +14,14 @@ export const reproduceCommand: CommandModule<object, Args> = {
     .option('out', { type: 'string', default: 'runs', describe: 'parent directory of the runs and of reproduce-<table>/' })
     .option('configs', { type: 'string', describe: 'config directory (default configs/<table>)' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
-    const { markdown, dir } = await reproduce({ table: a.table, configsDir: a.configs ?? `configs/${a.table}`, outDir: a.out, quick: a.quick, logger: fileLogger() });
+    const { markdown, dir, exports } = await reproduce({ table: a.table, configsDir: a.configs ?? `configs/${a.table}`, outDir: a.out, quick: a.quick, logger: fileLogger() });
     process.stdout.write(`${markdown}\n(${dir}/table.md, table.csv)\n`);
+    const last = exports.at(-1);
+    if (last) {
+      process.stdout.write(`\nNext:\n  npx heprune evaluate --model ${last} --samples 50 --encrypted --workers 2   # more images under CKKS\n` +
+        '  npx heprune reproduce spencnn --quick      # the SpENCNN table (HE-group conv + sub-block pruning), smoke-sized\n' +
+        '  npx heprune reproduce hepex --quick        # the HE-PEx table (tile pruning, permutation, expansion)\n' +
+        '  npx heprune run configs/mnist/lenet5.yaml  # a full pipeline; configs/ holds the others, README.md explains them\n');
+    }
   }),
 };

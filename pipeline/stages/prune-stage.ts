@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { UserError } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/atomic-write.js';
 import { compileChain } from '../../export/compile.js';
@@ -123,6 +123,12 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     const key = roundKey(ctx.fingerprints.train, e, p, names, r);
     const saved = await exists(marker) ? JSON.parse(await readFile(marker, 'utf8')) as { key?: string; masks: Record<string, number[]>; orders?: ReturnType<typeof boundaryOrders>; result: Record<string, unknown> } : undefined;
     if (saved && saved.key !== key) logger.info(`prune: round ${r} on disk was pruned with other settings; redoing it`);
+    // A round computed anew starts from an empty directory: its fine-tuning must not resume (and adopt the best weights of)
+    // the checkpoints of a round made with other settings. An interrupted round of the same settings resumes its fine-tuning.
+    const startedFile = join(dir, 'round-started.json');
+    const startedKey = !saved && await exists(startedFile) ? (JSON.parse(await readFile(startedFile, 'utf8')) as { key?: string }).key : undefined;
+    if (saved ? saved.key !== key : startedKey !== key) await rm(dir, { recursive: true, force: true });
+    if (!saved || saved.key !== key) await writeJsonAtomic(startedFile, { key });
     if (saved && saved.key === key) {
       model.dispose();
       model = await loadModel(join(dir, 'best'));

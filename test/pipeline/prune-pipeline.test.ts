@@ -45,6 +45,9 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
     const redo = await runCli(['run', sbCfg]);
     expect(redo.code).toBe(0);
     expect(redo.stderr).toMatch(/prune: round 1 on disk was pruned with other settings; redoing it/);
+    // A redone round fine-tunes afresh: never from the stale round's training checkpoint (whose best weights it would adopt).
+    expect(redo.stderr).not.toMatch(/resuming training at epoch/);
+    expect(redo.stderr).toMatch(/epoch 1\/1: train loss/);
     expect(JSON.parse(await readFile(join(t.path, 'tiny-subblock', 'summary.json'), 'utf8')).prune.rounds[0].target).toBeCloseTo(0.3);
     // A rotation budget instead of a sparsity: the exported plan meets it.
     const goal = sb.prune.densePlan.rotations - 4;
@@ -164,5 +167,30 @@ evaluate: { samples: 4, encrypted: false }
     expect(rows).toBeDefined();
     // The simulator agrees with plaintext on the pruned plan.
     expect(s.evaluate.simulatedMaxAbsError).toBeLessThan(1e-3);
+  } finally { await t.cleanup(); }
+}, 120_000);
+
+test('a prune round interrupted during its fine-tuning resumes it under the same settings, and starts afresh under others', async () => {
+  const t = await tempDir();
+  try {
+    const cfg = join(t.path, 'sb.yaml');
+    const text = config(t.path, 'subblock').replace('fineTuneEpochs: 1', 'fineTuneEpochs: 3').replace('steps: 2', 'steps: 1');
+    await writeFile(cfg, text);
+    let killed = false;
+    await runCli(['run', cfg], { onStderr: (all, kill) => { if (!killed && /prune: subblock[^]*epoch 1\/3: train loss/.test(all)) { killed = true; kill(); } } });
+    expect(killed).toBe(true);
+    const resumed = await runCli(['run', cfg]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming training at epoch 2\/3 from .*prune\/round1\/last/);
+    // Interrupted again under other settings: the next run must not adopt that round's checkpoints.
+    const other = text.replace('sparsity: 0.5', 'sparsity: 0.4');
+    await writeFile(cfg, other);
+    killed = false;
+    await runCli(['run', cfg], { onStderr: (all, kill) => { if (!killed && /sparsity 0.4[^]*epoch 1\/3: train loss/.test(all)) { killed = true; kill(); } } });
+    expect(killed).toBe(true);
+    await writeFile(cfg, other.replace('sparsity: 0.4', 'sparsity: 0.45'));
+    const fresh = await runCli(['run', cfg]);
+    expect(fresh.code).toBe(0);
+    expect(fresh.stderr).not.toMatch(/resuming training at epoch/);
   } finally { await t.cleanup(); }
 }, 120_000);
