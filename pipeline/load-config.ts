@@ -39,10 +39,16 @@ export function applyOverrides(raw: Record<string, unknown>, sets: string[]): vo
     if (eq <= 0) throw new UserError(`--set ${s}: expected key.path=value`);
     const path = s.slice(0, eq).split('.');
     if (path.some((p) => !p)) throw new UserError(`--set ${s}: empty key in '${s.slice(0, eq)}'`);
-    const value: unknown = YAML.parse(s.slice(eq + 1));
+    // Keys that name Object.prototype's machinery would write through it (prototype pollution), never a config key.
+    const bad = path.find((p) => p === '__proto__' || p === 'constructor' || p === 'prototype');
+    if (bad) throw new UserError(`--set ${s}: '${bad}' cannot be a config key`);
+    let value: unknown;
+    try { value = YAML.parse(s.slice(eq + 1)); } catch (e) {
+      throw new UserError(`--set ${s}: the value is not valid YAML (${(e as Error).message.split('\n')[0]}); quote it to pass a string`);
+    }
     let obj: Record<string, unknown> = raw;
     for (const p of path.slice(0, -1)) {
-      if (obj[p] === undefined) obj[p] = {};
+      if (!Object.hasOwn(obj, p)) obj[p] = {};
       if (typeof obj[p] !== 'object' || obj[p] === null) throw new UserError(`--set ${s}: '${p}' is not a section`);
       obj = obj[p] as Record<string, unknown>;
     }

@@ -2,9 +2,10 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { loadConfig } from '../../pipeline/load-config.js';
 import { runPipeline } from '../../pipeline/runner.js';
 import { handled } from '../errors.js';
+import { positiveInt } from '../flags.js';
 import { commandLine } from '../command-line.js';
 
-interface Args { config: string; set: string[]; fresh: boolean; out?: string; backend?: string; workers?: number }
+interface Args { config: string; set: string[]; fresh: boolean; out?: string; backend?: string; workers?: string }
 
 export const runCommand: CommandModule<object, Args> = {
   command: 'run <config>',
@@ -15,12 +16,12 @@ export const runCommand: CommandModule<object, Args> = {
     .option('fresh', { type: 'boolean', default: false, describe: 'discard this run\'s finished stages and checkpoints' })
     .option('out', { type: 'string', describe: 'parent directory of the run (config key outDir)' })
     .option('backend', { type: 'string', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], describe: 'tfjs backend (config key train.backend)' })
-    .option('workers', { type: 'number', describe: 'data-parallel training threads (config key train.workers)' }) as unknown as Argv<Args>,
+    .option('workers', { type: 'string', describe: 'data-parallel training threads (config key train.workers)' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
     const sets = [...a.set];
     if (a.out) sets.push(`outDir=${a.out}`);
     if (a.backend) sets.push(`train.backend=${a.backend}`);
-    if (a.workers !== undefined) sets.push(`train.workers=${a.workers}`);
+    if (a.workers !== undefined) sets.push(`train.workers=${positiveInt('--workers')(a.workers)}`);
     const config = await loadConfig(a.config, sets);
     const { runDir, summary } = await runPipeline(config, { fresh: a.fresh, command: commandLine() });
     process.stdout.write(JSON.stringify({ runDir, train: summary.train ?? null, export: summary.export ?? null, evaluate: summary.evaluate ?? null }, null, 2) + '\n');

@@ -64,6 +64,32 @@ describe('CLI bad input', () => {
     expect(c.stderr).toMatch(/unknown dataset 'imagenet'; expected one of: mnist, fashion-mnist, cifar10, cifar100, folder, synthetic/);
   });
 
+  test('--set values that are not YAML, and keys that would reach Object.prototype, are clear errors', async () => {
+    const cfg = await write('s.yaml', `name: s\noutDir: ${t.path}/runs-set\ndataset: {name: synthetic}\n`);
+    const a = await runCli(['run', cfg, '--set', 'train.epochs=[1']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/heprune: error: --set train.epochs=\[1: the value is not valid YAML/);
+    expect(a.stderr).not.toMatch(/internal error/);
+    for (const key of ['__proto__.polluted', 'train.__proto__.polluted', 'constructor.prototype.polluted']) {
+      const b = await runCli(['run', cfg, '--set', `${key}=1`]);
+      expect(b.code).toBe(2);
+      expect(b.stderr).toMatch(/--set .*: '(__proto__|constructor|prototype)' cannot be a config key/);
+    }
+  });
+
+  test('evaluate: --samples, --workers and --plaintext-budget-mb must be sensible numbers, checked before any work', async () => {
+    for (const [flag, value, what] of [['--samples', 'abc', 'a positive integer'], ['--samples', '1.5', 'a positive integer'], ['--workers', '0', 'a positive integer'], ['--plaintext-budget-mb', '-1', 'a number >= 0']]) {
+      const r = await runCli(['evaluate', '--model', join(t.path, 'no-export'), flag, value]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`heprune: error: ${flag} ${value}: expected ${what}`);
+    }
+    for (const flag of ['--workers']) {
+      const r = await runCli(['run', 'x.yaml', flag, '0']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`heprune: error: ${flag} 0: expected a positive integer`);
+    }
+  });
+
   test('--help works for every command', async () => {
     for (const args of [['--help'], ['run', '--help'], ['train', '--help'], ['datasets', '--help'], ['datasets', 'fetch', '--help'], ['schema', '--help']]) {
       const r = await runCli(args);
