@@ -1,7 +1,30 @@
-import { mkdir, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile, open, stat } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError, errorMessage } from './errors.js';
+
+/**
+ * Creates `dir` and its missing parents. Node's own `mkdir(..., { recursive:
+ * true })` never returns for some paths (under /proc it retries ENOENT
+ * forever), so parents are created one by one and a failure is an error.
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await stat(dir)).isDirectory()) return;
+      throw e;
+    }
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw e;
+    await ensureDir(dirname(dir));
+    try { await mkdir(dir); } catch (e2) {
+      // Another process may have created it meanwhile.
+      if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw e2;
+    }
+  }
+}
 
 /**
  * Writes `data` to `path` so that a reader sees either the old file or the
@@ -11,7 +34,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await mkdir(dir, { recursive: true });
+    await ensureDir(dir);
     await writeFile(tmp, data);
     const fh = await open(tmp, 'r');
     try { await fh.sync(); } finally { await fh.close(); }
@@ -36,7 +59,7 @@ export async function replaceDirAtomic(finalDir: string, build: (tmpDir: string)
   const tag = randomBytes(6).toString('hex');
   const tmp = join(parent, `.${basename(finalDir)}.${tag}.tmp`);
   const old = join(parent, `.${basename(finalDir)}.${tag}.old`);
-  await mkdir(tmp, { recursive: true });
+  await ensureDir(tmp);
   try {
     await build(tmp);
   } catch (e) {
@@ -47,4 +70,20 @@ export async function replaceDirAtomic(finalDir: string, build: (tmpDir: string)
   try { await rename(finalDir, old); hadOld = true; } catch { /* no previous version */ }
   await rename(tmp, finalDir);
   if (hadOld) await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * Checks, before any long work, that `dir` can be created and written (a
+ * probe file written and removed), so a bad output path fails at once with
+ * `what` named instead of after the work, losing it.
+ */
+export async function assertWritableDir(dir: string, what: string): Promise<void> {
+  const probe = join(dir, `.heprune-write-check.${randomBytes(4).toString('hex')}`);
+  try {
+    await ensureDir(dir);
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (e) {
+    throw new UserError(`${what} ${dir} is not a writable directory: ${errorMessage(e)}`, { cause: e });
+  }
 }

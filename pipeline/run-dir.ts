@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { access, constants, mkdir, readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
-import { writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 
 /**
@@ -23,7 +23,7 @@ export class RunDir {
   /** Creates the directory and checks it is writable before any work starts. */
   async open(): Promise<void> {
     try {
-      await mkdir(this.path, { recursive: true });
+      await ensureDir(this.path);
       await access(this.path, constants.W_OK);
     } catch (e) {
       throw new UserError(`run directory ${this.path} is not writable: ${(e as Error).message}. Set outDir in the config (or --out) to a writable directory.`);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { replaceDirAtomic } from '../common/atomic-write.js';
+import { ensureDir, replaceDirAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { exists } from '../datasets/fs-util.js';
 import './layers/poly-activation.js';
@@ -36,7 +36,7 @@ async function serializeTensors(named: { name: string; tensor: tf.Tensor }[]): P
 }
 
 export async function writeModelFiles(dir: string, model: tf.LayersModel, extra: Record<string, unknown> = {}): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await ensureDir(dir);
   await model.save(tf.io.withSaveHandler(async (artifacts) => {
     const manifest = {
       format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`, convertedBy: null,

@@ -83,6 +83,15 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
       const alone = await runCli(['evaluate', '--model', join(t.path, 'tiny', 'export'), '--samples', '3', '--out', t.path]);
       expect(alone.code).toBe(0);
       expect(JSON.parse(alone.stdout).simulatedAccuracy).toBeDefined();
+      // An output path that cannot be written fails before any CKKS work, as a user error.
+      for (const bad of ['/dev/null/x', '/proc/nope']) {
+        const t0 = performance.now();
+        const r2 = await runCli(['evaluate', '--model', join(t.path, 'tiny', 'export'), '--samples', '3', '--encrypted', '--out', bad]);
+        expect(r2.code).toBe(2);
+        expect(r2.stderr).toContain(`heprune: error: the evaluation output directory ${bad} is not a writable directory`);
+        expect(r2.stderr).not.toMatch(/CKKS \d|internal error/);
+        expect(performance.now() - t0).toBeLessThan(30_000);
+      }
     } finally { await t.cleanup(); }
   });
 
