@@ -1,23 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../common/errors.js';
+import { applyKernelMasks, kernelOf, type KernelMasks } from '../train/kernel-masks.js';
 
 /** Kernel masks by layer name (1 keep, 0 pruned), the kernel's flattened shape. */
-export type Masks = Map<string, Float32Array>;
-
-export function kernelOf(model: tf.LayersModel, name: string): tf.LayerVariable {
-  const layer = model.getLayer(name);
-  const k = layer.trainableWeights[0];
-  if (!k) throw new UserError(`prune: layer ${name} has no kernel`);
-  return k;
-}
-
-/** Zeroes every masked weight (after each optimizer step, so pruned weights stay at zero while fine-tuning). */
-export function applyMasks(model: tf.LayersModel, masks: Masks): void {
-  for (const [name, mask] of masks) {
-    const v = kernelOf(model, name);
-    tf.tidy(() => { v.write(tf.mul(v.read(), tf.tensor(mask, v.shape as number[]))); });
-  }
-}
+export type Masks = KernelMasks;
+export { kernelOf, applyKernelMasks as applyMasks };
 
 export function kernelValues(model: tf.LayersModel, name: string): Float32Array {
   return kernelOf(model, name).read().dataSync() as Float32Array;
@@ -33,7 +19,7 @@ export function maskSparsity(masks: Masks): number {
 /** Runs `f` with the masks applied, then restores every masked kernel exactly (for probing what a mask would cost). */
 export function withMasks<T>(model: tf.LayersModel, masks: Masks, f: () => T): T {
   const saved = [...masks.keys()].map((name) => ({ v: kernelOf(model, name), values: kernelValues(model, name).slice() }));
-  applyMasks(model, masks);
+  applyKernelMasks(model, masks);
   try { return f(); } finally {
     for (const { v, values } of saved) tf.tidy(() => { v.write(tf.tensor(values, v.shape as number[])); });
   }

@@ -13,6 +13,15 @@ import './layers/grouped-conv.js';
  * A training checkpoint also holds the optimizer's state and a state.json,
  * and the whole directory is replaced atomically.
  */
+/** A tensor with its name, as optimizers list their state. */
+export interface NamedTensor { name: string; tensor: tf.Tensor }
+
+/** What checkpoints read and restore of an optimizer's state (a tfjs optimizer is one). */
+export interface OptimizerState {
+  getWeights(): Promise<NamedTensor[]>;
+  setWeights(named: NamedTensor[]): Promise<void>;
+}
+
 export interface CheckpointState {
   epoch: number;
   [key: string]: unknown;
@@ -23,7 +32,7 @@ function flat(data: tf.io.WeightData | undefined): ArrayBuffer {
   return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
 }
 
-async function serializeTensors(named: { name: string; tensor: tf.Tensor }[]): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer }> {
+async function serializeTensors(named: NamedTensor[]): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer }> {
   const map: tf.NamedTensorMap = {};
   const order: string[] = [];
   named.forEach((n, i) => {
@@ -50,7 +59,7 @@ export async function writeModelFiles(dir: string, model: tf.LayersModel, extra:
   }));
 }
 
-export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: CheckpointState, optimizer?: tf.Optimizer): Promise<void> {
+export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: CheckpointState, optimizer?: OptimizerState): Promise<void> {
   const optState = optimizer ? await serializeTensors(await optimizer.getWeights()) : undefined;
   await replaceDirAtomic(dir, async (tmp) => {
     await writeModelFiles(tmp, model);
@@ -85,7 +94,7 @@ export async function loadCheckpointState(dir: string): Promise<CheckpointState 
 }
 
 /** Restores optimizer state saved by saveCheckpoint (call after the optimizer has seen one step's variable order). */
-export async function loadOptimizerState(dir: string, optimizer: tf.Optimizer): Promise<boolean> {
+export async function loadOptimizerState(dir: string, optimizer: OptimizerState): Promise<boolean> {
   const jp = join(dir, 'optimizer.json');
   if (!(await exists(jp))) return false;
   const specs = JSON.parse(await readFile(jp, 'utf8')) as tf.io.WeightsManifestEntry[];

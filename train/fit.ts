@@ -6,19 +6,14 @@ import { batchIndices, batchLabels, batchPixels, type PreparedData } from '../da
 import { loadCheckpointState, loadModel, loadOptimizerState, saveCheckpoint } from './checkpoint.js';
 import { evaluateSplit, type SplitMetrics } from './evaluate-model.js';
 import { writeMetricsCsv, type EpochMetrics } from './metrics-csv.js';
-import { learningRateAt, makeOptimizer, setLearningRate } from './optimizer.js';
+import { makeEngine } from './engine.js';
+import type { BackendName } from './backend.js';
+import type { KernelMasks } from './kernel-masks.js';
+import { learningRateAt } from './optimizer.js';
 import type { TrainConfig } from './options.js';
 import { epochProgress } from './progress.js';
-import { applyGradients, assertFinite, computeGradients, type StepInput } from './step.js';
+import { assertFinite, type StepInput } from './step.js';
 import type { Task } from './zoo/common.js';
-
-/** Computes summed gradients for a batch: locally, or sharded over worker threads. */
-export interface GradientSource {
-  gradients(b: StepInput): Promise<{ lossSum: number; correct: number; grads: tf.Tensor[] }>;
-  /** Called after the optimizer step, so replicas can take the new weights. */
-  afterUpdate?(): Promise<void>;
-  close?(): Promise<void>;
-}
 
 export interface FitOptions {
   model: tf.LayersModel;
@@ -28,9 +23,10 @@ export interface FitOptions {
   /** Holds last/ and best/ checkpoints and metrics.csv. */
   dir: string;
   logger: Logger;
-  /** Run after every optimizer step (pruning uses it to hold masks at zero). */
-  afterStep?: (model: tf.LayersModel) => void;
-  gradientSource?: GradientSource;
+  /** The backend initBackend chose (onnx, or the tfjs backend). */
+  backend: BackendName;
+  /** Kernels held at these masks after every optimizer step (pruning's fine-tuning). */
+  masks?: KernelMasks;
 }
 
 interface TrainState { epoch: number; history: EpochMetrics[]; bestEpoch: number; bestScore: number | null; [k: string]: unknown }
@@ -41,6 +37,8 @@ export interface FitResult {
   /** The model with the best validation weights loaded. */
   model: tf.LayersModel;
   resumedFrom: number;
+  /** The engine that ran: 'onnx', or the tfjs backend (also when onnx fell back). */
+  backend: string;
 }
 
 /** Higher is better: validation accuracy for classifiers, -loss for autoencoders. */
@@ -49,10 +47,7 @@ const score = (task: Task, m: SplitMetrics) => (task === 'classification' ? m.ac
 export async function fit(o: FitOptions): Promise<FitResult> {
   const { model, data, task, cfg, logger } = o;
   const lastDir = join(o.dir, 'last'), bestDir = join(o.dir, 'best');
-  const optimizer = makeOptimizer(cfg);
-  const ctx = { model, task, numClasses: data.numClasses, shape: data.shape, rangePenalty: cfg.rangePenalty };
-  const local: GradientSource = { gradients: async (b) => computeGradients(ctx, b) };
-  const source = o.gradientSource ?? local;
+  const engine = await makeEngine({ model, data, task, cfg, backend: o.backend, masks: o.masks, logger });
 
   let state: TrainState = { epoch: 0, history: [], bestEpoch: -1, bestScore: null };
   const saved = (await loadCheckpointState(lastDir)) as TrainState | undefined;
@@ -60,9 +55,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     const restored = await loadModel(lastDir);
     model.setWeights(restored.getWeights());
     restored.dispose();
-    await loadOptimizerState(lastDir, optimizer);
+    await engine.reload();
+    await loadOptimizerState(lastDir, engine.optimizerState);
     state = saved;
-    await source.afterUpdate?.();
     logger.info(`resuming training at epoch ${state.epoch + 1}/${cfg.epochs} from ${lastDir}`);
   }
   const resumedFrom = state.epoch;
@@ -71,30 +66,41 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const evalName = data.validation.count > 0 ? 'val' : 'test';
   const steps = Math.ceil(data.train.count / cfg.batchSize);
 
-  // Gradient workers are threads: close them on every path (a divergence too), or the process never exits.
+  // Gradient workers are threads and sessions hold native memory: close them on every path (a divergence too).
   try {
     for (let epoch = state.epoch; epoch < cfg.epochs; epoch++) {
       const t0 = performance.now();
       // A fresh RNG per epoch from (seed, epoch): a resumed run shuffles exactly as an uninterrupted one.
       const rng = new Rng(cfg.seed * 1000003 + epoch);
       const bar = epochProgress(`epoch ${epoch + 1}/${cfg.epochs}`, steps, logger);
-      let lossSum = 0, correct = 0, seen = 0, step = 0, lr = learningRateAt(cfg, epoch);
-      for (const idx of batchIndices(data.train.count, cfg.batchSize, rng)) {
+      let lossSum = 0, correct = 0, seen = 0, step = 0, lr = learningRateAt(cfg, epoch), dataMs = 0;
+      const batches = batchIndices(data.train.count, cfg.batchSize, rng)[Symbol.iterator]();
+      // The next batch is prepared while a step runs (an engine whose step leaves the thread overlaps the two).
+      const prepare = (): StepInput | undefined => {
+        const t = performance.now();
+        const it = batches.next();
+        if (it.done) return undefined;
+        const idx = it.value;
+        const b = { xs: batchPixels(data.train, idx, data.shape, data.normalization, { ...cfg.augment, rng }), labels: batchLabels(data.train, idx), count: idx.length };
+        dataMs += performance.now() - t;
+        return b;
+      };
+      for (let b = prepare(); b; ) {
         lr = learningRateAt(cfg, epoch + step / steps);
-        setLearningRate(optimizer, lr);
-        const aug = { ...cfg.augment, rng };
-        const b: StepInput = { xs: batchPixels(data.train, idx, data.shape, data.normalization, aug), labels: batchLabels(data.train, idx), count: idx.length };
-        const g = await source.gradients(b);
+        const pending = engine.step(b, lr);
+        const next = prepare();
+        const g = await pending;
         assertFinite(g.lossSum, `epoch ${epoch + 1}, step ${step + 1}`);
-        applyGradients(model, optimizer, g.grads, b.count, { clipNorm: cfg.clipNorm, weightDecay: cfg.weightDecay, learningRate: lr });
-        o.afterStep?.(model);
-        await source.afterUpdate?.();
         lossSum += g.lossSum; correct += g.correct; seen += b.count; step++;
         bar.update(step, { loss: lossSum / seen, acc: task === 'classification' ? correct / seen : undefined });
+        b = next;
       }
       bar.stop();
       const trainSeconds = (performance.now() - t0) / 1000;
-      const val = await evaluateSplit(model, evalSplit, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: cfg.evalBatchSize });
+      await engine.sync();
+      const val = engine.evaluate
+        ? await engine.evaluate(evalSplit, { normalization: data.normalization, batchSize: cfg.evalBatchSize })
+        : await evaluateSplit(model, evalSplit, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: cfg.evalBatchSize });
       assertFinite(val.loss, `epoch ${epoch + 1} ${evalName} evaluation`);
       const row: EpochMetrics = {
         // The rate of the epoch's last step: its first would read 1% of the rate for a warm-up epoch.
@@ -102,6 +108,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         trainAccuracy: task === 'classification' ? correct / seen : undefined,
         valLoss: val.loss, valAccuracy: val.accuracy, seconds: +((performance.now() - t0) / 1000).toFixed(2),
         msPerStep: +((trainSeconds * 1000) / steps).toFixed(2),
+        dataMsPerStep: +(dataMs / steps).toFixed(2),
       };
       state.history.push(row);
       const s = score(task, val);
@@ -110,20 +117,19 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       state.epoch = epoch + 1;
       // best/ first: if interrupted between the two writes, last/ (older) is replayed and best/ stays consistent.
       if (improved) await saveCheckpoint(bestDir, model, { epoch: epoch + 1, [`${evalName}Loss`]: val.loss, [`${evalName}Accuracy`]: val.accuracy });
-      await saveCheckpoint(lastDir, model, state, optimizer);
+      await saveCheckpoint(lastDir, model, state, engine.optimizerState);
       await writeMetricsCsv(join(o.dir, 'metrics.csv'), state.history);
       logger.info(`epoch ${epoch + 1}/${cfg.epochs}: train loss ${row.trainLoss.toFixed(4)}` +
         (row.trainAccuracy !== undefined ? ` acc ${(100 * row.trainAccuracy).toFixed(2)}%` : '') +
         `, ${evalName} loss ${val.loss.toFixed(4)}` + (val.accuracy !== undefined ? ` acc ${(100 * val.accuracy).toFixed(2)}%` : '') +
-        `, ${row.seconds}s (${row.msPerStep} ms/step)${improved ? ' *best' : ''}`);
+        `, ${row.seconds}s (${row.msPerStep} ms/step, batches ${row.dataMsPerStep} ms of it)${improved ? ' *best' : ''}`);
     }
   } finally {
-    await source.close?.();
+    await engine.close();
   }
 
   const best = await loadModel(state.bestEpoch > 0 ? bestDir : lastDir);
   model.setWeights(best.getWeights());
   best.dispose();
-  optimizer.dispose();
-  return { history: state.history, bestEpoch: state.bestEpoch, model, resumedFrom };
+  return { history: state.history, bestEpoch: state.bestEpoch, model, resumedFrom, backend: engine.name };
 }

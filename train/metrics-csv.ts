@@ -10,6 +10,8 @@ export interface EpochMetrics {
   valAccuracy?: number;
   seconds: number;
   msPerStep: number;
+  /** Of msPerStep, the time spent preparing batches on the main thread (decode, normalise, augment). */
+  dataMsPerStep?: number;
 }
 
 const COLUMNS: { id: keyof EpochMetrics; title: string }[] = [
@@ -17,6 +19,7 @@ const COLUMNS: { id: keyof EpochMetrics; title: string }[] = [
   { id: 'trainLoss', title: 'train_loss' }, { id: 'trainAccuracy', title: 'train_accuracy' },
   { id: 'valLoss', title: 'val_loss' }, { id: 'valAccuracy', title: 'val_accuracy' },
   { id: 'seconds', title: 'seconds' }, { id: 'msPerStep', title: 'ms_per_step' },
+  { id: 'dataMsPerStep', title: 'batch_ms_per_step' },
 ];
 
 /** Rewrites the whole metrics CSV from the history (atomic, so a resumed run never sees a torn file). */

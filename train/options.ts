@@ -28,8 +28,8 @@ export const trainSchema = z.object({
   seed: z.number().int().nonnegative().default(42),
   from: z.string().regex(SOURCE, 'must be a run name or zoo:<entry>').optional().describe('start from this run\'s trained model (a run name in the same outDir, or zoo:<entry> for the repository\'s zoo) instead of training: compared methods then prune the same weights'),
   init: z.string().regex(SOURCE, 'must be a run name or zoo:<entry>').optional().describe('train `epochs` more, starting from this run\'s trained weights (a run name in the same outDir, or zoo:<entry>) rather than from random ones; layers are matched by name, and a conv with more groups than the source\'s keeps the diagonal blocks of its kernel (a trained dense model turned into an HE-grouped one, then fine-tuned)'),
-  backend: z.enum(BACKENDS).default('auto'),
-  workers: z.number().int().positive().max(64).default(1).describe('data-parallel worker threads (gradients averaged each step)'),
+  backend: z.enum(BACKENDS).default('auto').describe('training engine: auto is onnx (onnxruntime-node runs each step as one graph, on all cores) where it loads and the model has only layers it knows, else tfjs on wasm'),
+  workers: z.number().int().positive().max(64).default(1).describe('tfjs backends: data-parallel worker threads (gradients averaged each step); onnx uses every core within each step instead'),
   evalBatchSize: z.number().int().positive().default(500),
 }).strict()
   .refine((t) => t.from === undefined || t.init === undefined, { message: 'from (adopt a trained model, no training) and init (train from its weights) exclude each other', path: ['init'] });

@@ -23,7 +23,6 @@ import { evaluateSplit } from '../../train/evaluate-model.js';
 import { fit } from '../../train/fit.js';
 import { initBackend } from '../../train/backend.js';
 import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
-import { makeGradientSource } from '../../train/parallel/pool.js';
 import { taskOf } from '../../train/zoo/registry.js';
 import { exists } from '../../datasets/fs-util.js';
 import type { StageContext } from '../context.js';
@@ -166,8 +165,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     const held = masks;
     if (p.fineTuneEpochs > 0) {
       const cfg = { ...trainCfg, epochs: p.fineTuneEpochs, learningRate: p.learningRate ?? trainCfg.learningRate / 10, warmupEpochs: 0 };
-      const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend: await initBackend(trainCfg.backend), rangePenalty: trainCfg.rangePenalty });
-      const res = await fit({ model, data, task, cfg, dir, logger, gradientSource, afterStep: (m) => applyMasks(m, held) });
+      const res = await fit({ model, data, task, cfg, dir, logger, backend: await initBackend(trainCfg.backend), masks: held });
       if (res.model !== model) model.dispose();
       model = res.model;
       applyMasks(model, held);

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { rm } from 'node:fs/promises';
 import { UserError } from '../../common/errors.js';
+import { availableParallelism } from 'node:os';
 import { initBackend } from '../../train/backend.js';
 import { loadModel } from '../../train/checkpoint.js';
 import { evaluateSplit } from '../../train/evaluate-model.js';
 import { fit } from '../../train/fit.js';
 import type { TrainConfig } from '../../train/options.js';
 import { buildModel, taskOf, type ModelConfig } from '../../train/zoo/registry.js';
-import { makeGradientSource } from '../../train/parallel/pool.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import type { StageContext } from '../context.js';
 import { fingerprint } from '../run-dir.js';
@@ -76,14 +76,13 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
   const model = withSeededRandom(trainCfg.seed, () => buildModel(modelCfg, { inputShape: data.shape, numClasses: data.numClasses }));
   const params = countParams(model);
   const initReport = init ? await initFrom(ctx, model, init) : undefined;
-  logger.info(`train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}, ${trainCfg.workers} worker(s)`);
-  const gradientSource = await makeGradientSource({ model, data, task, workers: trainCfg.workers, backend, rangePenalty: trainCfg.rangePenalty });
+  logger.info(`train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}${backend === 'onnx' ? ` (onnxruntime-node, ${availableParallelism()} threads)` : `, ${trainCfg.workers} worker(s)`}`);
   const t0 = performance.now();
-  const result = await fit({ model, data, task, cfg: trainCfg, dir: run.file('train'), logger, gradientSource });
+  const result = await fit({ model, data, task, cfg: trainCfg, dir: run.file('train'), logger, backend });
   const test = await evaluateSplit(result.model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });
   const steps = result.history.slice(result.resumedFrom);
   const summary = {
-    model: modelCfg.name, parameters: params, backend, workers: trainCfg.workers,
+    model: modelCfg.name, parameters: params, backend: result.backend, workers: trainCfg.workers,
     epochs: result.history.length, bestEpoch: result.bestEpoch, resumedFromEpoch: result.resumedFrom,
     testLoss: test.loss, testAccuracy: test.accuracy, testCount: test.count,
     ...(task === 'reconstruction' ? { testMse: test.loss } : {}),

@@ -31,7 +31,7 @@ describe('pipeline end to end (CLI, synthetic data)', () => {
       // The synthetic classes are separable: training must actually learn.
       expect(summary.train.testAccuracy).toBeGreaterThan(0.5);
       const csv = (await readFile(join(run, 'train', 'metrics.csv'), 'utf8')).trim().split('\n');
-      expect(csv[0]).toBe('epoch,learning_rate,train_loss,train_accuracy,val_loss,val_accuracy,seconds,ms_per_step');
+      expect(csv[0]).toBe('epoch,learning_rate,train_loss,train_accuracy,val_loss,val_accuracy,seconds,ms_per_step,batch_ms_per_step');
       expect(csv).toHaveLength(4);
       for (const f of ['config.yaml', 'log.txt', 'state.json', 'train/best/model.json', 'train/best/weights.bin', 'train/last/optimizer.bin']) {
         await access(join(run, f));

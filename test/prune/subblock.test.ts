@@ -158,7 +158,7 @@ describe('SpENCNN sub-blocks', () => {
     const t = await tempDir();
     try {
       const before = kernelValues(m, 'conv2').slice();
-      const r = await fit({ model: m, data, task: 'classification', cfg: trainSchema.parse({ epochs: 2, batchSize: 16, learningRate: 0.01 }), dir: t.path, logger: silentLogger, afterStep: (model) => applyMasks(model, masks) });
+      const r = await fit({ model: m, data, task: 'classification', cfg: trainSchema.parse({ epochs: 2, batchSize: 16, learningRate: 0.01 }), dir: t.path, logger: silentLogger, backend: 'wasm', masks });
       // The best checkpoint (what export reads) as well as the live model.
       expect(r.model.getLayer('conv2').getWeights()[0].dataSync().every((v, i) => masks.get('conv2')![i] !== 0 || v === 0)).toBe(true);
       const w = kernelValues(m, 'conv2'), mask = masks.get('conv2')!;
