@@ -1,3 +1,4 @@
+import { BACKENDS } from '../../train/backend.js';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { loadConfig } from '../../pipeline/load-config.js';
 import { runPipeline } from '../../pipeline/runner.js';
@@ -15,7 +16,7 @@ export const runCommand: CommandModule<object, Args> = {
     .option('set', { type: 'string', array: true, default: [], describe: 'override a key, e.g. --set train.epochs=3 (repeatable)' })
     .option('fresh', { type: 'boolean', default: false, describe: 'discard this run\'s finished stages and checkpoints' })
     .option('out', { type: 'string', describe: 'parent directory of the run (config key outDir)' })
-    .option('backend', { type: 'string', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], describe: 'tfjs backend (config key train.backend)' })
+    .option('backend', { type: 'string', choices: [...BACKENDS], describe: 'training engine: onnx, or a tfjs backend (config key train.backend)' })
     .option('workers', { type: 'string', describe: 'data-parallel training threads (config key train.workers)' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
     const sets = [...a.set];

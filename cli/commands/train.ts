@@ -1,3 +1,4 @@
+import { BACKENDS } from '../../train/backend.js';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { parseConfig } from '../../pipeline/load-config.js';
 import { runPipeline } from '../../pipeline/runner.js';
@@ -19,7 +20,7 @@ export const trainCommand: CommandModule<object, Args> = {
     .option('batch-size', { type: 'string' })
     .option('name', { type: 'string', describe: 'run name (default <model>-<dataset>)' })
     .option('out', { type: 'string', default: 'runs' })
-    .option('backend', { type: 'string', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] })
+    .option('backend', { type: 'string', choices: [...BACKENDS], describe: 'training engine: onnx, or a tfjs backend' })
     .option('workers', { type: 'string' })
     .option('fresh', { type: 'boolean', default: false })
     .option('set', { type: 'string', array: true, default: [], describe: 'any other key, e.g. --set model.activation=square' }) as unknown as Argv<Args>,

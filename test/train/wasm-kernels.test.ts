@@ -52,6 +52,32 @@ describe('wasm training kernels', () => {
     expect(relErr(cw, ww)).toBeLessThan(1e-4);
   });
 
+  test('average-pool gradient (broadcast when window = stride) and sums over leading axes equal cpu', async () => {
+    const run = async (backend: 'cpu' | 'wasm') => {
+      await initBackend(backend);
+      return tf.tidy(() => {
+        const out: Float32Array[] = [];
+        // 8x8 pools evenly; 9x7 leaves a row and a column no window reads; 3-stride-2 windows overlap (stock kernel).
+        for (const [h, w, k, s] of [[8, 8, 2, 2], [9, 7, 2, 2], [9, 9, 3, 2]]) {
+          const x = pattern([2, h, w, 3], (i) => Math.sin(i * 0.7));
+          const f = (a: tf.Tensor) => {
+            const y = tf.avgPool(a as tf.Tensor4D, k, s, 'valid');
+            return tf.sum(tf.mul(y, pattern(y.shape, (i) => Math.cos(i * 0.3))));
+          };
+          out.push(tf.grad(f)(x).dataSync() as Float32Array);
+        }
+        const t = pattern([3, 4, 5, 6], (i) => Math.sin(i * 0.11) * 3);
+        out.push(tf.sum(t, [0, 1, 2]).dataSync() as Float32Array, tf.sum(t, [0, 1, 2], true).dataSync() as Float32Array);
+        out.push(tf.sum(t, [1, 2]).dataSync() as Float32Array, tf.sum(t, -1).dataSync() as Float32Array, tf.sum(pattern([7, 2], (i) => i), 0).dataSync() as Float32Array);
+        return out;
+      });
+    };
+    const cpu = await run('cpu');
+    const wasm = await run('wasm');
+    expect(wasm.map((a) => a.length)).toEqual(cpu.map((a) => a.length));
+    cpu.forEach((g, i) => expect(relErr(g, wasm[i])).toBeLessThan(1e-5));
+  });
+
   test('batch-norm gradient (broadcast, no tile) equals cpu', async () => {
     const run = async (backend: 'cpu' | 'wasm') => {
       await initBackend(backend);
