@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile, open, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile, open, stat } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError, errorMessage } from './errors.js';
@@ -55,6 +55,7 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
  * either the old or the new one, never a half-written mix.
  */
 export async function replaceDirAtomic(finalDir: string, build: (tmpDir: string) => Promise<void>): Promise<void> {
+  await recoverReplacedDir(finalDir);
   const parent = dirname(finalDir);
   const tag = randomBytes(6).toString('hex');
   const tmp = join(parent, `.${basename(finalDir)}.${tag}.tmp`);
@@ -70,6 +71,61 @@ export async function replaceDirAtomic(finalDir: string, build: (tmpDir: string)
   try { await rename(finalDir, old); hadOld = true; } catch { /* no previous version */ }
   await rename(tmp, finalDir);
   if (hadOld) await rm(old, { recursive: true, force: true });
+}
+
+/** `.name.<12 hex>.tmp` / `.old`: what writeFileAtomic and replaceDirAtomic leave when interrupted. */
+const LEFTOVER = /^\.(.+)\.([0-9a-f]{12})\.(tmp|old)$/;
+
+/**
+ * Finishes or undoes an interrupted replaceDirAtomic of `finalDir`. With
+ * `finalDir` missing, the interruption fell between its two renames: a
+ * `.tmp` whose tag also has an `.old` was complete (the old version is moved
+ * aside only after the new one is built) and becomes `finalDir`; otherwise
+ * the newest `.old`, the previous complete version, is put back. Every other
+ * leftover of `finalDir` (half-built `.tmp`, superseded `.old`) is removed.
+ */
+export async function recoverReplacedDir(finalDir: string): Promise<void> {
+  const parent = dirname(finalDir), base = basename(finalDir);
+  let names: string[];
+  try { names = await readdir(parent); } catch { return; }
+  const mine = names.map((n) => ({ n, m: LEFTOVER.exec(n) })).filter((x) => x.m && x.m[1] === base);
+  if (!mine.length) return;
+  let present = true;
+  try { await stat(finalDir); } catch { present = false; }
+  if (!present) {
+    const olds = mine.filter((x) => x.m![3] === 'old');
+    const built = mine.find((x) => x.m![3] === 'tmp' && olds.some((o) => o.m![2] === x.m![2]));
+    let pick = built?.n;
+    if (!pick && olds.length) {
+      const dated = await Promise.all(olds.map(async (o) => ({ n: o.n, t: (await stat(join(parent, o.n))).mtimeMs })));
+      pick = dated.sort((a, b) => b.t - a.t)[0].n;
+    }
+    if (pick) await rename(join(parent, pick), finalDir);
+  }
+  for (const x of mine) await rm(join(parent, x.n), { recursive: true, force: true });
+}
+
+/**
+ * Recovers every interrupted atomic write under `root` (a run directory, at
+ * the start of a run that holds its lock): replaced directories are finished
+ * or put back as recoverReplacedDir does, temp files are removed.
+ */
+export async function recoverLeftovers(root: string, depth = 4): Promise<void> {
+  let entries: import('node:fs').Dirent[];
+  try { entries = await readdir(root, { withFileTypes: true }); } catch { return; }
+  const bases = new Set<string>();
+  for (const e of entries) {
+    const m = LEFTOVER.exec(e.name);
+    if (!m) continue;
+    if (e.isDirectory()) bases.add(m[1]);
+    else await rm(join(root, e.name), { force: true });
+  }
+  for (const b of bases) await recoverReplacedDir(join(root, b));
+  if (depth > 0) {
+    for (const e of await readdir(root, { withFileTypes: true })) {
+      if (e.isDirectory() && !LEFTOVER.test(e.name)) await recoverLeftovers(join(root, e.name), depth - 1);
+    }
+  }
 }
 
 /**

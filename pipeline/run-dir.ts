@@ -35,6 +35,9 @@ export class RunDir {
 
   record(stage: string): StageRecord | undefined { return this.state.stages[stage]; }
 
+  /** Whether any stage has started or finished in this directory (its state holds records). */
+  anyStageDone(): boolean { return Object.keys(this.state.stages).length > 0; }
+
   completed(stage: string, fingerprint: string): StageRecord | undefined {
     const r = this.state.stages[stage];
     return r && r.fingerprint === fingerprint ? r : undefined;

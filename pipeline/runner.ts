@@ -1,8 +1,9 @@
-import { appendFile } from 'node:fs/promises';
+import { appendFile, rm } from 'node:fs/promises';
 import { exists } from '../datasets/fs-util.js';
 import * as tf from '@tensorflow/tfjs';
 import { fileLogger, type Logger } from '../common/log.js';
-import { writeJsonAtomic } from '../common/atomic-write.js';
+import { recoverLeftovers, writeJsonAtomic } from '../common/atomic-write.js';
+import { UserError } from '../common/errors.js';
 import type { PipelineConfig } from './config-schema.js';
 import type { StageContext } from './context.js';
 import { RunDir } from './run-dir.js';
@@ -34,10 +35,20 @@ export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Pr
   // A config that names a model trains it, with the train section's defaults if it has none.
   const config = input.model && !input.train ? { ...input, train: trainSchema.parse({}) } : input;
   const run = new RunDir(config.outDir, config.name);
+  if (config.evaluate && !config.export) {
+    throw new UserError(`${config.name}: evaluate: runs the export of this config, and it has no export: section (add one, or run heprune evaluate --model DIR on an existing export)`);
+  }
+  const existed = await exists(run.path);
   await run.open();
   const unlock = lockRunDir(run.path);
   try {
+    // Checkpoints or files an interrupted run was replacing are finished or put back before anything reads them.
+    await recoverLeftovers(run.path);
     return await runStages(config, run, o);
+  } catch (e) {
+    // A run that failed before finishing any stage (a missing dataset, an unavailable backend) leaves no directory it made.
+    if (!existed && e instanceof UserError && !run.anyStageDone()) { unlock(); await rm(run.path, { recursive: true, force: true }); }
+    throw e;
   } finally { unlock(); }
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { Rng } from '../common/rng.js';
+import { recoverReplacedDir } from '../common/atomic-write.js';
 import type { Logger } from '../common/log.js';
 import { batchIndices, batchLabels, batchPixels, type PreparedData } from '../datasets/prepare.js';
 import { loadCheckpointState, loadModel, loadOptimizerState, saveCheckpoint } from './checkpoint.js';
@@ -50,6 +51,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const engine = await makeEngine({ model, data, task, cfg, backend: o.backend, masks: o.masks, logger });
 
   let state: TrainState = { epoch: 0, history: [], bestEpoch: -1, bestScore: null };
+  // A checkpoint an interrupted run was replacing is finished or put back first (never a silent restart from epoch 1).
+  await recoverReplacedDir(lastDir);
+  await recoverReplacedDir(bestDir);
   const saved = (await loadCheckpointState(lastDir)) as TrainState | undefined;
   if (saved) {
     const restored = await loadModel(lastDir);
