@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { replaceDirAtomic } from '../common/atomic-write.js';
@@ -17,9 +17,9 @@ import { galoisSteps, planDepth, rotationSteps, stepLevels, type Plan, type Plan
  * No key material is ever written here: keys belong to the client.
  */
 export const FORMAT = 'heprune-plan';
-export const FORMAT_VERSION = 5;
-/** Version 2 is version 3 without pool steps, 3 is 4 without tile metadata and memory totals, 4 is 5 without client rotations: still read. */
-const READABLE_VERSIONS = [2, 3, 4, 5];
+export const FORMAT_VERSION = 6;
+/** Version 2 is version 3 without pool steps, 3 is 4 without tile metadata and memory totals, 4 is 5 without client rotations, 5 is 6 without checksums of the other files: still read. */
+const READABLE_VERSIONS = [2, 3, 4, 5, 6];
 
 const ref = z.object({ offset: z.number().int().nonnegative(), count: z.number().int().nonnegative() });
 const layoutRef = z.object({ shape: z.array(z.number().int().positive()), cts: z.number().int().positive(), period: z.number().int().positive().optional(), desc: z.string(), slots: ref });
@@ -69,6 +69,8 @@ export const manifestSchema = z.object({
   /** Anything the producer wants to keep with the plan (normalisation, class names, source model). */
   meta: z.record(z.string(), z.unknown()),
   weights: z.object({ file: z.literal('weights.bin'), bytes: z.number().int(), sha256: z.string() }),
+  /** Every other file of the export (the plaintext reference model in model/), with its size and checksum. */
+  files: z.array(z.object({ path: z.string(), bytes: z.number().int(), sha256: z.string() })).optional(),
   /** sha256 of this manifest with `integrity` removed (canonical JSON). */
   integrity: z.string(),
 }).strict();
@@ -127,13 +129,33 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
 }
 
 export async function writeExport(dir: string, plan: Plan, meta: Record<string, unknown>, extra?: (tmp: string) => Promise<void>): Promise<Manifest> {
-  const { manifest, weights } = serializePlan(plan, meta);
+  const serialized = serializePlan(plan, meta);
+  let manifest = serialized.manifest;
   await replaceDirAtomic(dir, async (tmp) => {
-    await writeFile(join(tmp, 'weights.bin'), weights);
-    await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
+    await writeFile(join(tmp, 'weights.bin'), serialized.weights);
     await extra?.(tmp);
+    // The extra files are covered too: an altered reference model would otherwise pass unnoticed.
+    const files = await Promise.all((await filesUnder(tmp)).filter((f) => f !== 'weights.bin' && f !== 'manifest.json').map(async (path) => {
+      const b = await readFile(join(tmp, path));
+      return { path, bytes: b.length, sha256: sha256(b) };
+    }));
+    const { integrity: _i, ...body } = manifest;
+    const withFiles = { ...body, files };
+    manifest = { ...withFiles, integrity: integrityOf(withFiles) };
+    await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
   });
   return manifest;
+}
+
+/** Paths of the files under `dir`, relative and sorted. */
+async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...await filesUnder(dir, rel));
+    else out.push(rel);
+  }
+  return out.sort();
 }
 
 export interface LoadedExport { plan: Plan; manifest: Manifest }
@@ -162,6 +184,12 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
   try { buf = await readFile(wp); } catch (e) { throw new UserError(`${wp}: cannot read packed weights (${(e as Error).message})`); }
   if (buf.length !== m.weights.bytes) throw new UserError(`${wp}: ${buf.length} bytes, the manifest says ${m.weights.bytes} (truncated or replaced)`);
   if (sha256(buf) !== m.weights.sha256) throw new UserError(`${wp}: checksum mismatch (the packed weights were altered); re-export the model`);
+  for (const f of m.files ?? []) {
+    const fp = join(dir, f.path);
+    let b: Buffer;
+    try { b = await readFile(fp); } catch (e) { throw new UserError(`${fp}: cannot read a file the export lists (${(e as Error).message.split('\n')[0]}); re-export the model`); }
+    if (b.length !== f.bytes || sha256(b) !== f.sha256) throw new UserError(`${fp}: checksum mismatch (the export's file was altered); re-export the model`);
+  }
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   const int32 = (r: { offset: number; count: number }) => new Int32Array(ab, r.offset, r.count);
   const float32 = (r: { offset: number; count: number }) => new Float32Array(ab, r.offset, r.count);

@@ -69,6 +69,20 @@ describe('export artifact', () => {
     expect(text).not.toMatch(/secret|privateKey|galoisKeys"|relinKeys/i);
   });
 
+  test('the plaintext reference model in model/ is covered by the manifest: zeroed or missing, the export is refused', async () => {
+    const withModel = join(t.path, 'with-model');
+    const { writeModelFiles } = await import('../../train/checkpoint.js');
+    const m = await writeExport(withModel, plan, { note: 'test' }, (tmp) => writeModelFiles(join(tmp, 'model'), model));
+    expect(m.files!.map((f) => f.path)).toEqual(['model/model.json', 'model/weights.bin']);
+    await expect(loadExport(withModel)).resolves.toBeDefined();
+    const w = await readFile(join(withModel, 'model', 'weights.bin'));
+    await writeFile(join(withModel, 'model', 'weights.bin'), Buffer.alloc(w.length));
+    await expect(loadExport(withModel)).rejects.toThrow(/model\/weights.bin: checksum mismatch \(the export's file was altered\)/);
+    const { rm } = await import('node:fs/promises');
+    await rm(join(withModel, 'model', 'model.json'));
+    await expect(loadExport(withModel)).rejects.toThrow(/model\/model.json: cannot read a file the export lists/);
+  });
+
   test('a flipped byte in weights.bin, a truncated file or an edited manifest is an error, never a wrong answer', async () => {
     const copy = async (name: string) => {
       const d = join(t.path, name);
