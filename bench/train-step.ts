@@ -2,7 +2,8 @@
  * Training-step benchmark, one run: median ms per step and GFLOP/s at batch 64 for
  * each model on the wasm (tfjs) and onnx (onnxruntime-node) engines side by
  * side, the batch pipeline's time per batch (decode, normalise, shift and
- * flip, on SYNTHETIC images of the model's shape) as a share of each step, and
+ * flip, on SYNTHETIC images of the model's shape) as a share of each step, what
+ * passing the weights and optimizer state through onnxruntime costs, and
  * the machine's sgemm rate (a 2048³ matrix product in onnxruntime, all cores)
  * to read the GFLOP/s against. Inputs are random: timing only, no accuracy.
  *
@@ -57,7 +58,25 @@ function stepFlops(model: tf.LayersModel, batch: number): number {
   return total;
 }
 
-interface Timing { model: string; engine: string; msPerStep: number; gflops: number; batchMs: number }
+interface Timing { model: string; engine: string; msPerStep: number; gflops: number; batchMs: number; stateMs?: number }
+
+/**
+ * What keeping the weights "in the session" costs with onnxruntime-node: each
+ * run copies its inputs in and its outputs out, so a graph that only passes
+ * the state through (weights and Adam's two slots) times that copy alone.
+ */
+async function stateRoundTripMs(size: number): Promise<number> {
+  const { ort } = await loadOnnxRuntime();
+  const g = new Graph();
+  for (const n of ['theta', 'm', 'v']) g.output(`${n}.next`, g.op('Identity', [g.input(n, 'float', [size])]), 'float', [size]);
+  const s = await ort!.InferenceSession.create(g.encode('state'), sessionOptions());
+  const feeds = Object.fromEntries(['theta', 'm', 'v'].map((n) => [n, new ort!.Tensor('float32', new Float32Array(size), [size])]));
+  await s.run(feeds);
+  const times: number[] = [];
+  for (let i = 0; i < 9; i++) { const t0 = performance.now(); await s.run(feeds); times.push(performance.now() - t0); }
+  await s.release();
+  return times.sort((a, b) => a - b)[4];
+}
 
 async function timeSteps(modelName: string, backend: BackendName, steps: number, workers = 1): Promise<Timing> {
   await initBackend(backend === 'onnx' ? 'onnx' : backend);
@@ -85,9 +104,11 @@ async function timeSteps(modelName: string, backend: BackendName, steps: number,
   for (const b of inputs) { const t0 = performance.now(); await engine.step(b, 1e-3); times.push(performance.now() - t0); }
   const ms = times.sort((x, y) => x - y)[Math.floor(steps / 2)];
   const flops = stepFlops(model, args.batch);
+  const params = model.trainableWeights.reduce((a, w) => a + w.shape.reduce((x: number, y) => x * (y as number), 1), 0);
+  const stateMs = engine.name === 'onnx' ? +(await stateRoundTripMs(params)).toFixed(2) : undefined;
   await engine.close();
   model.dispose();
-  return { model: modelName, engine: workers > 1 ? `${engine.name} ×${workers} workers` : engine.name, msPerStep: +ms.toFixed(1), gflops: +(flops / ms / 1e6).toFixed(1), batchMs: +(batchMs / steps).toFixed(2) };
+  return { model: modelName, engine: workers > 1 ? `${engine.name} ×${workers} workers` : engine.name, msPerStep: +ms.toFixed(1), gflops: +(flops / ms / 1e6).toFixed(1), batchMs: +(batchMs / steps).toFixed(2), stateMs };
 }
 
 /** The CPU's practical float32 rate: a 2048³ product in onnxruntime on every core. */
@@ -139,10 +160,11 @@ for (const m of models) {
 
 console.log(`\nTraining step, batch ${args.batch}, SGD, median of ${args.wasmSteps} (wasm) / ${args.steps} (onnx) steps, each engine in a process of its own (${new Date().toISOString()}, node ${process.version}, ${availableParallelism()} cores; ` +
   `sgemm 2048³ in onnxruntime: ${sgemm ? sgemm.toFixed(0) + ' GFLOP/s' : 'n/a'})`);
-console.log('| model | engine | ms/step | GFLOP/s | of sgemm | batch prep ms (share of step) | onnx speedup |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('| model | engine | ms/step | GFLOP/s | of sgemm | batch prep ms (share of step) | state copy in+out ms (share) | onnx speedup |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const wasm = rows.find((x) => x.model === r.model && x.engine === 'wasm');
   const speed = r.engine === 'onnx' && wasm ? `${(wasm.msPerStep / r.msPerStep).toFixed(1)}x` : '';
-  console.log(`| ${r.model} | ${r.engine} | ${r.msPerStep} | ${r.gflops} | ${sgemm ? ((100 * r.gflops) / sgemm).toFixed(0) + '%' : '-'} | ${r.batchMs} (${((100 * r.batchMs) / r.msPerStep).toFixed(1)}%) | ${speed} |`);
+  const state = r.stateMs !== undefined ? `${r.stateMs} (${((100 * r.stateMs) / r.msPerStep).toFixed(1)}%)` : '';
+  console.log(`| ${r.model} | ${r.engine} | ${r.msPerStep} | ${r.gflops} | ${sgemm ? ((100 * r.gflops) / sgemm).toFixed(0) + '%' : '-'} | ${r.batchMs} (${((100 * r.batchMs) / r.msPerStep).toFixed(1)}%) | ${state} | ${speed} |`);
 }
