@@ -1,4 +1,4 @@
-import { appendFile, rm } from 'node:fs/promises';
+import { appendFile, readFile, rm } from 'node:fs/promises';
 import { exists } from '../datasets/fs-util.js';
 import * as tf from '@tensorflow/tfjs';
 import { fileLogger, type Logger } from '../common/log.js';
@@ -22,6 +22,12 @@ export interface RunOptions {
   logger?: Logger;
   /** The command line that started this run, kept in commands.txt (zoo provenance quotes it). */
   command?: string;
+  /**
+   * This run is a part of the pipeline `partOf` (a command that only exports,
+   * say): it never starts the training, config.yaml becomes `partOf` only once the part has
+   * succeeded, and summary.json keeps the sections of the stages not run.
+   */
+  partOf?: PipelineConfig;
 }
 
 export interface RunResult { runDir: string; summary: Record<string, unknown> }
@@ -56,20 +62,29 @@ async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Pr
   const logger = o.logger ?? fileLogger(run.file('log.txt'));
   // The resolved config records what produced the run's artifacts: a re-run rewrites it only once its training
   // matches (a run refused for a changed config keeps the record of the config it was made with).
-  if (!(await exists(run.file('config.yaml')))) await run.writeConfig(config);
+  if (!o.partOf && !(await exists(run.file('config.yaml')))) await run.writeConfig(config);
   const ctx: StageContext = { config, run, logger, fingerprints: {}, summary: { name: config.name, startedAt: new Date().toISOString() } };
   logger.info(`run ${config.name} in ${run.path}`);
   if (o.command) await appendFile(run.file('commands.txt'), `${new Date().toISOString()} ${o.command}\n`);
   if (config.model) ctx.backend = await initBackend(config.train?.backend ?? 'auto');
   await dataStage(ctx);
-  if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh });
-  await run.writeConfig(config);
+  if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh, trained: !!o.partOf });
+  if (!o.partOf) await run.writeConfig(config);
   if (config.prune) await pruneStage(ctx, config.prune);
   if (config.export) await exportStage(ctx, config.export);
   if (config.evaluate) await evaluateStage(ctx, config.evaluate);
   ctx.summary.finishedAt = new Date().toISOString();
   ctx.summary.versions = { heprune: '0.1.0', tfjs: tf.version.tfjs, node: process.version };
+  if (o.partOf) {
+    const previous = await readJson(run.file('summary.json'));
+    ctx.summary = { ...previous, ...ctx.summary };
+    await run.writeConfig(o.partOf);
+  }
   await writeJsonAtomic(run.file('summary.json'), ctx.summary);
   logger.info(`summary: ${run.file('summary.json')}`);
   return { runDir: run.path, summary: ctx.summary };
+}
+
+async function readJson(path: string): Promise<Record<string, unknown>> {
+  try { return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>; } catch { return {}; }
 }

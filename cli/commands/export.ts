@@ -17,8 +17,9 @@ export const exportCommand: CommandModule<object, Args> = {
     const file = join(a.run, 'config.yaml');
     let config = await loadConfig(file, a.set);
     if (!config.export) config = await loadConfig(file, ['export={}', ...a.set]);
+    // Export only: the run's config.yaml takes the overrides (and keeps its evaluate: section) once the export has succeeded.
     const { evaluate: _e, ...upToExport } = config;
-    const { summary } = await runPipeline(upToExport);
+    const { summary } = await runPipeline(upToExport, { partOf: config });
     process.stdout.write(JSON.stringify(summary.export, null, 2) + '\n');
   }),
 };

@@ -40,7 +40,8 @@ export function countParams(model: tf.LayersModel): number {
   return model.trainableWeights.reduce((a, w) => a + w.shape.reduce((x: number, y) => x * (y ?? 1), 1), 0);
 }
 
-export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Promise<void> {
+/** `trained`: the run must already hold this training (a command that only exports or evaluates never trains). */
+export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained?: boolean }): Promise<void> {
   const { config, run, logger } = ctx;
   if (!config.model) throw new UserError(`${run.file('config.yaml')}: the train stage needs a model section`);
   const modelCfg = config.model, trainCfg = config.train!;
@@ -66,6 +67,10 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean }): Prom
     logger.info(`train: already complete (${done.result.epochs} epochs, best epoch ${done.result.bestEpoch}); skipped`);
     ctx.summary.train = done.result;
     return;
+  }
+  if (o.trained) {
+    throw new UserError(`${run.path} has no finished training for its config` +
+      `${done ? ` (${done.result.epochs} of ${trainCfg.epochs} epochs)` : started ? ' (it was interrupted)' : ''}; finish it first: heprune run ${run.file('config.yaml')}`);
   }
   await run.markDone('train.started', fp, inputs as unknown as Record<string, unknown>);
   if (!o.fresh) await resumeFromZoo(ctx, fp);
