@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { fileLogger } from '../../common/log.js';
 import { datasetSchema } from '../../pipeline/config-schema.js';
@@ -21,7 +22,7 @@ export const evaluateCommand: CommandModule<object, Args> = {
     .option('workers', { type: 'string', default: '1', describe: 'CKKS worker threads' })
     .option('plaintext-budget-mb', { type: 'string', default: '1024', describe: 'encoded weights each worker keeps; the rest are encoded at each use' })
     .option('dataset-path', { type: 'string', describe: 'dataset directory, if not the default for the plan\'s dataset' })
-    .option('out', { type: 'string', describe: 'where evaluation.json/csv go (default: the export directory)' }) as unknown as Argv<Args>,
+    .option('out', { type: 'string', describe: 'where evaluation.json/csv go (default: the directory holding the export, e.g. runs/<name>: never inside the export, which a re-export replaces)' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
     // Flags are read as strings so a mistyped value is named as typed (yargs would give NaN), before any work.
     const samples = positiveInt('--samples')(a.samples), workers = positiveInt('--workers')(a.workers);
@@ -33,7 +34,7 @@ export const evaluateCommand: CommandModule<object, Args> = {
     const ds = await loadRaw(dc, a.datasetPath, fileLogger());
     const report = await evaluateExport({
       exportDir: a.model, test: ds.test, samples, encrypted: a.encrypted, simulate: a.simulate,
-      workers, plaintextBudget: budgetMb * 2 ** 20, outDir: a.out ?? a.model, logger: fileLogger(),
+      workers, plaintextBudget: budgetMb * 2 ** 20, outDir: a.out ?? dirname(resolve(a.model)), logger: fileLogger(),
     });
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   }),

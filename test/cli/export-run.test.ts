@@ -37,6 +37,12 @@ test('export --run: overrides persist only when the export succeeds, config.yaml
     const summary = JSON.parse(await readFile(join(run, 'summary.json'), 'utf8'));
     expect(summary.evaluate).toBeDefined();
     expect(summary.export.params.coeffModulusBits).toEqual([38, 28, 28, 28, 28, 28, 40]);
+    // heprune evaluate writes beside the export by default, so a re-export (which replaces export/) keeps the result.
+    const ev = await runCli(['evaluate', '--model', join(run, 'export'), '--samples', '2']);
+    expect(ev.code).toBe(0);
+    expect(JSON.parse(await readFile(join(run, 'evaluation.json'), 'utf8')).samples).toBe(2);
+    expect((await runCli(['export', '--run', run, '--set', 'export.scaleBits=28'])).code).toBe(0);
+    expect(JSON.parse(await readFile(join(run, 'evaluation.json'), 'utf8')).samples).toBe(2);
   } finally { await t.cleanup(); }
 });
 
