@@ -33,6 +33,8 @@ export interface EvaluateOptions {
   /** Where evaluation.json and evaluation.csv go. */
   outDir: string;
   logger: Logger;
+  /** Largest CKKS deviation from the simulator (or plaintext) accepted, relative to the largest output (default 0.05). */
+  tolerance?: number;
 }
 
 /**
@@ -96,17 +98,19 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     Object.assign(report, quality('plaintext', plain));
   }
 
+  let simOut: number[][] | undefined;
   if (o.simulate) {
     const ctx = await CkksContext.create(plan.params); // only for the exact rescale primes; no keys
     const sim = new SlotSimulator({ slots: plan.slots, rescalePrimes: ctx.rescalePrimes, scale: ctx.scale });
     ctx.delete();
     const prepared = prepare(sim, plan);
     const t0 = performance.now();
-    const simOut = inputs.map((v) => Array.from(unpackOutput(plan, run(sim, prepared, v.map((c) => sim.encrypt(sim.encode(c, sim.topLevel))), undefined, sim.refreshChannel()).map((c) => sim.decrypt(c)))));
+    simOut = inputs.map((v) => Array.from(unpackOutput(plan, run(sim, prepared, v.map((c) => sim.encrypt(sim.encode(c, sim.topLevel))), undefined, sim.refreshChannel()).map((c) => sim.decrypt(c)))));
     Object.assign(report, quality('simulated', simOut));
     report.simulatedMsPerImage = +((performance.now() - t0) / n).toFixed(2);
     if (plain) report.simulatedMaxAbsError = maxAbsError(simOut, plain);
   }
+  let deviation: { value: number; from: string } | undefined;
 
   if (encrypted) {
     const bar = epochProgress('CKKS', n, o.logger);
@@ -123,6 +127,13 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
       const size = maxAbs(plain);
       report.maxAbsOutput = size;
       report.relativeError = size > 0 ? err / size : err;
+    }
+    // What CKKS itself loses: its outputs against the simulator's (exact arithmetic on the same plan), else the plaintext model's.
+    const ref = simOut ?? plain;
+    if (ref) {
+      const size = maxAbs(ref);
+      deviation = { value: size > 0 ? maxAbsError(outs, ref) / size : maxAbsError(outs, ref), from: simOut ? 'simulator' : 'plaintext model' };
+      report.ckksDeviation = { ...deviation, tolerance: o.tolerance ?? 0.05 };
     }
     const stepNames = results[0].steps.map((s) => s.name);
     report.latencyMs = {
@@ -156,5 +167,11 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     await keepResult(o, 'evaluation.csv', csv.getHeaderString()! + csv.stringifyRecords(rows));
   }
   await keepResult(o, 'evaluation.json', JSON.stringify(report, null, 2) + '\n');
+  const tolerance = o.tolerance ?? 0.05;
+  if (deviation && !(deviation.value <= tolerance)) {
+    throw new UserError(`CKKS outputs deviate from the ${deviation.from}'s by ${(100 * deviation.value).toPrecision(3)}% of the largest output, beyond the tolerance ` +
+      `of ${+(100 * tolerance).toPrecision(3)}% (evaluate.tolerance): the encrypted results are noise, not the model's. Likely causes: a scale too small for the values ` +
+      `(export.scaleBits), too few levels of headroom, or a model whose values explode (check its training curves). The evaluation is kept in ${join(o.outDir, 'evaluation.json')}`);
+  }
   return report;
 }

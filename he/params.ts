@@ -1,4 +1,5 @@
 import { UserError } from '../common/errors.js';
+import { missingPrimes } from './prime-supply.js';
 
 /**
  * CKKS parameters. coeffModulusBits = [first, rescale primes…, special]:
@@ -67,6 +68,19 @@ export function checkParams(p: HeParams, need?: { levels: number; slots: number 
   }
   if (p.scaleBits > Math.min(...p.coeffModulusBits.slice(1, -1), 60)) {
     throw new UserError(`${where}.scaleBits ${p.scaleBits} exceeds the rescale primes' bits`);
+  }
+  // Each rescale divides by one of these primes: a scale far from their size shrinks (or grows) every level
+  // until the values are noise, while the simulator, dividing exactly, still looks right.
+  const off = p.coeffModulusBits.slice(1, -1).find((b) => Math.abs(b - p.scaleBits) > 1);
+  if (off !== undefined) {
+    throw new UserError(`${where}.scaleBits ${p.scaleBits} does not match the rescale primes (${off} bits in coeffModulusBits [${p.coeffModulusBits.join(', ')}]): ` +
+      `after each multiplication the scale is divided by a rescale prime, so 2^${p.scaleBits} would drift by 2^${off - p.scaleBits} per level and the result be noise; ` +
+      `make the middle primes ${p.scaleBits} bits, or set scaleBits to their size`);
+  }
+  const short = missingPrimes(p.coeffModulusBits, p.polyModulusDegree);
+  if (short) {
+    throw new UserError(`${where}.coeffModulusBits asks for ${short.asked} primes of ${short.bits} bits at N=${p.polyModulusDegree}, ` +
+      `but only ${short.exist} such primes (p ≡ 1 mod ${2 * p.polyModulusDegree}) exist; use larger primes`);
   }
   if (need) {
     const fit = (() => { try { return selectParams({ levels: need.levels, slots: need.slots, scaleBits: p.scaleBits }); } catch { return undefined; } })();

@@ -3,7 +3,7 @@ import { exists } from '../datasets/fs-util.js';
 import * as tf from '@tensorflow/tfjs';
 import { fileLogger, type Logger } from '../common/log.js';
 import { recoverLeftovers, writeJsonAtomic } from '../common/atomic-write.js';
-import { UserError } from '../common/errors.js';
+import { UserError, errorMessage } from '../common/errors.js';
 import type { PipelineConfig } from './config-schema.js';
 import type { StageContext } from './context.js';
 import { RunDir } from './run-dir.js';
@@ -66,13 +66,19 @@ async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Pr
   const ctx: StageContext = { config, run, logger, fingerprints: {}, summary: { name: config.name, startedAt: new Date().toISOString() } };
   logger.info(`run ${config.name} in ${run.path}`);
   if (o.command) await appendFile(run.file('commands.txt'), `${new Date().toISOString()} ${o.command}\n`);
-  if (config.model) ctx.backend = await initBackend(config.train?.backend ?? 'auto');
-  await dataStage(ctx);
-  if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh, trained: !!o.partOf });
-  if (!o.partOf) await run.writeConfig(config);
-  if (config.prune) await pruneStage(ctx, config.prune);
-  if (config.export) await exportStage(ctx, config.export);
-  if (config.evaluate) await evaluateStage(ctx, config.evaluate);
+  try {
+    if (config.model) ctx.backend = await initBackend(config.train?.backend ?? 'auto');
+    await dataStage(ctx);
+    if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh, trained: !!o.partOf });
+    if (!o.partOf) await run.writeConfig(config);
+    if (config.prune) await pruneStage(ctx, config.prune);
+    if (config.export) await exportStage(ctx, config.export);
+    if (config.evaluate) await evaluateStage(ctx, config.evaluate);
+  } catch (e) {
+    // Why the run stopped belongs in its log too (the terminal shows it once, from the CLI).
+    fileLogger(run.file('log.txt'), false).warn(`stopped: ${errorMessage(e)}`);
+    throw e;
+  }
   ctx.summary.finishedAt = new Date().toISOString();
   ctx.summary.versions = { heprune: '0.1.0', tfjs: tf.version.tfjs, node: process.version };
   if (o.partOf) {

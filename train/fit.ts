@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { Rng } from '../common/rng.js';
+import { DivergenceError } from '../common/errors.js';
 import { recoverReplacedDir } from '../common/atomic-write.js';
 import type { Logger } from '../common/log.js';
 import { batchIndices, batchLabels, batchPixels, type PreparedData } from '../datasets/prepare.js';
@@ -66,6 +67,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   }
   const resumedFrom = state.epoch;
 
+  const explosion = explosionGuard();
   const evalSplit = data.validation.count > 0 ? data.validation : data.test;
   const evalName = data.validation.count > 0 ? 'val' : 'test';
   const steps = Math.ceil(data.train.count / cfg.batchSize);
@@ -95,6 +97,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const next = prepare();
         const g = await pending;
         assertFinite(g.lossSum, `epoch ${epoch + 1}, step ${step + 1}`);
+        explosion.check(g.lossSum / b.count, `epoch ${epoch + 1}, step ${step + 1}`);
         lossSum += g.lossSum; correct += g.correct; seen += b.count; step++;
         bar.update(step, { loss: lossSum / seen, acc: task === 'classification' ? correct / seen : undefined });
         b = next;
@@ -136,4 +139,23 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   model.setWeights(best.getWeights());
   best.dispose();
   return { history: state.history, bestEpoch: state.bestEpoch, model, resumedFrom, backend: engine.name };
+}
+
+/**
+ * A finite loss can still mean a dead model (Adam at a learning rate of 10
+ * reaches 1e15 within two steps and stays there): the loss of the first step,
+ * before any update, is the yardstick, and a batch 10,000 times worse (and
+ * above 1) stops the training.
+ */
+function explosionGuard(): { check(loss: number, where: string): void } {
+  let ref: number | undefined;
+  return {
+    check(loss, where) {
+      if (ref === undefined) { ref = loss; return; }
+      if (loss > 1 && loss > 1e4 * ref) {
+        throw new DivergenceError(`training diverged: the loss rose to ${loss.toExponential(2)} at ${where}, ${(loss / ref).toExponential(1)} times its first step's (${ref.toPrecision(3)}). ` +
+          'Try a lower train.learningRate, train.warmupEpochs, train.clipNorm, or model.batchNorm: true. No checkpoint was written for this epoch.');
+      }
+    },
+  };
 }

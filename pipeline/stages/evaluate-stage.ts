@@ -12,7 +12,7 @@ export async function evaluateStage(ctx: StageContext, e: EvaluateConfig): Promi
   const fp = fingerprint(ctx.fingerprints.export, e);
   const done = run.completed('evaluate', fp);
   if (done && await exists(run.file('evaluation.json'))) { logger.info('evaluate: already complete; skipped'); ctx.summary.evaluate = done.result; return; }
-  const r = await evaluateExport({ exportDir: run.file('export'), test: ctx.data!.test, samples: e.samples, encrypted: e.encrypted, simulate: e.simulate, workers: e.workers, plaintextBudget: e.plaintextBudgetMB * 2 ** 20, maxEstimatedSeconds: e.maxEstimatedSeconds, outDir: run.path, logger });
+  const r = await evaluateExport({ exportDir: run.file('export'), test: ctx.data!.test, samples: e.samples, encrypted: e.encrypted, simulate: e.simulate, workers: e.workers, plaintextBudget: e.plaintextBudgetMB * 2 ** 20, maxEstimatedSeconds: e.maxEstimatedSeconds, tolerance: e.tolerance, outDir: run.path, logger });
   const pct = (v: unknown) => (typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : '-');
   const lat = r.latencyMs as { server: { mean: number } } | undefined;
   const q = r.plaintextMse !== undefined || r.ckksMse !== undefined

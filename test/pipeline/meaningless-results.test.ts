@@ -1,0 +1,58 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkParams } from '../../he/params.js';
+import { primesOfSize } from '../../he/prime-supply.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** SYNTHETIC data (tests only). */
+const config = (out: string, train: string, rest = '') => `
+name: mr
+outDir: ${out}
+dataset: { name: synthetic, trainCount: 256, testCount: 16, imageSize: [12, 12], channels: 1, validation: 0.25 }
+model: { name: cryptonets, filters: 4, hidden: 16, activation: square }
+train: { epochs: 2, batchSize: 16, backend: wasm, ${train} }
+${rest}`;
+
+describe('results that would mean nothing are refused', () => {
+  test('explicit CKKS parameters: a scale that does not match the rescale primes, and primes that do not exist', () => {
+    expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [38, 29, 29, 29, 38], scaleBits: 20 }))
+      .toThrow(/scaleBits 20 does not match the rescale primes \(29 bits in coeffModulusBits \[38, 29, 29, 29, 38\]\)/);
+    expect(() => checkParams({ polyModulusDegree: 16384, coeffModulusBits: [30, 20, 20, 20, 20, 20, 20, 20, 30], scaleBits: 20 }))
+      .toThrow(/asks for 7 primes of 20 bits at N=16384, but only 2 such primes \(p ≡ 1 mod 32768\) exist/);
+    expect(primesOfSize(20, 16384, 10)).toBe(2);
+    // What the toolkit's own choices use passes.
+    expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 })).not.toThrow();
+  });
+
+  test('a training whose loss explodes (finite, Adam at a learning rate of 10) stops with a clear error, also in log.txt', async () => {
+    const t = await tempDir();
+    try {
+      const cfg = join(t.path, 'c.yaml');
+      await writeFile(cfg, config(t.path, 'optimizer: adam, learningRate: 10, clipNorm: null'));
+      const r = await runCli(['run', cfg]);
+      expect(r.code).toBe(3); // the exit code of a diverged training
+      expect(r.stderr).toMatch(/training diverged: the loss rose to [\d.e+]+ at epoch \d+, step \d+, [\d.e+]+ times its first step's/);
+      expect(await readFile(join(t.path, 'mr', 'log.txt'), 'utf8')).toMatch(/warn stopped: training diverged/);
+    } finally { await t.cleanup(); }
+  });
+
+  test('CKKS outputs beyond evaluate.tolerance of the simulator fail the evaluation, which is kept', async () => {
+    const t = await tempDir();
+    try {
+      const cfg = join(t.path, 'c.yaml');
+      await writeFile(cfg, config(t.path, 'learningRate: 0.01', `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
+evaluate: { samples: 2, encrypted: true, tolerance: 1.0e-9 }`));
+      const r = await runCli(['run', cfg]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/CKKS outputs deviate from the simulator's by [\d.e-]+% of the largest output, beyond the tolerance of 1e-7% \(evaluate.tolerance\)/);
+      const ev = JSON.parse(await readFile(join(t.path, 'mr', 'evaluation.json'), 'utf8'));
+      expect(ev.ckksDeviation.from).toBe('simulator');
+      expect(ev.ckksDeviation.value).toBeGreaterThan(1e-9);
+      // At the default tolerance the same plan passes.
+      await writeFile(cfg, config(t.path, 'learningRate: 0.01', `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
+evaluate: { samples: 2, encrypted: true }`));
+      expect((await runCli(['run', cfg])).code).toBe(0);
+    } finally { await t.cleanup(); }
+  });
+});
