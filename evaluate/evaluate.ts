@@ -15,6 +15,7 @@ import { sentCiphertexts } from '../plan/plan.js';
 import { estimatedServerSeconds } from '../plan/cost.js';
 import { loadModel } from '../train/checkpoint.js';
 import { epochProgress } from '../train/progress.js';
+import { writeLatencyPlot } from './latency-plot.js';
 import { argmax, maxAbs, maxAbsError, precisionBits, summarize } from './metrics.js';
 import { evaluateEncrypted } from './pool.js';
 import { exists } from '../datasets/fs-util.js';
@@ -167,6 +168,11 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     await keepResult(o, 'evaluation.csv', csv.getHeaderString()! + csv.stringifyRecords(rows));
   }
   await keepResult(o, 'evaluation.json', JSON.stringify(report, null, 2) + '\n');
+  const lat = report.latencyMs as { perStep?: Record<string, { median: number }>; server?: { median: number } } | undefined;
+  if (lat?.perStep) {
+    const title = `${String((manifest.meta as { model?: string }).model ?? "model")} under CKKS: ${lat.server!.median.toFixed(0)} ms per image, N=${plan.params.polyModulusDegree}`;
+    await writeLatencyPlot(join(o.outDir, 'evaluation-latency'), lat.perStep, title).catch((e) => o.logger.warn(`evaluate: latency plot not drawn: ${(e as Error).message}`));
+  }
   const tolerance = o.tolerance ?? 0.05;
   if (deviation && !(deviation.value <= tolerance)) {
     throw new UserError(`CKKS outputs deviate from the ${deviation.from}'s by ${(100 * deviation.value).toPrecision(3)}% of the largest output, beyond the tolerance ` +

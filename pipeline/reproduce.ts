@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { createObjectCsvStringifier } from 'csv-writer';
 import { UserError } from '../common/errors.js';
+import { writeReproducePlots } from './reproduce-plots.js';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import type { Logger } from '../common/log.js';
 import { loadConfig } from './load-config.js';
@@ -79,7 +80,7 @@ const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined
   { title: 'paper', id: 'paper', cell: (x) => (x.role === 'method' ? x.paper ?? (x.paperSpeedup ? `${x.paperSpeedup}x` : undefined) : undefined) },
 ];
 
-export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string; exports: string[] }> {
+export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string; exports: string[]; plots: string[] }> {
   let files: string[];
   try { files = (await readdir(o.configsDir)).filter((f) => f.endsWith('.yaml')).sort(); } catch {
     throw new UserError(`reproduce ${o.table}: no config directory ${o.configsDir}`);
@@ -144,10 +145,12 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
   });
   await writeFileAtomic(join(dir, 'table.md'), md);
   await writeFileAtomic(join(dir, 'table.csv'), (o.quick ? '# QUICK MODE: smoke check on subsets, not the paper numbers\n' : '') + csv.getHeaderString()! + csv.stringifyRecords(rows.map((x) => ({ ...x, ...Object.fromEntries(cols.map((c) => [c.id, c.cell(x) ?? ''])) })) as unknown as Record<string, unknown>[]));
+  const plots = await writeReproducePlots(dir, o.table, rows.filter((x) => !x.failed))
+    .catch((e) => { o.logger.warn(`reproduce: plots not drawn: ${(e as Error).message}`); return [] as string[]; });
   const failed = rows.filter((x) => x.failed);
   if (failed.length) {
     throw new UserError(`reproduce ${o.table}: ${failed.length} of ${rows.length} configs failed (${failed.map((x) => x.run).join(', ')}); ` +
       `the table of the others and the errors are in ${join(dir, 'table.md')}`);
   }
-  return { markdown: md, dir, exports: rows.flatMap((x) => (x.exportDir ? [x.exportDir] : [])) };
+  return { markdown: md, dir, exports: rows.flatMap((x) => (x.exportDir ? [x.exportDir] : [])), plots };
 }

@@ -8,6 +8,7 @@ import { batchIndices, batchLabels, batchPixels, type PreparedData } from '../da
 import { loadCheckpointState, loadModel, loadOptimizerState, saveCheckpoint } from './checkpoint.js';
 import { evaluateSplit, type SplitMetrics } from './evaluate-model.js';
 import { writeMetricsCsv, type EpochMetrics } from './metrics-csv.js';
+import { writeTrainingCurves } from './curves.js';
 import { makeEngine } from './engine.js';
 import type { BackendName } from './backend.js';
 import type { KernelMasks } from './kernel-masks.js';
@@ -126,6 +127,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       if (improved) await saveCheckpoint(bestDir, model, { epoch: epoch + 1, [`${evalName}Loss`]: val.loss, [`${evalName}Accuracy`]: val.accuracy });
       await saveCheckpoint(lastDir, model, state, engine.optimizerState);
       await writeMetricsCsv(join(o.dir, 'metrics.csv'), state.history);
+      // A picture of the same numbers; a failure to draw it never stops the training.
+      await writeTrainingCurves(join(o.dir, 'curves'), state.history, `${model.name}: training curves`).catch((e) => logger.warn(`train: curves not drawn: ${(e as Error).message}`));
       logger.info(`epoch ${epoch + 1}/${cfg.epochs}: train loss ${row.trainLoss.toFixed(4)}` +
         (row.trainAccuracy !== undefined ? ` acc ${(100 * row.trainAccuracy).toFixed(2)}%` : '') +
         `, ${evalName} loss ${val.loss.toFixed(4)}` + (val.accuracy !== undefined ? ` acc ${(100 * val.accuracy).toFixed(2)}%` : '') +

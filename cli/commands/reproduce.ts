@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { fileLogger } from '../../common/log.js';
 import { reproduce } from '../../pipeline/reproduce.js';
@@ -14,8 +15,8 @@ export const reproduceCommand: CommandModule<object, Args> = {
     .option('out', { type: 'string', default: 'runs', describe: 'parent directory of the runs and of reproduce-<table>/' })
     .option('configs', { type: 'string', describe: 'config directory (default configs/<table>)' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
-    const { markdown, dir, exports } = await reproduce({ table: a.table, configsDir: a.configs ?? `configs/${a.table}`, outDir: a.out, quick: a.quick, logger: fileLogger() });
-    process.stdout.write(`${markdown}\n(${dir}/table.md, table.csv)\n`);
+    const { markdown, dir, exports, plots } = await reproduce({ table: a.table, configsDir: a.configs ?? `configs/${a.table}`, outDir: a.out, quick: a.quick, logger: fileLogger() });
+    process.stdout.write(`${markdown}\n(${dir}/table.md, table.csv${plots.length ? `; plots: ${plots.map((p) => basename(p)).join(', ')} and .svg` : ''})\n`);
     const last = exports.at(-1);
     if (last) {
       process.stdout.write(`\nNext:\n  npx heprune evaluate --model ${last} --samples 50 --encrypted --workers 2   # more images under CKKS\n` +

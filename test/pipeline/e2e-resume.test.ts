@@ -33,7 +33,10 @@ describe('pipeline end to end (CLI, synthetic data)', () => {
       const csv = (await readFile(join(run, 'train', 'metrics.csv'), 'utf8')).trim().split('\n');
       expect(csv[0]).toBe('epoch,learning_rate,train_loss,train_accuracy,val_loss,val_accuracy,seconds,ms_per_step,batch_ms_per_step');
       expect(csv).toHaveLength(4);
-      for (const f of ['config.yaml', 'log.txt', 'state.json', 'train/best/model.json', 'train/best/weights.bin', 'train/last/optimizer.bin']) {
+      const curves = await readFile(join(run, 'train', 'curves.svg'), 'utf8');
+      expect(curves).toMatch(/training curves/);
+      expect(curves).toMatch(/>validation<\/text>/);
+      for (const f of ['config.yaml', 'log.txt', 'state.json', 'train/best/model.json', 'train/best/weights.bin', 'train/last/optimizer.bin', 'train/curves.png']) {
         await access(join(run, f));
       }
       const again = await runCli(['run', cfg]);
@@ -77,6 +80,9 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
       expect(ev.keys.galoisKeys).toBe(ev.galoisKeys);
       const csv = (await readFile(join(t.path, 'tiny', 'evaluation.csv'), 'utf8')).trim().split('\n');
       expect(csv).toHaveLength(7);
+      // The per-step latency breakdown, one bar per plan step.
+      const lat = await readFile(join(t.path, 'tiny', 'evaluation-latency.svg'), 'utf8');
+      for (const step of Object.keys(ev.latencyMs.perStep)) expect(lat).toContain(step);
       const again = await runCli(['run', cfg]);
       expect(again.stderr).toMatch(/export: already complete; skipped[\s\S]*evaluate: already complete; skipped/);
       // The export directory alone (plus the dataset) is enough to evaluate.

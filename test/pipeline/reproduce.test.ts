@@ -52,6 +52,15 @@ test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV ta
     expect(slow.ckksAccuracy).toBeUndefined();
     expect(slow.simulatedAccuracy).toBeGreaterThanOrEqual(0);
     expect(slow.estimatedServerSeconds).toBeGreaterThan(0);
+    // The plots beside the table: the timed rows against latency, every row against the plan's size; each label drawn.
+    const out = join(t.path, 'reproduce-spencnn-quick');
+    const latencySvg = await readFile(join(out, 'accuracy-latency.svg'), 'utf8');
+    expect(latencySvg).toMatch(/CKKS server ms per image/);
+    for (const label of ['dense', 'method']) expect(latencySvg).toContain(`>${label}</text>`);
+    expect(latencySvg).not.toContain('>baseline</text>'); // t-slow has no CKKS latency
+    const sizeSvg = await readFile(join(out, 'accuracy-size.svg'), 'utf8');
+    for (const label of ['dense', 'method', 'baseline']) expect(sizeSvg).toContain(`>${label}</text>`);
+    for (const f of ['accuracy-latency.png', 'accuracy-size.png']) expect((await readFile(join(out, f))).subarray(1, 4).toString()).toBe('PNG');
     const csv = await readFile(join(t.path, 'reproduce-spencnn-quick', 'table.csv'), 'utf8');
     expect(csv.split('\n')[0]).toMatch(/QUICK MODE/);
     expect(csv).toMatch(/t-pruned-quick/);
