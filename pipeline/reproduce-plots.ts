@@ -22,7 +22,8 @@ export async function writeReproducePlots(dir: string, table: string, rows: Plot
     width: 360, height: 260, data: { values },
     layer: [
       { mark: { type: 'point' as const, filled: true, size: 80 }, encoding: {
-        x: { field: x.field, type: 'quantitative' as const, title: x.title, scale: x.log ? { type: 'log' as const } : { zero: false } },
+        x: { field: x.field, type: 'quantitative' as const, title: x.title, scale: x.log ? { type: 'log' as const } : { zero: false },
+          ...(x.log ? {} : { axis: { format: 'd', tickMinStep: 1 } }) },
         y: { field: quality.field, type: 'quantitative' as const, title: quality.title, scale: { zero: false } },
         color: { field: 'row', type: 'nominal' as const, title: null },
         tooltip: [{ field: 'label' }, { field: x.field }, { field: quality.field }],
