@@ -146,6 +146,8 @@ export async function evaluateExport(o: EvaluateOptions): Promise<Record<string,
     report.throughput = { workers: setups.length, wallSeconds: +(wallMs / 1000).toFixed(2), imagesPerSecond: +(n / (wallMs / 1000)).toFixed(3) };
     report.opCountsPerImage = results[0].counts;
     report.perStepOpCounts = Object.fromEntries(manifest.steps.map((s) => [s.name, s.counts]));
+    // The keys really generated (with composed rotations the manifest lists none per step).
+    report.galoisKeys = setups[0].galoisKeys;
     report.keys = { keygenMs: summarize(setups.map((s) => s.keygenMs)), prepareMs: summarize(setups.map((s) => s.prepareMs)), galoisKeys: setups[0].galoisKeys, galoisKeyBytes: setups[0].galoisKeyBytes, relinKeyBytes: setups[0].relinKeyBytes, lazyOperands: setups[0].lazyOperands };
     report.ciphertextBytes = { up: summarize(results.map((r) => r.bytesUp)), down: summarize(results.map((r) => r.bytesDown)) };
     // More than the input's own when the client also sends rotated copies (export.clientRotations).

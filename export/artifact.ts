@@ -191,8 +191,15 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
     if (b.length !== f.bytes || sha256(b) !== f.sha256) throw new UserError(`${fp}: checksum mismatch (the export's file was altered); re-export the model`);
   }
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-  const int32 = (r: { offset: number; count: number }) => new Int32Array(ab, r.offset, r.count);
-  const float32 = (r: { offset: number; count: number }) => new Float32Array(ab, r.offset, r.count);
+  // Offsets are checked, not trusted: a manifest rewritten with a matching integrity hash could point anywhere.
+  const inside = (r: { offset: number; count: number }) => {
+    if (r.offset % 4 !== 0 || r.offset + 4 * r.count > ab.byteLength) {
+      throw new UserError(`${mp}: an operand at byte ${r.offset} (${r.count} values) lies outside ${wp} (${ab.byteLength} bytes): the manifest and the packed weights do not belong together; re-export the model`);
+    }
+    return r;
+  };
+  const int32 = (r: { offset: number; count: number }) => { inside(r); return new Int32Array(ab, r.offset, r.count); };
+  const float32 = (r: { offset: number; count: number }) => { inside(r); return new Float32Array(ab, r.offset, r.count); };
   const layout = (l: Manifest['input']): Layout => ({ shape: l.shape, cts: l.cts, period: l.period, desc: l.desc, slotOf: Int32Array.from(int32(l.slots)) });
   const operand = (o: { indices: { offset: number; count: number }; values: { offset: number; count: number } }) => {
     const v = new Float64Array(m.slots);

@@ -106,6 +106,17 @@ describe('export artifact', () => {
     await writeFile(join(edited, 'manifest.json'), JSON.stringify(man));
     await expect(loadExport(edited)).rejects.toThrow(/manifest integrity check failed/);
 
+    // A manifest rewritten with a matching hash but an operand pointing past the weights: a clear error, not a RangeError.
+    const far = await copy('far');
+    const fm = JSON.parse(await readFile(join(far, 'manifest.json'), 'utf8'));
+    const firstOperand = fm.steps.find((st: { kind: string }) => st.kind === 'linear').outputs[0].giants[0].terms[0].diag.values;
+    firstOperand.offset = fm.weights.bytes + 64;
+    const { integrity: _drop, ...fbody } = fm;
+    const { createHash } = await import('node:crypto');
+    fm.integrity = createHash('sha256').update(JSON.stringify(fbody)).digest('hex');
+    await writeFile(join(far, 'manifest.json'), JSON.stringify(fm));
+    await expect(loadExport(far)).rejects.toThrow(/an operand at byte \d+ \(\d+ values\) lies outside .*weights.bin \(\d+ bytes\): the manifest and the packed weights do not belong together/);
+
     const cut = await copy('cut');
     const text = await readFile(join(cut, 'manifest.json'), 'utf8');
     await writeFile(join(cut, 'manifest.json'), text.slice(0, text.length / 2));
