@@ -55,7 +55,6 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
  * either the old or the new one, never a half-written mix.
  */
 export async function replaceDirAtomic(finalDir: string, build: (tmpDir: string) => Promise<void>): Promise<void> {
-  await recoverReplacedDir(finalDir);
   const parent = dirname(finalDir);
   const tag = randomBytes(6).toString('hex');
   const tmp = join(parent, `.${basename(finalDir)}.${tag}.tmp`);
@@ -68,7 +67,9 @@ export async function replaceDirAtomic(finalDir: string, build: (tmpDir: string)
     throw e;
   }
   let hadOld = false;
-  try { await rename(finalDir, old); hadOld = true; } catch { /* no previous version */ }
+  try { await rename(finalDir, old); hadOld = true; } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { await rm(tmp, { recursive: true, force: true }); throw e; }
+  }
   await rename(tmp, finalDir);
   if (hadOld) await rm(old, { recursive: true, force: true });
 }

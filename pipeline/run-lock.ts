@@ -28,7 +28,13 @@ export function lockRunDir(dir: string): () => void {
       try {
         linkSync(mine, file);
         let released = false;
-        const release = () => { if (!released) { released = true; rmSync(file, { force: true }); } };
+        const release = () => {
+          if (released) return;
+          released = true;
+          process.removeListener('exit', release);
+          // Only our own lock: never one another process took over meanwhile.
+          if (readOwner(file) === process.pid) rmSync(file, { force: true });
+        };
         process.once('exit', release);
         return release;
       } catch (e) {

@@ -1,4 +1,5 @@
-import { appendFile, readFile, rm } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { exists } from '../datasets/fs-util.js';
 import * as tf from '@tensorflow/tfjs';
 import { fileLogger, type Logger } from '../common/log.js';
@@ -53,7 +54,12 @@ export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Pr
     return await runStages(config, run, o);
   } catch (e) {
     // A run that failed before finishing any stage (a missing dataset, an unavailable backend) leaves no directory it made.
-    if (!existed && e instanceof UserError && !run.anyStageDone()) { unlock(); await rm(run.path, { recursive: true, force: true }); }
+    if (!existed && e instanceof UserError && !run.anyStageDone()) {
+      // Emptied while still locked; the directory itself goes after the lock, unless another run has begun in it.
+      for (const f of await readdir(run.path)) if (f !== '.lock') await rm(join(run.path, f), { recursive: true, force: true });
+      unlock();
+      await rmdir(run.path).catch(() => {});
+    }
     throw e;
   } finally { unlock(); }
 }

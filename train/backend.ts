@@ -43,7 +43,9 @@ export async function initBackend(request: BackendRequest = 'auto'): Promise<Bac
   if (request === 'onnx' || request === 'auto') {
     const { ort, reason } = await loadOnnxRuntime();
     if (ort) {
-      if (tf.getBackend() !== 'wasm' && !(await tryWasm())) await tf.setBackend('cpu');
+      // tfjs still holds the model (evaluation, pruning, export): its fastest backend here.
+      const tfjsBackend = tf.getBackend();
+      if (tfjsBackend !== 'tensorflow' && tfjsBackend !== 'wasm' && !(await tryTensorflow()) && !(await tryWasm())) await tf.setBackend('cpu');
       await tf.ready();
       return 'onnx';
     }

@@ -32,7 +32,12 @@ export interface FitOptions {
   masks?: KernelMasks;
 }
 
-interface TrainState { epoch: number; history: EpochMetrics[]; bestEpoch: number; bestScore: number | null; [k: string]: unknown }
+interface TrainState {
+  epoch: number; history: EpochMetrics[]; bestEpoch: number; bestScore: number | null;
+  /** The loss of the run's first step: the explosion guard's yardstick, kept so a resumed run judges by the same one. */
+  firstLoss?: number;
+  [k: string]: unknown;
+}
 
 export interface FitResult {
   history: EpochMetrics[];
@@ -50,31 +55,31 @@ const score = (task: Task, m: SplitMetrics) => (task === 'classification' ? m.ac
 export async function fit(o: FitOptions): Promise<FitResult> {
   const { model, data, task, cfg, logger } = o;
   const lastDir = join(o.dir, 'last'), bestDir = join(o.dir, 'best');
-  const engine = await makeEngine({ model, data, task, cfg, backend: o.backend, masks: o.masks, logger });
-
-  let state: TrainState = { epoch: 0, history: [], bestEpoch: -1, bestScore: null };
   // A checkpoint an interrupted run was replacing is finished or put back first (never a silent restart from epoch 1).
   await recoverReplacedDir(lastDir);
   await recoverReplacedDir(bestDir);
-  const saved = (await loadCheckpointState(lastDir)) as TrainState | undefined;
-  if (saved) {
-    const restored = await loadModel(lastDir);
-    model.setWeights(restored.getWeights());
-    restored.dispose();
-    await engine.reload();
-    await loadOptimizerState(lastDir, engine.optimizerState);
-    state = saved;
-    logger.info(`resuming training at epoch ${state.epoch + 1}/${cfg.epochs} from ${lastDir}`);
-  }
-  const resumedFrom = state.epoch;
-
-  const explosion = explosionGuard();
-  const evalSplit = data.validation.count > 0 ? data.validation : data.test;
-  const evalName = data.validation.count > 0 ? 'val' : 'test';
-  const steps = Math.ceil(data.train.count / cfg.batchSize);
-
-  // Gradient workers are threads and sessions hold native memory: close them on every path (a divergence too).
+  const engine = await makeEngine({ model, data, task, cfg, backend: o.backend, masks: o.masks, logger });
+  // Gradient workers are threads and sessions hold native memory: close them on every path (a failed resume, a divergence).
+  let state: TrainState = { epoch: 0, history: [], bestEpoch: -1, bestScore: null };
+  let resumedFrom = 0;
   try {
+    const saved = (await loadCheckpointState(lastDir)) as TrainState | undefined;
+    if (saved) {
+      const restored = await loadModel(lastDir);
+      model.setWeights(restored.getWeights());
+      restored.dispose();
+      await engine.reload();
+      await loadOptimizerState(lastDir, engine.optimizerState);
+      state = saved;
+      logger.info(`resuming training at epoch ${state.epoch + 1}/${cfg.epochs} from ${lastDir}`);
+    }
+    resumedFrom = state.epoch;
+
+    const explosion = explosionGuard(state);
+    const evalSplit = data.validation.count > 0 ? data.validation : data.test;
+    const evalName = data.validation.count > 0 ? 'val' : 'test';
+    const steps = Math.ceil(data.train.count / cfg.batchSize);
+
     for (let epoch = state.epoch; epoch < cfg.epochs; epoch++) {
       const t0 = performance.now();
       // A fresh RNG per epoch from (seed, epoch): a resumed run shuffles exactly as an uninterrupted one.
@@ -82,7 +87,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       const bar = epochProgress(`epoch ${epoch + 1}/${cfg.epochs}`, steps, logger);
       let lossSum = 0, correct = 0, seen = 0, step = 0, lr = learningRateAt(cfg, epoch), dataMs = 0;
       const batches = batchIndices(data.train.count, cfg.batchSize, rng)[Symbol.iterator]();
-      // The next batch is prepared while a step runs (an engine whose step leaves the thread overlaps the two).
+      // Batches are prepared between steps, in the order an uninterrupted run draws its RNG; their time is reported.
       const prepare = (): StepInput | undefined => {
         const t = performance.now();
         const it = batches.next();
@@ -146,15 +151,15 @@ export async function fit(o: FitOptions): Promise<FitResult> {
 
 /**
  * A finite loss can still mean a dead model (Adam at a learning rate of 10
- * reaches 1e15 within two steps and stays there): the loss of the first step,
- * before any update, is the yardstick, and a batch 10,000 times worse (and
- * above 1) stops the training.
+ * reaches 1e15 within two steps and stays there): the loss of the run's first
+ * step, before any update, is the yardstick (kept in the checkpoint state),
+ * and a batch 10,000 times worse (and above 1) stops the training.
  */
-function explosionGuard(): { check(loss: number, where: string): void } {
-  let ref: number | undefined;
+function explosionGuard(state: { firstLoss?: number }): { check(loss: number, where: string): void } {
   return {
     check(loss, where) {
-      if (ref === undefined) { ref = loss; return; }
+      const ref = state.firstLoss;
+      if (ref === undefined) { state.firstLoss = loss; return; }
       if (loss > 1 && loss > 1e4 * ref) {
         throw new DivergenceError(`training diverged: the loss rose to ${loss.toExponential(2)} at ${where}, ${(loss / ref).toExponential(1)} times its first step's (${ref.toPrecision(3)}). ` +
           'Try a lower train.learningRate, train.warmupEpochs, train.clipNorm, or model.batchNorm: true. No checkpoint was written for this epoch.');

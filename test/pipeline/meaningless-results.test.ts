@@ -48,6 +48,8 @@ evaluate: { samples: 2, encrypted: true, tolerance: 1.0e-9 }`));
       expect(r.stderr).toMatch(/CKKS outputs deviate from the simulator's by [\d.e-]+% of the largest output, beyond the tolerance of 1e-7% \(evaluate.tolerance\)/);
       const ev = JSON.parse(await readFile(join(t.path, 'mr', 'evaluation.json'), 'utf8'));
       expect(ev.ckksDeviation.from).toBe('simulator');
+      // The explosion guard's yardstick is kept with the checkpoint, so a resumed run judges by the run's first step.
+      expect(JSON.parse(await readFile(join(t.path, 'mr', 'train', 'last', 'state.json'), 'utf8')).firstLoss).toBeGreaterThan(0);
       expect(ev.ckksDeviation.value).toBeGreaterThan(1e-9);
       // At the default tolerance the same plan passes.
       await writeFile(cfg, config(t.path, 'learningRate: 0.01', `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }

@@ -9,6 +9,7 @@ import type { TrainConfig } from '../options.js';
 import type { StepInput } from '../step.js';
 import type { Task } from '../zoo/common.js';
 import { buildEvalGraph, buildStepGraph, type GraphLayout } from './model-graph.js';
+import { UnsupportedLayerError } from './layers.js';
 import { sessionOptions, type OrtApi, type OrtSession, type OrtTensor } from './runtime.js';
 
 export interface OnnxEngineOptions {
@@ -55,8 +56,12 @@ export class OnnxEngine implements TrainEngine {
     });
     const profile = process.env.HEPRUNE_ONNX_PROFILE;
     const opts = { ...sessionOptions(o.threads ?? availableParallelism()), ...(profile ? { enableProfiling: true, profileFilePrefix: profile } : {}) };
-    const train = await o.ort.InferenceSession.create(bytes, opts);
-    const evaluation = await o.ort.InferenceSession.create(buildEvalGraph(o), opts);
+    // A graph onnxruntime refuses (an operator or shape it does not support) is a model this backend cannot train.
+    const session = (b: Uint8Array) => o.ort.InferenceSession.create(b, opts).catch((e: Error) => {
+      throw new UnsupportedLayerError(`onnxruntime refused the training graph of ${o.model.name} (${e.message.split('\n')[0]})`);
+    });
+    const train = await session(bytes);
+    const evaluation = await session(buildEvalGraph(o)).catch(async (e) => { await train.release(); throw e; });
     const e = new OnnxEngine(o, train, evaluation, layout);
     if (o.masks?.size) {
       const mask = new Float32Array(layout.size).fill(1);
@@ -172,7 +177,11 @@ export class OnnxEngine implements TrainEngine {
     }
     for (let s = 0; s < this.layout.slots; s++) {
       const v = new Float32Array(this.layout.size);
-      trainable.forEach((w, j) => v.set(named[1 + s * trainable.length + j].tensor.dataSync() as Float32Array, w.offset));
+      trainable.forEach((w, j) => {
+        const t = named[1 + s * trainable.length + j].tensor;
+        if (t.size !== w.size) throw new Error(`optimizer state: slot ${j} of ${named[1 + s * trainable.length + j].name} holds ${t.size} values, weight ${w.name} has ${w.size}`);
+        v.set(t.dataSync() as Float32Array, w.offset);
+      });
       this.state.set(SLOT_INPUT[s], this.vector(v));
     }
   }
