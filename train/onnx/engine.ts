@@ -39,8 +39,6 @@ export class OnnxEngine implements TrainEngine {
   private state = new Map<string, OrtTensor>();
   private iterations = 0;
   private lastExported: tf.Tensor[] = [];
-  /** Milliseconds spent copying weights between tfjs and the runtime (sync and reload). */
-  copyMs = 0;
   readonly optimizerState: OptimizerState;
 
   private constructor(private o: OnnxEngineOptions, private train: OrtSession, private evaluation: OrtSession, private layout: GraphLayout) {
@@ -82,7 +80,6 @@ export class OnnxEngine implements TrainEngine {
   }
 
   async reload(): Promise<void> {
-    const t0 = performance.now();
     const theta = new Float32Array(this.layout.size);
     this.o.model.weights.forEach((w, i) => {
       const slot = this.layout.weights[i];
@@ -91,7 +88,6 @@ export class OnnxEngine implements TrainEngine {
       else this.state.set(`w${i}`, new this.o.ort.Tensor('float32', data.slice(), slot.shape));
     });
     this.state.set('theta', this.vector(theta));
-    this.copyMs += performance.now() - t0;
   }
 
   async step(b: StepInput, lr: number): Promise<{ lossSum: number; correct: number }> {
@@ -127,13 +123,11 @@ export class OnnxEngine implements TrainEngine {
   }
 
   async sync(): Promise<void> {
-    const t0 = performance.now();
     const ws = this.o.model.weights;
     tf.tidy(() => ws.forEach((w, i) => {
       const data = this.layout.weights[i].trainable ? this.trainableValues('theta', i) : this.state.get(`w${i}`)!.data as Float32Array;
       w.write(tf.tensor(data, w.shape as number[]));
     }));
-    this.copyMs += performance.now() - t0;
   }
 
   async evaluate(split: Split, o: { normalization: Normalization; batchSize: number }): Promise<SplitMetrics> {
