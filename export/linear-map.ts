@@ -1,3 +1,5 @@
+import { convPad } from '../train/layers/conv-padding.js';
+
 /**
  * A linear map between flattened tensors (tfjs HWC order) as sparse entries
  * plus a bias: out[o] = Σ w·in[i] + bias[o]. Conv, dense, pooling, batch norm
@@ -81,15 +83,6 @@ export function applyMap(m: LinearMap, x: ArrayLike<number>): Float64Array {
   const y = Float64Array.from(m.bias);
   m.rows.forEach((r, o) => { for (let e = 0; e < r.length; e += 2) y[o] += r[e + 1] * x[r[e]]; });
   return y;
-}
-
-export function convPad(pad: 'same' | 'valid' | number, H: number, k: number, s: number): { top: number; out: number } {
-  if (pad === 'same') {
-    const out = Math.ceil(H / s);
-    return { top: Math.floor(Math.max(0, (out - 1) * s + k - H) / 2), out };
-  }
-  const p = pad === 'valid' ? 0 : pad;
-  return { top: p, out: Math.floor((H + 2 * p - k) / s) + 1 };
 }
 
 /** Grouped 2-D convolution; kernel [k, k, Cin/G, Cout] flattened row-major. */

@@ -113,8 +113,6 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
     const ins = layer.inboundNodes[0].inboundLayers.map((l) => values.get(l.name) ?? start());
     const x = ins[0];
     const shape = x.shape;
-    const w = layer.getWeights();
-    let next: LinearMap | undefined;
     let out: Pending;
     if (cls === 'Add') {
       out = ins.slice(1).reduce((a, b) => add(a, b, layer.name), x);
@@ -143,30 +141,7 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
       out = activationOutput(x.fresh.tensor, pooled, x.fresh.alpha / (size * size), x.fresh.c);
       out.fresh = undefined;
     } else {
-      if (layer instanceof GroupedConv2D) {
-        next = convMap({ inShape: shape as [number, number, number], kernel: data(w[0]), bias: layer.useBias ? data(w[1]) : undefined, k: layer.kernelSize, stride: layer.strides, pad: layer.padding, groups: layer.groups, cout: layer.filters });
-      } else if (cls === 'Dense') {
-        const [nIn, nOut] = w[0].shape;
-        if (nIn !== sizeOf(shape)) throw new UserError(`layer ${layer.name}: dense input ${nIn} does not match ${sizeOf(shape)}`);
-        next = denseMap(data(w[0]), w[1] ? data(w[1]) : undefined, nIn, nOut, shape);
-      } else if (cls === 'AveragePooling2D') {
-        next = avgPoolMap(shape as [number, number, number], (layer.getConfig().poolSize as number[])[0]);
-      } else if (cls === 'GlobalAveragePooling2D') {
-        next = avgPoolMap(shape as [number, number, number], 'global');
-      } else if (cls === 'Flatten') {
-        next = identityMap(shape, [sizeOf(shape)]);
-      } else if (cls === 'BatchNormalization') {
-        const eps = layer.getConfig().epsilon as number;
-        const [gamma, beta, mean, variance] = w.map(data);
-        const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + eps));
-        const shift = Float64Array.from(beta, (b, c) => b - mean[c] * scale[c]);
-        next = channelAffineMap(shape, scale, shift);
-      } else if (cls === 'ReLU' || cls === 'Activation') {
-        throw new UserError(`layer ${layer.name}: ${cls} is a plaintext-only activation; HE export needs square or quadratic activations`);
-      } else {
-        throw new UserError(`layer ${layer.name}: ${cls} layers cannot be exported to an HE plan`);
-      }
-      out = apply(next, x);
+      out = apply(linearMapOf(layer, shape), x);
     }
     values.set(layer.name, out);
     last = out;
@@ -220,4 +195,33 @@ function splitQuadratic(a: Quadratic): { root: number; factor: number; linear: n
   const root = Math.abs(a.alpha) ** (1 / 6);
   const factor = a.alpha / (root * root);
   return { root, factor, linear: a.beta / (factor * root) };
+}
+
+/** The linear map of a layer that is one (conv, dense, pooling, flatten, batch norm); a clear error for any other. */
+function linearMapOf(layer: tf.layers.Layer, shape: number[]): LinearMap {
+  const cls = layer.getClassName();
+  const w = layer.getWeights();
+  if (layer instanceof GroupedConv2D) {
+    return convMap({ inShape: shape as [number, number, number], kernel: data(w[0]), bias: layer.useBias ? data(w[1]) : undefined, k: layer.kernelSize, stride: layer.strides, pad: layer.padding, groups: layer.groups, cout: layer.filters });
+  } else if (cls === 'Dense') {
+    const [nIn, nOut] = w[0].shape;
+    if (nIn !== sizeOf(shape)) throw new UserError(`layer ${layer.name}: dense input ${nIn} does not match ${sizeOf(shape)}`);
+    return denseMap(data(w[0]), w[1] ? data(w[1]) : undefined, nIn, nOut, shape);
+  } else if (cls === 'AveragePooling2D') {
+    return avgPoolMap(shape as [number, number, number], (layer.getConfig().poolSize as number[])[0]);
+  } else if (cls === 'GlobalAveragePooling2D') {
+    return avgPoolMap(shape as [number, number, number], 'global');
+  } else if (cls === 'Flatten') {
+    return identityMap(shape, [sizeOf(shape)]);
+  } else if (cls === 'BatchNormalization') {
+    const eps = layer.getConfig().epsilon as number;
+    const [gamma, beta, mean, variance] = w.map(data);
+    const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + eps));
+    const shift = Float64Array.from(beta, (b, c) => b - mean[c] * scale[c]);
+    return channelAffineMap(shape, scale, shift);
+  } else if (cls === 'ReLU' || cls === 'Activation') {
+    throw new UserError(`layer ${layer.name}: ${cls} is a plaintext-only activation; HE export needs square or quadratic activations`);
+  } else {
+    throw new UserError(`layer ${layer.name}: ${cls} layers cannot be exported to an HE plan`);
+  }
 }

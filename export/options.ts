@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CompileOptions } from './compile.js';
+import type { CompileOptions } from './compile/options.js';
 
 /** The `export:` section of a config. */
 export const exportSchema = z.object({

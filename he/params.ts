@@ -1,22 +1,12 @@
 import { UserError } from '../common/errors.js';
+import { levelsOf, slotsOf, type HeParams } from '../plan/params.js';
 import { missingPrimes } from './prime-supply.js';
 
-/**
- * CKKS parameters. coeffModulusBits = [first, rescale primes…, special]:
- * the first prime holds the result's integer part plus the scale, each middle
- * prime is one level (rescale), the last is the key-switching prime.
- */
-export interface HeParams {
-  polyModulusDegree: number;
-  coeffModulusBits: number[];
-  scaleBits: number;
-}
+export { levelsOf, slotsOf, type HeParams } from '../plan/params.js';
 
 /** Largest total coefficient-modulus bits at 128-bit security (HE standard; SEAL's CoeffModulus::MaxBitCount). */
 export const MAX_BITS_128: Readonly<Record<number, number>> = { 1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881 };
 
-export const slotsOf = (p: HeParams) => p.polyModulusDegree / 2;
-export const levelsOf = (p: HeParams) => p.coeffModulusBits.length - 2;
 export const totalBits = (p: HeParams) => p.coeffModulusBits.reduce((a, b) => a + b, 0);
 
 export interface ParamRequest {

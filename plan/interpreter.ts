@@ -1,5 +1,5 @@
 import type { CkksBackend } from './backend.js';
-import { zeroCounts, type OpCounts } from './op-counts.js';
+import type { OpCounts } from './op-counts.js';
 import { clientRotated, sentCiphertexts, stepLevels, type LinearStep, type Plan, type PoolStep, type RefreshStep, type SquareStep } from './plan.js';
 import { decompose } from './rotation-keys.js';
 

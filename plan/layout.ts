@@ -86,12 +86,14 @@ export function maxSlot(l: Layout): number {
  * r = e mod t1 of ciphertext ⌊e/t1⌋, c = 0, and copied along c when
  * `replicated`; `inner`: at c = e mod t2 of ciphertext ⌊e/t2⌋, repeated
  * along r (every t2 slots). Printed in HElayers' notation: [t1, t2/?] etc.
- * `order`: element e sits at position order[e] instead of e (HE-PEx's
+ * `o.replicated` (default true): an outer vector copied along c, or at c = 0 only.
+ * `o.order`: element e sits at position order[e] instead of e (HE-PEx's
  * permutation of the network's inputs or outputs, which the client applies
  * when it packs or reads them).
  */
-export function tileLayout(n: number, slots: number, tile: { t1: number; t2: number }, along: 'outer' | 'inner', replicated = true, order?: ArrayLike<number>): Layout {
+export function tileLayout(n: number, slots: number, tile: { t1: number; t2: number }, along: 'outer' | 'inner', o: { replicated?: boolean; order?: ArrayLike<number> } = {}): Layout {
   const { t1, t2 } = tile;
+  const { replicated = true, order } = o;
   const per = along === 'outer' ? t1 : t2;
   const slotOf = Int32Array.from({ length: n }, (_, e) => {
     const p = order ? order[e] : e;

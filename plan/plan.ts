@@ -1,4 +1,4 @@
-import type { HeParams } from '../he/params.js';
+import type { HeParams } from './params.js';
 import type { Layout } from './layout.js';
 
 /**

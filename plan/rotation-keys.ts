@@ -1,4 +1,4 @@
-import type { HeParams } from '../he/params.js';
+import type { HeParams } from './params.js';
 
 /**
  * Which Galois keys a plan uses and how each rotation is realised with them.

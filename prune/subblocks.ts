@@ -1,9 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
-import { convPad } from '../export/linear-map.js';
+import { densePeriod, denseSlots, linearSteps, stepIndex, stepInput } from '../plan/packing.js';
 import type { Plan } from '../plan/plan.js';
-import type { Layout } from '../plan/layout.js';
-import { denseSlots, densePeriod } from '../export/compile.js';
+import { convPad } from '../train/layers/conv-padding.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
 /**
@@ -26,20 +25,15 @@ export interface SubBlock {
 
 export interface LayerBlocks { layer: string; step: string; blocks: SubBlock[] }
 
-/** The input layout a linear step reads: the previous step's output (or the plan input). */
-function inputOf(plan: Plan, stepIndex: number): Layout {
-  return stepIndex === 0 ? plan.input : plan.steps[stepIndex - 1].out;
-}
-
 /** Sub-blocks of one grouped convolution compiled as linear step `stepName` of `plan`. */
 export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string): LayerBlocks {
-  const si = plan.steps.findIndex((s) => s.name === stepName);
+  const si = stepIndex(plan, stepName);
   const st = plan.steps[si];
   if (!st || st.kind !== 'linear') throw new UserError(`prune: plan has no linear step ${stepName}`);
-  const inL = inputOf(plan, si), outL = st.out;
+  const inL = stepInput(plan, si), outL = st.out;
   const [H, W, C] = inL.shape, [OH, OW, CO] = outL.shape;
   // The first convolution reads the client's input copies: output channel c at position p, in block b = p mod
-  // (blocks per ciphertext), reads the copy at offset copies[b−1] (as compile's imageStep). There is one copy per block but
+  // (blocks per ciphertext), reads the copy at offset copies[b−1] (as the compiler's imageStep). There is one copy per block but
   // the first, up to the channel count, so b = c mod (copies + 1) either way.
   const copies = si === 0 ? plan.inputCopies : [];
   const copyOf = (co: number) => {
@@ -81,10 +75,10 @@ export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string
  * each is its own rotation class.
  */
 export function denseSubBlocks(layer: tf.layers.Layer, plan: Plan, stepName: string): LayerBlocks {
-  const si = plan.steps.findIndex((s) => s.name === stepName);
+  const si = stepIndex(plan, stepName);
   const st = plan.steps[si];
   if (!st || st.kind !== 'linear') throw new UserError(`prune: plan has no linear step ${stepName}`);
-  const inL = inputOf(plan, si);
+  const inL = stepInput(plan, si);
   const [nIn, nOut] = layer.getWeights()[0].shape;
   if (inL.slotOf.length !== nIn || st.out.slotOf.length !== nOut) {
     throw new UserError(`prune: layer ${layer.name} (${nIn}→${nOut}) does not map one to one onto plan step ${stepName}; prune it together with the layers folded into it, or not at all`);
@@ -131,7 +125,7 @@ export function residualShortcuts(model: tf.LayersModel): Set<string> {
 export function stepOfLayer(model: tf.LayersModel, plan: Plan): Map<string, string> {
   const shortcuts = residualShortcuts(model);
   const weightLayers = model.layers.filter((l) => (l instanceof GroupedConv2D || l.getClassName() === 'Dense') && !shortcuts.has(l.name));
-  const linears = plan.steps.filter((s) => s.kind === 'linear');
+  const linears = linearSteps(plan);
   if (weightLayers.length !== linears.length) {
     throw new UserError(`prune: ${model.name} has ${weightLayers.length} conv/dense layers outside residual shortcuts and its plan ${linears.length} linear steps; sub-block pruning needs one layer per step`);
   }

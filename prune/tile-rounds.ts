@@ -3,7 +3,8 @@ import { kernelValues, type Masks } from './masks.js';
 import { clusterBoundaries, clusterPermutations, permuteMasks, permuteModel } from './permute.js';
 import { scaledImportance, type InputScales } from './input-scales.js';
 import { selectMagnitude } from './select.js';
-import { nonEmptyTiles, selectTiles, tileMasks, type TileGrid } from './tiles.js';
+import { selectTiles } from './tile-select.js';
+import { nonEmptyTiles, tileMasks, type TileGrid } from './tiles.js';
 
 /**
  * Bumped when tile or neuron pruning selects differently from the same settings (2: activation-aware importance,

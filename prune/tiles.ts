@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import type { Plan } from '../plan/plan.js';
-import { occupiedRows, pow2Below, tileOrientation } from '../export/tile-compile.js';
+import { linearStepName, occupiedRows, pow2Below, rowsStepName, stepIndex, tileOrientation } from '../plan/packing.js';
 import type { Masks } from './masks.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
@@ -47,8 +47,8 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
  */
 function convRowPositions(plan: Plan, layer: string, nIn: number): Pick<TileGrid, 'inPos' | 'inSpan'> {
   const { t2, from } = plan.tiles!;
-  const at = plan.steps.findIndex((st) => st.name === `linear${from! + 1}`);
-  if (at < 2 || !plan.steps[at - 1].name.startsWith('rows')) throw new Error(`prune: plan step linear${from! + 1} does not read a rows step`);
+  const at = stepIndex(plan, linearStepName(from!));
+  if (at < 2 || plan.steps[at - 1].name !== rowsStepName(from!)) throw new Error(`prune: plan step ${linearStepName(from!)} does not read a rows step`);
   const conv = plan.steps[at - 2].out;
   if (conv.slotOf.length !== nIn) throw new UserError(`prune: layer ${layer} reads ${nIn} inputs, the plan's conv output holds ${conv.slotOf.length}`);
   const inPos = new Int32Array(nIn);
@@ -76,7 +76,7 @@ export function withBoundaryOrders(grids: TileGrid[], o: { inputOrder?: number[]
 /** Input tile columns of a layer's grid (a tile row is this many tiles). */
 export const tileColumns = (g: TileGrid) => Math.ceil((g.inSpan ?? g.nIn) / g.inTile);
 export const tileCount = (g: TileGrid) => Math.ceil(g.nOut / g.outTile) * tileColumns(g);
-/** Rotations of one output tile row: the rotate-and-sum over a tile's inputs, as export/tile-compile's tileStep does it. */
+/** Rotations of one output tile row: the rotate-and-sum over a tile's inputs, as the compiler's tileStep does it. */
 export const rowRotations = (g: TileGrid) => pow2Below(g.inTile).length;
 /** Tile index of the weight at positions (input p, output q): row-major over (output tile, input tile). */
 export const tileAt = (g: TileGrid, p: number, q: number) => Math.floor(q / g.outTile) * tileColumns(g) + Math.floor(p / g.inTile);
@@ -99,132 +99,6 @@ export function tileScores(g: TileGrid, w: Float32Array, mask?: Float32Array): F
 export function nonEmptyTiles(g: TileGrid, w: Float32Array): number {
   const s = tileScores(g, w);
   return s.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0);
-}
-
-/**
- * Tile pruning by importance. A tile's importance is Σ|w·mask| of its
- * importance-weighted kernel (`mask`: the surviving weights, e.g. of an
- * unstructured pass), or `rank.scores` when given (e.g. the Taylor estimate
- * of the loss its removal adds, see tile-taylor). Per layer (default), the
- * least important tiles go until `fraction` of each layer's tiles are gone;
- * with `rank.global`, the least important tiles of all layers together go
- * until `fraction` of all tiles are gone (scores must then be comparable
- * across layers), each layer keeping at least one. A tile already empty
- * counts as removed, and so is a tile that reads only neurons the previous
- * layer no longer computes; a hidden tile row that no kept tile reads goes
- * too. (A whole output tile row may go: those outputs become constants,
- * hidden ones folded into the next layer, final ones the client's.)
- *
- * With `rank.rows` (cost-aware, prune.allocation: cost), what goes is
- * chosen by expected loss per HE cost saved, as SpENCNN's sub-block order
- * does: a tile saves one plaintext multiplication, a whole output tile row
- * also its rotate-and-sum (`rotationWeight` multiplications per rotation),
- * and so does a row's last tile. A row still whole is scored by
- * `rank.rows`; once some of its tiles are gone, by the sum of its live
- * tiles' scores. Removal may overshoot the target by the rest of a row.
- * Returns which tiles are kept.
- */
-export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, masks?: Masks,
-  rank?: { scores: Map<string, Float64Array>; global?: boolean; rows?: Map<string, Float64Array>; rotationWeight?: number }): Map<string, Uint8Array> {
-  const kept = new Map<string, Uint8Array>();
-  const colsOf = tileColumns;
-  /** Output tile rows of a layer with no kept tile. */
-  const deadRows = (g: TileGrid, keep: Uint8Array) => {
-    const cols = colsOf(g);
-    return new Set(Array.from({ length: keep.length / cols }, (_, r) => r).filter((r) => !keep.slice(r * cols, (r + 1) * cols).some(Boolean)));
-  };
-  const layers = grids.map((g) => {
-    const s = tileScores(g, kernels.get(g.layer)!, masks?.get(g.layer));
-    return { g, keep: Uint8Array.from(s, (v) => (v !== 0 ? 1 : 0)), score: rank?.scores.get(g.layer) ?? s };
-  });
-  /** Each layer's kept tiles less those that read only neurons the layer before no longer computes (forward through the layers). */
-  const liveKeeps = () => {
-    let dead = new Set<number>();
-    return layers.map((x) => {
-      const cols = colsOf(x.g), prev = dead;
-      const live = x.keep.map((v, t) => (v && !prev.has(t % cols) ? 1 : 0));
-      dead = deadRows(x.g, live);
-      return live;
-    });
-  };
-  /**
-   * Whether every layer still keeps a tile that reads a computed neuron. Ranked across layers, removing a hidden tile
-   * row can leave the next layer only tiles reading it (they compute nothing), so a removal that would is skipped.
-   */
-  const connected = () => liveKeeps().every((k) => k.some(Boolean));
-  /** Removes the least important kept tiles among `cands` until `removed` reaches `target`, leaving each layer at least one tile it can use. */
-  const removeLeast = (cands: { l: number; t: number }[], removed: number, target: number) => {
-    const left = layers.map((x) => x.keep.reduce((a, v) => a + v, 0));
-    const order = cands.filter(({ l, t }) => layers[l].keep[t]).sort((a, b) => layers[a.l].score[a.t] - layers[b.l].score[b.t]);
-    for (const { l, t } of order) {
-      if (removed >= target) break;
-      // A layer keeps at least one tile (with two tiles, 60% would otherwise remove the whole layer).
-      if (left[l] <= 1) continue;
-      layers[l].keep[t] = 0;
-      if (!connected()) { layers[l].keep[t] = 1; continue; }
-      left[l]--;
-      removed++;
-    }
-  };
-  /** Cost-aware removal: the tile or whole row with the least expected loss per cost saved, until `removed` reaches `target`. */
-  const removeByCost = (rows: Map<string, Float64Array>, rotationWeight: number, removed: number, target: number) => {
-    const left = layers.map((x) => x.keep.reduce((a, v) => a + v, 0));
-    const refused = new Set<string>();
-    while (removed < target) {
-      let best: { l: number; tiles: number[] } | undefined, bestRatio = Infinity;
-      const consider = (l: number, tiles: number[], loss: number, cost: number) => {
-        if (loss / cost < bestRatio && !refused.has(`${l}:${tiles}`)) { bestRatio = loss / cost; best = { l, tiles }; }
-      };
-      layers.forEach((x, l) => {
-        const cols = colsOf(x.g), rotations = rotationWeight * rowRotations(x.g), rowScore = rows.get(x.g.layer)!;
-        for (let r = 0; r < x.keep.length / cols; r++) {
-          const live: number[] = [];
-          for (let t = r * cols; t < (r + 1) * cols; t++) if (x.keep[t]) live.push(t);
-          if (!live.length) continue;
-          const whole = live.length === cols ? rowScore[r] : live.reduce((a, t) => a + x.score[t], 0);
-          // A layer keeps at least one tile.
-          if (left[l] > live.length) consider(l, live, whole, live.length + rotations);
-          if (left[l] > 1) for (const t of live) consider(l, [t], x.score[t], 1 + (live.length === 1 ? rotations : 0));
-        }
-      });
-      if (!best) break;
-      const { l, tiles } = best as { l: number; tiles: number[] };
-      for (const t of tiles) layers[l].keep[t] = 0;
-      if (!connected()) { for (const t of tiles) layers[l].keep[t] = 1; refused.add(`${l}:${tiles}`); continue; }
-      left[l] -= tiles.length;
-      removed += tiles.length;
-    }
-  };
-  const tilesOf = (l: number) => [...layers[l].keep.keys()].map((t) => ({ l, t }));
-  const removedOf = (l: number) => layers[l].keep.length - layers[l].keep.reduce((a, v) => a + v, 0);
-  // Tiles that read only neurons the previous layer no longer computes do nothing: gone.
-  const dropDeadReads = () => liveKeeps().forEach((k, l) => { layers[l].keep = k; });
-  if (rank?.global) {
-    const total = layers.reduce((a, x) => a + x.keep.length, 0);
-    const removed = layers.reduce((a, _, l) => a + removedOf(l), 0);
-    if (rank.rows) removeByCost(rank.rows, rank.rotationWeight ?? 12, removed, Math.ceil(fraction * total));
-    else removeLeast(layers.flatMap((_, l) => tilesOf(l)), removed, Math.ceil(fraction * total));
-    dropDeadReads();
-  } else {
-    layers.forEach((x, l) => {
-      dropDeadReads();
-      removeLeast(tilesOf(l), removedOf(l), Math.min(Math.ceil(fraction * x.keep.length), x.keep.length - 1));
-    });
-  }
-  // A layer whose every tile reads neurons the layer before no longer computes (the removals above avoid making one; prior masks may have).
-  const empty = layers.find((x) => !x.keep.some(Boolean));
-  if (empty) throw new UserError(`prune: tile pruning to ${fraction.toFixed(3)} of ${rank?.global ? 'all' : 'each layer\'s'} tiles left no tile of layer ${empty.g.layer} that reads a computed neuron; lower prune.sparsity${rank?.global ? ' or use prune.allocation: layer' : ''}`);
-  for (const x of layers) kept.set(x.g.layer, x.keep);
-  // Backwards: a hidden tile row no kept tile of the next layer reads computes nothing anyone uses.
-  for (let l = grids.length - 2; l >= 0; l--) {
-    const g = grids[l], next = grids[l + 1], cols = colsOf(g), nextCols = colsOf(next);
-    const keep = kept.get(g.layer)!, nextKeep = kept.get(next.layer)!;
-    for (let r = 0; r < keep.length / cols; r++) {
-      const read = Array.from({ length: nextKeep.length / nextCols }, (_, q) => nextKeep[q * nextCols + r]).some(Boolean);
-      if (!read) keep.fill(0, r * cols, (r + 1) * cols);
-    }
-  }
-  return kept;
 }
 
 /** Weight masks from kept tiles: every weight of a kept tile (expansion), or only those `within` also keeps. */

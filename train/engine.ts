@@ -1,11 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Logger } from '../common/log.js';
 import { UserError } from '../common/errors.js';
-import type { Normalization, PreparedData } from '../datasets/prepare.js';
-import type { Split } from '../datasets/types.js';
+import type { PreparedData } from '../datasets/prepare.js';
 import type { BackendName } from './backend.js';
-import type { OptimizerState } from './checkpoint.js';
-import type { SplitMetrics } from './evaluate-model.js';
 import { applyKernelMasks, type KernelMasks } from './kernel-masks.js';
 import { OnnxEngine } from './onnx/engine.js';
 import { UnsupportedLayerError } from './onnx/layers.js';
@@ -13,36 +10,13 @@ import { loadOnnxRuntime } from './onnx/runtime.js';
 import { makeOptimizer, setLearningRate } from './optimizer.js';
 import type { TrainConfig } from './options.js';
 import { makeGradientSource } from './parallel/pool.js';
-import { applyGradients, computeGradients, type StepInput } from './step.js';
+import { applyGradients, computeGradients } from './step.js';
 import type { Task } from './zoo/common.js';
 
 export type { OptimizerState } from './checkpoint.js';
 
-/** Computes summed gradients for a batch: locally, or sharded over worker threads. */
-export interface GradientSource {
-  gradients(b: StepInput): Promise<{ lossSum: number; correct: number; grads: tf.Tensor[] }>;
-  /** Called after the optimizer step, so replicas can take the new weights. */
-  afterUpdate?(): Promise<void>;
-  close?(): Promise<void>;
-}
-
-/**
- * Runs optimizer steps on a model. The tfjs model stays the model of record:
- * an engine that keeps weights elsewhere writes them back on sync(), and
- * takes them from the model again on reload().
- */
-export interface TrainEngine {
-  /** What ran: 'onnx' or the tfjs backend. */
-  readonly name: string;
-  /** One optimizer step on a batch: summed task loss and correct count (a non-finite loss leaves the weights unchanged). */
-  step(b: StepInput, lr: number): Promise<{ lossSum: number; correct: number }>;
-  sync(): Promise<void>;
-  reload(): Promise<void>;
-  readonly optimizerState: OptimizerState;
-  /** Loss and accuracy on a split with the current weights, where the engine has a faster way than the tfjs model. */
-  evaluate?(split: Split, o: { normalization: Normalization; batchSize: number }): Promise<SplitMetrics>;
-  close(): Promise<void>;
-}
+export type { GradientSource, TrainEngine } from './engine-types.js';
+import type { GradientSource, TrainEngine } from './engine-types.js';
 
 export interface EngineOptions {
   model: tf.LayersModel;

@@ -4,7 +4,7 @@ import { batchIndices, batchLabels, batchPixels, type Normalization } from '../.
 import type { Split } from '../../datasets/types.js';
 import type { SplitMetrics } from '../evaluate-model.js';
 import type { NamedTensor, OptimizerState } from '../checkpoint.js';
-import type { TrainEngine } from '../engine.js';
+import type { TrainEngine } from '../engine-types.js';
 import type { TrainConfig } from '../options.js';
 import type { StepInput } from '../step.js';
 import type { Task } from '../zoo/common.js';

@@ -260,7 +260,7 @@ const avgPool: LayerRule = {
   backward(c, _f, dy) {
     const { g } = c;
     const k = poolWindow(c);
-    const [C, h, w] = c.inShapes[0];
+    const [, h, w] = c.inShapes[0];
     const [, ho, wo] = c.outShape;
     // Each output's gradient spread evenly over its k×k window: broadcast, not a convolution.
     const spread = g.op('Resize', [dy, '', g.constant([1, 1, k, k])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });

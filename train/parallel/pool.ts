@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Worker } from 'node:worker_threads';
 import type { PreparedData } from '../../datasets/prepare.js';
 import type { BackendName } from '../backend.js';
-import type { GradientSource } from '../engine.js';
+import type { GradientSource } from '../engine-types.js';
 import { computeGradients, type StepInput } from '../step.js';
 import type { Task } from '../zoo/common.js';
 import type { FromWorker, ToWorker } from './protocol.js';

@@ -1,12 +1,11 @@
-import { UserError } from '../common/errors.js';
-import { checkParams, selectParams, slotsOf, type HeParams } from '../he/params.js';
-import { relativeCost } from '../plan/cost.js';
-import { tileLayout, type Layout } from '../plan/layout.js';
-import { type LinearStep, type Plan, type PlanStep, type TileShape } from '../plan/plan.js';
-import { finishPlan } from './finish-plan.js';
-import type { CompileOptions } from './compile.js';
-import { sizeOf } from './linear-map.js';
-import type { HeChain } from './lower.js';
+import { UserError } from '../../common/errors.js';
+import { tileLayout, type Layout } from '../../plan/layout.js';
+import { occupiedRows, pow2Below } from '../../plan/packing.js';
+import { slotsOf, type HeParams } from '../../plan/params.js';
+import type { LinearStep, PlanStep, TileShape } from '../../plan/plan.js';
+import { sizeOf, type LinearMap } from '../linear-map.js';
+import type { HeChain } from '../lower.js';
+import type { CompileOptions } from './options.js';
 
 /**
  * Tile-tensor packing of a fully-connected chain (HE-PEx, HElayers): each
@@ -24,74 +23,6 @@ import type { HeChain } from './lower.js';
  * the network's outputs, handed to the client as plan.outputConstants).
  */
 
-/** 1, 2, 4, … below n: the rotation steps of a rotate-and-sum over n slots. */
-export const pow2Below = (n: number) => { const out: number[] = []; for (let s = 1; s < n; s *= 2) out.push(s); return out; };
-
-/** Which way each linear map's input lies: alternating, starting with `first`. */
-export function tileOrientation(first: TileShape['first'], li: number): 'outer' | 'inner' {
-  return (li % 2 === 0) === (first === 'outer') ? 'outer' : 'inner';
-}
-
-/** Replicate steps (mask + copy along c) the chain needs: before every outer-input layer that follows an inner-input one. */
-const replications = (n: number, first: TileShape['first']) =>
-  Array.from({ length: n }, (_, li) => li > 0 && tileOrientation(first, li) === 'outer').filter(Boolean).length;
-
-/** Compiles a chain of dense maps with tile-tensor packing; tile shape and orientation from `o.tiles` or the cost model. */
-export function compileTiled(chain: HeChain, o: CompileOptions): Plan {
-  const bad = chain.linears.findIndex((m) => m.outShape.length !== 1);
-  if (bad >= 0) throw new UserError(`export.tiles: tile-tensor packing is for fully-connected networks; linear${bad + 1} outputs [${chain.linears[bad].outShape}]`);
-  if (chain.pools.some(Boolean) || chain.skips.some(Boolean)) throw new UserError('export.tiles: tile-tensor packing does not support pooling or residual connections');
-  if (o.refresh) throw new UserError('export.tiles: tile-tensor packing does not support export.refresh');
-  const n = chain.linears.length;
-  const firsts: TileShape['first'][] = typeof o.tiles === 'object' ? [o.tiles.first ?? 'outer'] : ['outer', 'inner'];
-  const plans: Plan[] = [];
-  for (const first of firsts) {
-    const levels = 2 * n - 1 + replications(n, first);
-    const params = o.params ?? selectParams({ levels, slots: 1, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
-    if (o.params) checkParams(o.params, { levels, slots: 1 });
-    const S = slotsOf(params);
-    checkTileShape(o, params);
-    const shapes = typeof o.tiles === 'object' ? [o.tiles.t2] : [...pow2Below(S), S];
-    for (const t2 of shapes) {
-      plans.push(tiledPlan(chain, params, { t1: S / t2, t2, first, ...tileOrders(o) }, o));
-    }
-  }
-  return plans.reduce((best, p) => (relativeCost(p) < relativeCost(best) ? p : best));
-}
-
-function tiledPlan(chain: HeChain, params: HeParams, tile: TileShape, o: CompileOptions): Plan {
-  const S = slotsOf(params);
-  const { t1, t2 } = tile;
-  const nIn = sizeOf(chain.inShape);
-  const inAlong = tileOrientation(tile.first, 0);
-  checkOrder(tile.inputOrder, nIn, 'inputOrder');
-  checkOrder(tile.outputOrder, sizeOf(chain.linears[chain.linears.length - 1].outShape), 'outputOrder');
-  const inL = tileLayout(nIn, S, tile, inAlong, true, tile.inputOrder);
-  const input: Layout = { ...inL, shape: [...chain.inShape] };
-  // The client writes the copies: along c (outer input) or along r (inner input).
-  const inputCopies = inAlong === 'outer' ? Array.from({ length: t2 - 1 }, (_, c) => c + 1) : Array.from({ length: t1 - 1 }, (_, r) => (r + 1) * t2);
-  const steps: PlanStep[] = [];
-  let cur = input;
-  chain.linears.forEach((m, li) => {
-    const along = tileOrientation(tile.first, li);
-    if (li > 0) {
-      steps.push(squareStep(chain, li, cur));
-      if (along === 'outer') {
-        const rep = replicateStep(`replicate${li}`, cur, S, tile);
-        steps.push(rep);
-        cur = rep.out;
-      }
-    }
-    const step = tileStep(`linear${li + 1}`, m.rows, m.bias, sizeOf(m.outShape), cur, S, tile, along, li === chain.linears.length - 1 ? tile.outputOrder : undefined);
-    if (step.outputs.length === 0) throw new UserError(`linear${li + 1}: every weight is zero (pruned away); the network would be constant`);
-    steps.push(step);
-    cur = step.out;
-  });
-  const constants = outputConstants(cur, chain.linears[chain.linears.length - 1]);
-  const plan: Plan = { formatVersion: 1, params, tiles: tile, slots: S, input, inputCopies, steps, output: cur, ...(constants ? { outputConstants: constants } : {}) };
-  return finishPlan(plan, o);
-}
-
 /** An explicit tile shape must fill the slots of the parameters. */
 export function checkTileShape(o: CompileOptions, params: HeParams): void {
   const S = slotsOf(params);
@@ -107,6 +38,9 @@ export function outputConstants(out: Layout, last: { bias: Float64Array }): Reco
   return Object.keys(constants).length ? constants : undefined;
 }
 
+/** Where a tiled dense step reads and how: its input orientation, and the output order of the network's last layer (HE-PEx). */
+export interface TileInput { name: string; in: Layout; slots: number; tile: TileShape; along: 'outer' | 'inner'; outOrder?: ArrayLike<number> }
+
 /**
  * One dense layer on tiles. Ciphertext indices count computed ciphertexts
  * only: an output tile row with no weights is never computed, and its
@@ -115,12 +49,14 @@ export function outputConstants(out: Layout, last: { bias: Float64Array }): Reco
  * output o sits at position outOrder[o] (the network's last layer under an
  * HE-PEx output permutation) or o.
  */
-export function tileStep(name: string, rows: number[][], bias: Float64Array, nOut: number, inL: Layout, S: number, tile: TileShape, along: 'outer' | 'inner', outOrder?: ArrayLike<number>): LinearStep {
+export function tileStep(m: LinearMap, t: TileInput): LinearStep {
+  const { name, in: inL, slots: S, tile, along, outOrder } = t;
+  const { rows, bias } = m, nOut = sizeOf(m.outShape);
   const { t1, t2 } = tile;
   const outAlong = along === 'outer' ? 'inner' : 'outer';
   const per = outAlong === 'inner' ? t2 : t1;
   const pos = (o: number) => (outOrder ? outOrder[o] : o);
-  const full = tileLayout(nOut, S, tile, outAlong, false, outOrder);
+  const full = tileLayout(nOut, S, tile, outAlong, { replicated: false, order: outOrder });
   const tiles = new Map<number, Float64Array>(); // key: outCt · 65536 + inCt
   rows.forEach((row, o) => {
     const po = pos(o);
@@ -166,7 +102,7 @@ export function tileOrders(o: CompileOptions): Pick<TileShape, 'inputOrder' | 'o
 }
 
 /** An input or output order must be a permutation of the layer's elements. */
-function checkOrder(order: number[] | undefined, n: number, what: string): void {
+export function checkOrder(order: number[] | undefined, n: number, what: string): void {
   if (!order) return;
   const expected = `expected a permutation of 0..${n - 1} (${n} entries, each once)`;
   if (order.length !== n) throw new UserError(`export.tiles.${what}: ${expected}, got ${order.length} entries`);
@@ -221,18 +157,6 @@ export function rowsStep(name: string, cur: Layout, S: number, tile: TileShape, 
   const dropped = rows.size - keys.length;
   const desc = `${cur.shape.join('x')} @ [*/${t1}, ${t2}] (rows of ${cur.desc.replace(/^[^@]*@ /, '')}${keys.length > 1 ? `, ${keys.length} ciphertexts` : ''}${dropped ? `; ${dropped} rows no kept weight reads skipped` : ''})`;
   return { kind: 'linear', name, outputs, rotateSum: pow2Below(t1).map((s) => s * t2), out: { shape: [...cur.shape], cts: keys.length, slotOf, period: t2, desc } };
-}
-
-/** The elements of each occupied row of t2 slots of a layout, by key ciphertext · t1 + row, in slot order. */
-export function occupiedRows(cur: Layout, S: number, tile: { t1: number; t2: number }): Map<number, number[]> {
-  const rows = new Map<number, number[]>();
-  cur.slotOf.forEach((g, e) => {
-    if (g < 0) return;
-    const key = Math.floor(g / S) * tile.t1 + Math.floor((g % S) / tile.t2);
-    const list = rows.get(key);
-    if (list) list.push(e); else rows.set(key, [e]);
-  });
-  return new Map([...rows.entries()].sort((a, b) => a[0] - b[0]));
 }
 
 /** Position of each live entry among the live ones (−1 for dead). */

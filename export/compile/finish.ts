@@ -1,6 +1,6 @@
-import { chooseKeys, galoisKeyBytes } from '../plan/rotation-keys.js';
-import { rotationUsage, type Plan } from '../plan/plan.js';
-import type { CompileOptions } from './compile.js';
+import { chooseKeys, galoisKeyBytes } from '../../plan/rotation-keys.js';
+import { rotationUsage, type Plan } from '../../plan/plan.js';
+import type { CompileOptions } from './options.js';
 
 /**
  * The last compile phase of every packing (diagonal and tiled): input
