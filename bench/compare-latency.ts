@@ -23,7 +23,8 @@ import { Worker } from 'node:worker_threads';
 import { loadExport } from '../export/artifact.js';
 import { packInput } from '../plan/interpreter.js';
 import { planCounts, planMemory } from '../plan/cost.js';
-import { galoisSteps, type Plan } from '../plan/plan.js';
+import { type Plan } from '../plan/plan.js';
+import { galoisSteps } from '../plan/rotations.js';
 import { galoisKeyBytes } from '../plan/rotation-keys.js';
 import { infer, setUp, tearDown } from './latency-session.js';
 

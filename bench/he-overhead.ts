@@ -15,7 +15,7 @@ import { CkksClient } from '../he/client.js';
 import { SealBackend } from '../he/seal-backend.js';
 import type { CkksBackend } from '../plan/backend.js';
 import { prepare, run, packInput, freePrepared } from '../plan/interpreter.js';
-import { galoisSteps } from '../plan/plan.js';
+import { galoisSteps } from '../plan/rotations.js';
 import { evaluateEncrypted } from '../evaluate/pool.js';
 
 const args = await yargs(hideBin(process.argv))

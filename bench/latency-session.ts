@@ -8,7 +8,8 @@ import { CkksContext } from '../he/context.js';
 import { CkksClient } from '../he/client.js';
 import { SealBackend } from '../he/seal-backend.js';
 import { prepare, run, freePrepared } from '../plan/interpreter.js';
-import { galoisSteps, type Plan } from '../plan/plan.js';
+import { type Plan } from '../plan/plan.js';
+import { galoisSteps } from '../plan/rotations.js';
 
 export async function setUp(plan: Plan, plaintextBudget: number) {
   const ctx = await CkksContext.create(plan.params);

@@ -3,7 +3,8 @@ import { CkksContext } from '../he/context.js';
 import { SealBackend } from '../he/seal-backend.js';
 import { zeroCounts, type OpCounts } from '../plan/op-counts.js';
 import { freePrepared, prepare, run, unpackOutput, type Prepared, type PrepareOptions } from '../plan/interpreter.js';
-import { galoisSteps, type Plan } from '../plan/plan.js';
+import { type Plan } from '../plan/plan.js';
+import { galoisSteps } from '../plan/rotations.js';
 import type { Plaintext } from 'node-seal';
 
 /** One client + one server with real keys, in one thread; bytes pass between them as they would over a network. */

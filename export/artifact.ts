@@ -6,7 +6,9 @@ import { replaceDirAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { planCounts, planMemory } from '../plan/cost.js';
 import type { Layout } from '../plan/layout.js';
-import { galoisSteps, planDepth, rotationSteps, stepLevels, type Plan, type PlanStep } from '../plan/plan.js';
+import { planDepth, stepLevels, type Plan, type PlanStep } from '../plan/plan.js';
+import { galoisSteps, rotationSteps } from '../plan/rotations.js';
+import { kindOf, STEP_KINDS } from '../plan/steps/table.js';
 
 /**
  * The export directory: manifest.json (versioned, self-checksummed: params,
@@ -24,20 +26,11 @@ const READABLE_VERSIONS = [2, 3, 4, 5, 6];
 const ref = z.object({ offset: z.number().int().nonnegative(), count: z.number().int().nonnegative() });
 const layoutRef = z.object({ shape: z.array(z.number().int().positive()), cts: z.number().int().positive(), period: z.number().int().positive().optional(), desc: z.string(), slots: ref });
 const operandRef = z.object({ indices: ref, values: ref });
-const stepSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('linear'), name: z.string(), levelIn: z.number().int(),
-    outputs: z.array(z.object({
-      giants: z.array(z.object({ giant: z.number().int(), terms: z.array(z.object({ input: z.number().int().nonnegative(), baby: z.number().int(), diag: operandRef })) })),
-      bias: operandRef.optional(),
-    })),
-    rotateSum: z.array(z.number().int()), out: layoutRef, counts: z.record(z.string(), z.number()),
-    skip: z.object({ step: z.number().int().min(-1), cts: z.number().int().positive() }).optional(),
-  }),
-  z.object({ kind: z.literal('square'), name: z.string(), levelIn: z.number().int(), linear: z.number().optional(), out: layoutRef, counts: z.record(z.string(), z.number()) }),
-  z.object({ kind: z.literal('refresh'), name: z.string(), levelIn: z.number().int(), tensors: z.array(z.object({ step: z.number().int().nonnegative(), cts: z.number().int().positive() })), out: layoutRef, counts: z.record(z.string(), z.number()) }),
-  z.object({ kind: z.literal('pool'), name: z.string(), levelIn: z.number().int(), stages: z.array(z.array(z.number().int()).min(1)).min(1), out: layoutRef, counts: z.record(z.string(), z.number()) }),
-]);
+type OperandRef = z.infer<typeof operandRef>;
+const stepBase = { name: z.string(), levelIn: z.number().int(), out: layoutRef, counts: z.record(z.string(), z.number()) };
+const stepEntry = <K extends PlanStep['kind']>(kind: K) => z.object({ kind: z.literal(kind), ...stepBase, ...STEP_KINDS[kind].artifact.fields(operandRef) });
+/** One entry per step kind, each with its kind's fields (plan/steps). */
+const stepSchema = z.discriminatedUnion('kind', [stepEntry('linear'), stepEntry('square'), stepEntry('pool'), stepEntry('refresh')]);
 export const manifestSchema = z.object({
   format: z.literal(FORMAT),
   formatVersion: z.number().int().refine((v) => READABLE_VERSIONS.includes(v)),
@@ -99,21 +92,10 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const levels = stepLevels(plan);
   const counts = planCounts(plan);
   const mem = planMemory(plan);
-  const steps = plan.steps.map((s: PlanStep, i) => {
-    const base = { name: s.name, levelIn: levels[i], out: w.layout(s.out), counts: counts.perStep[i].counts };
-    if (s.kind === 'square') return { kind: 'square' as const, ...base, ...(s.linear !== undefined ? { linear: s.linear } : {}) };
-    if (s.kind === 'pool') return { kind: 'pool' as const, ...base, stages: s.stages };
-    if (s.kind === 'refresh') return { kind: 'refresh' as const, ...base, tensors: s.tensors };
-    return {
-      kind: 'linear' as const, ...base,
-      outputs: s.outputs.map((o) => ({
-        giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: w.operand(t.diag) })) })),
-        bias: o.bias ? w.operand(o.bias) : undefined,
-      })),
-      rotateSum: s.rotateSum,
-      skip: s.skip,
-    };
-  });
+  const steps = plan.steps.map((s: PlanStep, i) => ({
+    kind: s.kind, name: s.name, levelIn: levels[i], out: w.layout(s.out), counts: counts.perStep[i].counts,
+    ...kindOf(s).artifact.write(s, (v) => w.operand(v)),
+  }));
   const input = w.layout(plan.input), output = w.layout(plan.output);
   const weights = w.buffer();
   const body = {
@@ -201,22 +183,16 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
   const int32 = (r: { offset: number; count: number }) => { inside(r); return new Int32Array(ab, r.offset, r.count); };
   const float32 = (r: { offset: number; count: number }) => { inside(r); return new Float32Array(ab, r.offset, r.count); };
   const layout = (l: Manifest['input']): Layout => ({ shape: l.shape, cts: l.cts, period: l.period, desc: l.desc, slotOf: Int32Array.from(int32(l.slots)) });
-  const operand = (o: { indices: { offset: number; count: number }; values: { offset: number; count: number } }) => {
+  const operand = (o: OperandRef) => {
     const v = new Float64Array(m.slots);
     const idx = int32(o.indices), val = float32(o.values);
     for (let i = 0; i < idx.length; i++) v[idx[i]] = val[i];
     return v;
   };
-  const steps: PlanStep[] = m.steps.map((s): PlanStep => s.kind === 'square'
-    ? { kind: 'square', name: s.name, ...(s.linear !== undefined ? { linear: s.linear } : {}), out: layout(s.out) }
-    : s.kind === 'pool' ? { kind: 'pool', name: s.name, stages: s.stages, out: layout(s.out) }
-    : s.kind === 'refresh' ? { kind: 'refresh', name: s.name, tensors: s.tensors, out: layout(s.out) } : {
-      kind: 'linear', name: s.name, out: layout(s.out), rotateSum: s.rotateSum, ...(s.skip ? { skip: s.skip } : {}),
-      outputs: s.outputs.map((o) => ({
-        giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: operand(t.diag) })) })),
-        bias: o.bias ? operand(o.bias) : undefined,
-      })),
-    });
+  const steps = m.steps.map((s) => {
+    const { kind, name, levelIn: _l, counts: _c, out, ...fields } = s;
+    return { kind, name, out: layout(out), ...STEP_KINDS[kind].artifact.read(fields, (ref) => operand(ref as OperandRef)) } as PlanStep;
+  });
   const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), ...(m.groupOrder ? { groupOrder: m.groupOrder } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, ...(m.clientRotations ? { clientRotations: m.clientRotations } : {}), steps, output: layout(m.output), ...(m.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(m.outputConstants).map(([k, v]) => [Number(k), v])) } : {}), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
   return { plan, manifest: m };
 }

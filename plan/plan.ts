@@ -151,44 +151,6 @@ export function clientRotated(plan: Plan, i: number): { inputs: number; steps: R
 /** Ciphertexts the client sends per input: the packed input and one rotated copy of it per client rotation. */
 export const sentCiphertexts = (plan: Plan) => plan.input.cts * (1 + (plan.clientRotations?.length ?? 0));
 
-/** Whether the server rotates input `input` by `baby` itself (not zero, not supplied by the client). */
-export const serverBaby = (input: number, baby: number, client?: ReturnType<typeof clientRotated>) =>
-  baby !== 0 && !(client && input < client.inputs && client.steps.has(baby));
-
-/** Every distinct rotation step the plan performs (the Galois keys it needs unless plan.rotationKeys says otherwise). */
-export function rotationSteps(plan: Plan): number[] {
-  const s = new Set<number>();
-  for (const [i, st] of plan.steps.entries()) {
-    if (st.kind === 'pool') for (const stage of st.stages) for (const r of stage) if (r !== 0) s.add(r);
-    if (st.kind !== 'linear') continue;
-    const client = clientRotated(plan, i);
-    for (const o of st.outputs) for (const g of o.giants) {
-      if (g.giant !== 0) s.add(g.giant);
-      for (const t of g.terms) if (serverBaby(t.input, t.baby, client)) s.add(t.baby);
-    }
-    for (const r of st.rotateSum) s.add(r);
-  }
-  return [...s].sort((a, b) => a - b);
-}
-
-/** How many times one inference rotates by each step (babies once per input, giants and rotate-and-sum per output). */
-export function rotationUsage(plan: Plan): Map<number, number> {
-  const u = new Map<number, number>();
-  const add = (k: number) => { if (k !== 0) u.set(k, (u.get(k) ?? 0) + 1); };
-  for (const [i, st] of plan.steps.entries()) {
-    if (st.kind === 'pool') for (let c = 0; c < st.out.cts; c++) for (const stage of st.stages) stage.forEach(add);
-    if (st.kind !== 'linear') continue;
-    const client = clientRotated(plan, i);
-    const babies = new Set<string>();
-    for (const o of st.outputs) {
-      for (const g of o.giants) { add(g.giant); for (const t of g.terms) if (serverBaby(t.input, t.baby, client)) babies.add(`${t.input}:${t.baby}`); }
-      st.rotateSum.forEach(add);
-    }
-    for (const b of babies) add(Number(b.split(':')[1]));
-  }
-  return u;
-}
-
 /** Levels (rescales) the plan consumes: one per linear step and per square. */
 export const planDepth = (plan: Plan) => plan.steps.filter(consumesLevel).length;
 
@@ -201,9 +163,4 @@ export function stepLevels(plan: Plan, top = plan.params.coeffModulusBits.length
     if (consumesLevel(st)) level--;
     return l;
   });
-}
-
-/** The Galois key steps to generate for this plan, and no others. */
-export function galoisSteps(plan: Plan): number[] {
-  return plan.rotationKeys ?? rotationSteps(plan);
 }

@@ -1,5 +1,6 @@
 import { chooseKeys, galoisKeyBytes } from '../../plan/rotation-keys.js';
-import { rotationUsage, type Plan } from '../../plan/plan.js';
+import { type Plan } from '../../plan/plan.js';
+import { rotationUsage } from '../../plan/rotations.js';
 import type { CompileOptions } from './options.js';
 
 /**

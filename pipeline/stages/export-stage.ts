@@ -5,7 +5,8 @@ import { COMPILER_VERSION, compileChain, type CompileOptions } from '../../expor
 import { lowerModel } from '../../export/lower.js';
 import { compileOptions, type ExportConfig } from '../../export/options.js';
 import { planCiphertexts, planCounts } from '../../plan/cost.js';
-import { galoisSteps, sentCiphertexts } from '../../plan/plan.js';
+import { sentCiphertexts } from '../../plan/plan.js';
+import { galoisSteps } from '../../plan/rotations.js';
 import { loadModel, writeModelFiles } from '../../train/checkpoint.js';
 import { taskOf } from '../../train/zoo/registry.js';
 import type { StageContext } from '../context.js';

@@ -10,7 +10,7 @@ import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { loadExport, writeExport } from '../../export/artifact.js';
 import { planCounts } from '../../plan/cost.js';
-import { rotationSteps } from '../../plan/plan.js';
+import { rotationSteps } from '../../plan/rotations.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let t: { path: string; cleanup: () => Promise<void> };

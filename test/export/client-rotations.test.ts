@@ -8,7 +8,8 @@ import { compileChain, type CompileOptions } from '../../export/compile.js';
 import { maxAbsDiff, simulate } from '../helpers/simulate.js';
 import { packInput } from '../../plan/interpreter.js';
 import { planCounts } from '../../plan/cost.js';
-import { galoisSteps, sentCiphertexts, type LinearStep, type Plan } from '../../plan/plan.js';
+import { sentCiphertexts, type LinearStep, type Plan } from '../../plan/plan.js';
+import { galoisSteps } from '../../plan/rotations.js';
 import { withSeededRandom } from '../../train/seeded.js';
 
 beforeAll(async () => { await initBackend('wasm'); });

@@ -8,7 +8,7 @@ import { SealBackend } from '../../he/seal-backend.js';
 import { CkksTriple, expectEquivalent, expectPlanMatchesModel } from '../helpers/ckks-triple.js';
 import { freePrepared, prepare, run, packInput, unpackOutput } from '../../plan/interpreter.js';
 import { planCounts } from '../../plan/cost.js';
-import { galoisSteps } from '../../plan/plan.js';
+import { galoisSteps } from '../../plan/rotations.js';
 import { nafBasis } from '../../plan/rotation-keys.js';
 import { loadExport, writeExport } from '../../export/artifact.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -73,7 +73,7 @@ test('client-side rotations under real CKKS: the export round trip keeps them; t
 
 test('a nearly linear quadratic under real CKKS: unmerged, tfjs ≈ simulator ≈ node-seal; merged, CKKS loses it', async () => {
   await initBackend('wasm');
-  // α ≈ 5e-6 is what a quadratic autoencoder learned (session 1): its merged form gave CKKS MSE 0.57 against 8.8e-3.
+  // α ≈ 5e-6 is what a trained quadratic autoencoder learned: its merged form gave CKKS MSE 0.57 against 8.8e-3.
   const model = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [32, 32], activation: 'quadratic', quadraticInit: { alpha: 5e-6, beta: 0.9, c: 0.1 } }), { inputShape: [6, 6, 1], numClasses: 4 }));
   const params = { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 };
   const x = tf.randomNormal([1, 6, 6, 1], 0, 1, 'float32', 12);

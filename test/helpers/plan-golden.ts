@@ -6,7 +6,7 @@ import { lowerModel } from '../../export/lower.js';
 import { compileOptions, exportSchema } from '../../export/options.js';
 import { planCiphertexts, planCounts } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
-import { galoisSteps } from '../../plan/plan.js';
+import { galoisSteps } from '../../plan/rotations.js';
 import { applyMasks, kernelValues } from '../../prune/masks.js';
 import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
