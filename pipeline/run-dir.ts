@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
+import { STAGE_RESULT_SCHEMAS, type ResultStage, type StageResults } from './stage-results.js';
 
 /**
  * runs/<name>/: config.yaml (resolved), state.json (which stages finished,
@@ -43,8 +44,30 @@ export class RunDir {
     return r && r.fingerprint === fingerprint ? r : undefined;
   }
 
-  async markDone(stage: string, fingerprint: string, result: Record<string, unknown>): Promise<void> {
-    this.state.stages[stage] = { fingerprint, finishedAt: new Date().toISOString(), result };
+  /**
+   * A finished stage's typed result under this fingerprint; undefined when the
+   * stage has not finished with it, or its recorded result does not parse (a
+   * run of an older heprune: the stage runs again).
+   */
+  finished<S extends ResultStage>(stage: S, fingerprint: string): NonNullable<StageResults[S]> | undefined {
+    const r = this.completed(stage, fingerprint);
+    const parsed = r && STAGE_RESULT_SCHEMAS[stage].safeParse(r.result);
+    return parsed?.success ? (parsed.data as NonNullable<StageResults[S]>) : undefined;
+  }
+
+  /** The typed results of every stage this directory has finished, whatever their fingerprints. */
+  recordedResults(): StageResults {
+    const out: StageResults = {};
+    for (const stage of Object.keys(STAGE_RESULT_SCHEMAS) as ResultStage[]) {
+      const r = this.state.stages[stage];
+      const parsed = r && STAGE_RESULT_SCHEMAS[stage].safeParse(r.result);
+      if (parsed?.success) Object.assign(out, { [stage]: parsed.data });
+    }
+    return out;
+  }
+
+  async markDone(stage: string, fingerprint: string, result: object): Promise<void> {
+    this.state.stages[stage] = { fingerprint, finishedAt: new Date().toISOString(), result: { ...result } };
     await writeJsonAtomic(this.file('state.json'), this.state);
   }
 

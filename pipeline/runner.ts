@@ -1,4 +1,4 @@
-import { appendFile, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { appendFile, readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exists } from '../datasets/fs-util.js';
 import * as tf from '@tensorflow/tfjs';
@@ -9,6 +9,7 @@ import type { PipelineConfig } from './config-schema.js';
 import type { StageContext } from './context.js';
 import { RunDir } from './run-dir.js';
 import { lockRunDir } from './run-lock.js';
+import type { StageResults } from './stage-results.js';
 import { dataStage } from './stages/data-stage.js';
 import { trainStage } from './stages/train-stage.js';
 import { pruneStage } from './stages/prune-stage.js';
@@ -31,7 +32,8 @@ export interface RunOptions {
   partOf?: PipelineConfig;
 }
 
-export interface RunResult { runDir: string; summary: Record<string, unknown> }
+/** `results`: the stages' typed results; `summary`: the report written to summary.json from them. */
+export interface RunResult { runDir: string; results: StageResults; summary: Record<string, unknown> }
 
 /**
  * Runs the stages a config has, in order, in runs/<name>/. A stage that
@@ -69,7 +71,8 @@ async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Pr
   // The resolved config records what produced the run's artifacts: a re-run rewrites it only once its training
   // matches (a run refused for a changed config keeps the record of the config it was made with).
   if (!o.partOf && !(await exists(run.file('config.yaml')))) await run.writeConfig(config);
-  const ctx: StageContext = { config, run, logger, fingerprints: {}, summary: { name: config.name, startedAt: new Date().toISOString() } };
+  const startedAt = new Date().toISOString();
+  const ctx: StageContext = { config, run, logger, fingerprints: {}, results: {} };
   logger.info(`run ${config.name} in ${run.path}`);
   if (o.command) await appendFile(run.file('commands.txt'), `${new Date().toISOString()} ${o.command}\n`);
   try {
@@ -85,18 +88,11 @@ async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Pr
     fileLogger(run.file('log.txt'), false).warn(`stopped: ${errorMessage(e)}`);
     throw e;
   }
-  ctx.summary.finishedAt = new Date().toISOString();
-  ctx.summary.versions = { heprune: '0.1.0', tfjs: tf.version.tfjs, node: process.version };
-  if (o.partOf) {
-    const previous = await readJson(run.file('summary.json'));
-    ctx.summary = { ...previous, ...ctx.summary };
-    await run.writeConfig(o.partOf);
-  }
-  await writeJsonAtomic(run.file('summary.json'), ctx.summary);
+  // A part of a pipeline reports the sections of the stages it did not run from the run's own records.
+  const results: StageResults = o.partOf ? { ...run.recordedResults(), ...ctx.results } : ctx.results;
+  if (o.partOf) await run.writeConfig(o.partOf);
+  const summary = { name: config.name, startedAt, ...results, finishedAt: new Date().toISOString(), versions: { heprune: '0.1.0', tfjs: tf.version.tfjs, node: process.version } };
+  await writeJsonAtomic(run.file('summary.json'), summary);
   logger.info(`summary: ${run.file('summary.json')}`);
-  return { runDir: run.path, summary: ctx.summary };
-}
-
-async function readJson(path: string): Promise<Record<string, unknown>> {
-  try { return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>; } catch { return {}; }
+  return { runDir: run.path, results, summary };
 }

@@ -1,5 +1,8 @@
+import { planCounts, relativeCost } from '../plan/cost.js';
+import type { Plan } from '../plan/plan.js';
 import type { Masks } from './masks.js';
 import { maskSparsity } from './masks.js';
+import type { PruneConfig } from './options.js';
 
 /**
  * An HE-cost budget instead of a sparsity (SpENCNN prunes "until the HE cost
@@ -24,4 +27,24 @@ export function sparsityForBudget(
     if (c <= goal) { hi = mid; best = m; bestCost = c; } else lo = mid;
   }
   return { masks: best, sparsity: maskSparsity(best), cost: bestCost, reached: true };
+}
+
+/** The plan figure an HE-cost target bounds, and each round's goal for it. */
+export interface CostBudget { key: 'rotationGoal' | 'latencyGoal'; what: string; of: (plan: Plan) => number; goal: (round: number) => number }
+
+/**
+ * `prune.rotations` or `prune.latency` as a budget: each round's goal ramps
+ * from the dense plan's figure to the target (as a sparsity ramps from 0).
+ * Undefined for a sparsity target.
+ */
+export function costBudget(p: PruneConfig, dense: Plan): CostBudget | undefined {
+  if (p.rotations !== undefined) {
+    const from = planCounts(dense).total.rotate, to = p.rotations;
+    return { key: 'rotationGoal', what: 'rotations', of: (pl) => planCounts(pl).total.rotate, goal: (r) => Math.round(from + ((to - from) * r) / p.steps) };
+  }
+  if (p.latency !== undefined) {
+    const from = relativeCost(dense), to = p.latency;
+    return { key: 'latencyGoal', what: 'estimated latency (cost-model units)', of: relativeCost, goal: (r) => from * (1 - ((1 - to) * r) / p.steps) };
+  }
+  return undefined;
 }

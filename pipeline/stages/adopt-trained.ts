@@ -2,6 +2,7 @@ import { cp } from 'node:fs/promises';
 import { replaceDirAtomic } from '../../common/atomic-write.js';
 import { exists } from '../../datasets/fs-util.js';
 import type { StageContext } from '../context.js';
+import { trainResultSchema } from '../stage-results.js';
 import { fingerprint } from '../run-dir.js';
 import { trainedSource } from './trained-source.js';
 
@@ -17,15 +18,15 @@ export async function adoptTrained(ctx: StageContext, from: string): Promise<voi
   const { checkpoint, done } = await trainedSource(ctx, from, 'train.from');
   const fp = fingerprint('from', from, done.fingerprint);
   ctx.fingerprints.train = fp;
-  const mine = run.completed('train', fp);
+  const mine = run.finished('train', fp);
   if (mine && await exists(run.file('train', 'best', 'model.json'))) {
     logger.info(`train: from run ${from} (already copied)`);
-    ctx.summary.train = mine.result;
+    ctx.results.train = mine;
     return;
   }
   await replaceDirAtomic(run.file('train', 'best'), (tmp) => cp(checkpoint, tmp, { recursive: true }));
-  const result = { ...done.result, from, checkpoint: run.file('train', 'best') };
+  const result = trainResultSchema.parse({ ...done.result, from, checkpoint: run.file('train', 'best') });
   logger.info(`train: from run ${from} (its best checkpoint, ${String(done.result.epochs)} epochs)`);
-  ctx.summary.train = result;
+  ctx.results.train = result;
   await run.markDone('train', fp, result);
 }

@@ -26,7 +26,7 @@ export async function dataStage(ctx: StageContext): Promise<void> {
   const t0 = performance.now();
   const data = await loadPrepared(ctx.config.dataset, ctx.logger);
   ctx.data = data;
-  ctx.summary.dataset = {
+  ctx.results.dataset = {
     name: data.name, source: data.source, synthetic: data.synthetic, shape: data.shape, numClasses: data.numClasses,
     train: data.train.count, validation: data.validation.count, test: data.test.count, normalization: data.normalization,
   };

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { UserError } from '../../common/errors.js';
 import { writeExport } from '../../export/artifact.js';
-import { COMPILER_VERSION, compileChain, type CompileOptions } from '../../export/compile.js';
-import { lowerModel } from '../../export/lower.js';
-import { compileOptions, type ExportConfig } from '../../export/options.js';
+import { COMPILER_VERSION } from '../../export/compile.js';
+import { compileModel } from '../../export/compile-model.js';
+import type { ExportConfig } from '../../export/options.js';
 import { planCiphertexts, planCounts } from '../../plan/cost.js';
 import { sentCiphertexts } from '../../plan/plan.js';
 import { galoisSteps } from '../../plan/rotations.js';
@@ -11,6 +11,7 @@ import { loadModel, writeModelFiles } from '../../train/checkpoint.js';
 import { taskOf } from '../../train/zoo/registry.js';
 import type { StageContext } from '../context.js';
 import { fingerprint } from '../run-dir.js';
+import type { ExportResult } from '../stage-results.js';
 import { trainedModel } from './train-stage.js';
 import { exists } from '../../datasets/fs-util.js';
 
@@ -19,14 +20,14 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   const { run, logger } = ctx;
   if (!ctx.fingerprints.train) throw new UserError('the export stage needs a trained model (model and train sections)');
   // A pruned model is exported with the block geometry its sub-blocks were aligned to.
-  const pruned = ctx.summary.prune as { checkpoint: string; channelBlocks: ExportConfig['channelBlocks']; tiles?: CompileOptions['tiles'] } | undefined;
+  const pruned = ctx.results.prune;
   const fp = fingerprint(ctx.fingerprints.prune ?? ctx.fingerprints.train, e, COMPILER_VERSION);
   ctx.fingerprints.export = fp;
-  const done = run.completed('export', fp);
-  if (done && await exists(run.file('export', 'manifest.json'))) { logger.info('export: already complete; skipped'); ctx.summary.export = done.result; return; }
+  const done = run.finished('export', fp);
+  if (done && await exists(run.file('export', 'manifest.json'))) { logger.info('export: already complete; skipped'); ctx.results.export = done; return; }
   const model = pruned ? await loadModel(pruned.checkpoint) : await trainedModel(ctx);
   const t0 = performance.now();
-  const plan = compileChain(lowerModel(model, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(pruned ? { channelBlocks: pruned.channelBlocks } : {}), ...(pruned?.tiles ? { tiles: pruned.tiles } : {}) });
+  const plan = compileModel(model, e, pruned ?? {});
   const data = ctx.data!;
   const meta = {
     model: ctx.config.model!.name, task: taskOf(ctx.config.model!), dataset: data.name, shape: data.shape,
@@ -38,7 +39,7 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   const manifest = await writeExport(dir, plan, meta, (tmp) => writeModelFiles(join(tmp, 'model'), model));
   model.dispose();
   const counts = planCounts(plan);
-  const result = {
+  const result: ExportResult = {
     dir, compileSeconds: +((performance.now() - t0) / 1000).toFixed(2), params: plan.params, depth: manifest.depth,
     rotations: counts.total.rotate, plaintextMultiplications: counts.total.mulPlain, ciphertextMultiplications: counts.total.mul,
     rescales: counts.total.rescale, plaintexts: counts.plaintexts, galoisKeys: galoisSteps(plan).length, composedRotations: !!plan.rotationKeys, weightsBytes: manifest.weights.bytes,
@@ -47,6 +48,6 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   };
   logger.info(`export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +
     `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys, ${(manifest.totals.memory!.plaintextBytes / 2 ** 20).toFixed(0)} MiB of plaintexts${plan.tiles ? `, tiles ${plan.tiles.t1}x${plan.tiles.t2} (first input ${plan.tiles.first})` : ''}${plan.rotationKeys ? ' (key memory budget: rotations composed from ±2^i and the most used steps)' : ''}${plan.clientRotations ? `, client sends ${sentCiphertexts(plan)} input ciphertexts (${plan.clientRotations.length} rotated copies)` : ''} → ${dir}`);
-  ctx.summary.export = result;
+  ctx.results.export = result;
   await run.markDone('export', fp, result);
 }

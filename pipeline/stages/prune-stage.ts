@@ -1,47 +1,39 @@
 import type * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { readFile, rm } from 'node:fs/promises';
 import { UserError } from '../../common/errors.js';
-import { writeJsonAtomic } from '../../common/atomic-write.js';
-import { compileChain } from '../../export/compile.js';
-import { lowerModel } from '../../export/lower.js';
-import { compileOptions, exportSchema, type ExportConfig } from '../../export/options.js';
+import { compileModel } from '../../export/compile-model.js';
+import { exportSchema, type ExportConfig } from '../../export/options.js';
 import { planCiphertexts, planCounts, planMemory, relativeCost } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
-import { withMasks, applyMasks, kernelValues, maskSparsity, type Masks } from '../../prune/masks.js';
+import { costBudget } from '../../prune/budget-target.js';
+import { chooseLayers, isTiled, type PruneTargets } from '../../prune/layer-choice.js';
+import { applyMasks, maskSparsity, type Masks } from '../../prune/masks.js';
 import type { PruneConfig } from '../../prune/options.js';
-import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js';
-import { sparsityForBudget } from '../../prune/budget-target.js';
-import { boundaryOrders, tileGrids, withBoundaryOrders } from '../../prune/tiles.js';
-import { inputScales } from '../../prune/input-scales.js';
-import { TILE_PRUNING_VERSION, tileRound, tilesKept } from '../../prune/tile-rounds.js';
-import { tileTaylorScores } from '../../prune/tile-taylor.js';
-import { tileAblationScores } from '../../prune/tile-ablation.js';
-import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
+import { importanceOf, selectRound } from '../../prune/round-select.js';
+import { roundTargets } from '../../prune/schedule.js';
+import { boundaryOrders, withBoundaryOrders } from '../../prune/tiles.js';
+import { TILE_PRUNING_VERSION, tilesKept } from '../../prune/tile-rounds.js';
 import { loadModel, saveCheckpoint } from '../../train/checkpoint.js';
 import { evaluateSplit } from '../../train/evaluate-model.js';
 import { fit } from '../../train/fit.js';
 import { initBackend } from '../../train/backend.js';
-import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
 import { taskOf } from '../../train/zoo/registry.js';
 import { exists } from '../../datasets/fs-util.js';
 import type { StageContext } from '../context.js';
 import { fingerprint } from '../run-dir.js';
+import type { PlanCost, PruneResult, PruneRound } from '../stage-results.js';
+import { RoundDir } from './prune-rounds.js';
 
-/** What the plan costs, for the summary: per step and in total. */
-function planCost(plan: Plan) {
+/** What the plan costs, for the prune result: per step and in total. */
+function planCost(plan: Plan): PlanCost {
   const c = planCounts(plan);
   const m = planMemory(plan);
-  return { mulPlain: c.total.mulPlain, rotations: c.total.rotate, estimatedCost: +relativeCost(plan).toFixed(1), plaintexts: c.plaintexts, ciphertexts: planCiphertexts(plan), plaintextBytes: m.plaintextBytes, peakCiphertextBytes: m.peakCiphertextBytes, perStep: Object.fromEntries(c.perStep.map((s) => [s.name, { mulPlain: s.counts.mulPlain, rotations: s.counts.rotate }])) };
+  return {
+    mulPlain: c.total.mulPlain, rotations: c.total.rotate, estimatedCost: +relativeCost(plan).toFixed(1), plaintexts: c.plaintexts, ciphertexts: planCiphertexts(plan),
+    plaintextBytes: m.plaintextBytes, peakCiphertextBytes: m.peakCiphertextBytes,
+    perStep: Object.fromEntries(c.perStep.map((s) => [s.name, { mulPlain: s.counts.mulPlain, rotations: s.counts.rotate }])),
+  };
 }
-
-const masksToJson = (m: Masks) => Object.fromEntries([...m].map(([k, v]) => [k, Array.from(v)]));
-const masksFromJson = (o: Record<string, number[]>): Masks => new Map(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
-
-/** Tile pruning's weight importance (default: variation); other methods have none. */
-const importanceOf = (p: PruneConfig) => (p.method === 'tile' ? p.importance ?? 'variation' : undefined);
-/** Tile and neuron pruning work on the tile grids of a tile-packed plan. */
-const isTiled = (p: PruneConfig) => p.method === 'tile' || p.method === 'neuron';
 
 /**
  * What round r computes from: the trained model, the export geometry, the
@@ -51,15 +43,55 @@ const isTiled = (p: PruneConfig) => p.method === 'tile' || p.method === 'neuron'
  * rounds, while a longer schedule with the same first rounds reuses them.
  */
 export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers: string[], r: number): string {
-  const targets = Array.from({ length: r }, (_, i) => ({
-    sparsity: p.sparsity === undefined ? undefined : (p.sparsity * (i + 1)) / p.steps,
-    rotations: p.rotations === undefined ? undefined : { final: p.rotations, share: (i + 1) / p.steps },
-    latency: p.latency === undefined ? undefined : { final: p.latency, share: (i + 1) / p.steps },
-    weightSparsity: p.weightSparsity === undefined ? undefined : (p.weightSparsity * (i + 1)) / p.steps,
-  }));
+  const targets = Array.from({ length: r }, (_, i) => roundTargets(p, i + 1));
   // Tile and neuron rounds also depend on the tile-pruning algorithm's version and its newer settings (sub-block keys are unchanged).
   const tiled = isTiled(p) ? [{ version: TILE_PRUNING_VERSION, permuteBoundary: p.permuteBoundary, importance: importanceOf(p), allocation: p.allocation }] : [];
   return fingerprint(train, e, { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate }, targets, p.expand && r === p.steps, ...tiled);
+}
+
+/** Fine-tunes the masked model with the masks held (none: saves it as the round's best); returns the model to go on with. */
+async function fineTune(ctx: StageContext, p: PruneConfig, model: tf.LayersModel, masks: Masks, dir: string): Promise<tf.LayersModel> {
+  if (p.fineTuneEpochs === 0) { await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 }); return model; }
+  const trainCfg = ctx.config.train!;
+  const cfg = { ...trainCfg, epochs: p.fineTuneEpochs, learningRate: p.learningRate ?? trainCfg.learningRate / 10, warmupEpochs: 0 };
+  const res = await fit({ model, data: ctx.data!, task: taskOf(ctx.config.model!), cfg, dir, logger: ctx.logger, backend: await initBackend(trainCfg.backend), masks });
+  if (res.model !== model) model.dispose();
+  applyMasks(res.model, masks);
+  return res.model;
+}
+
+/** Runs (or reuses from disk) rounds 1..prune.steps; returns the last round's model, masks and targets. */
+async function pruneRounds(ctx: StageContext, p: PruneConfig, e: ExportConfig, start: { model: tf.LayersModel; dense: Plan; targets: PruneTargets }) {
+  const { run, logger } = ctx;
+  const budget = costBudget(p, start.dense);
+  let { model, targets } = start;
+  let masks: Masks | undefined;
+  const rounds: PruneRound[] = [];
+  for (let r = 1; r <= p.steps; r++) {
+    const dir = run.file('prune', `round${r}`);
+    const round = new RoundDir(dir, roundKey(ctx.fingerprints.train, e, p, targets.names, r));
+    const saved = await round.open(() => logger.info(`prune: round ${r} on disk was pruned with other settings; redoing it`));
+    if (saved) {
+      model.dispose();
+      model = await loadModel(join(dir, 'best'));
+      masks = saved.masks;
+      if (isTiled(p)) targets = { ...targets, grids: withBoundaryOrders(targets.grids, saved.orders ?? {}) };
+      rounds.push(saved.result);
+      logger.info(`prune: round ${r} already complete; skipped`);
+      continue;
+    }
+    const chosen = selectRound({ model, p, round: r, targets, prior: masks, data: ctx.data!, task: taskOf(ctx.config.model!), budget, compile: (m) => compileModel(m, e, start.dense), logger });
+    masks = chosen.masks;
+    targets = { ...targets, grids: chosen.grids };
+    applyMasks(model, masks);
+    model = await fineTune(ctx, p, model, masks, dir);
+    const goal = budget ? { [budget.key]: budget.goal(r) } : { target: roundTargets(p, r).sparsity };
+    const result: PruneRound = { round: r, ...goal, sparsity: maskSparsity(masks), ...(isTiled(p) ? { tiles: tilesKept(model, targets.grids) } : {}) };
+    await round.finish({ masks, ...(isTiled(p) ? { orders: boundaryOrders(targets.grids) } : {}), result });
+    rounds.push(result);
+    logger.info(`prune: round ${r}: sparsity ${maskSparsity(masks).toFixed(3)}`);
+  }
+  return { model, masks, targets, rounds };
 }
 
 /**
@@ -75,120 +107,31 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   // The importance default is resolved first, so a run that names the default shares its fingerprint with one that does not.
   const fp = fingerprint(ctx.fingerprints.train, { ...p, importance: importanceOf(p) }, e, ...(isTiled(p) ? [TILE_PRUNING_VERSION] : []));
   ctx.fingerprints.prune = fp;
-  const done = run.completed('prune', fp);
-  if (done && await exists(run.file('prune', 'best', 'model.json'))) { logger.info('prune: already complete; skipped'); ctx.summary.prune = done.result; return; }
-  const data = ctx.data!, trainCfg = config.train!, task = taskOf(config.model!);
-  let model: tf.LayersModel = await loadModel(run.file('train', 'best'));
+  const done = run.finished('prune', fp);
+  if (done && await exists(run.file('prune', 'best', 'model.json'))) { logger.info('prune: already complete; skipped'); ctx.results.prune = done; return; }
+  const data = ctx.data!, task = taskOf(config.model!);
+  const trained = await loadModel(run.file('train', 'best'));
   // The pruned model is compiled with the dense plan's geometry: its sub-blocks and tiles are the ones pruning aligned with.
-  const compile = (m: tf.LayersModel, like?: Plan) =>
-    compileChain(lowerModel(m, { maxQuadraticShift: e.maxQuadraticShift }), { ...compileOptions(e), ...(like?.channelBlocks ? { channelBlocks: like.channelBlocks } : {}), ...(like?.tiles ? { tiles: like.tiles } : {}) });
-  const dense = compile(model);
-  const tiled = isTiled(p);
-  let grids = tiled ? tileGrids(model, dense) : [];
-  const weightLayers = model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense');
-  // Residual shortcut projections are no plan step of their own (they join the next step's residual input): sub-blocks leave them whole.
-  const shortcuts = p.method === 'subblock' ? residualShortcuts(model) : new Set<string>();
-  const convs = weightLayers.filter((l) => l instanceof GroupedConv2D && !shortcuts.has(l.name)).map((l) => l.name);
-  const denseNames = weightLayers.filter((l) => !(l instanceof GroupedConv2D)).map((l) => l.name);
-  const prunable = tiled ? grids.map((g) => g.layer) : weightLayers.map((l) => l.name).filter((n) => !shortcuts.has(n));
-  // Default: every convolution (every dense layer for tile and neuron pruning, and in a network without convolutions).
-  const names = p.layers ?? (tiled ? prunable : convs.length ? convs : denseNames);
-  for (const n of names) {
-    if (shortcuts.has(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is a residual shortcut projection; sub-block pruning keeps it whole (it is part of the next layer's plan step)`);
-    if (!prunable.includes(n)) throw new UserError(`${run.file('config.yaml')}: prune.layers: "${n}" is not a ${tiled ? 'dense' : 'convolution or dense'} layer of ${model.name} (they are: ${prunable.join(', ')})`);
-  }
-  if (tiled && names.length !== grids.length) throw new UserError(`${run.file('config.yaml')}: prune.layers: ${p.method} pruning covers every dense layer (permutations tie neighbours together); leave prune.layers out`);
-  // Sub-blocks are read off the plan step of each layer (only sub-block pruning needs one step per layer).
-  const stepOf = p.method === 'subblock' ? stepOfLayer(model, dense) : undefined;
-  const blocks = stepOf
-    ? names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); })
-    : [];
-  const denseRotations = planCounts(dense).total.rotate;
-  // An HE-cost target instead of a sparsity: the plan figure it bounds, and each round's goal, ramping from the dense plan's value
-  // (as a sparsity target ramps from 0).
-  const budget = p.rotations !== undefined
-    ? { key: 'rotationGoal', what: 'rotations', of: (pl: Plan) => planCounts(pl).total.rotate, goal: (r: number) => Math.round(denseRotations + ((p.rotations! - denseRotations) * r) / p.steps) }
-    : p.latency !== undefined
-      ? { key: 'latencyGoal', what: 'estimated latency (cost-model units)', of: relativeCost, goal: (r: number) => relativeCost(dense) * (1 - ((1 - p.latency!) * r) / p.steps) }
-      : undefined;
+  const dense = compileModel(trained, e);
+  const chosen = chooseLayers(trained, dense, p, run.file('config.yaml'));
   const allocation = { global: ' (tiles of all layers ranked together)', cost: ' (tiles and whole tile rows of all layers ranked by the loss their removal adds, measured, per HE cost saved)', layer: '' }[p.allocation ?? 'layer'];
-  logger.info(`prune: ${p.method}${allocation} to ${p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : `sparsity ${p.sparsity}`} in ${p.steps} round(s) over ${names.join(', ')}; dense plan ${planCounts(dense).total.mulPlain} plaintext mults, ${denseRotations} rotations`);
+  const aim = p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : `sparsity ${p.sparsity}`;
+  const denseCounts = planCounts(dense).total;
+  logger.info(`prune: ${p.method}${allocation} to ${aim} in ${p.steps} round(s) over ${chosen.names.join(', ')}; dense plan ${denseCounts.mulPlain} plaintext mults, ${denseCounts.rotate} rotations`);
 
-  let masks: Masks | undefined;
-  const rounds: Record<string, unknown>[] = [];
-  for (let r = 1; r <= p.steps; r++) {
-    const dir = run.file('prune', `round${r}`);
-    const marker = join(dir, 'round.json');
-    const key = roundKey(ctx.fingerprints.train, e, p, names, r);
-    const saved = await exists(marker) ? JSON.parse(await readFile(marker, 'utf8')) as { key?: string; masks: Record<string, number[]>; orders?: ReturnType<typeof boundaryOrders>; result: Record<string, unknown> } : undefined;
-    if (saved && saved.key !== key) logger.info(`prune: round ${r} on disk was pruned with other settings; redoing it`);
-    // A round computed anew starts from an empty directory: its fine-tuning must not resume (and adopt the best weights of)
-    // the checkpoints of a round made with other settings. An interrupted round of the same settings resumes its fine-tuning.
-    const startedFile = join(dir, 'round-started.json');
-    const startedKey = !saved && await exists(startedFile) ? (JSON.parse(await readFile(startedFile, 'utf8')) as { key?: string }).key : undefined;
-    if (saved ? saved.key !== key : startedKey !== key) await rm(dir, { recursive: true, force: true });
-    if (!saved || saved.key !== key) await writeJsonAtomic(startedFile, { key });
-    if (saved && saved.key === key) {
-      model.dispose();
-      model = await loadModel(join(dir, 'best'));
-      masks = masksFromJson(saved.masks);
-      if (tiled) grids = withBoundaryOrders(grids, saved.orders ?? {});
-      rounds.push(saved.result);
-      logger.info(`prune: round ${r} already complete; skipped`);
-      continue;
-    }
-    const target = p.sparsity === undefined ? undefined : (p.sparsity * r) / p.steps;
-    const goal = budget?.goal(r);
-    if (tiled) {
-      const weightTarget = p.weightSparsity === undefined ? undefined : (p.weightSparsity * r) / p.steps;
-      const importance = importanceOf(p) ?? 'magnitude';
-      const scales = importance !== 'magnitude' ? () => inputScales(model, grids.map((g) => g.layer), data, { centred: importance === 'variation' }) : undefined;
-      // Ranked across layers: by the Taylor estimate (global), or by the measured loss of each tile and row (cost, see tile-ablation).
-      const scoreWith = p.allocation === 'cost' ? tileAblationScores : p.allocation === 'global' ? tileTaylorScores : undefined;
-      const globalScores = scoreWith && ((g: typeof grids, within?: Masks) => scoreWith({ model, task, numClasses: data.numClasses, shape: data.shape }, g, data, { within }));
-      ({ masks, grids } = tileRound(model, grids, { method: p.method as 'tile' | 'neuron', target: target!, weightTarget, permute: p.permute, permuteBoundary: p.permuteBoundary, expand: p.expand && r === p.steps, prior: masks, scales, globalScores, costAware: p.allocation === 'cost' }));
-    } else {
-      const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
-      const prior = masks;
-      if (budget && goal !== undefined) {
-        const found = sparsityForBudget((sp) => selectSubBlocksPerLayer(blocks, kernels, sp, prior),
-          (m) => withMasks(model, m, () => budget.of(compile(model, dense))), goal);
-        const fig = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(0));
-        if (!found.reached) logger.warn(`prune: round ${r}: ${budget.what} ${fig(found.cost)} at the highest sparsity tried (${found.sparsity.toFixed(3)}), short of the goal ${fig(goal)}`);
-        else logger.info(`prune: round ${r}: ${budget.what} ${fig(found.cost)} (goal ${fig(goal)}) at sparsity ${found.sparsity.toFixed(3)}`);
-        masks = found.masks;
-      } else {
-        masks = p.method === 'subblock' ? selectSubBlocksPerLayer(blocks, kernels, target!, prior) : selectMagnitude(kernels, target!, { perLayer: true });
-      }
-    }
-    applyMasks(model, masks);
-    const held = masks;
-    if (p.fineTuneEpochs > 0) {
-      const cfg = { ...trainCfg, epochs: p.fineTuneEpochs, learningRate: p.learningRate ?? trainCfg.learningRate / 10, warmupEpochs: 0 };
-      const res = await fit({ model, data, task, cfg, dir, logger, backend: await initBackend(trainCfg.backend), masks: held });
-      if (res.model !== model) model.dispose();
-      model = res.model;
-      applyMasks(model, held);
-    } else {
-      await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
-    }
-    const result = { round: r, ...(budget ? { [budget.key]: goal } : { target }), sparsity: maskSparsity(held), ...(tiled ? { tiles: tilesKept(model, grids) } : {}) };
-    await writeJsonAtomic(marker, { key, masks: masksToJson(held), ...(tiled ? { orders: boundaryOrders(grids) } : {}), result });
-    rounds.push(result);
-    logger.info(`prune: round ${r}: sparsity ${maskSparsity(held).toFixed(3)}`);
-  }
+  const { model, masks, targets, rounds } = await pruneRounds(ctx, p, e, { model: trained, dense, targets: chosen });
   await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
-  const test = await evaluateSplit(model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });
+  const test = await evaluateSplit(model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: config.train!.evalBatchSize });
   // Tile pruning with permute may have reordered the client's inputs and outputs: the plan carries that order.
-  const tiles = dense.tiles && { ...dense.tiles, ...boundaryOrders(grids) };
-  const pruned = compile(model, { ...dense, tiles });
-  const result = {
-    method: p.method, layers: names, sparsity: masks ? maskSparsity(masks) : 0, rounds,
+  const tiles = dense.tiles && { ...dense.tiles, ...boundaryOrders(targets.grids) };
+  const pruned = compileModel(model, e, { ...dense, tiles });
+  const result: PruneResult = {
+    method: p.method, layers: chosen.names, sparsity: masks ? maskSparsity(masks) : 0, rounds,
     testLoss: test.loss, testAccuracy: test.accuracy, ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
     densePlan: planCost(dense), prunedPlan: planCost(pruned), channelBlocks: dense.channelBlocks, ...(tiles ? { tiles } : {}), checkpoint: run.file('prune', 'best'),
   };
   model.dispose();
   logger.info(`prune: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`}; plan ${result.densePlan.mulPlain} → ${result.prunedPlan.mulPlain} plaintext mults, ${result.densePlan.rotations} → ${result.prunedPlan.rotations} rotations`);
-  ctx.summary.prune = result;
+  ctx.results.prune = result;
   await run.markDone('prune', fp, result);
 }

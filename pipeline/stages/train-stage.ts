@@ -10,6 +10,7 @@ import type { TrainConfig } from '../../train/options.js';
 import { buildModel, taskOf, type ModelConfig } from '../../train/zoo/registry.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import type { StageContext } from '../context.js';
+import type { TrainResult } from '../stage-results.js';
 import { fingerprint } from '../run-dir.js';
 import { adoptTrained } from './adopt-trained.js';
 import { trainedSource, type TrainedSource } from './trained-source.js';
@@ -62,15 +63,15 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
     await rm(run.file('train'), { recursive: true, force: true });
     await run.invalidate('train');
   }
-  const done = run.completed('train', fp);
-  if (done && (done.result.epochs as number) >= trainCfg.epochs) {
-    logger.info(`train: already complete (${done.result.epochs} epochs, best epoch ${done.result.bestEpoch}); skipped`);
-    ctx.summary.train = done.result;
+  const done = run.finished('train', fp);
+  if (done && done.epochs >= trainCfg.epochs) {
+    logger.info(`train: already complete (${done.epochs} epochs, best epoch ${done.bestEpoch}); skipped`);
+    ctx.results.train = done;
     return;
   }
   if (o.trained) {
     throw new UserError(`${run.path} has no finished training for its config` +
-      `${done ? ` (${done.result.epochs} of ${trainCfg.epochs} epochs)` : started ? ' (it was interrupted)' : ''}; finish it first: heprune run ${run.file('config.yaml')}`);
+      `${done ? ` (${done.epochs} of ${trainCfg.epochs} epochs)` : started ? ' (it was interrupted)' : ''}; finish it first: heprune run ${run.file('config.yaml')}`);
   }
   await run.markDone('train.started', fp, inputs as unknown as Record<string, unknown>);
   if (!o.fresh) await resumeFromZoo(ctx, fp);
@@ -86,7 +87,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   const result = await fit({ model, data, task, cfg: trainCfg, dir: run.file('train'), logger, backend });
   const test = await evaluateSplit(result.model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });
   const steps = result.history.slice(result.resumedFrom);
-  const summary = {
+  const summary: TrainResult = {
     model: modelCfg.name, parameters: params, backend: result.backend, workers: trainCfg.workers,
     epochs: result.history.length, bestEpoch: result.bestEpoch, resumedFromEpoch: result.resumedFrom,
     testLoss: test.loss, testAccuracy: test.accuracy, testCount: test.count,
@@ -98,7 +99,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   };
   logger.info(`train: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`} (${test.count} images, best epoch ${result.bestEpoch})`);
   model.dispose();
-  ctx.summary.train = summary;
+  ctx.results.train = summary;
   await run.markDone('train', fp, summary);
 }
 

@@ -1,0 +1,67 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { Logger } from '../common/log.js';
+import type { PreparedData } from '../datasets/prepare.js';
+import type { Plan } from '../plan/plan.js';
+import type { Task } from '../train/zoo/common.js';
+import { sparsityForBudget, type CostBudget } from './budget-target.js';
+import { inputScales } from './input-scales.js';
+import { kernelValues, withMasks, type Masks } from './masks.js';
+import type { PruneConfig } from './options.js';
+import { roundTargets } from './schedule.js';
+import { selectMagnitude, selectSubBlocksPerLayer } from './select.js';
+import { tileAblationScores } from './tile-ablation.js';
+import { tileRound } from './tile-rounds.js';
+import { tileTaylorScores } from './tile-taylor.js';
+import { isTiled, type PruneTargets } from './layer-choice.js';
+import type { TileGrid } from './tiles.js';
+
+/** Tile pruning's weight importance (default: variation); other methods have none. */
+export const importanceOf = (p: PruneConfig) => (p.method === 'tile' ? p.importance ?? 'variation' : undefined);
+
+/** What one pruning round selects from: the model as the last round left it, its targets, the masks so far. */
+export interface RoundInputs {
+  model: tf.LayersModel;
+  p: PruneConfig;
+  round: number;
+  targets: PruneTargets;
+  prior?: Masks;
+  data: PreparedData;
+  task: Task;
+  budget?: CostBudget;
+  /** The masked model's plan with the dense plan's geometry (what a cost budget measures). */
+  compile: (m: tf.LayersModel) => Plan;
+  logger: Logger;
+}
+
+/** Round r's masks (and, for tile pruning with permutation, its re-ordered grids). */
+export function selectRound(i: RoundInputs): { masks: Masks; grids: TileGrid[] } {
+  return isTiled(i.p) ? selectTiles(i) : { masks: selectWeights(i), grids: i.targets.grids };
+}
+
+function selectTiles({ model, p, round, targets, prior, data, task }: RoundInputs): { masks: Masks; grids: TileGrid[] } {
+  const t = roundTargets(p, round);
+  const grids = targets.grids;
+  const importance = importanceOf(p) ?? 'magnitude';
+  const scales = importance !== 'magnitude' ? () => inputScales(model, grids.map((g) => g.layer), data, { centred: importance === 'variation' }) : undefined;
+  // Ranked across layers: by the Taylor estimate (global), or by the measured loss of each tile and row (cost, see tile-ablation).
+  const scoreWith = p.allocation === 'cost' ? tileAblationScores : p.allocation === 'global' ? tileTaylorScores : undefined;
+  const globalScores = scoreWith && ((g: TileGrid[], within?: Masks) => scoreWith({ model, task, numClasses: data.numClasses, shape: data.shape }, g, data, { within }));
+  return tileRound(model, grids, {
+    method: p.method as 'tile' | 'neuron', target: t.sparsity!, weightTarget: t.weightSparsity, permute: p.permute, permuteBoundary: p.permuteBoundary,
+    expand: p.expand && round === p.steps, prior, scales, globalScores, costAware: p.allocation === 'cost',
+  });
+}
+
+function selectWeights({ model, p, round, targets, prior, budget, compile, logger }: RoundInputs): Masks {
+  const kernels = new Map(targets.names.map((n) => [n, kernelValues(model, n)]));
+  const goal = budget?.goal(round);
+  if (!budget || goal === undefined) {
+    const target = roundTargets(p, round).sparsity!;
+    return p.method === 'subblock' ? selectSubBlocksPerLayer(targets.blocks, kernels, target, prior) : selectMagnitude(kernels, target, { perLayer: true });
+  }
+  const found = sparsityForBudget((sp) => selectSubBlocksPerLayer(targets.blocks, kernels, sp, prior), (m) => withMasks(model, m, () => budget.of(compile(model))), goal);
+  const fig = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(0));
+  if (!found.reached) logger.warn(`prune: round ${round}: ${budget.what} ${fig(found.cost)} at the highest sparsity tried (${found.sparsity.toFixed(3)}), short of the goal ${fig(goal)}`);
+  else logger.info(`prune: round ${round}: ${budget.what} ${fig(found.cost)} (goal ${fig(goal)}) at sparsity ${found.sparsity.toFixed(3)}`);
+  return found.masks;
+}
