@@ -142,9 +142,8 @@ async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
 
 export interface LoadedExport { plan: Plan; manifest: Manifest }
 
-/** Loads and verifies an export directory (no tfjs needed). */
-export async function loadExport(dir: string): Promise<LoadedExport> {
-  const mp = join(dir, 'manifest.json');
+/** Reads and verifies the manifest (format, version, schema, integrity). */
+async function readManifest(mp: string): Promise<Manifest> {
   let raw: unknown;
   try { raw = JSON.parse(await readFile(mp, 'utf8')); } catch (e) {
     throw new UserError(`${mp}: cannot read the export manifest (${(e as Error).message.split('\n')[0]})`);
@@ -157,10 +156,14 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
     const i = parsed.error.issues[0];
     throw new UserError(`${mp}: invalid manifest at ${i.path.join('.') || '(top level)'}: ${i.message}`);
   }
-  const m = parsed.data;
   // Hash the manifest as read (zod's output reorders keys), minus the integrity field itself.
   const { integrity, ...body } = raw as Manifest;
   if (integrityOf(body) !== integrity) throw new UserError(`${mp}: manifest integrity check failed (the file was altered); re-export the model`);
+  return parsed.data;
+}
+
+/** Reads the packed weights and checks them and every other listed file against the manifest's sizes and checksums. */
+async function readVerifiedFiles(dir: string, m: Manifest): Promise<Buffer> {
   const wp = join(dir, m.weights.file);
   let buf: Buffer;
   try { buf = await readFile(wp); } catch (e) { throw new UserError(`${wp}: cannot read packed weights (${(e as Error).message})`); }
@@ -172,6 +175,15 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
     try { b = await readFile(fp); } catch (e) { throw new UserError(`${fp}: cannot read a file the export lists (${(e as Error).message.split('\n')[0]}); re-export the model`); }
     if (b.length !== f.bytes || sha256(b) !== f.sha256) throw new UserError(`${fp}: checksum mismatch (the export's file was altered); re-export the model`);
   }
+  return buf;
+}
+
+/** Loads and verifies an export directory (no tfjs needed). */
+export async function loadExport(dir: string): Promise<LoadedExport> {
+  const mp = join(dir, 'manifest.json');
+  const m = await readManifest(mp);
+  const wp = join(dir, m.weights.file);
+  const buf = await readVerifiedFiles(dir, m);
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   // Offsets are checked, not trusted: a manifest rewritten with a matching integrity hash could point anywhere.
   const inside = (r: { offset: number; count: number }) => {

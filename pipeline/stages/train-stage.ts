@@ -26,12 +26,16 @@ function trainInputs(ctx: StageContext, model: ModelConfig, train: TrainConfig, 
   return { dataset: ctx.config.dataset, model, train: rest, ...(init ? { initTraining: init.done.fingerprint } : {}) };
 }
 
-function changedKeys(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): string[] {
+type Tree = { [k: string]: unknown };
+const isTree = (v: unknown): v is Tree => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** The dotted keys where two config trees differ. */
+function changedKeys(a: Tree, b: Tree, prefix = ''): string[] {
   const keys = new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})]);
   const out: string[] = [];
   for (const k of keys) {
     const x = a?.[k], y = b?.[k];
-    if (x && y && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x)) out.push(...changedKeys(x as Record<string, unknown>, y as Record<string, unknown>, `${prefix}${k}.`));
+    if (isTree(x) && isTree(y)) out.push(...changedKeys(x, y, `${prefix}${k}.`));
     else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}${k}`);
   }
   return out;
@@ -54,7 +58,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   const started = run.record('train.started');
   if (started && started.fingerprint !== fp) {
     if (!o.fresh) {
-      const changed = changedKeys(started.result as Record<string, unknown>, inputs as unknown as Record<string, unknown>);
+      const changed = changedKeys(started.result, inputs);
       throw new UserError(`${run.path} holds training from a different config (changed: ${changed.join(', ') || 'unknown'}). ` +
         'Re-run with --fresh to discard it, or give the run another name.');
     }
@@ -73,7 +77,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
     throw new UserError(`${run.path} has no finished training for its config` +
       `${done ? ` (${done.epochs} of ${trainCfg.epochs} epochs)` : started ? ' (it was interrupted)' : ''}; finish it first: heprune run ${run.file('config.yaml')}`);
   }
-  await run.markDone('train.started', fp, inputs as unknown as Record<string, unknown>);
+  await run.markDone('train.started', fp, inputs);
   if (!o.fresh) await resumeFromZoo(ctx, fp);
 
   const backend = await initBackend(trainCfg.backend); // already chosen by the runner: returns it
