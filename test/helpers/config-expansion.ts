@@ -1,0 +1,31 @@
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { loadConfig } from '../../pipeline/load-config.js';
+
+/** Every .yaml under root, sorted, as paths relative to the working directory. */
+export function yamlFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.yaml')) out.push(join(d, e.name));
+    }
+  };
+  walk(root);
+  return out.map((f) => relative(process.cwd(), f));
+}
+
+/**
+ * Every run the configs under root produce, keyed `<directory>/<run name>`
+ * (the directory relative to root), as the JSON of its fully-resolved config.
+ */
+export async function resolvedRuns(root: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const file of yamlFiles(root)) {
+    const config = await loadConfig(file);
+    const key = `${relative(root, join(file, '..'))}/${config.name}`;
+    if (key in out) throw new Error(`${file}: run ${key} is produced twice`);
+    out[key] = JSON.parse(JSON.stringify(config));
+  }
+  return out;
+}
