@@ -9,6 +9,8 @@ import type { Logger } from '../common/log.js';
 import { loadConfig } from './load-config.js';
 import { runPipeline } from './runner.js';
 import { runOrder } from './run-order.js';
+import type { PipelineConfig } from './config-schema.js';
+import type { ReproduceConfig } from './reproduce-schema.js';
 
 /**
  * `heprune reproduce <table>`: runs every config of configs/<table>/ (each
@@ -80,21 +82,36 @@ const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined
   { title: 'paper', id: 'paper', cell: (x) => (x.role === 'method' ? x.paper ?? (x.paperSpeedup ? `${x.paperSpeedup}x` : undefined) : undefined) },
 ];
 
-export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string; exports: string[]; plots: string[] }> {
+/** One run of a reproduce table: the config it runs (outDir and, in quick mode, the quick overrides applied) and where it came from. */
+export interface PlannedRun { source: string; config: PipelineConfig; reproduce: ReproduceConfig }
+
+/**
+ * The runs of `heprune reproduce <table>`, in the order they run: every
+ * config of the directory that names this table, references first, each after the run it starts from.
+ */
+export async function reproducePlan(o: Omit<ReproduceOptions, 'logger'> & { logger?: Logger }): Promise<PlannedRun[]> {
   let files: string[];
   try { files = (await readdir(o.configsDir)).filter((f) => f.endsWith('.yaml')).sort(); } catch {
     throw new UserError(`reproduce ${o.table}: no config directory ${o.configsDir}`);
   }
   if (!files.length) throw new UserError(`reproduce ${o.table}: ${o.configsDir} has no .yaml configs`);
-  const rows: Row[] = [];
   // Runs that start from another run's trained model (train.from, train.init) go after it.
   const parsed = runOrder(await Promise.all(files.map(async (file) => ({ file, raw: YAML.parse(await readFile(join(o.configsDir, file), 'utf8')) as Record<string, unknown> }))));
+  const out: PlannedRun[] = [];
   for (const { file: f, raw } of parsed) {
     const file = join(o.configsDir, f);
     const sets = [`outDir=${o.outDir}`, ...(o.quick ? [...quickSets(raw), `name=${String(raw.name)}-quick`] : [])];
     const config = await loadConfig(file, sets);
     const r = config.reproduce;
-    if (!r || r.table !== o.table) { o.logger.info(`reproduce: ${f} has no reproduce.table ${o.table}; skipped`); continue; }
+    if (!r || r.table !== o.table) { o.logger?.info(`reproduce: ${f} has no reproduce.table ${o.table}; skipped`); continue; }
+    out.push({ source: f, config, reproduce: r });
+  }
+  return out;
+}
+
+export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string; exports: string[]; plots: string[] }> {
+  const rows: Row[] = [];
+  for (const { source: f, config, reproduce: r } of await reproducePlan(o)) {
     o.logger.info(`reproduce: ${f} (${r.row}, ${r.role})`);
     // One config's clear failure (bad config, an export refused) does not stop the others: its row says why.
     let summary: Record<string, unknown>;

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { loadConfig } from '../../pipeline/load-config.js';
+import { reproducePlan } from '../../pipeline/reproduce.js';
 
 /** Every .yaml under root, sorted, as paths relative to the working directory. */
 export function yamlFiles(root: string): string[] {
@@ -28,4 +29,13 @@ export async function resolvedRuns(root: string): Promise<Record<string, unknown
     out[key] = JSON.parse(JSON.stringify(config));
   }
   return out;
+}
+
+/**
+ * What `heprune reproduce <table> --quick` would run, in order: each run's
+ * name and fully-resolved config (the quick overrides applied).
+ */
+export async function quickReproduceRuns(table: string): Promise<{ run: string; config: unknown }[]> {
+  const plan = await reproducePlan({ table, configsDir: `configs/${table}`, outDir: 'runs', quick: true });
+  return plan.map((p) => ({ run: p.config.name, config: JSON.parse(JSON.stringify(p.config)) }));
 }
