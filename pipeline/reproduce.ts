@@ -1,20 +1,20 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import { createObjectCsvStringifier } from 'csv-writer';
 import { UserError } from '../common/errors.js';
 import { writeReproducePlots } from './reproduce-plots.js';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import type { Logger } from '../common/log.js';
-import { loadConfig } from './load-config.js';
+import { resolveRun } from './load-config.js';
+import { expandConfigFile } from './config-file.js';
 import { runPipeline } from './runner.js';
 import { runOrder } from './run-order.js';
 import type { PipelineConfig } from './config-schema.js';
 import type { ReproduceConfig } from './reproduce-schema.js';
 
 /**
- * `heprune reproduce <table>`: runs every config of configs/<table>/ (each
- * names its row and role in a `reproduce:` section) and writes the table:
+ * `heprune reproduce <table>`: runs every config of configs/<table>/, each variant of a
+ * file with variants a run of its own (each names its row and role in a `reproduce:` section) and writes the table:
  * accuracy, plan cost, CKKS latency, the speedup measured over the row's
  * dense run, and the paper's figure beside it. `quick` runs on small subsets
  * with one epoch and a few CKKS images: a smoke check whose numbers mean
@@ -95,13 +95,13 @@ export async function reproducePlan(o: Omit<ReproduceOptions, 'logger'> & { logg
     throw new UserError(`reproduce ${o.table}: no config directory ${o.configsDir}`);
   }
   if (!files.length) throw new UserError(`reproduce ${o.table}: ${o.configsDir} has no .yaml configs`);
+  // One entry per run: a file with variants is one per variant.
+  const runs = files.flatMap((f) => expandConfigFile(join(o.configsDir, f)).map((run) => ({ file: run.variant === undefined ? f : `${f} (variant ${run.variant})`, raw: run.raw, run })));
   // Runs that start from another run's trained model (train.from, train.init) go after it.
-  const parsed = runOrder(await Promise.all(files.map(async (file) => ({ file, raw: YAML.parse(await readFile(join(o.configsDir, file), 'utf8')) as Record<string, unknown> }))));
   const out: PlannedRun[] = [];
-  for (const { file: f, raw } of parsed) {
-    const file = join(o.configsDir, f);
+  for (const { file: f, raw, run } of runOrder(runs) as typeof runs) {
     const sets = [`outDir=${o.outDir}`, ...(o.quick ? [...quickSets(raw), `name=${String(raw.name)}-quick`] : [])];
-    const config = await loadConfig(file, sets);
+    const config = resolveRun(run, sets);
     const r = config.reproduce;
     if (!r || r.table !== o.table) { o.logger?.info(`reproduce: ${f} has no reproduce.table ${o.table}; skipped`); continue; }
     out.push({ source: f, config, reproduce: r });

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { loadConfig } from '../../pipeline/load-config.js';
+import { loadConfigs } from '../../pipeline/load-config.js';
 import { reproducePlan } from '../../pipeline/reproduce.js';
 
 /** Every .yaml under root, sorted, as paths relative to the working directory. */
@@ -18,15 +18,17 @@ export function yamlFiles(root: string): string[] {
 
 /**
  * Every run the configs under root produce, keyed `<directory>/<run name>`
- * (the directory relative to root), as the JSON of its fully-resolved config.
+ * (the directory relative to root), as the JSON of its fully-resolved config:
+ * a file with variants is one run per variant.
  */
 export async function resolvedRuns(root: string): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const file of yamlFiles(root)) {
-    const config = await loadConfig(file);
-    const key = `${relative(root, join(file, '..'))}/${config.name}`;
-    if (key in out) throw new Error(`${file}: run ${key} is produced twice`);
-    out[key] = JSON.parse(JSON.stringify(config));
+    for (const { config } of await loadConfigs(file)) {
+      const key = `${relative(root, join(file, '..'))}/${config.name}`;
+      if (key in out) throw new Error(`${file}: run ${key} is produced twice`);
+      out[key] = JSON.parse(JSON.stringify(config));
+    }
   }
   return out;
 }
