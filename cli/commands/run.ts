@@ -29,9 +29,10 @@ export const runCommand: CommandModule<object, Args> = {
     const results = [];
     for (const { variant, config } of runs) {
       const { runDir, summary } = await runPipeline(config, { fresh: a.fresh, command: commandLine() });
-      results.push({ ...(variant === undefined ? {} : { variant }), runDir, train: summary.train ?? null, export: summary.export ?? null, evaluate: summary.evaluate ?? null });
+      results.push({ variant, runDir, train: summary.train ?? null, export: summary.export ?? null, evaluate: summary.evaluate ?? null });
     }
-    // One run prints its result as always; several, one JSON array of them.
-    process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + '\n');
+    // One run prints its result as always; several, one JSON array of them, each naming its variant.
+    const { variant: _, ...one } = results[0];
+    process.stdout.write(JSON.stringify(results.length === 1 ? one : results, null, 2) + '\n');
   }),
 };

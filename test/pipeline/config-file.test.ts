@@ -168,6 +168,22 @@ describe('heprune config', () => {
     expect(plain.stdout).toMatch(/^name: base\noutDir: runs\n/);
   });
 
+  test('heprune run runs every variant (one JSON array), or the one named (its result as for a plain config)', async () => {
+    const dir = await files({
+      'v.yaml': 'name: syn\ndataset: { name: synthetic, imageSize: [4, 4], channels: 1, trainCount: 20, testCount: 10, numClasses: 2 }\n' +
+        'variants:\n  - suffix: a\n  - suffix: b\n    dataset: { seed: 2 }\n',
+    });
+    const out = join(dir, 'runs');
+    const all = await runCli(['run', join(dir, 'v.yaml'), '--out', out]);
+    expect(all.code).toBe(0);
+    expect(JSON.parse(all.stdout)).toEqual([
+      { variant: 'a', runDir: join(out, 'syn-a'), train: null, export: null, evaluate: null },
+      { variant: 'b', runDir: join(out, 'syn-b'), train: null, export: null, evaluate: null },
+    ]);
+    const one = await runCli(['run', join(dir, 'v.yaml'), '--out', out, '--variant', 'b']);
+    expect(JSON.parse(one.stdout)).toEqual({ runDir: join(out, 'syn-b'), train: null, export: null, evaluate: null });
+  });
+
   test('an unknown variant is an error listing the variants, with a non-zero exit (config and run alike)', async () => {
     const dir = await files({ 'base.yaml': BASE, 'v.yaml': VARIANTS });
     const f = join(dir, 'v.yaml');
