@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { UserError } from '../common/errors.js';
 import { extendsKey, suffixKey } from './config-schema.js';
@@ -92,7 +92,7 @@ function withBases(text: string, file: string, chain: string[]): { raw: Raw; ori
   }
   const ok = extendsKey.safeParse(ext);
   if (!ok.success) throw new UserError(`${file}: extends: expected the path of a base config, relative to this file (got ${show(ext)})`);
-  const baseFile = join(dirname(file), ok.data);
+  const baseFile = isAbsolute(ok.data) ? ok.data : join(dirname(file), ok.data);
   const seen = [...chain, file];
   if (seen.some((f) => resolve(f) === resolve(baseFile))) {
     throw new UserError(`extends cycle: ${[...seen, baseFile].join(' → ')}`);

@@ -57,6 +57,9 @@ describe('extends', () => {
     const c = await loadConfig(join(dir, 'c.yaml'));
     expect(c.train).toMatchObject({ epochs: 1, batchSize: 32, learningRate: 0.001 });
     expect(c.model).toMatchObject({ hidden: [128, 64] });
+    // An absolute path is taken as it is.
+    await writeFile(join(dir, 'sub.yaml'), `extends: ${join(dir, 'b.yaml')}\nname: d\n`);
+    expect((await loadConfig(join(dir, 'sub.yaml'))).train).toMatchObject({ epochs: 5, batchSize: 32 });
   });
 
   test('a cycle is an error naming the files in order', async () => {
