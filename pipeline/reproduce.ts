@@ -96,10 +96,11 @@ export async function reproducePlan(o: Omit<ReproduceOptions, 'logger'> & { logg
   }
   if (!files.length) throw new UserError(`reproduce ${o.table}: ${o.configsDir} has no .yaml configs`);
   // One entry per run: a file with variants is one per variant.
-  const runs = files.flatMap((f) => expandConfigFile(join(o.configsDir, f)).map((run) => ({ file: run.variant === undefined ? f : `${f} (variant ${run.variant})`, raw: run.raw, run })));
+  const runs = files.flatMap((file) => expandConfigFile(join(o.configsDir, file)).map((run) => ({ file, raw: run.raw, run })));
   // Runs that start from another run's trained model (train.from, train.init) go after it.
   const out: PlannedRun[] = [];
-  for (const { file: f, raw, run } of runOrder(runs) as typeof runs) {
+  for (const { file, raw, run } of runOrder(runs)) {
+    const f = run.variant === undefined ? file : `${file} (variant ${run.variant})`;
     const sets = [`outDir=${o.outDir}`, ...(o.quick ? [...quickSets(raw), `name=${String(raw.name)}-quick`] : [])];
     const config = resolveRun(run, sets);
     const r = config.reproduce;
