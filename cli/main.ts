@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runCommand } from './commands/run.js';
+import { configCommand } from './commands/config.js';
 import { trainCommand } from './commands/train.js';
 import { datasetsCommand } from './commands/datasets.js';
 import { schemaCommand } from './commands/schema.js';
@@ -22,6 +23,7 @@ await yargs(hideBin(process.argv))
   .scriptName('heprune')
   .usage('$0 <command> [options]\n\nHE-aware pruning: train polynomial networks, prune what CKKS packing can skip, measure under real encryption.')
   .command(runCommand)
+  .command(configCommand)
   .command(trainCommand)
   .command(datasetsCommand)
   .command(exportCommand)

@@ -45,13 +45,57 @@ export const configSchema = z.object({
 }).strict();
 
 export type PipelineConfig = z.infer<typeof configSchema>;
+
+/*
+ * Keys of a config file that are not keys of a run: `extends:` and
+ * `variants:` (pipeline/config-file.ts follows them). Each run a file produces is
+ * checked in full against configSchema once its base and variant are merged in.
+ */
+export const extendsKey = z.string().min(1)
+  .describe('a base config (path relative to this file) this file is deep-merged over: mappings merge key by key, lists and values replace; the base may extend another');
+export const suffixKey = z.union([z.string().regex(/^[A-Za-z0-9._-]+$/), z.number().int().nonnegative()])
+  .describe('this variant\'s run is named <the file\'s name>-<suffix> (instead of a name of its own); the suffix also names the variant (--variant)');
+const variantSchema = configSchema.partial().extend({ suffix: suffixKey.optional() })
+  .describe('one run: these keys deep-merged over the rest of the file; needs a name (the run\'s name, also the variant\'s) or a suffix');
+export const configFileSchema = configSchema.partial().extend({
+  extends: extendsKey.optional(),
+  variants: z.array(variantSchema).min(1).optional()
+    .describe('several runs from one file: each variant is deep-merged over the rest of the file and is one run (heprune run <file> runs them all, --variant <name> one); the file itself is then not a run'),
+});
 export type DatasetConfig = z.infer<typeof datasetSchema>;
 
 export function jsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
 }
 
+/**
+ * A file's keys may come from its base or be completed by a variant, so the
+ * file schema requires nothing (each run is checked in full when loaded) and
+ * a partial section matches any of a union's forms (anyOf, not oneOf).
+ */
+function relaxed(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(relaxed);
+  if (node === null || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'required') continue;
+    out[k === 'oneOf' ? 'anyOf' : k] = relaxed(v);
+  }
+  return out;
+}
+
+type Json = { properties: Record<string, unknown>; [k: string]: unknown };
+
+/** The JSON Schema of a config file (a run's keys, extends: and variants:), for editors. */
+export function fileJsonSchema(): object {
+  const s = relaxed(z.toJSONSchema(configFileSchema, { io: 'input', unrepresentable: 'any' })) as Json;
+  // A variant's sections are the file's sections: point at them rather than repeat them.
+  const item = (s.properties.variants as { items: Json }).items;
+  for (const k of Object.keys(item.properties)) if (k in s.properties && k !== 'name') item.properties[k] = { $ref: `#/properties/${k}` };
+  return s;
+}
+
 /** The JSON Schema file shipped as configs/heprune.schema.json (for editors). */
 export function schemaDocument(): object {
-  return { $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'heprune pipeline config', ...jsonSchema() };
+  return { $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'heprune pipeline config', ...fileJsonSchema() };
 }

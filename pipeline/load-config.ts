@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../common/errors.js';
 import { configSchema, type PipelineConfig } from './config-schema.js';
+import { expandConfig, expandConfigFile, selectVariant, show, type Origins, type RawRun } from './config-file.js';
 
 function valueAt(root: unknown, path: PropertyKey[]): unknown {
   let v: unknown = root;
@@ -13,23 +13,28 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
   return v;
 }
 
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 60 ? s.slice(0, 57) + '...' : s;
+/** The file that set the value at `path` (or the nearest section above it that one did), when known. */
+function originOf(origins: Origins | undefined, path: PropertyKey[]): string | undefined {
+  if (!origins) return undefined;
+  for (let n = path.length; n > 0; n--) {
+    const o = origins.get(path.slice(0, n).map(String).join('.'));
+    if (o) return o;
+  }
+  return undefined;
 }
 
 /** One line per problem: `file: key: message (got value)`. */
-export function formatIssues(file: string, raw: unknown, issues: z.core.$ZodIssue[]): string {
+export function formatIssues(file: string, raw: unknown, issues: z.core.$ZodIssue[], origins?: Origins, variant?: string): string {
   const lines = issues.map((i) => {
     const key = i.path.length ? i.path.map(String).join('.') : '(top level)';
     if (i.code === 'unrecognized_keys') {
       const keys = (i as { keys: string[] }).keys;
-      return `${file}: ${i.path.length ? key + ': ' : ''}unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}`;
+      const from = originOf(origins, [...i.path, keys[0]]) ?? file;
+      return `${from}: ${i.path.length ? key + ': ' : ''}unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}`;
     }
-    return `${file}: ${key}: ${i.message} (got ${show(valueAt(raw, i.path))})`;
+    return `${originOf(origins, i.path) ?? file}: ${key}: ${i.message} (got ${show(valueAt(raw, i.path))})`;
   });
-  return `invalid config:\n  ${lines.join('\n  ')}`;
+  return `invalid config${variant === undefined ? '' : ` (${file}, variant ${variant})`}:\n  ${lines.join('\n  ')}`;
 }
 
 /** Applies `--set a.b.c=value` overrides; the value is read as YAML, so numbers and booleans keep their type. */
@@ -56,27 +61,39 @@ export function applyOverrides(raw: Record<string, unknown>, sets: string[]): vo
   }
 }
 
-export function parseConfig(text: string, file: string, sets: string[] = []): PipelineConfig {
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0];
-    const where = e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'unknown position';
-    throw new UserError(`${file}: malformed YAML at ${where}: ${e.message.split('\n')[0]}`);
-  }
-  const raw: unknown = doc.toJS() ?? {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new UserError(`${file}: expected a mapping of sections (name, dataset, model, train, …), got ${show(raw)}`);
-  }
-  applyOverrides(raw as Record<string, unknown>, sets);
+/** One run of a config file, validated: `variant` is undefined for a file without variants. */
+export interface LoadedRun { file: string; variant?: string; config: PipelineConfig }
+
+/** Validates one run of a file (its `--set` overrides applied first): errors name the file each bad value came from. */
+export function resolveRun(run: RawRun, sets: string[] = []): PipelineConfig {
+  const raw = structuredClone(run.raw);
+  applyOverrides(raw, sets);
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new UserError(formatIssues(file, raw, parsed.error.issues));
+  if (!parsed.success) throw new UserError(formatIssues(run.file, raw, parsed.error.issues, run.origins, run.variant));
   return parsed.data;
 }
 
-export async function loadConfig(file: string, sets: string[] = []): Promise<PipelineConfig> {
-  let text: string;
-  try { text = await readFile(file, 'utf8'); } catch (e) {
-    throw new UserError(`cannot read config ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  return parseConfig(text, file, sets);
+/** Every run of a config file's text (one per variant, or the file itself), or the one `variant` names. */
+export function parseConfigs(text: string, file: string, sets: string[] = [], variant?: string): LoadedRun[] {
+  return selectVariant(expandConfig(text, file), file, variant)
+    .map((r) => ({ file, variant: r.variant, config: resolveRun(r, sets) }));
+}
+
+export async function loadConfigs(file: string, sets: string[] = [], variant?: string): Promise<LoadedRun[]> {
+  return selectVariant(expandConfigFile(file), file, variant)
+    .map((r) => ({ file, variant: r.variant, config: resolveRun(r, sets) }));
+}
+
+function single(runs: LoadedRun[], file: string): PipelineConfig {
+  if (runs.length > 1) throw new UserError(`${file}: has ${runs.length} variants (${runs.map((r) => r.variant).join(', ')}); name one (--variant)`);
+  return runs[0].config;
+}
+
+/** The one run of a config (a file with variants needs `variant`). */
+export function parseConfig(text: string, file: string, sets: string[] = [], variant?: string): PipelineConfig {
+  return single(parseConfigs(text, file, sets, variant), file);
+}
+
+export async function loadConfig(file: string, sets: string[] = [], variant?: string): Promise<PipelineConfig> {
+  return single(await loadConfigs(file, sets, variant), file);
 }

@@ -1,18 +1,20 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import { createObjectCsvStringifier } from 'csv-writer';
 import { UserError } from '../common/errors.js';
 import { writeReproducePlots } from './reproduce-plots.js';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import type { Logger } from '../common/log.js';
-import { loadConfig } from './load-config.js';
+import { resolveRun } from './load-config.js';
+import { expandConfigFile } from './config-file.js';
 import { runPipeline } from './runner.js';
 import { runOrder } from './run-order.js';
+import type { PipelineConfig } from './config-schema.js';
+import type { ReproduceConfig } from './reproduce-schema.js';
 
 /**
- * `heprune reproduce <table>`: runs every config of configs/<table>/ (each
- * names its row and role in a `reproduce:` section) and writes the table:
+ * `heprune reproduce <table>`: runs every config of configs/<table>/, each variant of a
+ * file with variants a run of its own (each names its row and role in a `reproduce:` section) and writes the table:
  * accuracy, plan cost, CKKS latency, the speedup measured over the row's
  * dense run, and the paper's figure beside it. `quick` runs on small subsets
  * with one epoch and a few CKKS images: a smoke check whose numbers mean
@@ -80,21 +82,37 @@ const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined
   { title: 'paper', id: 'paper', cell: (x) => (x.role === 'method' ? x.paper ?? (x.paperSpeedup ? `${x.paperSpeedup}x` : undefined) : undefined) },
 ];
 
-export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string; exports: string[]; plots: string[] }> {
+/** One run of a reproduce table: the config it runs (outDir and, in quick mode, the quick overrides applied) and where it came from. */
+export interface PlannedRun { source: string; config: PipelineConfig; reproduce: ReproduceConfig }
+
+/**
+ * The runs of `heprune reproduce <table>`, in the order they run: every
+ * config of the directory that names this table, references first, each after the run it starts from.
+ */
+export async function reproducePlan(o: Omit<ReproduceOptions, 'logger'> & { logger?: Logger }): Promise<PlannedRun[]> {
   let files: string[];
   try { files = (await readdir(o.configsDir)).filter((f) => f.endsWith('.yaml')).sort(); } catch {
     throw new UserError(`reproduce ${o.table}: no config directory ${o.configsDir}`);
   }
   if (!files.length) throw new UserError(`reproduce ${o.table}: ${o.configsDir} has no .yaml configs`);
-  const rows: Row[] = [];
+  // One entry per run: a file with variants is one per variant.
+  const runs = files.flatMap((file) => expandConfigFile(join(o.configsDir, file)).map((run) => ({ file, raw: run.raw, run })));
   // Runs that start from another run's trained model (train.from, train.init) go after it.
-  const parsed = runOrder(await Promise.all(files.map(async (file) => ({ file, raw: YAML.parse(await readFile(join(o.configsDir, file), 'utf8')) as Record<string, unknown> }))));
-  for (const { file: f, raw } of parsed) {
-    const file = join(o.configsDir, f);
+  const out: PlannedRun[] = [];
+  for (const { file, raw, run } of runOrder(runs)) {
+    const f = run.variant === undefined ? file : `${file} (variant ${run.variant})`;
     const sets = [`outDir=${o.outDir}`, ...(o.quick ? [...quickSets(raw), `name=${String(raw.name)}-quick`] : [])];
-    const config = await loadConfig(file, sets);
+    const config = resolveRun(run, sets);
     const r = config.reproduce;
-    if (!r || r.table !== o.table) { o.logger.info(`reproduce: ${f} has no reproduce.table ${o.table}; skipped`); continue; }
+    if (!r || r.table !== o.table) { o.logger?.info(`reproduce: ${f} has no reproduce.table ${o.table}; skipped`); continue; }
+    out.push({ source: f, config, reproduce: r });
+  }
+  return out;
+}
+
+export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string; exports: string[]; plots: string[] }> {
+  const rows: Row[] = [];
+  for (const { source: f, config, reproduce: r } of await reproducePlan(o)) {
     o.logger.info(`reproduce: ${f} (${r.row}, ${r.role})`);
     // One config's clear failure (bad config, an export refused) does not stop the others: its row says why.
     let summary: Record<string, unknown>;

@@ -1,18 +1,19 @@
 import { BACKENDS } from '../../train/backend.js';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { loadConfig } from '../../pipeline/load-config.js';
+import { loadConfigs } from '../../pipeline/load-config.js';
 import { runPipeline } from '../../pipeline/runner.js';
 import { handled } from '../errors.js';
 import { positiveInt } from '../flags.js';
 import { commandLine } from '../command-line.js';
 
-interface Args { config: string; set: string[]; fresh: boolean; out?: string; backend?: string; workers?: string }
+interface Args { config: string; variant?: string; set: string[]; fresh: boolean; out?: string; backend?: string; workers?: string }
 
 export const runCommand: CommandModule<object, Args> = {
   command: 'run <config>',
-  describe: 'run a YAML pipeline (dataset → train → …) into runs/<name>/, resuming finished stages',
+  describe: 'run a YAML pipeline (dataset → train → …) into runs/<name>/, resuming finished stages; a config with variants runs each (or the one named)',
   builder: (y: Argv) => y
     .positional('config', { type: 'string', demandOption: true, describe: 'pipeline YAML (see configs/)' })
+    .option('variant', { type: 'string', describe: 'run only this variant of a config with variants: (its name or suffix, or its run name)' })
     .option('set', { type: 'string', array: true, default: [], describe: 'override a key, e.g. --set train.epochs=3 (repeatable)' })
     .option('fresh', { type: 'boolean', default: false, describe: 'discard this run\'s finished stages and checkpoints' })
     .option('out', { type: 'string', describe: 'parent directory of the run (config key outDir)' })
@@ -23,8 +24,15 @@ export const runCommand: CommandModule<object, Args> = {
     if (a.out) sets.push(`outDir=${a.out}`);
     if (a.backend) sets.push(`train.backend=${a.backend}`);
     if (a.workers !== undefined) sets.push(`train.workers=${positiveInt('--workers')(a.workers)}`);
-    const config = await loadConfig(a.config, sets);
-    const { runDir, summary } = await runPipeline(config, { fresh: a.fresh, command: commandLine() });
-    process.stdout.write(JSON.stringify({ runDir, train: summary.train ?? null, export: summary.export ?? null, evaluate: summary.evaluate ?? null }, null, 2) + '\n');
+    // Every run is checked before the first one starts (a bad variant does not surface hours in).
+    const runs = await loadConfigs(a.config, sets, a.variant);
+    const results = [];
+    for (const { variant, config } of runs) {
+      const { runDir, summary } = await runPipeline(config, { fresh: a.fresh, command: commandLine() });
+      results.push({ variant, runDir, train: summary.train ?? null, export: summary.export ?? null, evaluate: summary.evaluate ?? null });
+    }
+    // One run prints its result as always; several, one JSON array of them, each naming its variant.
+    const { variant: _, ...one } = results[0];
+    process.stdout.write(JSON.stringify(results.length === 1 ? one : results, null, 2) + '\n');
   }),
 };

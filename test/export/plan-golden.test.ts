@@ -1,16 +1,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { initBackend } from '../../train/backend.js';
-import { configFiles, recordConfig, type PlanRecord } from '../helpers/plan-golden.js';
+import { configRuns, recordConfig, type PlanRecord } from '../helpers/plan-golden.js';
 
 /**
- * Every shipped config compiles to the plans recorded in plan-golden.json
+ * Every shipped run (keyed `<directory>/<run name>`: a config with variants
+ * is one run per variant) compiles to the plans recorded in plan-golden.json
  * (op counts, parameters and a hash of the whole plan): restructuring the
  * compiler must not change what it compiles. After an intended change of
- * plans, regenerate with HEPRUNE_UPDATE_GOLDEN=1 (and `-t <config path>` for a new
- * or changed config alone) and say why in the commit.
+ * plans, regenerate with HEPRUNE_UPDATE_GOLDEN=1 (and `-t <directory>/<run name>` for a new
+ * or changed run alone) and say why in the commit.
  */
 const GOLDEN = 'test/export/plan-golden.json';
-const all = configFiles('configs');
+const runs = configRuns('configs');
+const all = runs.map((r) => r.key);
 const golden: Record<string, Record<string, PlanRecord>> = JSON.parse(readFileSync(GOLDEN, 'utf8'));
 const update = process.env.HEPRUNE_UPDATE_GOLDEN === '1';
 /**
@@ -36,7 +38,7 @@ test('every config has a recorded plan', () => {
 });
 
 test.each(files)('%s compiles to its recorded plans', async (file) => {
-  const rec = await recordConfig(file);
+  const rec = await recordConfig(runs.find((r) => r.key === file)!);
   seen[file] = rec;
   if (!update) expect(rec).toEqual(golden[file]);
 }, 300_000);

@@ -12,13 +12,16 @@ import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js'
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
 import { tileGrids, boundaryOrders } from '../../prune/tiles.js';
 import { tileRound } from '../../prune/tile-rounds.js';
-import { loadConfig } from '../../pipeline/load-config.js';
+import { resolveRun } from '../../pipeline/load-config.js';
+import { expandConfigFile } from '../../pipeline/config-file.js';
+import type { PipelineConfig } from '../../pipeline/config-schema.js';
 import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import { buildModel } from '../../train/zoo/registry.js';
 
 /**
- * The compiled plans of every shipped config, as op counts and a hash, so a
+ * The compiled plans of every shipped run (each variant of a config with
+ * variants is one, keyed `<directory>/<run name>`), as op counts and a hash, so a
  * restructuring of the compiler can prove it compiles the same plans. Models
  * are the configs' own architectures with seeded initial weights (no
  * training: the plan's structure, not accuracy, is what is recorded); a
@@ -37,6 +40,16 @@ const SHAPES: Record<string, { shape: [number, number, number]; numClasses: numb
   'fashion-mnist': { shape: [28, 28, 1], numClasses: 10 },
   cifar10: { shape: [32, 32, 3], numClasses: 10 },
 };
+
+/** One run of a shipped config: `key` is `<directory under root>/<run name>` (the golden's key, whatever file the run is in). */
+export interface ConfigRun { key: string; file: string; config: PipelineConfig }
+
+export function configRuns(root: string): ConfigRun[] {
+  return configFiles(root).flatMap((file) => expandConfigFile(file).map((run) => {
+    const config = resolveRun(run);
+    return { key: `${relative(root, join(file, '..'))}/${config.name}`, file, config };
+  }));
+}
 
 export function configFiles(root: string): string[] {
   const out: string[] = [];
@@ -82,8 +95,8 @@ export function planRecord(plan: Plan): PlanRecord {
 }
 
 /** The dense plan and, for a config that prunes, a data-free pruned plan. */
-export async function recordConfig(file: string): Promise<Record<string, PlanRecord>> {
-  const cfg = await loadConfig(file);
+export async function recordConfig(run: Pick<ConfigRun, 'key' | 'config'>): Promise<Record<string, PlanRecord>> {
+  const { key: file, config: cfg } = run;
   if (!cfg.model || !cfg.dataset) return {};
   const ds = SHAPES[cfg.dataset.name];
   if (!ds) throw new Error(`${file}: no recorded shape for dataset ${cfg.dataset.name}`);

@@ -1,4 +1,4 @@
-import { parseConfig, applyOverrides } from '../../pipeline/load-config.js';
+import { parseConfig, parseConfigs, applyOverrides } from '../../pipeline/load-config.js';
 import { jsonSchema, schemaDocument } from '../../pipeline/config-schema.js';
 import { readFileSync } from 'node:fs';
 
@@ -67,7 +67,7 @@ describe('config validation', () => {
     const files: string[] = [];
     for (const e of await readdir(root, { recursive: true })) if (String(e).endsWith('.yaml')) files.push(String(e));
     expect(files.length).toBeGreaterThanOrEqual(6);
-    for (const f of files) expect(() => parseConfig(require_text(new URL(f, root)), f)).not.toThrow();
+    for (const f of files) expect(() => parseConfigs(require_text(new URL(f, root)), `configs/${f}`)).not.toThrow();
   });
 
   test('the JSON Schema describes the keys users script against', () => {

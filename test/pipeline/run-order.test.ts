@@ -39,3 +39,13 @@ test('a config that trains from another run\'s weights (train.init) goes after t
   ]).map((e) => e.file);
   expect(order).toEqual(['z-dense.yaml', 'a-from-dense.yaml', 'm-pruned.yaml']);
 });
+
+test('the variants of one file run in the order the file lists them, after the runs they start from', () => {
+  const order = runOrder([
+    entry('b.yaml', 'b-z'),
+    entry('b.yaml', 'b-a', { train: { from: 'b-m' } }),
+    entry('b.yaml', 'b-m'),
+    entry('a.yaml', 'a'),
+  ]).map((e) => String(e.raw.name));
+  expect(order).toEqual(['a', 'b-z', 'b-m', 'b-a']);
+});
