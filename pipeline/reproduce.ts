@@ -8,6 +8,7 @@ import type { Logger } from '../common/log.js';
 import { resolveRun } from './load-config.js';
 import { expandConfigFile } from './config-file.js';
 import { runPipeline } from './runner.js';
+import type { StageResults } from './stage-results.js';
 import { runOrder } from './run-order.js';
 import type { PipelineConfig } from './config-schema.js';
 import type { ReproduceConfig } from './reproduce-schema.js';
@@ -110,33 +111,30 @@ export async function reproducePlan(o: Omit<ReproduceOptions, 'logger'> & { logg
   return out;
 }
 
+/** A row's measured figures, from the run's typed stage results (the pruned model's accuracy where there is one). */
+function rowFigures({ train: tr, prune: pr, export: ex, evaluate: ev }: StageResults): Partial<Row> {
+  return {
+    accuracy: pr?.testAccuracy ?? tr?.testAccuracy, mse: pr?.testMse ?? tr?.testMse,
+    ckksAccuracy: ev?.ckksAccuracy, agreement: ev?.agreement, ckksMse: ev?.ckksMse,
+    rotations: ex?.rotations, mulPlain: ex?.plaintextMultiplications, plaintexts: ex?.plaintexts, ciphertexts: ex?.ciphertexts,
+    memoryMiB: ex?.memory ? ex.memory.plaintextBytes / 2 ** 20 : undefined,
+    latencyMs: ev?.latencyMs?.server.median, sparsity: pr?.sparsity, ckksSkipped: ev?.ckksSkipped, exportDir: ex?.dir,
+  };
+}
+
 export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string; dir: string; exports: string[]; plots: string[] }> {
   const rows: Row[] = [];
   for (const { source: f, config, reproduce: r } of await reproducePlan(o)) {
     o.logger.info(`reproduce: ${f} (${r.row}, ${r.role})`);
     // One config's clear failure (bad config, an export refused) does not stop the others: its row says why.
-    let summary: Record<string, unknown>;
-    try { ({ summary } = await runPipeline(config, { logger: o.logger })); } catch (e) {
+    let results: StageResults;
+    try { ({ results } = await runPipeline(config, { logger: o.logger })); } catch (e) {
       if (!(e instanceof UserError)) throw e;
       o.logger.info(`reproduce: ${f} failed: ${e.message}`);
       rows.push({ row: r.row, role: r.role, label: r.label ?? r.role, run: String(config.name), failed: e.message });
       continue;
     }
-    const ev = summary.evaluate as Record<string, unknown> | undefined, ex = summary.export as Record<string, number> | undefined;
-    const pr = summary.prune as Record<string, number> | undefined, tr = summary.train as Record<string, number> | undefined;
-    const mem = (summary.export as { memory?: { plaintextBytes: number } } | undefined)?.memory;
-    const ev2 = ev as { ckksMse?: number; plaintextMse?: number } | undefined;
-    rows.push({
-      row: r.row, role: r.role, label: r.label ?? r.role, run: String(config.name),
-      accuracy: (pr?.testAccuracy ?? tr?.testAccuracy) as number | undefined,
-      mse: (pr?.testMse ?? tr?.testMse) as number | undefined,
-      ckksAccuracy: ev?.ckksAccuracy as number | undefined, agreement: ev?.agreement as number | undefined, ckksMse: ev2?.ckksMse,
-      rotations: ex?.rotations, mulPlain: ex?.plaintextMultiplications, plaintexts: ex?.plaintexts, ciphertexts: ex?.ciphertexts,
-      memoryMiB: mem ? mem.plaintextBytes / 2 ** 20 : undefined,
-      latencyMs: (ev?.latencyMs as { server?: { median: number } } | undefined)?.server?.median,
-      paperSpeedup: r.paperSpeedup, paper: r.paper, sparsity: pr?.sparsity, ckksSkipped: ev?.ckksSkipped as string | undefined,
-      exportDir: (summary.export as { dir?: string } | undefined)?.dir,
-    });
+    rows.push({ row: r.row, role: r.role, label: r.label ?? r.role, run: String(config.name), paperSpeedup: r.paperSpeedup, paper: r.paper, ...rowFigures(results) });
   }
   for (const x of rows) {
     const dense = rows.find((d) => d.row === x.row && d.role === 'dense');

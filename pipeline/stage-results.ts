@@ -64,7 +64,7 @@ export const exportResultSchema = z.object({
   perStep: z.array(z.record(z.string(), z.union([z.string(), z.number()]))),
 });
 
-const latency = z.object({ mean: z.number(), median: z.number() }).passthrough();
+const latency = z.object({ mean: figure, median: figure }).passthrough();
 
 
 /** The evaluation report (evaluation.json): the fields later code reads are typed, the rest is kept as measured. */
