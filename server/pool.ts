@@ -40,6 +40,7 @@ export class EvalPool {
   private readonly where = new Map<string, Slot>();
   /** Inference jobs by id, with the round they wait on. */
   private readonly jobs = new Map<string, { slot: Slot; session: string; round?: number; abandoned?: boolean }>();
+  private stopping = false;
 
   private constructor(private readonly o: PoolOptions) {}
 
@@ -62,18 +63,23 @@ export class EvalPool {
     this.slots.push(slot);
     return new Promise((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
-        if (m.t === 'ready') { resolve(); return; }
+        if (m.t === 'ready') { ready = true; resolve(); return; }
         this.onMessage(slot, m);
       });
+      let ready = false;
       const fail = (why: string) => {
         if (slot.dead) return;
         slot.dead = why;
         reject(new Error(`evaluation worker failed to start: ${why}`));
         for (const p of slot.pending.values()) p.reject(new RequestError(503, `the evaluation worker stopped (${why}); open a new session`));
         slot.pending.clear();
+        for (const [id, j] of this.jobs) if (j.slot === slot) this.jobs.delete(id);
         this.o.onLost?.([...slot.sessions], why);
         for (const s of slot.sessions) this.where.delete(s);
         this.slots.splice(this.slots.indexOf(slot), 1);
+        slot.reply.close();
+        // A worker that ran and died (not one that could not start, nor one stopped) is replaced; its sessions are gone.
+        if (ready && !this.stopping) void this.spawn().catch(() => undefined);
       };
       worker.on('error', (e) => fail(e.message));
       worker.on('exit', (code) => fail(`exit code ${code}`));
@@ -164,6 +170,7 @@ export class EvalPool {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.slots.map((s) => new Promise<void>((resolve) => {
       s.dead = 'stopped';
       s.worker.once('exit', () => resolve());
@@ -172,4 +179,7 @@ export class EvalPool {
     })));
     for (const s of this.slots) s.reply.close();
   }
+
+  /** Test hook: ends one worker as a crash would. */
+  crashForTest(index = 0): Promise<number> { return this.slots[index].worker.terminate(); }
 }

@@ -159,6 +159,9 @@ export class HeServer {
 
   workerStats(): ReturnType<EvalPool['stats']> { return this.pool.stats(); }
 
+  /** Test hook: ends one evaluation worker as a crash would (it is replaced; its sessions are lost). */
+  crashWorkerForTest(index = 0): Promise<number> { return this.pool.crashForTest(index); }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     for (const id of [...this.sessions.keys()]) await this.pool.close(id);

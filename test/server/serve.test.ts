@@ -174,6 +174,22 @@ test('sessions expire after their TTL, and the memory budget refuses a session t
   } finally { c1.delete(); c2.delete(); await small.close(); }
 });
 
+test('a crashed evaluation worker is replaced: its sessions answer 404 and clients re-open; the server keeps serving', async () => {
+  const s = await serve({ model: join(tmp.path, 'tiny'), port: 0, workers: 1 });
+  try {
+    const remote = await RemoteModel.connect(s.url);
+    const x = synthetic(9, [12, 12, 1]);
+    expectClose((await remote.infer(x)).output, predict(model, x, [12, 12, 1]));
+    await s.server.crashWorkerForTest(0);
+    await expect(remote.infer(x)).rejects.toThrow(/404: unknown or expired session/);
+    await remote.close();
+    for (let i = 0; i < 100 && s.server.workers < 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(s.server.workers).toBe(1);
+    const again = await RemoteModel.connect(s.url);
+    try { expectClose((await again.infer(x)).output, predict(model, x, [12, 12, 1])); } finally { await again.close(); }
+  } finally { await s.close(); }
+});
+
 test('synthetic ResNet-8 with masked refresh: the multi-round exchange over HTTP matches the plaintext model', async () => {
   const deep = withSeededRandom(41, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 2, activation: 'quadratic', quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 } }), { inputShape: [4, 4, 3], numClasses: 3 }));
   const dir = join(tmp.path, 'resnet8');
