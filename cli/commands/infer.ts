@@ -47,7 +47,9 @@ export const inferCommand: CommandModule<object, Args> = {
     const repeat = positiveInt('--repeat')(a.repeat);
     let remote: RemoteModel;
     try { remote = await RemoteModel.connect(a.server, { seal: await loadSeal() }); } catch (e) {
-      throw new UserError(e instanceof RemoteError ? e.message : `${a.server}: ${(e as Error).message}${(e as { cause?: { code?: string } }).cause?.code ? ` (${(e as { cause: { code: string } }).cause.code})` : ''}`);
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message;
+      throw new UserError(e instanceof RemoteError ? e.message : `${a.server}: ${(e as Error).message}${why ? ` (${why})` : ''}`);
     }
     try {
       const card = remote.client.card;
