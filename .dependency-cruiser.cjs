@@ -22,7 +22,7 @@ module.exports = {
       name: 'methods-do-not-drive',
       comment: 'methods and stages below the drivers: nothing but cli/ imports cli/, and only cli/ and pipeline/ import pipeline/',
       severity: 'error',
-      from: { path: '^(plan|he|export|prune|train|datasets|evaluate|common)/' },
+      from: { path: '^(plan|he|export|prune|train|datasets|evaluate|common|client|server)/' },
       to: { path: '^(cli|pipeline)/' },
     },
     {
@@ -30,6 +30,20 @@ module.exports = {
       severity: 'error',
       from: { path: '^pipeline/' },
       to: { path: '^cli/' },
+    },
+    {
+      name: 'client-runs-in-a-browser',
+      comment: 'heprune/client holds the secret key in a page or a CLI: nothing it reaches may need tfjs, the file system, training, datasets or the server side',
+      severity: 'error',
+      from: { path: '^client/' },
+      to: { path: ['^(train|datasets|pipeline|cli|server|evaluate|export|prune|api)/', 'node_modules/@tensorflow/', '^(node:)?fs(/promises)?$', '^he/(context|seal-module)\\.ts$'], reachable: true },
+    },
+    {
+      name: 'server-holds-no-training',
+      comment: 'heprune/server runs an export: it needs the plan, he/ and the artifact reader, never tfjs or training',
+      severity: 'error',
+      from: { path: '^server/' },
+      to: { path: ['^(train|datasets|prune)/', 'node_modules/@tensorflow/'], reachable: true },
     },
     {
       name: 'no-circular',
@@ -43,6 +57,8 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     exclude: { path: '^(dist|dist-[^/]+|runs|node_modules)/' },
     tsPreCompilationDeps: true,
+    // A worktree links node_modules to another checkout's: keep the link's path, so packages stay under node_modules/.
+    preserveSymlinks: true,
     tsConfig: { fileName: 'tsconfig.json' },
   },
 };

@@ -10,6 +10,8 @@ import { exportCommand } from './commands/export.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { zooCommand } from './commands/zoo.js';
+import { serveCommand } from './commands/serve.js';
+import { inferCommand } from './commands/infer.js';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
@@ -31,6 +33,8 @@ await yargs(hideBin(process.argv))
   .command(reproduceCommand)
   .command(schemaCommand)
   .command(zooCommand)
+  .command(serveCommand)
+  .command(inferCommand)
   .demandCommand(1, 'name a command (see --help)')
   .strict()
   .fail((msg, err) => {

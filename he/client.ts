@@ -1,6 +1,6 @@
 import type { Ciphertext, Decryptor, Encryptor, KeyGenerator, PublicKey, SecretKey, Plaintext } from 'node-seal';
-import { CkksContext } from './context.js';
-import { assertHeapHeadroom, sealError } from './seal-module.js';
+import type { CkksContext } from './ckks-context.js';
+import { assertHeapHeadroom, sealError } from './seal-core.js';
 
 /** Evaluation keys for the server: public material only, serialised (zstd) as a deployment would ship them. */
 export interface ServerKeys {
@@ -29,8 +29,12 @@ export class CkksClient {
   private readonly encryptor: Encryptor;
   private readonly decryptor: Decryptor;
 
-  constructor(readonly ctx: CkksContext) {
+  private readonly compr: number;
+
+  /** `compression`: of everything serialised (default zstd; 'none' for inspection). */
+  constructor(readonly ctx: CkksContext, o: { compression?: 'zstd' | 'none' } = {}) {
     const m = ctx.m;
+    this.compr = o.compression === 'none' ? 0 : 2;
     this.keygen = new m.KeyGenerator(ctx.context);
     this.secretKey = this.keygen.secretKey();
     this.publicKey = this.keygen.createPublicKey();
@@ -40,20 +44,21 @@ export class CkksClient {
 
   /** Relinearisation keys and Galois keys for exactly `steps` (deduplicated, 0 dropped), `chunk` steps per serialised key set. */
   serverKeys(steps: number[], chunk = 8): ServerKeys {
-    const m = this.ctx.m;
     const uniq = [...new Set(steps.map((s) => ((s % this.ctx.slots) + this.ctx.slots) % this.ctx.slots))].filter((s) => s !== 0).sort((a, b) => a - b);
     const relin = this.keygen.createRelinKeysSerializable();
-    const relinKeys = new Uint8Array(relin.saveToArray(m.ComprModeType.zstd));
+    const relinKeys = new Uint8Array(relin.saveToArray(this.mode));
     relin.delete();
     const galoisKeys: ServerKeys['galoisKeys'] = [];
     for (let i = 0; i < uniq.length; i += chunk) {
       const part = uniq.slice(i, i + chunk);
       const gal = this.keygen.createGaloisKeysSerializableWithSteps(Int32Array.from(part));
-      try { galoisKeys.push({ steps: part, bytes: new Uint8Array(gal.saveToArray(m.ComprModeType.zstd)) }); } finally { gal.delete(); }
+      try { galoisKeys.push({ steps: part, bytes: new Uint8Array(gal.saveToArray(this.mode)) }); } finally { gal.delete(); }
     }
     assertHeapHeadroom(this.ctx.seal, 'generating evaluation keys');
     return { relinKeys, galoisKeys, galoisSteps: uniq };
   }
+
+  private get mode() { return this.compr === 0 ? this.ctx.m.ComprModeType.none : this.ctx.m.ComprModeType.zstd; }
 
   encodeEncrypt(values: ArrayLike<number>): Ciphertext {
     const m = this.ctx.m;
@@ -80,7 +85,7 @@ export class CkksClient {
   /** Encrypts one packed input and serialises it for the server. */
   encrypt(values: ArrayLike<number>): Uint8Array {
     const ct = this.encodeEncrypt(values);
-    try { return new Uint8Array(ct.saveToArray(this.ctx.m.ComprModeType.zstd)); } finally { ct.delete(); }
+    try { return new Uint8Array(ct.saveToArray(this.mode)); } finally { ct.delete(); }
   }
 
   decryptCiphertext(ct: Ciphertext): Float64Array {

@@ -2,8 +2,8 @@ import type { Ciphertext, Evaluator, GaloisKeys, Plaintext, RelinKeys } from 'no
 import { HeOpError, type CkksBackend } from '../plan/backend.js';
 import { zeroCounts } from '../plan/op-counts.js';
 import type { CkksClient, ServerKeys } from './client.js';
-import type { CkksContext } from './context.js';
-import { assertHeapHeadroom, sealError } from './seal-module.js';
+import type { CkksContext } from './ckks-context.js';
+import { assertHeapHeadroom, sealError } from './seal-core.js';
 
 /**
  * node-seal implementation of the CKKS backend, holding evaluation keys only.
@@ -19,14 +19,16 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
   private readonly keySets: GaloisKeys[] = [];
   private readonly galoisSteps: Set<number>;
   private readonly levelByParms = new Map<string, number>();
+  private readonly hasRelin: boolean;
 
-  constructor(readonly ctx: CkksContext, keys: ServerKeys, private readonly client?: CkksClient) {
+  /** `keys` null: no evaluation keys (encodes weights, adds and multiplies by plaintexts; ciphertext products and rotations throw). */
+  constructor(readonly ctx: CkksContext, keys: ServerKeys | null, private readonly client?: CkksClient) {
     const m = ctx.m;
     this.evaluator = new m.Evaluator(ctx.context);
     this.relinKeys = new m.RelinKeys();
     try {
-      this.relinKeys.loadFromArray(ctx.context, keys.relinKeys);
-      for (const chunk of keys.galoisKeys) {
+      if (keys) this.relinKeys.loadFromArray(ctx.context, keys.relinKeys);
+      for (const chunk of keys?.galoisKeys ?? []) {
         const g = new m.GaloisKeys();
         this.keySets.push(g);
         g.loadFromArray(ctx.context, chunk.bytes);
@@ -36,7 +38,8 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
       this.delete();
       throw sealError(ctx.seal, e, 'loading evaluation keys');
     }
-    this.galoisSteps = new Set(keys.galoisSteps);
+    this.hasRelin = !!keys;
+    this.galoisSteps = new Set(keys?.galoisSteps ?? []);
     ctx.parmsIds.forEach((p, level) => this.levelByParms.set(String(p.values()), level));
   }
 
@@ -91,6 +94,7 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
   mulPlain(a: Ciphertext, p: Plaintext): Ciphertext { this.counts.mulPlain++; return this.binary('mulPlain', (o) => this.evaluator.multiplyPlain(a, p, o)); }
 
   mul(a: Ciphertext, b: Ciphertext): Ciphertext {
+    if (!this.hasRelin) throw new HeOpError('mul: this backend holds no relinearisation keys');
     this.counts.mul++;
     return this.binary('mul', (o) => { this.evaluator.multiply(a, b, o); this.evaluator.relinearizeInplace(o, this.relinKeys); });
   }
@@ -115,6 +119,24 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
     if (level > from) throw new HeOpError(`modSwitchTo: cannot raise level ${from} to ${level}`);
     this.counts.modSwitch++;
     return this.binary('modSwitch', (o) => this.evaluator.cipherModSwitchTo(a, this.ctx.parmsIds[level], o));
+  }
+
+  /**
+   * Checks the loaded keys are what they claim: the relinearisation keys are
+   * present, and each Galois key set holds a key for each of its steps (the
+   * Galois element 3^step mod 2N, as SEAL derives it) and no other key.
+   * Throws a plain Error naming the first mismatch.
+   */
+  verifyKeys(): void {
+    if (this.hasRelin && this.relinKeys.size() === 0) throw new Error('the relinearisation keys are empty');
+    const twoN = BigInt(2 * this.ctx.params.polyModulusDegree);
+    const elt = (step: number) => { let e = 1n; for (let i = 0; i < step; i++) e = (e * 3n) % twoN; return Number(e); };
+    for (const g of this.keySets) {
+      const steps = [...this.galoisKeys].filter(([, k]) => k === g).map(([s]) => s);
+      const missing = steps.find((s) => !g.hasKey(elt(s)));
+      if (missing !== undefined) throw new Error(`the Galois keys said to cover step ${missing} hold no key for it`);
+      if (g.size() !== steps.length) throw new Error(`a Galois key set holds ${g.size()} keys for ${steps.length} declared steps (${steps.join(', ')})`);
+    }
   }
 
   rescalePrime(level: number): number { return this.ctx.rescalePrimes[this.topLevel - level]; }

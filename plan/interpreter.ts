@@ -1,6 +1,6 @@
 import type { CkksBackend } from './backend.js';
 import type { OpCounts } from './op-counts.js';
-import { clientRotated, sentCiphertexts, stepLevels, type Plan } from './plan.js';
+import { clientRotated, sentCiphertexts, stepLevels, type ClientLayout, type Plan } from './plan.js';
 import type { Operand, PreparedStep, RefreshChannel, RunEnv } from './steps/kind.js';
 import { kindOf } from './steps/table.js';
 
@@ -102,7 +102,7 @@ export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, s
  * ciphertexts, with its copies, then appends the rotated copies the plan
  * leaves to the client (rotation by r: slot j holds slot j + r, cyclically).
  */
-export function packInput(plan: Plan, values: ArrayLike<number>): Float64Array[] {
+export function packInput(plan: ClientLayout, values: ArrayLike<number>): Float64Array[] {
   const S = plan.slots;
   const v = Array.from({ length: plan.input.cts }, () => new Float64Array(S));
   for (const off of [0, ...plan.inputCopies]) {
@@ -117,7 +117,7 @@ export function packInput(plan: Plan, values: ArrayLike<number>): Float64Array[]
 }
 
 /** Client side: reads the output tensor out of the decrypted ciphertexts' slots. */
-export function unpackOutput(plan: Plan, slots: ArrayLike<number>[]): Float64Array {
+export function unpackOutput(plan: ClientLayout, slots: ArrayLike<number>[]): Float64Array {
   const S = plan.slots;
   return Float64Array.from(plan.output.slotOf, (g, i) => (g < 0 ? plan.outputConstants?.[i] ?? NaN : slots[Math.floor(g / S)][g % S]));
 }

@@ -139,6 +139,9 @@ export interface Plan {
   rotationKeys?: number[];
 }
 
+/** What a client needs of a plan to pack inputs and read outputs (no weights). */
+export type ClientLayout = Pick<Plan, 'slots' | 'input' | 'inputCopies' | 'clientRotations' | 'output' | 'outputConstants'>;
+
 /**
  * Which baby rotations of step i the client supplies: the plan input's
  * (term input < plan.input.cts) by a step in plan.clientRotations, in the
@@ -149,7 +152,7 @@ export function clientRotated(plan: Plan, i: number): { inputs: number; steps: R
 }
 
 /** Ciphertexts the client sends per input: the packed input and one rotated copy of it per client rotation. */
-export const sentCiphertexts = (plan: Plan) => plan.input.cts * (1 + (plan.clientRotations?.length ?? 0));
+export const sentCiphertexts = (plan: Pick<Plan, 'input' | 'clientRotations'>) => plan.input.cts * (1 + (plan.clientRotations?.length ?? 0));
 
 /** Levels (rescales) the plan consumes: one per linear step and per square. */
 export const planDepth = (plan: Plan) => plan.steps.filter(consumesLevel).length;
