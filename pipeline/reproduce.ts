@@ -21,7 +21,11 @@ import type { ReproduceConfig } from './reproduce-schema.js';
  * with one epoch and a few CKKS images: a smoke check whose numbers mean
  * nothing, and the table says so.
  */
-export interface ReproduceOptions { table: string; configsDir: string; outDir: string; quick: boolean; logger: Logger }
+export interface ReproduceOptions {
+  table: string; configsDir: string; outDir: string; quick: boolean; logger: Logger;
+  /** Train the references even where the zoo holds them finished (by default the zoo's are adopted). */
+  fromScratch?: boolean;
+}
 
 /** reproduce --quick runs CKKS only on plans the cost model puts at most this many server seconds per image. */
 const QUICK_MAX_SECONDS = 30;
@@ -128,7 +132,7 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     o.logger.info(`reproduce: ${f} (${r.row}, ${r.role})`);
     // One config's clear failure (bad config, an export refused) does not stop the others: its row says why.
     let results: StageResults;
-    try { ({ results } = await runPipeline(config, { logger: o.logger })); } catch (e) {
+    try { ({ results } = await runPipeline(config, { logger: o.logger, fromScratch: o.fromScratch })); } catch (e) {
       if (!(e instanceof UserError)) throw e;
       o.logger.info(`reproduce: ${f} failed: ${e.message}`);
       rows.push({ row: r.row, role: r.role, label: r.label ?? r.role, run: String(config.name), failed: e.message });

@@ -21,6 +21,8 @@ import { initBackend } from '../train/backend.js';
 export interface RunOptions {
   /** Discard finished stages and checkpoints of this run and start over. */
   fresh?: boolean;
+  /** Train even where the zoo holds this very training finished (by default it is adopted). */
+  fromScratch?: boolean;
   logger?: Logger;
   /** The command line that started this run, kept in commands.txt (zoo provenance quotes it). */
   command?: string;
@@ -78,7 +80,7 @@ async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Pr
   try {
     if (config.model) ctx.backend = await initBackend(config.train?.backend ?? 'auto');
     await dataStage(ctx);
-    if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh, trained: !!o.partOf });
+    if (config.model && config.train) await trainStage(ctx, { fresh: !!o.fresh, trained: !!o.partOf, fromScratch: !!o.fromScratch });
     if (!o.partOf) await run.writeConfig(config);
     if (config.prune) await pruneStage(ctx, config.prune);
     if (config.export) await exportStage(ctx, config.export);

@@ -4,7 +4,7 @@ import { fileLogger } from '../../common/log.js';
 import { reproduce } from '../../pipeline/reproduce.js';
 import { handled } from '../errors.js';
 
-interface Args { table: string; quick: boolean; out: string; configs?: string }
+interface Args { table: string; quick: boolean; out: string; configs?: string; fromScratch: boolean }
 
 export const reproduceCommand: CommandModule<object, Args> = {
   command: 'reproduce <table>',
@@ -13,9 +13,10 @@ export const reproduceCommand: CommandModule<object, Args> = {
     .positional('table', { type: 'string', demandOption: true, describe: 'a table with configs under configs/<table>/ (spencnn, hepex)' })
     .option('quick', { type: 'boolean', default: false, describe: 'small subsets, 1 epoch, 4 CKKS images: a smoke check in minutes, marked as such' })
     .option('out', { type: 'string', default: 'runs', describe: 'parent directory of the runs and of reproduce-<table>/' })
-    .option('configs', { type: 'string', describe: 'config directory (default configs/<table>)' }) as unknown as Argv<Args>,
+    .option('configs', { type: 'string', describe: 'config directory (default configs/<table>)' })
+    .option('from-scratch', { type: 'boolean', default: false, describe: 'train the references here even where the zoo holds them finished (by default they are adopted from zoo/)' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
-    const { markdown, dir, exports, plots } = await reproduce({ table: a.table, configsDir: a.configs ?? `configs/${a.table}`, outDir: a.out, quick: a.quick, logger: fileLogger() });
+    const { markdown, dir, exports, plots } = await reproduce({ table: a.table, configsDir: a.configs ?? `configs/${a.table}`, outDir: a.out, quick: a.quick, fromScratch: a.fromScratch, logger: fileLogger() });
     process.stdout.write(`${markdown}\n(${dir}/table.md, table.csv${plots.length ? `; plots: ${plots.map((p) => basename(p)).join(', ')} and .svg` : ''})\n`);
     const last = exports.at(-1);
     if (last) {

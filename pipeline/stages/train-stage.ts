@@ -10,14 +10,14 @@ import type { TrainConfig } from '../../train/options.js';
 import { buildModel, taskOf, type ModelConfig } from '../../train/zoo/registry.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import type { StageContext } from '../context.js';
-import type { TrainResult } from '../stage-results.js';
+import { trainResultSchema, type TrainResult } from '../stage-results.js';
 import { fingerprint } from '../run-dir.js';
 import { adoptTrained } from './adopt-trained.js';
 import { trainedSource, type TrainedSource } from './trained-source.js';
 import { transferWeights, type TransferReport } from '../../train/transfer-weights.js';
 import { exists } from '../../datasets/fs-util.js';
-import { resumableEntry } from '../zoo/store.js';
-import { seedFromZoo } from '../zoo/publish.js';
+import { finishedEntryFor, resumableEntry } from '../zoo/store.js';
+import { adoptFromZoo, seedFromZoo } from '../zoo/publish.js';
 
 /** The parts of the config that change what training computes (not how fast or how long). */
 function trainInputs(ctx: StageContext, model: ModelConfig, train: TrainConfig, init?: TrainedSource) {
@@ -46,7 +46,7 @@ export function countParams(model: tf.LayersModel): number {
 }
 
 /** `trained`: the run must already hold this training (a command that only exports or evaluates never trains). */
-export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained?: boolean }): Promise<void> {
+export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained?: boolean; fromScratch?: boolean }): Promise<void> {
   const { config, run, logger } = ctx;
   if (!config.model) throw new UserError(`${run.file('config.yaml')}: the train stage needs a model section`);
   const modelCfg = config.model, trainCfg = config.train!;
@@ -71,6 +71,12 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   if (done && done.epochs >= trainCfg.epochs) {
     logger.info(`train: already complete (${done.epochs} epochs, best epoch ${done.bestEpoch}); skipped`);
     ctx.results.train = done;
+    return;
+  }
+  const adopted = o.fromScratch || o.fresh ? undefined : await finishedInZoo(ctx, fp);
+  if (adopted) {
+    ctx.results.train = adopted;
+    await run.markDone('train', fp, adopted);
     return;
   }
   if (o.trained) {
@@ -105,6 +111,24 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   model.dispose();
   ctx.results.train = summary;
   await run.markDone('train', fp, summary);
+}
+
+/**
+ * This very training (same fingerprint), finished and published to the zoo
+ * with at least the epochs asked for, is adopted instead of redone: the
+ * entry's model becomes this run's best checkpoint and its recorded test
+ * figures this stage's result (`--from-scratch` trains anyway). Only for a
+ * run with no training of its own under way.
+ */
+async function finishedInZoo(ctx: StageContext, fp: string): Promise<TrainResult | undefined> {
+  const { run, logger, config } = ctx;
+  if (await exists(run.file('train', 'last', 'state.json'))) return undefined;
+  const entry = await finishedEntryFor(fp);
+  if (!entry || entry.provenance.epochs < config.train!.epochs) return undefined;
+  await adoptFromZoo(entry.name, run.file('train'));
+  const p = entry.provenance;
+  logger.info(`train: this training is the zoo's finished entry ${entry.name} (${p.epochs} epochs, ${p.commit}): adopted, not redone (--from-scratch trains it here)`);
+  return trainResultSchema.parse({ ...p.metrics, epochs: p.epochs, bestEpoch: p.bestEpoch, zoo: entry.name, commit: p.commit, checkpoint: run.file('train', 'best') });
 }
 
 /**

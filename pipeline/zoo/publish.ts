@@ -79,6 +79,15 @@ function prefixed(csv: Record<string, number | null>): Record<string, number | n
 }
 
 /** Copies an unfinished zoo training into a fresh run's train/ so fit() resumes it. */
+/** A finished entry's model becomes the run's best checkpoint (atomically), with its metrics.csv beside it. */
+export async function adoptFromZoo(entry: string, trainDir: string): Promise<void> {
+  const src = entryDir(entry);
+  await replaceDirAtomic(join(trainDir, 'best'), async (tmp) => {
+    for (const f of ['model.json', 'weights.bin']) await cp(join(src, f), join(tmp, f));
+  });
+  if (await exists(join(src, 'metrics.csv'))) await cp(join(src, 'metrics.csv'), join(trainDir, 'metrics.csv'));
+}
+
 export async function seedFromZoo(entry: string, trainDir: string): Promise<void> {
   const src = join(entryDir(entry), 'resume');
   for (const d of ['last', 'best']) {

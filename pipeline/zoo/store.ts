@@ -76,6 +76,14 @@ export async function finishedEntry(name: string, where: string): Promise<ZooEnt
   return e;
 }
 
+/** The finished entry trained with this fingerprint, if any (its model is what the training would produce). */
+export async function finishedEntryFor(trainFingerprint: string): Promise<ZooEntry | undefined> {
+  for (const e of await listEntries()) {
+    if (e.provenance.trainFingerprint === trainFingerprint && e.provenance.status === 'finished' && await exists(join(e.dir, 'model.json'))) return e;
+  }
+  return undefined;
+}
+
 /** The entry whose unfinished training has this fingerprint, if any. */
 export async function resumableEntry(trainFingerprint: string): Promise<ZooEntry | undefined> {
   for (const e of await listEntries()) {

@@ -62,6 +62,20 @@ describe('zoo: a training outlives its machine, and finished entries are started
       const summary = JSON.parse(await readFile(join(runs, 'ref', 'summary.json'), 'utf8'));
       expect(prov.metrics.testAccuracy).toBe(summary.train.testAccuracy);
 
+      // Another new machine: the same config adopts the finished entry instead of training it again.
+      await rm(runs, { recursive: true });
+      const again = await runCli(['run', cfg], { env });
+      expect(again.code).toBe(0);
+      expect(again.stderr).toMatch(/this training is the zoo's finished entry tiny-ref \(3 epochs/);
+      expect(again.stderr).not.toMatch(/epoch \d\/3: train loss/);
+      expect(Buffer.compare(await readFile(join(entry, 'weights.bin')), await readFile(join(runs, 'ref', 'train', 'best', 'weights.bin')))).toBe(0);
+      expect(JSON.parse(await readFile(join(runs, 'ref', 'summary.json'), 'utf8')).train.testAccuracy).toBe(prov.metrics.testAccuracy);
+      // --from-scratch trains it here anyway.
+      const scratch = await runCli(['run', cfg, '--from-scratch', '--set', `outDir=${join(t.path, 'scratch')}`], { env });
+      expect(scratch.code).toBe(0);
+      expect(scratch.stderr).toMatch(/epoch 1\/3: train loss/);
+      expect(scratch.stderr).not.toMatch(/zoo's finished entry/);
+
       // Another pipeline starts from the zoo entry: the same weights, exported.
       const adopt = join(t.path, 'adopt.yaml');
       await writeFile(adopt, tinyConfig(join(t.path, 'elsewhere'), 'adopt', 'from: "zoo:tiny-ref"',
