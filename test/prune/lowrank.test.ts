@@ -9,7 +9,7 @@ import { effectiveKernel, factorKernel, kernelMatrix, lowRankModel, roundRanks, 
 import { pruneSchema } from '../../prune/options.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
-import { planCounts } from '../../plan/cost.js';
+import { planCounts, relativeCost } from '../../plan/cost.js';
 import { Rng } from '../../common/rng.js';
 import { maxAbsDiff, simulate } from '../helpers/simulate.js';
 
@@ -94,9 +94,10 @@ describe('low-rank factorisation by truncated SVD', () => {
 });
 
 describe('factorised convolutions (model.factorize) in the HE plan', () => {
-  test('each pair is two linear steps with no square between; simulator = tfjs; counts match; fewer multiplications than the dense conv', () => {
-    const base = { name: 'vgg5', filters: [8, 16], groups: [1, 1], batchNorm: true, activation: 'quadratic' } as const;
-    const ctx = { inputShape: [8, 8, 3] as [number, number, number], numClasses: 4 };
+  const ctx = { inputShape: [8, 8, 3] as [number, number, number], numClasses: 4 };
+  const base = { name: 'vgg5', filters: [8, 16], groups: [1, 1], batchNorm: true, activation: 'quadratic' } as const;
+
+  test.each(['split', 'fused', 'auto'] as const)('factorized: %s: simulator = tfjs, counts match; split is two linear steps with no square between; auto is the cheapest', (mode) => {
     const dense = withSeededRandom(7, () => buildModel(modelSchema.parse(base), ctx));
     const fact = withSeededRandom(7, () => buildModel(modelSchema.parse({ ...base, factorize: { layers: ['conv2'], rank: 2 } }), ctx));
     expect(fact.layers.map((l) => l.name).filter((n) => n.startsWith('conv'))).toEqual(['conv1', 'conv2', 'conv2_1x1']);
@@ -106,8 +107,16 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
     const chain = lowerModel(fact);
     expect(chain.linears.length).toBe(4);
     expect(chain.unsquared).toEqual([undefined, undefined, true, undefined]);
-    const plan = compileChain(chain);
-    expect(plan.steps.map((s) => s.name).filter((n) => !n.startsWith('pool'))).toEqual(['linear1', 'square1', 'linear2', 'linear3', 'square3', 'linear4']);
+    const plan = compileChain(chain, { factorized: mode });
+    const names = plan.steps.map((s) => s.name).filter((n) => !n.startsWith('pool'));
+    if (mode === 'split') {
+      expect(names).toEqual(['linear1', 'square1', 'linear2', 'linear3', 'square3', 'linear4']);
+      expect(plan.factorized).toEqual([{ step: 'linear3', fused: false }]);
+    }
+    if (mode === 'fused') {
+      expect(names).toEqual(['linear1', 'square1', 'linear2', 'square2', 'linear3']);
+      expect(plan.factorized).toEqual([{ step: 'linear2', fused: true }]);
+    }
     const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 9);
     const ref = (fact.predict(x) as tf.Tensor).dataSync();
     const { y, sim } = simulate(plan, x.dataSync());
@@ -116,7 +125,50 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
     for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add'] as const) expect(sim.counts[k]).toBe(total[k]);
     const densePlan = compileChain(lowerModel(dense));
     expect(total.mul).toBe(planCounts(densePlan).total.mul);
-    expect(total.mulPlain).toBeLessThan(planCounts(densePlan).total.mulPlain);
+    if (mode === 'split') expect(total.mulPlain).toBeLessThan(planCounts(densePlan).total.mulPlain);
+    if (mode === 'auto') {
+      const costs = (['split', 'fused'] as const).map((m) => relativeCost(compileChain(chain, { factorized: m })));
+      expect(relativeCost(plan)).toBe(Math.min(...costs));
+    }
     [dense, fact].forEach((m) => m.dispose());
+  });
+
+  test.each(['reads', 'both'] as const)('ConvPack %s: one channel per ciphertext between the halves; simulator = tfjs, counts match; the 1×1 step between channel-per-ciphertext layouts has no rotation', (pack) => {
+    const fact = withSeededRandom(7, () => buildModel(modelSchema.parse({ ...base, factorize: { layers: ['conv2'], rank: 3 } }), ctx));
+    const chain = lowerModel(fact);
+    const plan = compileChain(chain, { factorized: 'split', convPack: pack });
+    expect(plan.factorized).toEqual([{ step: 'linear3', fused: false, channelPerCiphertext: pack }]);
+    const at = (name: string) => plan.steps.findIndex((st) => st.name === name);
+    // The d×d half writes its 3 channels to 3 ciphertexts; under `both` the 1×1 half writes 16.
+    expect(plan.steps[at('linear2')].out.cts).toBe(3);
+    expect(plan.steps[at('linear3')].out.cts).toBe(pack === 'both' ? 16 : 1);
+    const per = planCounts(plan).perStep;
+    if (pack === 'both') {
+      expect(per[at('linear3')].counts.rotate).toBe(0);
+      expect(per[at('linear3')].counts.mulPlain).toBe(3 * 16);
+    }
+    const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 9);
+    const ref = (fact.predict(x) as tf.Tensor).dataSync();
+    const { y, sim } = simulate(plan, x.dataSync());
+    expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
+    const { total } = planCounts(plan);
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add'] as const) expect(sim.counts[k]).toBe(total[k]);
+    // Auto compiles every choice and keeps the cheapest.
+    const auto = compileChain(chain);
+    const costs = (['none', 'reads', 'both'] as const).flatMap((p) => (['split', 'fused'] as const).map((f) => relativeCost(compileChain(chain, { factorized: f, convPack: p }))));
+    expect(relativeCost(auto)).toBe(Math.min(...costs));
+    fact.dispose();
+  });
+
+  test('the cost model fuses a pair whose extra level costs more than its split saves (CryptoNets\' 1→5 conv: N 8192 fused, 16384 split)', () => {
+    const model = withSeededRandom(3, () => buildModel(modelSchema.parse({ name: 'cryptonets', factorize: { layers: ['conv1'], rank: 2 } }), { inputShape: [28, 28, 1], numClasses: 10 }));
+    const chain = lowerModel(model);
+    const o = { scaleBits: 29, headroomBits: 7 };
+    const auto = compileChain(chain, o), split = compileChain(chain, { ...o, factorized: 'split' });
+    expect(split.params.polyModulusDegree).toBe(16384);
+    expect(auto.params.polyModulusDegree).toBe(8192);
+    expect(auto.factorized).toEqual([{ step: 'linear1', fused: true }]);
+    expect(relativeCost(auto)).toBeLessThan(relativeCost(split));
+    model.dispose();
   });
 });
