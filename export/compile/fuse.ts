@@ -20,7 +20,11 @@ export type FusionMode = 'auto' | 'split' | 'fused';
  * throughout), `reads` (the d×d half writes one channel per ciphertext, the
  * 1×1 half reads it: no channel shifts to rotate) or `both` (the 1×1 half
  * writes one channel per ciphertext too: only rotation-0 terms, scalars
- * times ciphertexts), or `auto`: each, the cheapest by the cost model.
+ * times ciphertexts), or `auto`: none and reads, the cheaper by the cost
+ * model. `both` leaves C_out ciphertexts for the activation to square and
+ * the next layer to read (64 of them after LeNet-5's first convolution,
+ * against 8 in blocks), and compiling it for wide layers takes minutes, so
+ * it is compiled only when asked for.
  */
 export type ConvPackMode = 'auto' | 'none' | 'reads' | 'both';
 
@@ -62,7 +66,7 @@ export function fusionChoices(chain: HeChain, mode: FusionMode = 'auto', pack: C
     for (const i of [...fused].reverse()) c = fuseOne(c, i);
     const before = (i: number) => fused.filter((f) => f < i).length;
     const split = pairs.filter((i) => !fused.includes(i)).map((i) => i - before(i));
-    const packs: Exclude<ConvPackMode, 'auto'>[] = split.length === 0 ? ['none'] : pack === 'auto' ? ['none', 'reads', 'both'] : [pack];
+    const packs: Exclude<ConvPackMode, 'auto'>[] = split.length === 0 ? ['none'] : pack === 'auto' ? ['none', 'reads'] : [pack];
     for (const p of packs) {
       const spread = new Set(p === 'none' ? [] : split.flatMap((i) => (p === 'both' ? [i - 1, i] : [i - 1])));
       const factorized = pairs.map((i) => (fused.includes(i)

@@ -55,8 +55,8 @@ export interface CompileOptions {
   /**
    * Split factorised convolutions' layouts (FFConv's ConvPack, see fuse.ts):
    * channel blocks (`none`), one channel per ciphertext between the halves
-   * (`reads`) or also after the 1×1 half (`both`), or `auto` (default): each,
-   * the cheapest by the cost model.
+   * (`reads`) or also after the 1×1 half (`both`, only when asked), or
+   * `auto` (default): none or reads, the cheaper by the cost model.
    */
   convPack?: 'auto' | 'none' | 'reads' | 'both';
   /**

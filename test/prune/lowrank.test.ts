@@ -11,7 +11,10 @@ import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { planCounts, relativeCost } from '../../plan/cost.js';
 import { Rng } from '../../common/rng.js';
+import { loadExport, writeExport } from '../../export/artifact.js';
 import { maxAbsDiff, simulate } from '../helpers/simulate.js';
+import { tempDir } from '../helpers/tmp.js';
+import { join } from 'node:path';
 
 beforeAll(async () => { await initBackend('wasm'); });
 
@@ -153,11 +156,24 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
     expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
     const { total } = planCounts(plan);
     for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add'] as const) expect(sim.counts[k]).toBe(total[k]);
-    // Auto compiles every choice and keeps the cheapest.
+    // Auto compiles none and reads (both only when asked), split and fused, and keeps the cheapest.
     const auto = compileChain(chain);
-    const costs = (['none', 'reads', 'both'] as const).flatMap((p) => (['split', 'fused'] as const).map((f) => relativeCost(compileChain(chain, { factorized: f, convPack: p }))));
+    const costs = (['none', 'reads'] as const).flatMap((p) => (['split', 'fused'] as const).map((f) => relativeCost(compileChain(chain, { factorized: f, convPack: p }))));
     expect(relativeCost(auto)).toBe(Math.min(...costs));
     fact.dispose();
+  });
+
+  test('the export artifact keeps the plan\'s factorised-convolution record', async () => {
+    const fact = withSeededRandom(7, () => buildModel(modelSchema.parse({ ...base, factorize: { layers: ['conv2'], rank: 2 } }), ctx));
+    const plan = compileChain(lowerModel(fact), { factorized: 'split', convPack: 'reads' });
+    const t = await tempDir();
+    try {
+      await writeExport(join(t.path, 'export'), plan, {});
+      const { plan: back, manifest } = await loadExport(join(t.path, 'export'));
+      expect(back.factorized).toEqual([{ step: 'linear3', fused: false, channelPerCiphertext: 'reads' }]);
+      expect(manifest.factorized).toEqual(back.factorized);
+      expect(planCounts(back).total).toEqual(planCounts(plan).total);
+    } finally { await t.cleanup(); fact.dispose(); }
   });
 
   test('the cost model fuses a pair whose extra level costs more than its split saves (CryptoNets\' 1→5 conv: N 8192 fused, 16384 split)', () => {

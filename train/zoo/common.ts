@@ -14,7 +14,7 @@ export const commonModelOptions = {
     rank: z.union([z.number().int().positive(), z.record(z.string(), z.number().int().positive())])
       .describe('r: output channels of the d×d half, one value for every layer or per layer by name'),
   }).strict().optional()
-    .describe('FFConv: train each named d×d convolution C_in→C_out as a d×d convolution C_in→r followed by a 1×1 convolution r→C_out (named <layer>_1x1), no activation between; the HE plan runs them as two linear steps'),
+    .describe('FFConv: train each named d×d convolution C_in→C_out as a d×d convolution C_in→r followed by a 1×1 convolution r→C_out (named <layer>_1x1), no activation between; the HE plan runs each pair as two linear steps or composed into one, whichever the cost model finds cheaper (export.factorized)'),
 };
 
 /** A conv's group count: a number, or `auto` (chosen from the data size against the slots per ciphertext). */
