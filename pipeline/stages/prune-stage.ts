@@ -97,7 +97,7 @@ async function pruneRounds(ctx: StageContext, p: PruneConfig, e: ExportConfig, s
     const result: PruneRound = { round: r, ...goal, sparsity: maskSparsity(masks), ...(isTiled(p) ? { tiles: tilesKept(model, targets.grids) } : {}), ...ranks };
     await round.finish({ masks, ...(isTiled(p) ? { orders: boundaryOrders(targets.grids) } : {}), result });
     rounds.push(result);
-    logger.info(`prune: round ${r}: sparsity ${maskSparsity(masks).toFixed(3)}`);
+    logger.info(`prune: round ${r}: ${chosen.kind === 'model' ? `factorised and fine-tuned at ranks ${JSON.stringify(result.ranks)}` : `sparsity ${maskSparsity(masks).toFixed(3)}`}`);
   }
   return { model, masks, targets, rounds };
 }
