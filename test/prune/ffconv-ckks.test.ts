@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../train/backend.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import { buildModel, modelSchema } from '../../train/zoo/registry.js';
