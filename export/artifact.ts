@@ -45,6 +45,8 @@ export const manifestSchema = z.object({
   inputCopies: z.array(z.number().int()),
   /** Rotations of the input the client sends as extra ciphertexts (plan.clientRotations). */
   clientRotations: z.array(z.number().int()).optional(),
+  /** Factorised convolutions: each one's 1×1 step, split or fused (plan.factorized). */
+  factorized: z.array(z.object({ step: z.string(), fused: z.boolean(), channelPerCiphertext: z.enum(['reads', 'both']).optional() })).optional(),
   output: layoutRef,
   /** Outputs that are constants (slot −1 in output): index → value. */
   outputConstants: z.record(z.string(), z.number()).optional(),
@@ -100,7 +102,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
   const weights = w.buffer();
   const body = {
     format: FORMAT, formatVersion: FORMAT_VERSION, createdAt: new Date().toISOString(),
-    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), ...(plan.groupOrder ? { groupOrder: plan.groupOrder } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, ...(plan.clientRotations ? { clientRotations: plan.clientRotations } : {}), output, ...(plan.outputConstants ? { outputConstants: plan.outputConstants } : {}), steps,
+    params: plan.params, ...(plan.refresh ? { refresh: plan.refresh } : {}), ...(plan.tiles ? { tiles: plan.tiles } : {}), ...(plan.channelBlocks ? { channelBlocks: plan.channelBlocks } : {}), ...(plan.groupOrder ? { groupOrder: plan.groupOrder } : {}), slots: plan.slots, input, inputCopies: plan.inputCopies, ...(plan.clientRotations ? { clientRotations: plan.clientRotations } : {}), ...(plan.factorized ? { factorized: plan.factorized } : {}), output, ...(plan.outputConstants ? { outputConstants: plan.outputConstants } : {}), steps,
     rotationSteps: rotationSteps(plan), galoisKeySteps: galoisSteps(plan), composedRotations: !!plan.rotationKeys, depth: planDepth(plan),
     totals: { counts: counts.total, plaintexts: counts.plaintexts, memory: { plaintextBytes: mem.plaintextBytes, peakCiphertexts: mem.peakCiphertexts, peakCiphertextBytes: mem.peakCiphertextBytes } }, meta,
     weights: { file: 'weights.bin' as const, bytes: weights.length, sha256: sha256(weights) },
@@ -205,6 +207,6 @@ export async function loadExport(dir: string): Promise<LoadedExport> {
     const { kind, name, levelIn: _l, counts: _c, out, ...fields } = s;
     return { kind, name, out: layout(out), ...STEP_KINDS[kind].artifact.read(fields, (ref) => operand(ref as OperandRef)) } as PlanStep;
   });
-  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), ...(m.groupOrder ? { groupOrder: m.groupOrder } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, ...(m.clientRotations ? { clientRotations: m.clientRotations } : {}), steps, output: layout(m.output), ...(m.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(m.outputConstants).map(([k, v]) => [Number(k), v])) } : {}), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
+  const plan: Plan = { formatVersion: 1, params: m.params, ...(m.refresh ? { refresh: m.refresh } : {}), ...(m.tiles ? { tiles: m.tiles } : {}), ...(m.channelBlocks ? { channelBlocks: m.channelBlocks } : {}), ...(m.groupOrder ? { groupOrder: m.groupOrder } : {}), slots: m.slots, input: layout(m.input), inputCopies: m.inputCopies, ...(m.clientRotations ? { clientRotations: m.clientRotations } : {}), ...(m.factorized ? { factorized: m.factorized } : {}), steps, output: layout(m.output), ...(m.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(m.outputConstants).map(([k, v]) => [Number(k), v])) } : {}), ...(m.composedRotations ? { rotationKeys: m.galoisKeySteps } : {}) };
   return { plan, manifest: m };
 }

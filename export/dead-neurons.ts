@@ -16,7 +16,9 @@ export function foldDeadNeurons(chain: HeChain): HeChain {
     const m = linears[li], next = linears[li + 1];
     const dead = new Map<number, number>();
     const lambda = chain.squareLinear?.[li] ?? 0; // an unmerged quadratic's square is b² + λ·b
-    m.rows.forEach((r, o) => { if (r.length === 0) dead.set(o, m.bias[o] * m.bias[o] + lambda * m.bias[o]); });
+    // The next map reads b itself when no square is between (a factorised convolution's 1×1 half).
+    const read = chain.unsquared?.[li + 1] ? (b: number) => b : (b: number) => b * b + lambda * b;
+    m.rows.forEach((r, o) => { if (r.length === 0) dead.set(o, read(m.bias[o])); });
     if (dead.size === 0) continue;
     next.rows = next.rows.map((r, p) => {
       const kept: number[] = [];

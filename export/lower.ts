@@ -35,6 +35,12 @@ export interface HeChain {
   skips: ({ from: number; map: LinearMap } | undefined)[];
   /** squareLinear[i] = λ: the square after linear i computes y² + λ·y (an unmerged quadratic, see splitQuadratic). */
   squareLinear?: (number | undefined)[];
+  /**
+   * unsquared[i]: linear i reads linear i−1's output itself, with no square
+   * between (the 1×1 half of a factorised convolution, FFConv): one level,
+   * no ciphertext multiplication. Absent when no map is unsquared.
+   */
+  unsquared?: (boolean | undefined)[];
 }
 
 function data(t: tf.Tensor): Float32Array { return t.dataSync() as Float32Array; }
@@ -91,6 +97,7 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
   const pools: (number | undefined)[] = [];
   const skips: HeChain['skips'] = [];
   const squareLinear: (number | undefined)[] = [];
+  const unsquared: (boolean | undefined)[] = [];
   const values = new Map<string, Pending>();
   const start = (): Pending => ({ parts: new Map([[-1, identityMap([...inShape], [...inShape])]]), bias: new Float64Array(sizeOf(inShape)), shape: [...inShape] });
   const consumers = (l: tf.layers.Layer) => l.outboundNodes.length;
@@ -116,6 +123,13 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
     let out: Pending;
     if (cls === 'Add') {
       out = ins.slice(1).reduce((a, b) => add(a, b, layer.name), x);
+    } else if (layer instanceof GroupedConv2D && layer.factorOf) {
+      // The 1×1 half of a factorised convolution: the d×d half ends as a linear step, this one reads its output unsquared.
+      if (consumers(layer.inboundNodes[0].inboundLayers[0]) !== 1) throw new UserError(`layer ${layer.name}: the d×d half of a factorised convolution must feed only its 1×1 half`);
+      materialise(x, layer.name);
+      unsquared[linears.length] = true;
+      const t = linears.length - 1;
+      out = apply(linearMapOf(layer, shape), { parts: new Map([[t, identityMap(shape, shape)]]), bias: new Float64Array(sizeOf(shape)), shape });
     } else if (layer instanceof PolyActivation) {
       const main = materialise(x, layer.name);
       const t = linears.length - 1;
@@ -148,7 +162,7 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
   }
   materialise(last ?? start(), 'output');
   const each = <T>(a: T[]) => Array.from({ length: linears.length }, (_, i) => a[i]);
-  return { inShape, linears, pools: each(pools), skips: each(skips), squareLinear: each(squareLinear) };
+  return { inShape, linears, pools: each(pools), skips: each(skips), squareLinear: each(squareLinear), ...(unsquared.length ? { unsquared: each(unsquared) } : {}) };
 }
 
 const scaledMap = (m: LinearMap, r: number): LinearMap =>

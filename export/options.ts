@@ -25,6 +25,8 @@ export const exportSchema = z.object({
   ]).optional().describe('tile-tensor packing of fully-connected networks (HE-PEx): a tile shape, or auto (the cost model picks shape and orientation); absent: diagonal packing'),
   tileFirstDense: z.boolean().default(false).describe('with tiles, in a network with convolutions: tile-pack the dense layer reading the convolutions too (HE-PEx can then prune and permute where a CNN\'s dense capacity sits). Each row of t2 slots of the conv output is masked into a ciphertext of its own and copied along t1 (one level, log2(t1) rotations per row), one input tile each; the tile shape is then free (auto: the cheapest by the cost model). Off: that layer is diagonal-packed and its output fixes t2 to its width'),
   clientRotations: z.enum(['babies', 'all']).optional().describe('the client also sends its input rotated by each of the first layer\'s baby steps (babies) or by each of its diagonals (all: that layer has no server rotation), one more ciphertext each: the server skips its costliest rotations, at the top level (default: off)'),
+  factorized: z.enum(['auto', 'split', 'fused']).optional().describe('factorised convolutions (model.factorize, prune.method lowrank): each d×d + 1×1 pair as two linear steps (split: fewer plaintext multiplications and rotations), composed into one (fused: one level less), or auto (the default): every combination, the cheapest by the cost model; the plan records the choice'),
+  convPack: z.enum(['auto', 'none', 'reads', 'both']).optional().describe('split factorised convolutions\' layouts (FFConv ConvPack): channel blocks throughout (none), one channel per ciphertext between the d×d and the 1×1 half (reads: the 1×1 half has no channel shifts to rotate) or after the 1×1 half too (both: only rotation-free terms, but C_out ciphertexts for the next layers; compiled only when asked), or auto (the default): none or reads, the cheaper by the cost model; the plan records the choice'),
   maxGaloisKeyMB: z.number().positive().default(512).describe('Galois key memory; past it keys are generated for powers of two only and rotations composed from them'),
 }).strict().refine((e) => (e.polyModulusDegree === undefined) === (e.coeffModulusBits === undefined), {
   message: 'give both polyModulusDegree and coeffModulusBits, or neither',
@@ -35,7 +37,7 @@ export type ExportConfig = z.infer<typeof exportSchema>;
 export function compileOptions(e: ExportConfig): CompileOptions {
   return {
     params: e.polyModulusDegree ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits } : undefined,
-    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, tiles: e.tiles, tileFirstDense: e.tileFirstDense, groupOrder: e.groupOrder, clientRotations: e.clientRotations, maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
+    scaleBits: e.scaleBits, headroomBits: e.headroomBits, bsgs: e.bsgs, channelBlocks: e.channelBlocks, refresh: e.refresh, tiles: e.tiles, tileFirstDense: e.tileFirstDense, groupOrder: e.groupOrder, clientRotations: e.clientRotations, ...(e.factorized ? { factorized: e.factorized } : {}), ...(e.convPack ? { convPack: e.convPack } : {}), maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
   };
 }
 

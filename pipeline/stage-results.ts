@@ -44,6 +44,8 @@ export const planCostSchema = z.object({
 export const pruneRoundSchema = z.object({
   round: z.number().int().positive(), target: z.number().optional(), rotationGoal: z.number().optional(), latencyGoal: z.number().optional(),
   sparsity: z.number(), tiles: z.array(z.object({ layer: z.string(), tiles: count })).optional(),
+  /** lowrank: each factorised convolution's rank after the round. */
+  ranks: z.record(z.string(), count).optional(),
 });
 
 export const pruneResultSchema = z.object({

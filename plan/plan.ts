@@ -137,6 +137,15 @@ export interface Plan {
    * rotation is composed of these (see plan/rotation-keys). Absent: one key per step.
    */
   rotationKeys?: number[];
+  /**
+   * Factorised convolutions (FFConv), in network order: the linear step that
+   * computes each one's 1×1 half, on its own after the d×d half's step
+   * (fused: false) or composed with the d×d half into that one step
+   * (fused: true), as the cost model chose; channelPerCiphertext: the split
+   * 1×1 step reads (`reads`), or reads and writes (`both`), one channel per
+   * ciphertext (FFConv's ConvPack). Absent without factorised convolutions.
+   */
+  factorized?: { step: string; fused: boolean; channelPerCiphertext?: 'reads' | 'both' }[];
 }
 
 /** What a client needs of a plan to pack inputs and read outputs (no weights). */

@@ -2,6 +2,8 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import type { Plan } from '../plan/plan.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
+import { factorizableConv } from '../train/factorize.js';
+import { fullRank } from './lowrank.js';
 import type { PruneConfig } from './options.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer, type LayerBlocks } from './subblocks.js';
 import { tileGrids, type TileGrid } from './tiles.js';
@@ -9,8 +11,8 @@ import { tileGrids, type TileGrid } from './tiles.js';
 /** Tile and neuron pruning work on the tile grids of a tile-packed plan. */
 export const isTiled = (p: PruneConfig) => p.method === 'tile' || p.method === 'neuron';
 
-/** The layers a pruning prunes, with what it prunes in them: tile grids (tile, neuron) or the plan's sub-blocks (subblock). */
-export interface PruneTargets { names: string[]; grids: TileGrid[]; blocks: LayerBlocks[] }
+/** The layers a pruning prunes, with what it prunes in them: tile grids (tile, neuron), the plan's sub-blocks (subblock), the full rank each factorisation starts from (lowrank). */
+export interface PruneTargets { names: string[]; grids: TileGrid[]; blocks: LayerBlocks[]; ranks?: Map<string, number> }
 
 /**
  * prune.layers, or by default every convolution (every dense layer for tile
@@ -26,6 +28,7 @@ export function chooseLayers(model: tf.LayersModel, dense: Plan, p: PruneConfig,
   const convs = weightLayers.filter((l) => l instanceof GroupedConv2D && !shortcuts.has(l.name)).map((l) => l.name);
   const denseNames = weightLayers.filter((l) => !(l instanceof GroupedConv2D)).map((l) => l.name);
   const prunable = tiled ? grids.map((g) => g.layer) : weightLayers.map((l) => l.name).filter((n) => !shortcuts.has(n));
+  if (p.method === 'lowrank') return lowRankTargets(model, p, where);
   const names = p.layers ?? (tiled ? prunable : convs.length ? convs : denseNames);
   for (const n of names) {
     if (shortcuts.has(n)) throw new UserError(`${where}: prune.layers: "${n}" is a residual shortcut projection; sub-block pruning keeps it whole (it is part of the next layer's plan step)`);
@@ -38,4 +41,14 @@ export function chooseLayers(model: tf.LayersModel, dense: Plan, p: PruneConfig,
     ? names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); })
     : [];
   return { names, grids, blocks };
+}
+
+/** lowrank: prune.layers, or every ungrouped d×d convolution (d > 1) outside residual shortcuts, each with its full rank. */
+function lowRankTargets(model: tf.LayersModel, p: PruneConfig, where: string): PruneTargets {
+  const shortcuts = residualShortcuts(model);
+  const names = p.layers ?? model.layers
+    .filter((l) => l instanceof GroupedConv2D && !l.factorOf && l.groups === 1 && l.kernelSize > 1 && !shortcuts.has(l.name)).map((l) => l.name);
+  if (names.length === 0) throw new UserError(`${where}: prune: ${model.name} has no convolution lowrank can factorise (ungrouped, d×d with d > 1)`);
+  for (const n of names) factorizableConv(model, n, `${where}: prune.layers`);
+  return { names, grids: [], blocks: [], ranks: new Map(names.map((n) => [n, fullRank(model, n)])) };
 }

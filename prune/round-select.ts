@@ -5,6 +5,7 @@ import type { Plan } from '../plan/plan.js';
 import type { Task } from '../train/zoo/common.js';
 import { sparsityForBudget, type CostBudget } from './budget-target.js';
 import { inputScales } from './input-scales.js';
+import { lowRankModel, roundRanks } from './lowrank.js';
 import { kernelValues, withMasks, type Masks } from './masks.js';
 import type { PruneConfig } from './options.js';
 import { roundTargets } from './schedule.js';
@@ -33,9 +34,29 @@ export interface RoundInputs {
   logger: Logger;
 }
 
-/** Round r's masks (and, for tile pruning with permutation, its re-ordered grids). */
-export function selectRound(i: RoundInputs): { masks: Masks; grids: TileGrid[] } {
-  return isTiled(i.p) ? selectTiles(i) : { masks: selectWeights(i), grids: i.targets.grids };
+/**
+ * What one round produces. Masking methods keep the model and choose which
+ * weights to hold at zero (and, for tile pruning with permutation, re-order
+ * the grids); lowrank changes the layers themselves, so its round is a new
+ * model (the caller's model is left as it was) with each factorised
+ * convolution's rank. Either way the stage then fine-tunes what it got.
+ */
+export type RoundChoice =
+  | { kind: 'masks'; masks: Masks; grids: TileGrid[] }
+  | { kind: 'model'; model: tf.LayersModel; ranks: Map<string, number> };
+
+/** Round r's choice: masks, or (lowrank) the re-factorised model. */
+export function selectRound(i: RoundInputs): RoundChoice {
+  if (i.p.method === 'lowrank') return selectRanks(i);
+  return isTiled(i.p) ? { kind: 'masks', ...selectTiles(i) } : { kind: 'masks', masks: selectWeights(i), grids: i.targets.grids };
+}
+
+/** lowrank: every layer re-factorised (by truncated SVD of what it computes now) at this round's rank. */
+function selectRanks({ model, p, round, targets, logger }: RoundInputs): RoundChoice {
+  const ranks = roundRanks(p, targets.ranks!, round);
+  const { model: next, discarded } = lowRankModel(model, ranks);
+  logger.info(`prune: round ${round}: ranks ${[...ranks].map(([n, r]) => `${n} ${r}`).join(', ')} (discarded ‖ΔW‖² ${[...discarded.values()].map((d) => d.toExponential(2)).join(', ')})`);
+  return { kind: 'model', model: next, ranks };
 }
 
 function selectTiles({ model, p, round, targets, prior, data, task }: RoundInputs): { masks: Masks; grids: TileGrid[] } {

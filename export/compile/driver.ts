@@ -6,6 +6,7 @@ import { foldDeadNeurons } from '../dead-neurons.js';
 import { sizeOf } from '../linear-map.js';
 import type { HeChain } from '../lower.js';
 import { cheapest } from './cheapest.js';
+import { fusionChoices } from './fuse.js';
 import { imageGeometry, perCtOf, type Geometry } from './geometry.js';
 import type { BlockMode, CompileOptions } from './options.js';
 import { cnnTiling, diagonalTarget, tiledTarget, type Target, type Tiling } from './target.js';
@@ -23,17 +24,26 @@ import { buildPlan, orderFor, type Candidate } from './walk.js';
  *     steps, then the map itself as diagonals (diagonal-steps.ts) or tiles
  *     (tile-steps.ts), with masked refresh where levels run out;
  *  5. finish (finish.ts): unread inputs dropped, client rotations, Galois keys.
- * The cost model keeps the cheapest (cheapest.ts).
+ * A chain with factorised convolutions is compiled once per choice of
+ * which pairs run split and which fused (fuse.ts). The cost model keeps the
+ * cheapest (cheapest.ts).
  */
 export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   const folded = o.tiles ? foldDeadNeurons(chain) : chain;
-  return cheapest(candidates(folded, o));
+  return cheapest(fusedCandidates(folded, o));
 }
 
-function* candidates(chain: HeChain, o: CompileOptions): Generator<() => Plan> {
+/** Every packing's candidates for every choice of factorised convolutions split or fused (fuse.ts), each plan saying which. */
+function* fusedCandidates(chain: HeChain, o: CompileOptions): Generator<() => Plan> {
+  for (const { chain: c, factorized, spread } of fusionChoices(chain, o.factorized, o.convPack)) {
+    for (const build of candidates(c, o, spread)) yield factorized ? () => ({ ...build(), factorized }) : build;
+  }
+}
+
+function* candidates(chain: HeChain, o: CompileOptions, spread: ReadonlySet<number>): Generator<() => Plan> {
   // Fully connected: every layer tiled. A CNN keeps its convolutions (and the dense layer reading them) diagonal and tiles the dense layers after.
   if (o.tiles && chain.linears.every((m) => m.outShape.length === 1)) { yield* tiledCandidates(chain, o); return; }
-  for (const mode of blockModes(chain, o)) yield* diagonalCandidates(chain, o, imageGeometry(chain, mode));
+  for (const mode of blockModes(chain, o)) yield* diagonalCandidates(chain, o, imageGeometry(chain, mode, spread));
 }
 
 /** The channel block geometries to try: the one asked for, or under auto those that can differ. */

@@ -4,8 +4,12 @@ import type { Multiplex } from '../../plan/layout.js';
 import type { HeChain } from '../lower.js';
 import type { BlockMode } from './options.js';
 
-/** An image layer's grid: strides, channel block, and how many channels share a block (multiplexing, f² of them). */
-export interface ImageGeom { strides: { c: number; y: number; x: number }; block: number; mux: number }
+/**
+ * An image layer's grid: strides, channel block, how many channels share a
+ * block (multiplexing, f² of them), and the blocks per ciphertext when not
+ * as many as fit (perCt 1: one channel per ciphertext, FFConv's ConvPack).
+ */
+export interface ImageGeom { strides: { c: number; y: number; x: number }; block: number; mux: number; perCt?: number }
 
 /**
  * Phase "geometry": every image layer keeps the previous layer's grid
@@ -23,7 +27,8 @@ export interface Geometry {
   largestBlock: number;
 }
 
-export function imageGeometry(chain: HeChain, mode: BlockMode): Geometry {
+/** `spread`: the linear maps whose outputs hold one channel per ciphertext (unmultiplexed). */
+export function imageGeometry(chain: HeChain, mode: BlockMode, spread: ReadonlySet<number> = new Set()): Geometry {
   const [H, W] = chain.inShape;
   const align = mode !== 'tight', mux = mode === 'mux';
   const blockOf = (n: number) => (align ? nextPow2(n) : n);
@@ -35,17 +40,18 @@ export function imageGeometry(chain: HeChain, mode: BlockMode): Geometry {
     if (k) {
       if (!g || li === 0) throw new UserError(`linear${li + 1}: a sum pool needs an image layer with an activation before it`);
       // Pooling keeps where channels sit; only the grid gets coarser.
-      g = { strides: { c: g.strides.c, y: g.strides.y * k, x: g.strides.x * k }, block: g.block, mux: g.mux };
+      g = { ...g, strides: { c: g.strides.c, y: g.strides.y * k, x: g.strides.x * k } };
     }
     reads.push(g);
     if (m.outShape.length === 3 && g) {
       const [oh, ow] = m.outShape;
       const ys: number = g.strides.y * m.stride, xs: number = g.strides.x * m.stride;
       // Multiplexed: the grid's stride relative to the input grid (x stride 1) is how many channels share each row and column gap.
-      const f = mux && ys === xs * W ? xs : 1;
+      const one = spread.has(li);
+      const f = mux && !one && ys === xs * W ? xs : 1;
       // Padding can make the output grid outgrow the input's channel block.
       const block: number = blockOf(Math.max(g.block, (oh - 1) * ys + (ow - 1) * xs + 1 + (f - 1) * (W + 1)));
-      g = { strides: { c: block, y: ys, x: xs }, block, mux: f };
+      g = { strides: { c: block, y: ys, x: xs }, block, mux: f, ...(one ? { perCt: 1 } : {}) };
     } else {
       g = undefined;
     }
@@ -56,7 +62,7 @@ export function imageGeometry(chain: HeChain, mode: BlockMode): Geometry {
 }
 
 /** Channel blocks per ciphertext of S slots (each holding mux² channels). */
-export const perCtOf = (b: ImageGeom, S: number) => Math.floor(S / b.block);
+export const perCtOf = (b: ImageGeom, S: number) => b.perCt ?? Math.floor(S / b.block);
 
 /** The layout's multiplexing of a grid in an input W wide. */
 export const muxOf = (b: ImageGeom, W: number): Multiplex | undefined => (b.mux > 1 ? { f: b.mux, y: W, x: 1 } : undefined);

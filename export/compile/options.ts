@@ -47,6 +47,19 @@ export interface CompileOptions {
    */
   groupOrder?: 'interleaved' | 'contiguous';
   /**
+   * Factorised convolutions (FFConv): each pair as two linear steps
+   * (`split`), composed into one (`fused`), or `auto` (default): every
+   * combination, the cheapest by the cost model (see fuse.ts).
+   */
+  factorized?: 'auto' | 'split' | 'fused';
+  /**
+   * Split factorised convolutions' layouts (FFConv's ConvPack, see fuse.ts):
+   * channel blocks (`none`), one channel per ciphertext between the halves
+   * (`reads`) or also after the 1×1 half (`both`, only when asked), or
+   * `auto` (default): none or reads, the cheaper by the cost model.
+   */
+  convPack?: 'auto' | 'none' | 'reads' | 'both';
+  /**
    * The client sends the input rotated by each of the first layer's baby
    * steps (one more ciphertext each), so the server skips those rotations,
    * the costliest of the plan (at the top level). `babies`: the baby steps

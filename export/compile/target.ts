@@ -20,12 +20,13 @@ export interface Tiling { from: number; first: TileShape['first']; convRows: boo
 /** The parameters one candidate packing compiles to. */
 export interface Target { params: HeParams; slots: number; top: number; depth: number }
 
-/** Levels of the chain under a tiling: 2n − 1, plus one per replicate step (an outer-input tiled map after the first) and per rows step. */
+/** Levels of the chain under a tiling: 2n − 1 less one per unsquared map (no square before it), plus one per replicate step (an outer-input tiled map after the first) and per rows step. */
 export function depthOf(chain: HeChain, tiling?: Tiling): number {
   const n = chain.linears.length;
   let extra = 0;
   if (tiling) for (let li = Math.max(tiling.from, 1); li < n; li++) if (tileOrientation(tiling.first, li - tiling.from) === 'outer') extra++;
-  return 2 * n - 1 + extra + (tiling?.convRows ? 1 : 0);
+  const unsquared = chain.unsquared?.filter(Boolean).length ?? 0;
+  return 2 * n - 1 - unsquared + extra + (tiling?.convRows ? 1 : 0);
 }
 
 /**

@@ -60,7 +60,8 @@ class Walk {
   /** Linear map li with what precedes it: its square, a replicate (tile packing), a sum pool, a rows step. */
   private map(m: LinearMap, li: number): void {
     const { chain } = this.c, tile = this.c.tile;
-    if (li > 0) {
+    // The 1×1 half of a factorised convolution reads the d×d half's output as it is.
+    if (li > 0 && !chain.unsquared?.[li]) {
       this.needLevel(li);
       this.push(squareStep(chain, li, this.cur));
       this.tensors.set(li - 1, { layout: this.cur, step: this.steps.length - 1 });

@@ -7,6 +7,8 @@ import { compileOptions, exportSchema } from '../../export/options.js';
 import { planCiphertexts, planCounts } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
 import { galoisSteps } from '../../plan/rotations.js';
+import { chooseLayers } from '../../prune/layer-choice.js';
+import { lowRankModel, targetRank } from '../../prune/lowrank.js';
 import { applyMasks, kernelValues } from '../../prune/masks.js';
 import { selectMagnitude, selectSubBlocksPerLayer } from '../../prune/select.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
@@ -108,6 +110,13 @@ export async function recordConfig(run: Pick<ConfigRun, 'key' | 'config'>): Prom
     const dense = compile();
     const out: Record<string, PlanRecord> = { dense: planRecord(dense) };
     const p = cfg.prune;
+    if (p?.method === 'lowrank') {
+      // The factorised model at the final ranks (SVD of the seeded weights), compiled with its own geometry as the prune stage does.
+      const { names, ranks } = chooseLayers(model, dense, p, file);
+      const low = lowRankModel(model, new Map(names.map((n) => [n, Math.min(targetRank(p, n), ranks!.get(n)!)]))).model;
+      try { out.pruned = planRecord(compileChain(lowerModel(low, { maxQuadraticShift: e.maxQuadraticShift }), compileOptions(e))); } finally { low.dispose(); }
+      return out;
+    }
     if (!p || p.sparsity === undefined) return out;
     if (p.method === 'tile' || p.method === 'neuron') {
       const { masks, grids } = tileRound(model, tileGrids(model, dense), { method: p.method, target: p.sparsity, permute: p.permute, expand: p.expand, permuteBoundary: p.permuteBoundary });

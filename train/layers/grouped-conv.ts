@@ -10,6 +10,12 @@ export interface GroupedConv2DArgs extends LayerArgs {
   padding?: 'same' | 'valid' | number;
   groups?: number;
   useBias?: boolean;
+  /**
+   * Set on the 1×1 half of a factorised convolution (FFConv): the name of
+   * the d×d convolution it completes. HE lowering keeps the pair as two
+   * linear steps (no activation between) instead of composing them.
+   */
+  factorOf?: string;
 }
 
 /**
@@ -26,12 +32,13 @@ export class GroupedConv2D extends tf.layers.Layer {
   readonly padding: 'same' | 'valid' | number;
   readonly groups: number;
   readonly useBias: boolean;
+  readonly factorOf?: string;
   kernel?: tf.LayerVariable;
   bias?: tf.LayerVariable;
 
   constructor(args: GroupedConv2DArgs) {
     // Pass every base-layer arg through: deserialisation hands back batchInputShape, dtype, etc.
-    const { filters: _f, kernelSize: _k, strides: _s, padding: _p, groups: _g, useBias: _u, ...base } = args;
+    const { filters: _f, kernelSize: _k, strides: _s, padding: _p, groups: _g, useBias: _u, factorOf: _fo, ...base } = args;
     super(base);
     this.filters = args.filters;
     this.kernelSize = args.kernelSize;
@@ -39,6 +46,7 @@ export class GroupedConv2D extends tf.layers.Layer {
     this.padding = args.padding ?? 'same';
     this.groups = args.groups ?? 1;
     this.useBias = args.useBias ?? true;
+    if (args.factorOf !== undefined) this.factorOf = args.factorOf;
     if (this.filters % this.groups !== 0) throw new Error(`${this.name}: filters ${this.filters} not divisible by groups ${this.groups}`);
   }
 
@@ -92,6 +100,8 @@ export class GroupedConv2D extends tf.layers.Layer {
     return {
       ...super.getConfig(), filters: this.filters, kernelSize: this.kernelSize, strides: this.strides,
       padding: this.padding, groups: this.groups, useBias: this.useBias,
+      // Only when set: unfactorised layers serialise as before.
+      ...(this.factorOf !== undefined ? { factorOf: this.factorOf } : {}),
     };
   }
 }

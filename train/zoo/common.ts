@@ -9,6 +9,12 @@ export const commonModelOptions = {
   batchNorm: z.boolean().default(false).describe('batch norm after each conv (folded into the weights at export)'),
   quadraticInit: z.object({ alpha: z.number(), beta: z.number(), c: z.number() }).strict()
     .default({ alpha: 0.1, beta: 1, c: 0 }).describe('initial α, β, c of quadratic activations'),
+  factorize: z.object({
+    layers: z.array(z.string().min(1)).min(1).describe('convolutions to factorise, by name (conv1, conv2, …; ungrouped only)'),
+    rank: z.union([z.number().int().positive(), z.record(z.string(), z.number().int().positive())])
+      .describe('r: output channels of the d×d half, one value for every layer or per layer by name'),
+  }).strict().optional()
+    .describe('FFConv: train each named d×d convolution C_in→C_out as a d×d convolution C_in→r followed by a 1×1 convolution r→C_out (named <layer>_1x1), no activation between; the HE plan runs each pair as two linear steps or composed into one, whichever the cost model finds cheaper (export.factorized)'),
 };
 
 /** A conv's group count: a number, or `auto` (chosen from the data size against the slots per ciphertext). */

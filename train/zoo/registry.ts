@@ -5,6 +5,7 @@ import { lenet5Options, buildLenet5 } from './lenet5.js';
 import { vgg5Options, hefnetOptions, buildConvnet } from './convnet.js';
 import { resnetOptions, buildResnet } from './resnet.js';
 import { mlpOptions, autoencoderOptions, buildMlp, buildAutoencoder } from './mlp.js';
+import { factorizeForTraining } from '../factorize.js';
 import type { ModelContext, Task } from './common.js';
 
 /** The `model:` section of a config: one of the zoo's option schemas, chosen by `name`. */
@@ -19,6 +20,11 @@ export function taskOf(cfg: ModelConfig): Task {
 }
 
 export function buildModel(cfg: ModelConfig, ctx: ModelContext): tf.LayersModel {
+  const model = buildUnfactorized(cfg, ctx);
+  return cfg.factorize ? factorizeForTraining(model, cfg.factorize) : model;
+}
+
+function buildUnfactorized(cfg: ModelConfig, ctx: ModelContext): tf.LayersModel {
   switch (cfg.name) {
     case 'cryptonets': return buildCryptonets(cfg, ctx);
     case 'lenet5': return buildLenet5(cfg, ctx);
