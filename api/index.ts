@@ -40,7 +40,11 @@ export function prune(config: PipelineConfig, o: RunOptions = {}): Promise<RunRe
  * YAML `export:` section, defaults filled in) and, with `dir`, writes the
  * export (manifest.json + weights.bin) that heprune/server serves.
  */
-export async function compile(model: tf.LayersModel, exportConfig: z.input<typeof exportSchema> = {}, o: { dir?: string; meta?: Record<string, unknown> } = {}): Promise<{ plan: Plan; manifest?: Manifest }> {
+export async function compile(
+  model: tf.LayersModel,
+  exportConfig: z.input<typeof exportSchema> = {},
+  o: { dir?: string; meta?: Record<string, unknown> } = {},
+): Promise<{ plan: Plan; manifest?: Manifest }> {
   const plan = compileModel(model, exportSchema.parse(exportConfig));
   return { plan, ...(o.dir ? { manifest: await writeExport(o.dir, plan, o.meta ?? {}) } : {}) };
 }

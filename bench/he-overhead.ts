@@ -23,7 +23,8 @@ const args = await yargs(hideBin(process.argv))
   .option('runs', { type: 'number', default: 5 })
   .option('reps', { type: 'number', default: 20, describe: 'repetitions per op micro-benchmark' })
   .option('images', { type: 'number', default: 8, describe: 'images for the 1 vs 2 worker throughput' })
-  .strict().parseAsync();
+  .strict()
+  .parseAsync();
 
 const { plan } = await loadExport(args.model);
 const ctx = await CkksContext.create(plan.params);
@@ -35,20 +36,29 @@ type Key = string; // `${op}@${level}`
 const histogram = new Map<Key, number>();
 /** Delegating backend that records (op, input level) for every server operation. */
 function recording(b: SealBackend): CkksBackend<Ciphertext, Plaintext> {
-  const rec = (op: string, c: Ciphertext) => { const k = `${op}@${b.levelOf(c)}`; histogram.set(k, (histogram.get(k) ?? 0) + 1); };
+  const rec = (op: string, c: Ciphertext) => {
+    const k = `${op}@${b.levelOf(c)}`;
+    histogram.set(k, (histogram.get(k) ?? 0) + 1);
+  };
   return new Proxy(b, {
     get(target, prop, recv) {
       const v = Reflect.get(target, prop, recv);
       if (typeof v !== 'function') return v;
       if (['add', 'addPlain', 'mulPlain', 'mul', 'rescale', 'rotate', 'modSwitchTo'].includes(prop as string)) {
-        return (...a: unknown[]) => { rec(prop as string, a[0] as Ciphertext); return (v as (...x: unknown[]) => unknown).apply(target, a); };
+        return (...a: unknown[]) => {
+          rec(prop as string, a[0] as Ciphertext);
+          return (v as (...x: unknown[]) => unknown).apply(target, a);
+        };
       }
       return v.bind(target);
     },
   }) as unknown as CkksBackend<Ciphertext, Plaintext>;
 }
 
-const input = packInput(plan, Float64Array.from({ length: plan.input.slotOf.length }, (_, i) => Math.sin(i)));
+const input = packInput(
+  plan,
+  Float64Array.from({ length: plan.input.slotOf.length }, (_, i) => Math.sin(i)),
+);
 const ct = input.map((v) => client.encodeEncrypt(v));
 for (const c of run(recording(server), prepared, ct)) server.free(c);
 
@@ -64,16 +74,28 @@ times.sort((a, b) => a - b);
 const measured = times[Math.floor(times.length / 2)];
 
 // Unit cost of each (op, level) on real ciphertexts.
-const fresh = (level: number) => { const c = client.encodeEncrypt(input[0]); const d = server.modSwitchTo(c, level); c.delete(); return d; };
+const fresh = (level: number) => {
+  const c = client.encodeEncrypt(input[0]);
+  const d = server.modSwitchTo(c, level);
+  c.delete();
+  return d;
+};
 const rot = galoisSteps(plan)[0] ?? 1;
 const unit = new Map<Key, number>();
 for (const key of histogram.keys()) {
-  const [op, l] = key.split('@'); const level = Number(l);
-  const a = fresh(level), b = fresh(level);
+  const [op, l] = key.split('@');
+  const level = Number(l);
+  const a = fresh(level),
+    b = fresh(level);
   const pt = server.encode(input[0], level, server.rescalePrime(level));
   const f: Record<string, () => Ciphertext> = {
-    add: () => server.add(a, b), addPlain: () => server.addPlain(a, server.encode(input[0], level)), mulPlain: () => server.mulPlain(a, pt),
-    mul: () => server.mul(a, b), rescale: () => server.rescale(server.mulPlain(a, pt)), rotate: () => server.rotate(a, rot), modSwitchTo: () => server.modSwitchTo(a, Math.max(0, level - 1)),
+    add: () => server.add(a, b),
+    addPlain: () => server.addPlain(a, server.encode(input[0], level)),
+    mulPlain: () => server.mulPlain(a, pt),
+    mul: () => server.mul(a, b),
+    rescale: () => server.rescale(server.mulPlain(a, pt)),
+    rotate: () => server.rotate(a, rot),
+    modSwitchTo: () => server.modSwitchTo(a, Math.max(0, level - 1)),
   };
   const samples: number[] = [];
   for (let i = 0; i < args.reps; i++) {
@@ -85,12 +107,26 @@ for (const key of histogram.keys()) {
   samples.sort((x, y) => x - y);
   let ms = samples[Math.floor(samples.length / 2)];
   // rescale and addPlain timings above include a helper op: subtract its median.
-  if (op === 'rescale') { const s2: number[] = []; for (let i = 0; i < args.reps; i++) { const t0 = performance.now(); const r = server.mulPlain(a, pt); s2.push(performance.now() - t0); r.delete(); } s2.sort((x, y) => x - y); ms -= s2[Math.floor(s2.length / 2)]; }
+  if (op === 'rescale') {
+    const s2: number[] = [];
+    for (let i = 0; i < args.reps; i++) {
+      const t0 = performance.now();
+      const r = server.mulPlain(a, pt);
+      s2.push(performance.now() - t0);
+      r.delete();
+    }
+    s2.sort((x, y) => x - y);
+    ms -= s2[Math.floor(s2.length / 2)];
+  }
   unit.set(key, Math.max(ms, 0));
-  a.delete(); b.delete(); pt.delete();
+  a.delete();
+  b.delete();
+  pt.delete();
 }
 
-console.log(`\nHE engine overhead: ${args.model} (N=${plan.params.polyModulusDegree}, [${plan.params.coeffModulusBits.join(', ')}]), node ${process.version}`);
+console.log(
+  `\nHE engine overhead: ${args.model} (N=${plan.params.polyModulusDegree}, [${plan.params.coeffModulusBits.join(', ')}]), node ${process.version}`,
+);
 console.log('| op@level | count | unit ms | total ms |\n|---|---|---|---|');
 let predicted = 0;
 for (const [key, count] of [...histogram.entries()].sort()) {
@@ -102,7 +138,10 @@ console.log(`\nmeasured server latency (median of ${args.runs}): ${measured.toFi
 console.log(`Σ count × unit time: ${predicted.toFixed(1)} ms`);
 console.log(`engine overhead ratio: ${(measured / predicted).toFixed(3)} (target <= 1.15)`);
 for (const c of ct) c.delete();
-freePrepared(server, prepared); server.delete(); client.delete(); ctx.delete();
+freePrepared(server, prepared);
+server.delete();
+client.delete();
+ctx.delete();
 
 // Throughput: 1 vs 2 worker threads, each with its own node-seal instance and keys (setup excluded).
 const inputs = Array.from({ length: args.images }, () => input);
@@ -113,6 +152,10 @@ for (const workers of [1, 2]) {
   const serverTotal = r.results.reduce((a, x) => a + x.serverMs + x.encryptMs + x.decryptMs, 0);
   // Steady state: images finished per second between the first and the last result (key generation excluded).
   tput.push((starts.length - 1) / ((starts[starts.length - 1] - starts[0]) / 1000));
-  console.log(`${workers} worker(s): ${r.results.length} images, mean per-image time ${(serverTotal / args.images).toFixed(0)} ms, wall ${(r.wallMs / 1000).toFixed(1)} s incl. key generation`);
+  console.log(
+    `${workers} worker(s): ${r.results.length} images, mean per-image time ${(serverTotal / args.images).toFixed(0)} ms, wall ${(r.wallMs / 1000).toFixed(1)} s incl. key generation`,
+  );
 }
-console.log(`throughput after setup: ${tput.map((t) => t.toFixed(2)).join(' vs ')} images/s → 2 workers speedup ${(tput[1] / tput[0]).toFixed(2)}x`);
+console.log(
+  `throughput after setup: ${tput.map((t) => t.toFixed(2)).join(' vs ')} images/s → 2 workers speedup ${(tput[1] / tput[0]).toFixed(2)}x`,
+);

@@ -21,7 +21,10 @@ export async function setUp(plan: Plan, plaintextBudget: number) {
 export type LatencySetup = Awaited<ReturnType<typeof setUp>>;
 
 export function tearDown(s: LatencySetup): void {
-  freePrepared(s.server, s.prepared); s.server.delete(); s.client.delete(); s.ctx.delete();
+  freePrepared(s.server, s.prepared);
+  s.server.delete();
+  s.client.delete();
+  s.ctx.delete();
 }
 
 /** One inference: client encryption ms and server ms (a masked refresh's client share excluded). */
@@ -30,7 +33,15 @@ export function infer(s: LatencySetup, packed: Float64Array[]): { encryptMs: num
   const cts = packed.map((v) => s.client.encodeEncrypt(v));
   const t1 = performance.now();
   let clientMs = 0;
-  const out = run(s.server, s.prepared, cts, undefined, s.client.refreshChannel((_bytes, ms) => { clientMs += ms; }));
+  const out = run(
+    s.server,
+    s.prepared,
+    cts,
+    undefined,
+    s.client.refreshChannel((_bytes, ms) => {
+      clientMs += ms;
+    }),
+  );
   const t2 = performance.now();
   for (const c of [...out, ...cts]) s.server.free(c);
   return { encryptMs: t1 - t0, serverMs: t2 - t1 - clientMs };

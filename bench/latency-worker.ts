@@ -8,7 +8,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadExport } from '../export/artifact.js';
 import { infer, setUp, tearDown } from './latency-session.js';
 
-const { dir, packed, plaintextBudget, warmup } = workerData as { dir: string; packed: Float64Array[]; plaintextBudget: number; warmup: number };
+const { dir, packed, plaintextBudget, warmup } = workerData as {
+  dir: string;
+  packed: Float64Array[];
+  plaintextBudget: number;
+  warmup: number;
+};
 try {
   const { plan } = await loadExport(dir);
   const s = await setUp(plan, plaintextBudget);

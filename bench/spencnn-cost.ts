@@ -28,16 +28,26 @@ const args = await yargs(hideBin(process.argv))
   .option('model', { type: 'string', default: 'vgg5', choices: ['lenet5', 'vgg5', 'hefnet'] })
   .option('groups', { type: 'string', demandOption: true, describe: 'groups per convolution, comma-separated (e.g. 1,8,8)' })
   .option('layers', { type: 'string', demandOption: true, describe: 'convolutions to prune, comma-separated' })
-  .option('sparsity', { type: 'number', default: 0.5, describe: 'fraction of each layer\'s weights pruned (sub-blocks, cost-guided)' })
+  .option('sparsity', { type: 'number', default: 0.5, describe: "fraction of each layer's weights pruned (sub-blocks, cost-guided)" })
   .option('blocks', { type: 'string', default: 'mux', choices: ['tight', 'pow2', 'mux'] })
-  .strict().parseAsync();
+  .strict()
+  .parseAsync();
 
 await initBackend('wasm');
 const shape: [number, number, number] = args.model === 'lenet5' ? [28, 28, 1] : [32, 32, 3];
 const groups = args.groups.split(',').map(Number);
-const build = (g: number[]) => withSeededRandom(1, () => buildModel(modelSchema.parse({
-  name: args.model, activation: 'quadratic', batchNorm: args.model !== 'lenet5', groups: args.model === 'lenet5' ? g[g.length - 1] : g,
-}), { inputShape: shape, numClasses: 10 }));
+const build = (g: number[]) =>
+  withSeededRandom(1, () =>
+    buildModel(
+      modelSchema.parse({
+        name: args.model,
+        activation: 'quadratic',
+        batchNorm: args.model !== 'lenet5',
+        groups: args.model === 'lenet5' ? g[g.length - 1] : g,
+      }),
+      { inputShape: shape, numClasses: 10 },
+    ),
+  );
 const opts: CompileOptions = { scaleBits: 40, channelBlocks: args.blocks as CompileOptions['channelBlocks'], maxGaloisKeyBytes: 2 ** 30 };
 
 const rows: { what: string; plan: Plan; seconds: number }[] = [];
@@ -68,6 +78,7 @@ console.log(`${args.model}, ${args.blocks} channel blocks, untrained weights`);
 console.log('| plan | plaintext mults | rotations | relative cost | vs dense | compile s |');
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) {
-  const c = planCounts(r.plan).total, cost = relativeCost(r.plan);
+  const c = planCounts(r.plan).total,
+    cost = relativeCost(r.plan);
   console.log(`| ${r.what} | ${c.mulPlain} | ${c.rotate} | ${cost.toFixed(0)} | ${(ref / cost).toFixed(2)}x | ${r.seconds.toFixed(1)} |`);
 }

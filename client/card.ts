@@ -9,39 +9,50 @@ import type { ClientLayout } from '../plan/plan.js';
  */
 export const CARD_FORMAT = 'heprune-client-card';
 
-const layout = z.object({
-  shape: z.array(z.number().int()), cts: z.number().int().positive(), period: z.number().int().positive().optional(),
-  desc: z.string(), slotOf: z.array(z.number().int()),
-}).strict();
+const layout = z
+  .object({
+    shape: z.array(z.number().int()),
+    cts: z.number().int().positive(),
+    period: z.number().int().positive().optional(),
+    desc: z.string(),
+    slotOf: z.array(z.number().int()),
+  })
+  .strict();
 
-export const cardSchema = z.object({
-  format: z.literal(CARD_FORMAT),
-  version: z.literal(1),
-  params: z.object({ polyModulusDegree: z.number().int(), coeffModulusBits: z.array(z.number().int()), scaleBits: z.number().int() }).strict(),
-  /** Always 128: the server refuses anything else, and SEAL enforces it when the client builds its context. */
-  securityBits: z.literal(128),
-  slots: z.number().int().positive(),
-  input: layout,
-  inputCopies: z.array(z.number().int()),
-  clientRotations: z.array(z.number().int()).optional(),
-  output: layout,
-  outputConstants: z.record(z.string(), z.number()).optional(),
-  /** The Galois keys to upload: exactly these steps (the server refuses others and extra ones). */
-  galoisSteps: z.array(z.number().int()),
-  /** Ciphertexts one input frame carries (the input and its client-rotated copies). */
-  sentCiphertexts: z.number().int().positive(),
-  /** Masked refresh: ciphertexts one inference round-trips through the client (0: none). */
-  refreshRounds: z.number().int().nonnegative(),
-  model: z.object({
-    name: z.string().optional(), task: z.string().optional(), dataset: z.string().optional(),
-    /** Image shape the model reads, [H, W, C]. */
-    shape: z.array(z.number().int()).optional(),
-    numClasses: z.number().int().optional(),
-    normalization: z.object({ kind: z.string(), mean: z.array(z.number()), std: z.array(z.number()) }).optional(),
-  }),
-  /** Request size limits the server enforces, in bytes. */
-  limits: z.object({ keysBytes: z.number().int(), inferBytes: z.number().int(), refreshBytes: z.number().int() }).optional(),
-}).strict();
+export const cardSchema = z
+  .object({
+    format: z.literal(CARD_FORMAT),
+    version: z.literal(1),
+    params: z
+      .object({ polyModulusDegree: z.number().int(), coeffModulusBits: z.array(z.number().int()), scaleBits: z.number().int() })
+      .strict(),
+    /** Always 128: the server refuses anything else, and SEAL enforces it when the client builds its context. */
+    securityBits: z.literal(128),
+    slots: z.number().int().positive(),
+    input: layout,
+    inputCopies: z.array(z.number().int()),
+    clientRotations: z.array(z.number().int()).optional(),
+    output: layout,
+    outputConstants: z.record(z.string(), z.number()).optional(),
+    /** The Galois keys to upload: exactly these steps (the server refuses others and extra ones). */
+    galoisSteps: z.array(z.number().int()),
+    /** Ciphertexts one input frame carries (the input and its client-rotated copies). */
+    sentCiphertexts: z.number().int().positive(),
+    /** Masked refresh: ciphertexts one inference round-trips through the client (0: none). */
+    refreshRounds: z.number().int().nonnegative(),
+    model: z.object({
+      name: z.string().optional(),
+      task: z.string().optional(),
+      dataset: z.string().optional(),
+      /** Image shape the model reads, [H, W, C]. */
+      shape: z.array(z.number().int()).optional(),
+      numClasses: z.number().int().optional(),
+      normalization: z.object({ kind: z.string(), mean: z.array(z.number()), std: z.array(z.number()) }).optional(),
+    }),
+    /** Request size limits the server enforces, in bytes. */
+    limits: z.object({ keysBytes: z.number().int(), inferBytes: z.number().int(), refreshBytes: z.number().int() }).optional(),
+  })
+  .strict();
 export type ClientCard = z.infer<typeof cardSchema>;
 
 export function parseCard(raw: unknown): ClientCard {
@@ -57,9 +68,14 @@ export function parseCard(raw: unknown): ClientCard {
 export function cardLayout(c: ClientCard): ClientLayout {
   const l = (x: ClientCard['input']) => ({ ...x, slotOf: Int32Array.from(x.slotOf) });
   return {
-    slots: c.slots, input: l(c.input), inputCopies: c.inputCopies, output: l(c.output),
+    slots: c.slots,
+    input: l(c.input),
+    inputCopies: c.inputCopies,
+    output: l(c.output),
     ...(c.clientRotations ? { clientRotations: c.clientRotations } : {}),
-    ...(c.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(c.outputConstants).map(([k, v]) => [Number(k), v])) } : {}),
+    ...(c.outputConstants
+      ? { outputConstants: Object.fromEntries(Object.entries(c.outputConstants).map(([k, v]) => [Number(k), v])) }
+      : {}),
   };
 }
 

@@ -24,17 +24,25 @@ export interface ClientOptions {
 export class HeClient {
   private readonly layout: ClientLayout;
 
-  private constructor(readonly card: ClientCard, private readonly ctx: CkksContext, private readonly keys: CkksClient, private readonly chunk: number) {
+  private constructor(
+    readonly card: ClientCard,
+    private readonly ctx: CkksContext,
+    private readonly keys: CkksClient,
+    private readonly chunk: number,
+  ) {
     this.layout = cardLayout(card);
   }
 
   /** `card`: the parsed JSON of GET /card (validated here). */
   static async create(card: unknown, o: ClientOptions = {}): Promise<HeClient> {
     const c = parseCard(card);
-    const ctx = await CkksContext.create(c.params, o.seal ?? await loadSealPlain());
+    const ctx = await CkksContext.create(c.params, o.seal ?? (await loadSealPlain()));
     try {
       return new HeClient(c, ctx, new CkksClient(ctx, { compression: o.compression }), o.keyChunk ?? 8);
-    } catch (e) { ctx.delete(); throw e; }
+    } catch (e) {
+      ctx.delete();
+      throw e;
+    }
   }
 
   /** The evaluation keys for the server: relinearisation keys and exactly the card's Galois steps (a keys frame). */
@@ -48,12 +56,15 @@ export class HeClient {
   }
 
   /** Raw pixels (0..255, HWC, the card's model shape) normalised as the model was trained. */
-  normalize(pixels: ArrayLike<number>): Float64Array { return normalizePixels(this.card, pixels); }
+  normalize(pixels: ArrayLike<number>): Float64Array {
+    return normalizePixels(this.card, pixels);
+  }
 
   /** Packs one normalised input (HWC) with its copies and client rotations, encrypts it: an input frame for `session`. */
   encryptInput(values: ArrayLike<number>, session: string): Uint8Array {
     const need = this.card.input.slotOf.length;
-    if (values.length !== need) throw new Error(`the model reads ${need} input values (${this.card.input.shape.join('x')}), got ${values.length}`);
+    if (values.length !== need)
+      throw new Error(`the model reads ${need} input values (${this.card.input.shape.join('x')}), got ${values.length}`);
     const parts = packInput(this.layout, values).map((v) => this.keys.encrypt(v));
     return encodeFrame({ kind: 'input', header: { session }, parts });
   }
@@ -63,15 +74,26 @@ export class HeClient {
     const f = decodeFrame(frame, 'refresh');
     if (f.parts.length !== 1) throw new FrameError(`a refresh frame carries one ciphertext, got ${f.parts.length}`);
     const fresh = this.keys.encrypt(this.keys.decrypt(f.parts[0]));
-    return encodeFrame({ kind: 'refreshed', header: { session: f.header.session, job: f.header.job, round: f.header.round }, parts: [fresh] });
+    return encodeFrame({
+      kind: 'refreshed',
+      header: { session: f.header.session, job: f.header.job, round: f.header.round },
+      parts: [fresh],
+    });
   }
 
   /** Decrypts an output frame and reads the model's output vector out of its slots. */
   decryptOutput(frame: Uint8Array): Float64Array {
     const f = decodeFrame(frame, 'output');
-    if (f.parts.length !== this.card.output.cts) throw new FrameError(`the model's output spans ${this.card.output.cts} ciphertexts, the frame has ${f.parts.length}`);
-    return unpackOutput(this.layout, f.parts.map((p) => this.keys.decrypt(p)));
+    if (f.parts.length !== this.card.output.cts)
+      throw new FrameError(`the model's output spans ${this.card.output.cts} ciphertexts, the frame has ${f.parts.length}`);
+    return unpackOutput(
+      this.layout,
+      f.parts.map((p) => this.keys.decrypt(p)),
+    );
   }
 
-  delete(): void { this.keys.delete(); this.ctx.delete(); }
+  delete(): void {
+    this.keys.delete();
+    this.ctx.delete();
+  }
 }

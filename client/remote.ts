@@ -6,31 +6,53 @@ export interface RemoteResult {
   output: number[];
   /** Index of the largest output (classification). */
   prediction: number;
-  encryptMs: number; decryptMs: number;
+  encryptMs: number;
+  decryptMs: number;
   /** Wall time from sending the input to holding the output frame (network + server + refresh rounds). */
   roundTripMs: number;
   /** Evaluation time the server reported (without refresh waits). */
   serverMs: number;
-  refreshRounds: number; refreshClientMs: number;
-  bytesUp: number; bytesDown: number;
+  refreshRounds: number;
+  refreshClientMs: number;
+  bytesUp: number;
+  bytesDown: number;
 }
 
-export interface SessionInfo { session: string; token: string; ttlSeconds: number; keyBytes: number; keygenMs: number; uploadMs: number }
+export interface SessionInfo {
+  session: string;
+  token: string;
+  ttlSeconds: number;
+  keyBytes: number;
+  keygenMs: number;
+  uploadMs: number;
+}
 
 /** An HTTP error from the server, with its status and JSON message. */
 export class RemoteError extends Error {
-  constructor(readonly status: number, message: string) { super(message); this.name = 'RemoteError'; }
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RemoteError';
+  }
 }
 
 async function check(res: Response, what: string): Promise<Response> {
   if (res.ok) return res;
   let msg = `${res.status} ${res.statusText}`;
-  try { const j = await res.json() as { message?: string }; if (j.message) msg = `${res.status}: ${j.message}`; } catch { /* not JSON */ }
+  try {
+    const j = (await res.json()) as { message?: string };
+    if (j.message) msg = `${res.status}: ${j.message}`;
+  } catch {
+    /* not JSON */
+  }
   throw new RemoteError(res.status, `${what}: ${msg}`);
 }
 
 const binary = (body: Uint8Array, token?: string): RequestInit => ({
-  method: 'POST', body: body as unknown as BodyInit,
+  method: 'POST',
+  body: body as unknown as BodyInit,
   headers: { 'content-type': 'application/octet-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
 });
 
@@ -40,7 +62,11 @@ const binary = (body: Uint8Array, token?: string): RequestInit => ({
  * runs inferences (answering refresh rounds), and deletes the session.
  */
 export class RemoteModel {
-  private constructor(private readonly base: string, readonly client: HeClient, readonly info: SessionInfo) {}
+  private constructor(
+    private readonly base: string,
+    readonly client: HeClient,
+    readonly info: SessionInfo,
+  ) {}
 
   static async connect(url: string, o: ClientOptions = {}): Promise<RemoteModel> {
     const base = url.replace(/\/+$/, '');
@@ -51,9 +77,12 @@ export class RemoteModel {
       const keys = client.evaluationKeys();
       const t1 = performance.now();
       const res = await check(await fetch(`${base}/sessions`, binary(keys)), 'POST /sessions');
-      const s = await res.json() as { session: string; token: string; ttlSeconds: number };
+      const s = (await res.json()) as { session: string; token: string; ttlSeconds: number };
       return new RemoteModel(base, client, { ...s, keyBytes: keys.length, keygenMs: t1 - t0, uploadMs: performance.now() - t1 });
-    } catch (e) { client.delete(); throw e; }
+    } catch (e) {
+      client.delete();
+      throw e;
+    }
   }
 
   /** One inference of a normalised HWC input (use `client.normalize` for raw pixels). */
@@ -62,7 +91,10 @@ export class RemoteModel {
     const t0 = performance.now();
     const input = this.client.encryptInput(values, session);
     const t1 = performance.now();
-    let bytesUp = input.length, bytesDown = 0, rounds = 0, refreshMs = 0;
+    let bytesUp = input.length,
+      bytesDown = 0,
+      rounds = 0,
+      refreshMs = 0;
     let res = await check(await fetch(`${this.base}/sessions/${session}/infer`, binary(input, token)), 'POST infer');
     for (;;) {
       const frame = new Uint8Array(await res.arrayBuffer());
@@ -74,8 +106,16 @@ export class RemoteModel {
         const t3 = performance.now();
         const serverMs = Number(decodeFrame(frame).header.serverMs ?? NaN);
         return {
-          output, prediction: output.indexOf(Math.max(...output)), encryptMs: t1 - t0, decryptMs: t3 - t2,
-          roundTripMs: t2 - t1 - refreshMs, serverMs, refreshRounds: rounds, refreshClientMs: refreshMs, bytesUp, bytesDown,
+          output,
+          prediction: output.indexOf(Math.max(...output)),
+          encryptMs: t1 - t0,
+          decryptMs: t3 - t2,
+          roundTripMs: t2 - t1 - refreshMs,
+          serverMs,
+          refreshRounds: rounds,
+          refreshClientMs: refreshMs,
+          bytesUp,
+          bytesDown,
         };
       }
       const r0 = performance.now();
@@ -91,7 +131,12 @@ export class RemoteModel {
   /** Deletes the session on the server and frees the keys here. */
   async close(): Promise<void> {
     try {
-      await fetch(`${this.base}/sessions/${this.info.session}`, { method: 'DELETE', headers: { authorization: `Bearer ${this.info.token}` } });
-    } finally { this.client.delete(); }
+      await fetch(`${this.base}/sessions/${this.info.session}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${this.info.token}` },
+      });
+    } finally {
+      this.client.delete();
+    }
   }
 }

@@ -43,11 +43,18 @@ export interface FrameHeader {
   [k: string]: unknown;
 }
 
-export interface Frame { kind: FrameKind; header: FrameHeader; parts: Uint8Array[] }
+export interface Frame {
+  kind: FrameKind;
+  header: FrameHeader;
+  parts: Uint8Array[];
+}
 
 /** A malformed frame: the message says what is wrong (servers answer it with a 400). */
 export class FrameError extends Error {
-  constructor(message: string) { super(message); this.name = 'FrameError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'FrameError';
+  }
 }
 
 const KIND_BY_CODE = new Map(Object.entries(FRAME_KINDS).map(([k, v]) => [v as number, k as FrameKind]));
@@ -86,7 +93,9 @@ export function decodeFrame(bytes: Uint8Array, expect?: FrameKind): Frame {
   const hlen = view.getUint32(8, true);
   if (12 + hlen + 4 > bytes.length) throw new FrameError(`the frame header claims ${hlen} bytes, the frame has ${bytes.length - 16}`);
   let header: FrameHeader;
-  try { header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + hlen))) as FrameHeader; } catch {
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + hlen))) as FrameHeader;
+  } catch {
     throw new FrameError('the frame header is not JSON');
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new FrameError('the frame header is not a JSON object');
@@ -97,7 +106,8 @@ export function decodeFrame(bytes: Uint8Array, expect?: FrameKind): Frame {
   for (let i = 0; i < count; i++) {
     if (at + 4 > bytes.length) throw new FrameError(`the frame is truncated: part ${i} of ${count} has no length`);
     const len = view.getUint32(at, true);
-    if (at + 4 + len > bytes.length) throw new FrameError(`the frame is truncated: part ${i} claims ${len} bytes, ${bytes.length - at - 4} remain`);
+    if (at + 4 + len > bytes.length)
+      throw new FrameError(`the frame is truncated: part ${i} claims ${len} bytes, ${bytes.length - at - 4} remain`);
     parts.push(bytes.subarray(at + 4, at + 4 + len));
     at += 4 + len;
   }

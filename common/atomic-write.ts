@@ -19,7 +19,9 @@ export async function ensureDir(dir: string): Promise<void> {
     }
     if (code !== 'ENOENT' || dirname(dir) === dir) throw e;
     await ensureDir(dirname(dir));
-    try { await mkdir(dir); } catch (e2) {
+    try {
+      await mkdir(dir);
+    } catch (e2) {
       // Another process may have created it meanwhile.
       if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw e2;
     }
@@ -37,7 +39,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await ensureDir(dir);
     await writeFile(tmp, data);
     const fh = await open(tmp, 'r');
-    try { await fh.sync(); } finally { await fh.close(); }
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
@@ -67,8 +73,14 @@ export async function replaceDirAtomic(finalDir: string, build: (tmpDir: string)
     throw e;
   }
   let hadOld = false;
-  try { await rename(finalDir, old); hadOld = true; } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { await rm(tmp, { recursive: true, force: true }); throw e; }
+  try {
+    await rename(finalDir, old);
+    hadOld = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      await rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
   }
   await rename(tmp, finalDir);
   if (hadOld) await rm(old, { recursive: true, force: true });
@@ -86,13 +98,22 @@ const LEFTOVER = /^\.(.+)\.([0-9a-f]{12})\.(tmp|old)$/;
  * leftover of `finalDir` (half-built `.tmp`, superseded `.old`) is removed.
  */
 export async function recoverReplacedDir(finalDir: string): Promise<void> {
-  const parent = dirname(finalDir), base = basename(finalDir);
+  const parent = dirname(finalDir),
+    base = basename(finalDir);
   let names: string[];
-  try { names = await readdir(parent); } catch { return; }
+  try {
+    names = await readdir(parent);
+  } catch {
+    return;
+  }
   const mine = names.map((n) => ({ n, m: LEFTOVER.exec(n) })).filter((x) => x.m && x.m[1] === base);
   if (!mine.length) return;
   let present = true;
-  try { await stat(finalDir); } catch { present = false; }
+  try {
+    await stat(finalDir);
+  } catch {
+    present = false;
+  }
   if (!present) {
     const olds = mine.filter((x) => x.m![3] === 'old');
     const built = mine.find((x) => x.m![3] === 'tmp' && olds.some((o) => o.m![2] === x.m![2]));
@@ -113,7 +134,11 @@ export async function recoverReplacedDir(finalDir: string): Promise<void> {
  */
 export async function recoverLeftovers(root: string, depth = 4): Promise<void> {
   let entries: import('node:fs').Dirent[];
-  try { entries = await readdir(root, { withFileTypes: true }); } catch { return; }
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch {
+    return;
+  }
   const bases = new Set<string>();
   for (const e of entries) {
     const m = LEFTOVER.exec(e.name);

@@ -10,7 +10,11 @@ import { writeFileAtomic } from './atomic-write.js';
 export async function writePlot(base: string, spec: TopLevelSpec): Promise<{ svg: string; png: string }> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   let svg: string;
-  try { svg = await view.toSVG(); } finally { view.finalize(); }
+  try {
+    svg = await view.toSVG();
+  } finally {
+    view.finalize();
+  }
   const png = await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer();
   await writeFileAtomic(`${base}.svg`, svg);
   await writeFileAtomic(`${base}.png`, png);
@@ -18,4 +22,9 @@ export async function writePlot(base: string, spec: TopLevelSpec): Promise<{ svg
 }
 
 /** Common look: white background, readable fonts. */
-export const PLOT_CONFIG = { background: 'white', font: 'DejaVu Sans', axis: { labelFontSize: 11, titleFontSize: 12 }, title: { fontSize: 14 } } as const;
+export const PLOT_CONFIG = {
+  background: 'white',
+  font: 'DejaVu Sans',
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  title: { fontSize: 14 },
+} as const;

@@ -13,7 +13,9 @@ const PIXELS = 32 * 32;
 export function parseCifarBinary(buf: Uint8Array, labelBytes: number, labelIndex: number, what: string): Split {
   const rec = labelBytes + 3 * PIXELS;
   if (buf.length === 0 || buf.length % rec !== 0) {
-    throw new UserError(`${what}: ${buf.length} bytes is not a whole number of ${rec}-byte CIFAR records; the file is truncated or not CIFAR binary`);
+    throw new UserError(
+      `${what}: ${buf.length} bytes is not a whole number of ${rec}-byte CIFAR records; the file is truncated or not CIFAR binary`,
+    );
   }
   const count = buf.length / rec;
   const images = new Uint8Array(count * 3 * PIXELS);
@@ -36,7 +38,11 @@ export async function readCifarBinary(paths: string[], labelBytes: number, label
   const parts: Split[] = [];
   for (const p of paths) {
     let buf: Buffer;
-    try { buf = await readFile(p); } catch (e) { throw new UserError(`cannot read ${p}: ${(e as Error).message}`); }
+    try {
+      buf = await readFile(p);
+    } catch (e) {
+      throw new UserError(`cannot read ${p}: ${(e as Error).message}`);
+    }
     parts.push(parseCifarBinary(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), labelBytes, labelIndex, p));
   }
   return concatSplits(parts);
@@ -47,10 +53,13 @@ export function concatSplits(parts: Split[]): Split {
   const count = parts.reduce((a, s) => a + s.count, 0);
   const images = new Uint8Array(parts.reduce((a, s) => a + s.images.length, 0));
   const labels = new Int32Array(count);
-  let io = 0, lo = 0;
+  let io = 0,
+    lo = 0;
   for (const s of parts) {
-    images.set(s.images, io); io += s.images.length;
-    labels.set(s.labels, lo); lo += s.count;
+    images.set(s.images, io);
+    io += s.images.length;
+    labels.set(s.labels, lo);
+    lo += s.count;
   }
   return { images, labels, count };
 }

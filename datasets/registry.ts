@@ -11,7 +11,9 @@ const SOURCES: readonly DatasetSource[] = [mnistSource, fashionMnistSource, cifa
 
 export const DATASET_NAMES = SOURCES.map((s) => s.name) as [string, ...string[]];
 
-export function listSources(): readonly DatasetSource[] { return SOURCES; }
+export function listSources(): readonly DatasetSource[] {
+  return SOURCES;
+}
 
 export function getSource(name: string): DatasetSource {
   const s = SOURCES.find((x) => x.name === name);

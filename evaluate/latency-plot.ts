@@ -6,10 +6,27 @@ export async function writeLatencyPlot(base: string, perStep: Record<string, { m
   const rows = Object.entries(perStep).map(([step, s], i) => ({ step: `${i + 1}. ${step}`, ms: s.median }));
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title, config: PLOT_CONFIG, width: 420, height: { step: 22 }, data: { values: rows },
+    title,
+    config: PLOT_CONFIG,
+    width: 420,
+    height: { step: 22 },
+    data: { values: rows },
     layer: [
-      { mark: 'bar', encoding: { y: { field: 'step', type: 'nominal', sort: null, title: 'plan step' }, x: { field: 'ms', type: 'quantitative', title: 'server ms per image (median)' } } },
-      { mark: { type: 'text', align: 'left', dx: 3 }, encoding: { y: { field: 'step', type: 'nominal', sort: null }, x: { field: 'ms', type: 'quantitative' }, text: { field: 'ms', type: 'quantitative', format: '.0f' } } },
+      {
+        mark: 'bar',
+        encoding: {
+          y: { field: 'step', type: 'nominal', sort: null, title: 'plan step' },
+          x: { field: 'ms', type: 'quantitative', title: 'server ms per image (median)' },
+        },
+      },
+      {
+        mark: { type: 'text', align: 'left', dx: 3 },
+        encoding: {
+          y: { field: 'step', type: 'nominal', sort: null },
+          x: { field: 'ms', type: 'quantitative' },
+          text: { field: 'ms', type: 'quantitative', format: '.0f' },
+        },
+      },
     ],
   };
   await writePlot(base, spec);

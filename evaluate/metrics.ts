@@ -15,7 +15,11 @@ export function summarize(xs: number[]): { mean: number; median: number; p95: nu
 
 export function maxAbsError(a: number[][], b: number[][]): number {
   let m = 0;
-  a.forEach((row, i) => row.forEach((v, j) => { m = Math.max(m, Math.abs(v - b[i][j])); }));
+  a.forEach((row, i) =>
+    row.forEach((v, j) => {
+      m = Math.max(m, Math.abs(v - b[i][j]));
+    }),
+  );
   return m;
 }
 

@@ -10,7 +10,11 @@ try {
   const session = await CkksSession.open(plan, { plaintextBudget });
   port.postMessage({ type: 'ready', setup: session.setup });
   port.on('message', (m: { type: 'image'; index: number; packed: Float64Array[] } | { type: 'close' }) => {
-    if (m.type === 'close') { session.close(); port.close(); return; }
+    if (m.type === 'close') {
+      session.close();
+      port.close();
+      return;
+    }
     try {
       port.postMessage({ type: 'result', index: m.index, result: session.infer(m.packed) });
     } catch (e) {

@@ -13,12 +13,15 @@ export function foldDeadNeurons(chain: HeChain): HeChain {
   for (let li = 0; li + 1 < linears.length; li++) {
     // Only plain chains: a residual input could read the neuron too.
     if (chain.skips.some((s) => s && s.from === li) || chain.pools[li + 1]) continue;
-    const m = linears[li], next = linears[li + 1];
+    const m = linears[li],
+      next = linears[li + 1];
     const dead = new Map<number, number>();
     const lambda = chain.squareLinear?.[li] ?? 0; // an unmerged quadratic's square is b² + λ·b
     // The next map reads b itself when no square is between (a factorised convolution's 1×1 half).
     const read = chain.unsquared?.[li + 1] ? (b: number) => b : (b: number) => b * b + lambda * b;
-    m.rows.forEach((r, o) => { if (r.length === 0) dead.set(o, read(m.bias[o])); });
+    m.rows.forEach((r, o) => {
+      if (r.length === 0) dead.set(o, read(m.bias[o]));
+    });
     if (dead.size === 0) continue;
     next.rows = next.rows.map((r, p) => {
       const kept: number[] = [];

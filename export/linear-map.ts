@@ -24,7 +24,13 @@ export interface LinearMap {
 export const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 export function emptyMap(inShape: number[], outShape: number[]): LinearMap {
-  return { inShape, outShape, rows: Array.from({ length: sizeOf(outShape) }, () => []), bias: new Float64Array(sizeOf(outShape)), stride: 1 };
+  return {
+    inShape,
+    outShape,
+    rows: Array.from({ length: sizeOf(outShape) }, () => []),
+    bias: new Float64Array(sizeOf(outShape)),
+    stride: 1,
+  };
 }
 
 /** True when row o is the single entry [o, w] (identity, scaling, batch norm): composition then just scales rows. */
@@ -36,7 +42,8 @@ function isElementwise(m: LinearMap): boolean {
 export function compose(a: LinearMap, b: LinearMap): LinearMap {
   const out = emptyMap(b.inShape, a.outShape);
   out.stride = a.stride * b.stride;
-  const ea = isElementwise(a), eb = isElementwise(b);
+  const ea = isElementwise(a),
+    eb = isElementwise(b);
   const groups = ea ? b.groups : eb ? a.groups : undefined;
   if (groups && groups > 1) out.groups = groups;
   // Fast paths (a wide conv has tens of millions of entries): an elementwise map on either side only scales entries.
@@ -52,7 +59,10 @@ export function compose(a: LinearMap, b: LinearMap): LinearMap {
     a.rows.forEach((r, o) => {
       let bias = a.bias[o];
       const row = r.slice();
-      for (let e = 0; e < row.length; e += 2) { bias += row[e + 1] * b.bias[row[e]]; row[e + 1] *= b.rows[row[e]][1]; }
+      for (let e = 0; e < row.length; e += 2) {
+        bias += row[e + 1] * b.bias[row[e]];
+        row[e + 1] *= b.rows[row[e]][1];
+      }
       out.rows[o] = row;
       out.bias[o] = bias;
     });
@@ -63,7 +73,9 @@ export function compose(a: LinearMap, b: LinearMap): LinearMap {
     let bias = a.bias[o];
     const ra = a.rows[o];
     for (let e = 0; e < ra.length; e += 2) {
-      const m = ra[e], wa = ra[e + 1], rb = b.rows[m];
+      const m = ra[e],
+        wa = ra[e + 1],
+        rb = b.rows[m];
       bias += wa * b.bias[m];
       for (let f = 0; f < rb.length; f += 2) acc.set(rb[f], (acc.get(rb[f]) ?? 0) + wa * rb[f + 1]);
     }
@@ -81,42 +93,60 @@ export function scaleWeights(m: LinearMap, s: number): void {
 /** Plain evaluation (reference for tests and for folding checks). */
 export function applyMap(m: LinearMap, x: ArrayLike<number>): Float64Array {
   const y = Float64Array.from(m.bias);
-  m.rows.forEach((r, o) => { for (let e = 0; e < r.length; e += 2) y[o] += r[e + 1] * x[r[e]]; });
+  m.rows.forEach((r, o) => {
+    for (let e = 0; e < r.length; e += 2) y[o] += r[e + 1] * x[r[e]];
+  });
   return y;
 }
 
 /** Grouped 2-D convolution; kernel [k, k, Cin/G, Cout] flattened row-major. */
-export function convMap(o: { inShape: [number, number, number]; kernel: Float32Array; bias?: Float32Array; k: number; stride: number; pad: 'same' | 'valid' | number; groups: number; cout: number }): LinearMap {
+export function convMap(o: {
+  inShape: [number, number, number];
+  kernel: Float32Array;
+  bias?: Float32Array;
+  k: number;
+  stride: number;
+  pad: 'same' | 'valid' | number;
+  groups: number;
+  cout: number;
+}): LinearMap {
   const [H, W, C] = o.inShape;
-  const ph = convPad(o.pad, H, o.k, o.stride), pw = convPad(o.pad, W, o.k, o.stride);
-  const cinG = C / o.groups, coutG = o.cout / o.groups;
+  const ph = convPad(o.pad, H, o.k, o.stride),
+    pw = convPad(o.pad, W, o.k, o.stride);
+  const cinG = C / o.groups,
+    coutG = o.cout / o.groups;
   const m = emptyMap([H, W, C], [ph.out, pw.out, o.cout]);
   m.stride = o.stride;
   if (o.groups > 1) m.groups = o.groups;
-  for (let oy = 0; oy < ph.out; oy++) for (let ox = 0; ox < pw.out; ox++) for (let co = 0; co < o.cout; co++) {
-    const row = m.rows[(oy * pw.out + ox) * o.cout + co];
-    const g = Math.floor(co / coutG);
-    for (let ky = 0; ky < o.k; ky++) {
-      const iy = oy * o.stride + ky - ph.top;
-      if (iy < 0 || iy >= H) continue;
-      for (let kx = 0; kx < o.k; kx++) {
-        const ix = ox * o.stride + kx - pw.top;
-        if (ix < 0 || ix >= W) continue;
-        for (let c = 0; c < cinG; c++) {
-          const w = o.kernel[((ky * o.k + kx) * cinG + c) * o.cout + co];
-          if (w !== 0) row.push((iy * W + ix) * C + g * cinG + c, w);
+  for (let oy = 0; oy < ph.out; oy++)
+    for (let ox = 0; ox < pw.out; ox++)
+      for (let co = 0; co < o.cout; co++) {
+        const row = m.rows[(oy * pw.out + ox) * o.cout + co];
+        const g = Math.floor(co / coutG);
+        for (let ky = 0; ky < o.k; ky++) {
+          const iy = oy * o.stride + ky - ph.top;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < o.k; kx++) {
+            const ix = ox * o.stride + kx - pw.top;
+            if (ix < 0 || ix >= W) continue;
+            for (let c = 0; c < cinG; c++) {
+              const w = o.kernel[((ky * o.k + kx) * cinG + c) * o.cout + co];
+              if (w !== 0) row.push((iy * W + ix) * C + g * cinG + c, w);
+            }
+          }
         }
+        if (o.bias) m.bias[(oy * pw.out + ox) * o.cout + co] = o.bias[co];
       }
-    }
-    if (o.bias) m.bias[(oy * pw.out + ox) * o.cout + co] = o.bias[co];
-  }
   return m;
 }
 
 export function denseMap(kernel: Float32Array, bias: Float32Array | undefined, nIn: number, nOut: number, inShape: number[]): LinearMap {
   const m = emptyMap(inShape, [nOut]);
   for (let o = 0; o < nOut; o++) {
-    for (let i = 0; i < nIn; i++) { const w = kernel[i * nOut + o]; if (w !== 0) m.rows[o].push(i, w); }
+    for (let i = 0; i < nIn; i++) {
+      const w = kernel[i * nOut + o];
+      if (w !== 0) m.rows[o].push(i, w);
+    }
     if (bias) m.bias[o] = bias[o];
   }
   return m;
@@ -126,14 +156,17 @@ export function denseMap(kernel: Float32Array, bias: Float32Array | undefined, n
 export function avgPoolMap(inShape: [number, number, number], size: number | 'global'): LinearMap {
   const [H, W, C] = inShape;
   const [sy, sx] = size === 'global' ? [H, W] : [size, size];
-  const oh = Math.floor(H / sy), ow = Math.floor(W / sx);
+  const oh = Math.floor(H / sy),
+    ow = Math.floor(W / sx);
   const m = emptyMap(inShape, size === 'global' ? [C] : [oh, ow, C]);
   m.stride = sy;
   const w = 1 / (sy * sx);
-  for (let oy = 0; oy < oh; oy++) for (let ox = 0; ox < ow; ox++) for (let c = 0; c < C; c++) {
-    const row = m.rows[(oy * ow + ox) * C + c];
-    for (let dy = 0; dy < sy; dy++) for (let dx = 0; dx < sx; dx++) row.push(((oy * sy + dy) * W + ox * sx + dx) * C + c, w);
-  }
+  for (let oy = 0; oy < oh; oy++)
+    for (let ox = 0; ox < ow; ox++)
+      for (let c = 0; c < C; c++) {
+        const row = m.rows[(oy * ow + ox) * C + c];
+        for (let dy = 0; dy < sy; dy++) for (let dx = 0; dx < sx; dx++) row.push(((oy * sy + dy) * W + ox * sx + dx) * C + c, w);
+      }
   return m;
 }
 
@@ -141,7 +174,10 @@ export function avgPoolMap(inShape: [number, number, number], size: number | 'gl
 export function channelAffineMap(shape: number[], scale: Float64Array, shift: Float64Array): LinearMap {
   const C = shape[shape.length - 1];
   const m = emptyMap(shape, shape);
-  m.rows.forEach((r, o) => { r.push(o, scale[o % C]); m.bias[o] = shift[o % C]; });
+  m.rows.forEach((r, o) => {
+    r.push(o, scale[o % C]);
+    m.bias[o] = shift[o % C];
+  });
   return m;
 }
 

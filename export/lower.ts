@@ -2,7 +2,18 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import { PolyActivation } from '../train/layers/poly-activation.js';
 import { GroupedConv2D } from '../train/layers/grouped-conv.js';
-import { applyMap, avgPoolMap, channelAffineMap, compose, convMap, denseMap, identityMap, scaleWeights, sizeOf, type LinearMap } from './linear-map.js';
+import {
+  applyMap,
+  avgPoolMap,
+  channelAffineMap,
+  compose,
+  convMap,
+  denseMap,
+  identityMap,
+  scaleWeights,
+  sizeOf,
+  type LinearMap,
+} from './linear-map.js';
 
 /**
  * A network as HE sees it: linear maps separated by squarings,
@@ -43,7 +54,9 @@ export interface HeChain {
   unsquared?: (boolean | undefined)[];
 }
 
-function data(t: tf.Tensor): Float32Array { return t.dataSync() as Float32Array; }
+function data(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
 
 export interface LowerOptions {
   /**
@@ -61,7 +74,12 @@ export interface LowerOptions {
  * A tensor of the network as pending affine maps of materialised HE tensors
  * (the input, −1, or the square after linear j): Σ_t parts[t](A_t) + bias.
  */
-interface Pending { parts: Map<number, LinearMap>; bias: Float64Array; shape: number[]; fresh?: { tensor: number; alpha: number; c: number } }
+interface Pending {
+  parts: Map<number, LinearMap>;
+  bias: Float64Array;
+  shape: number[];
+  fresh?: { tensor: number; alpha: number; c: number };
+}
 
 const withoutBias = (m: LinearMap): LinearMap => ({ ...m, bias: new Float64Array(m.bias.length) });
 
@@ -89,84 +107,141 @@ function activationOutput(tensor: number, shape: number[], alpha: number, c: num
   return { parts: new Map([[tensor, m]]), bias: new Float64Array(sizeOf(shape)).fill(c), shape, fresh: { tensor, alpha, c } };
 }
 
+const consumers = (l: tf.layers.Layer) => l.outboundNodes.length;
+
+/** The chain being built while lowering walks the layers: its linear maps and what each is followed by. */
+class Lowering {
+  readonly linears: LinearMap[] = [];
+  readonly pools: (number | undefined)[] = [];
+  readonly skips: HeChain['skips'] = [];
+  readonly squareLinear: (number | undefined)[] = [];
+  readonly unsquared: (boolean | undefined)[] = [];
+  constructor(
+    readonly inShape: [number, number, number],
+    private readonly o: LowerOptions,
+  ) {}
+
+  start(): Pending {
+    return {
+      parts: new Map([[-1, identityMap([...this.inShape], [...this.inShape])]]),
+      bias: new Float64Array(sizeOf(this.inShape)),
+      shape: [...this.inShape],
+    };
+  }
+
+  /** Ends the pending maps at an activation (or the output): one linear step, its residual part a skip. */
+  materialise(p: Pending, name: string): LinearMap {
+    const main = p.parts.get(this.linears.length - 1);
+    const others = [...p.parts].filter(([t]) => t !== this.linears.length - 1);
+    if (!main || others.length > 1) {
+      throw new UserError(
+        `layer ${name}: HE export supports chains with at most one residual input per layer (reads tensors ${[...p.parts.keys()].join(', ')})`,
+      );
+    }
+    if (others.length) this.skips[this.linears.length] = { from: others[0][0], map: others[0][1] };
+    const out = { ...main, bias: Float64Array.from(p.bias) };
+    this.linears.push(out);
+    return out;
+  }
+
+  /** The 1×1 half of a factorised convolution: the d×d half ends as a linear step, this one reads its output unsquared. */
+  factorHalf(layer: GroupedConv2D, x: Pending): Pending {
+    if (consumers(layer.inboundNodes[0].inboundLayers[0]) !== 1) {
+      throw new UserError(`layer ${layer.name}: the d×d half of a factorised convolution must feed only its 1×1 half`);
+    }
+    this.materialise(x, layer.name);
+    this.unsquared[this.linears.length] = true;
+    const t = this.linears.length - 1;
+    return apply(linearMapOf(layer, x.shape), {
+      parts: new Map([[t, identityMap(x.shape, x.shape)]]),
+      bias: new Float64Array(sizeOf(x.shape)),
+      shape: x.shape,
+    });
+  }
+
+  /** A polynomial activation: merged into one square where the shift allows, else split (see splitQuadratic). */
+  activation(layer: PolyActivation, x: Pending): Pending {
+    const main = this.materialise(x, layer.name);
+    const t = this.linears.length - 1;
+    const a = { ...layer.coefficients(), name: layer.name };
+    const merged = mergedQuadratic(a, this.o.maxQuadraticShift ?? 64);
+    if (merged) {
+      for (let i = 0; i < main.bias.length; i++) main.bias[i] += merged.shift;
+      return activationOutput(t, x.shape, a.alpha, merged.cPrime);
+    }
+    const { root, factor, linear } = splitQuadratic(a);
+    // Scaled copies: the maps' rows may be shared with tensors other layers still read.
+    this.linears[t] = scaledMap(main, root);
+    const sk = this.skips[t];
+    if (sk) this.skips[t] = { from: sk.from, map: scaledMap(sk.map, root) };
+    this.squareLinear[t] = linear;
+    return activationOutput(t, x.shape, factor, a.c);
+  }
+
+  /** Right after a single-use activation, average pooling is a sum pool by rotations before the next linear map. */
+  poolsByRotation(layer: tf.layers.Layer, x: Pending): boolean {
+    return (
+      layer.getClassName() === 'AveragePooling2D' &&
+      !!x.fresh &&
+      consumers(layer.inboundNodes[0].inboundLayers[0]) === 1 &&
+      (this.o.poolByRotation ?? true)
+    );
+  }
+
+  pool(layer: tf.layers.Layer, x: Pending): Pending {
+    const size = (layer.getConfig().poolSize as number[])[0];
+    const pooled = avgPoolMap(x.shape as [number, number, number], size).outShape;
+    this.pools[this.linears.length] = size;
+    const out = activationOutput(x.fresh!.tensor, pooled, x.fresh!.alpha / (size * size), x.fresh!.c);
+    out.fresh = undefined;
+    return out;
+  }
+
+  chain(): HeChain {
+    const each = <T>(a: T[]) => Array.from({ length: this.linears.length }, (_, i) => a[i]);
+    return {
+      inShape: this.inShape,
+      linears: this.linears,
+      pools: each(this.pools),
+      skips: each(this.skips),
+      squareLinear: each(this.squareLinear),
+      ...(this.unsquared.length ? { unsquared: each(this.unsquared) } : {}),
+    };
+  }
+}
+
 export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain {
   const input = model.inputs[0].shape.slice(1) as number[];
   if (input.length !== 3) throw new UserError(`HE export expects an image input [H, W, C], got [${input.join(', ')}]`);
-  const inShape = input as [number, number, number];
-  const linears: LinearMap[] = [];
-  const pools: (number | undefined)[] = [];
-  const skips: HeChain['skips'] = [];
-  const squareLinear: (number | undefined)[] = [];
-  const unsquared: (boolean | undefined)[] = [];
+  const lw = new Lowering(input as [number, number, number], o);
   const values = new Map<string, Pending>();
-  const start = (): Pending => ({ parts: new Map([[-1, identityMap([...inShape], [...inShape])]]), bias: new Float64Array(sizeOf(inShape)), shape: [...inShape] });
-  const consumers = (l: tf.layers.Layer) => l.outboundNodes.length;
   let last: Pending | undefined;
-  /** Ends the pending maps at an activation (or the output): one linear step, its residual part a skip. */
-  const materialise = (p: Pending, name: string): LinearMap => {
-    const main = p.parts.get(linears.length - 1);
-    const others = [...p.parts].filter(([t]) => t !== linears.length - 1);
-    if (!main || others.length > 1) {
-      throw new UserError(`layer ${name}: HE export supports chains with at most one residual input per layer (reads tensors ${[...p.parts.keys()].join(', ')})`);
-    }
-    if (others.length) skips[linears.length] = { from: others[0][0], map: others[0][1] };
-    const out = { ...main, bias: Float64Array.from(p.bias) };
-    linears.push(out);
-    return out;
-  };
   for (const layer of (model as { layers: tf.layers.Layer[] }).layers) {
-    const cls = layer.getClassName();
-    if (cls === 'InputLayer') continue;
-    const ins = layer.inboundNodes[0].inboundLayers.map((l) => values.get(l.name) ?? start());
+    if (layer.getClassName() === 'InputLayer') continue;
+    const ins = layer.inboundNodes[0].inboundLayers.map((l) => values.get(l.name) ?? lw.start());
     const x = ins[0];
-    const shape = x.shape;
-    let out: Pending;
-    if (cls === 'Add') {
-      out = ins.slice(1).reduce((a, b) => add(a, b, layer.name), x);
-    } else if (layer instanceof GroupedConv2D && layer.factorOf) {
-      // The 1×1 half of a factorised convolution: the d×d half ends as a linear step, this one reads its output unsquared.
-      if (consumers(layer.inboundNodes[0].inboundLayers[0]) !== 1) throw new UserError(`layer ${layer.name}: the d×d half of a factorised convolution must feed only its 1×1 half`);
-      materialise(x, layer.name);
-      unsquared[linears.length] = true;
-      const t = linears.length - 1;
-      out = apply(linearMapOf(layer, shape), { parts: new Map([[t, identityMap(shape, shape)]]), bias: new Float64Array(sizeOf(shape)), shape });
-    } else if (layer instanceof PolyActivation) {
-      const main = materialise(x, layer.name);
-      const t = linears.length - 1;
-      const a = { ...layer.coefficients(), name: layer.name };
-      const merged = mergedQuadratic(a, o.maxQuadraticShift ?? 64);
-      if (merged) {
-        for (let i = 0; i < main.bias.length; i++) main.bias[i] += merged.shift;
-        out = activationOutput(t, shape, a.alpha, merged.cPrime);
-      } else {
-        const { root, factor, linear } = splitQuadratic(a);
-        // Scaled copies: the maps' rows may be shared with tensors other layers still read.
-        linears[t] = scaledMap(main, root);
-        const sk = skips[t];
-        if (sk) skips[t] = { from: sk.from, map: scaledMap(sk.map, root) };
-        squareLinear[t] = linear;
-        out = activationOutput(t, shape, factor, a.c);
-      }
-    } else if (cls === 'AveragePooling2D' && x.fresh && consumers(layer.inboundNodes[0].inboundLayers[0]) === 1 && (o.poolByRotation ?? true)) {
-      // Right after a single-use activation: a sum pool by rotations before the next linear map.
-      const size = (layer.getConfig().poolSize as number[])[0];
-      const pooled = avgPoolMap(shape as [number, number, number], size).outShape;
-      pools[linears.length] = size;
-      out = activationOutput(x.fresh.tensor, pooled, x.fresh.alpha / (size * size), x.fresh.c);
-      out.fresh = undefined;
-    } else {
-      out = apply(linearMapOf(layer, shape), x);
-    }
+    const out: Pending =
+      layer.getClassName() === 'Add'
+        ? ins.slice(1).reduce((a, b) => add(a, b, layer.name), x)
+        : layer instanceof GroupedConv2D && layer.factorOf
+          ? lw.factorHalf(layer, x)
+          : layer instanceof PolyActivation
+            ? lw.activation(layer, x)
+            : lw.poolsByRotation(layer, x)
+              ? lw.pool(layer, x)
+              : apply(linearMapOf(layer, x.shape), x);
     values.set(layer.name, out);
     last = out;
   }
-  materialise(last ?? start(), 'output');
-  const each = <T>(a: T[]) => Array.from({ length: linears.length }, (_, i) => a[i]);
-  return { inShape, linears, pools: each(pools), skips: each(skips), squareLinear: each(squareLinear), ...(unsquared.length ? { unsquared: each(unsquared) } : {}) };
+  lw.materialise(last ?? lw.start(), 'output');
+  return lw.chain();
 }
 
-const scaledMap = (m: LinearMap, r: number): LinearMap =>
-  ({ ...m, rows: m.rows.map((row) => row.map((v, e) => (e % 2 ? v * r : v))), bias: m.bias.map((v) => v * r) });
+const scaledMap = (m: LinearMap, r: number): LinearMap => ({
+  ...m,
+  rows: m.rows.map((row) => row.map((v, e) => (e % 2 ? v * r : v))),
+  bias: m.bias.map((v) => v * r),
+});
 
 type Quadratic = { alpha: number; beta: number; c: number; name: string };
 
@@ -204,7 +279,9 @@ function mergedQuadratic(a: Quadratic, maxShift: number): { shift: number; cPrim
  */
 function splitQuadratic(a: Quadratic): { root: number; factor: number; linear: number } {
   if (!(Number.isFinite(a.alpha) && a.alpha !== 0 && Number.isFinite(a.beta))) {
-    throw new UserError(`activation ${a.name}: α = ${a.alpha}, β = ${a.beta}: not a quadratic CKKS can evaluate (a linear or non-finite activation); retrain it`);
+    throw new UserError(
+      `activation ${a.name}: α = ${a.alpha}, β = ${a.beta}: not a quadratic CKKS can evaluate (a linear or non-finite activation); retrain it`,
+    );
   }
   const root = Math.abs(a.alpha) ** (1 / 6);
   const factor = a.alpha / (root * root);
@@ -216,7 +293,16 @@ function linearMapOf(layer: tf.layers.Layer, shape: number[]): LinearMap {
   const cls = layer.getClassName();
   const w = layer.getWeights();
   if (layer instanceof GroupedConv2D) {
-    return convMap({ inShape: shape as [number, number, number], kernel: data(w[0]), bias: layer.useBias ? data(w[1]) : undefined, k: layer.kernelSize, stride: layer.strides, pad: layer.padding, groups: layer.groups, cout: layer.filters });
+    return convMap({
+      inShape: shape as [number, number, number],
+      kernel: data(w[0]),
+      bias: layer.useBias ? data(w[1]) : undefined,
+      k: layer.kernelSize,
+      stride: layer.strides,
+      pad: layer.padding,
+      groups: layer.groups,
+      cout: layer.filters,
+    });
   } else if (cls === 'Dense') {
     const [nIn, nOut] = w[0].shape;
     if (nIn !== sizeOf(shape)) throw new UserError(`layer ${layer.name}: dense input ${nIn} does not match ${sizeOf(shape)}`);

@@ -22,10 +22,18 @@ export class CkksContext {
     readonly rescalePrimes: number[],
   ) {}
 
-  get m(): MainModule { return this.seal.m; }
-  get slots(): number { return this.params.polyModulusDegree / 2; }
-  get topLevel(): number { return levelsOf(this.params); }
-  get scale(): number { return 2 ** this.params.scaleBits; }
+  get m(): MainModule {
+    return this.seal.m;
+  }
+  get slots(): number {
+    return this.params.polyModulusDegree / 2;
+  }
+  get topLevel(): number {
+    return levelsOf(this.params);
+  }
+  get scale(): number {
+    return 2 ** this.params.scaleBits;
+  }
 
   /** A context on the given node-seal instance (he/context's CkksContext.create loads the heap-watching one by default). */
   static async create(params: HeParams, seal: Seal): Promise<CkksContext> {
@@ -63,8 +71,12 @@ export class CkksContext {
         rescalePrimes.push(Number(last.value()));
         last.delete();
       }
-      mods.delete(); p.delete();
-      if (level === 0) { cd.delete(); break; }
+      mods.delete();
+      p.delete();
+      if (level === 0) {
+        cd.delete();
+        break;
+      }
       const next = cd.nextContextData();
       cd.delete();
       cd = next;

@@ -32,7 +32,10 @@ export class CkksClient {
   private readonly compr: number;
 
   /** `compression`: of everything serialised (default zstd; 'none' for inspection). */
-  constructor(readonly ctx: CkksContext, o: { compression?: 'zstd' | 'none' } = {}) {
+  constructor(
+    readonly ctx: CkksContext,
+    o: { compression?: 'zstd' | 'none' } = {},
+  ) {
     const m = ctx.m;
     this.compr = o.compression === 'none' ? 0 : 2;
     this.keygen = new m.KeyGenerator(ctx.context);
@@ -44,7 +47,9 @@ export class CkksClient {
 
   /** Relinearisation keys and Galois keys for exactly `steps` (deduplicated, 0 dropped), `chunk` steps per serialised key set. */
   serverKeys(steps: number[], chunk = 8): ServerKeys {
-    const uniq = [...new Set(steps.map((s) => ((s % this.ctx.slots) + this.ctx.slots) % this.ctx.slots))].filter((s) => s !== 0).sort((a, b) => a - b);
+    const uniq = [...new Set(steps.map((s) => ((s % this.ctx.slots) + this.ctx.slots) % this.ctx.slots))]
+      .filter((s) => s !== 0)
+      .sort((a, b) => a - b);
     const relin = this.keygen.createRelinKeysSerializable();
     const relinKeys = new Uint8Array(relin.saveToArray(this.mode));
     relin.delete();
@@ -52,13 +57,19 @@ export class CkksClient {
     for (let i = 0; i < uniq.length; i += chunk) {
       const part = uniq.slice(i, i + chunk);
       const gal = this.keygen.createGaloisKeysSerializableWithSteps(Int32Array.from(part));
-      try { galoisKeys.push({ steps: part, bytes: new Uint8Array(gal.saveToArray(this.mode)) }); } finally { gal.delete(); }
+      try {
+        galoisKeys.push({ steps: part, bytes: new Uint8Array(gal.saveToArray(this.mode)) });
+      } finally {
+        gal.delete();
+      }
     }
     assertHeapHeadroom(this.ctx.seal, 'generating evaluation keys');
     return { relinKeys, galoisKeys, galoisSteps: uniq };
   }
 
-  private get mode() { return this.compr === 0 ? this.ctx.m.ComprModeType.none : this.ctx.m.ComprModeType.zstd; }
+  private get mode() {
+    return this.compr === 0 ? this.ctx.m.ComprModeType.none : this.ctx.m.ComprModeType.zstd;
+  }
 
   encodeEncrypt(values: ArrayLike<number>): Ciphertext {
     const m = this.ctx.m;
@@ -71,12 +82,17 @@ export class CkksClient {
     } catch (e) {
       ct.delete();
       throw sealError(this.ctx.seal, e, 'encrypt');
-    } finally { pt.delete(); }
+    } finally {
+      pt.delete();
+    }
   }
 
   encryptPlaintext(pt: Plaintext): Ciphertext {
     const ct = new this.ctx.m.Ciphertext();
-    try { this.encryptor.encrypt(pt, ct); return ct; } catch (e) {
+    try {
+      this.encryptor.encrypt(pt, ct);
+      return ct;
+    } catch (e) {
       ct.delete();
       throw sealError(this.ctx.seal, e, 'encrypt');
     }
@@ -85,7 +101,11 @@ export class CkksClient {
   /** Encrypts one packed input and serialises it for the server. */
   encrypt(values: ArrayLike<number>): Uint8Array {
     const ct = this.encodeEncrypt(values);
-    try { return new Uint8Array(ct.saveToArray(this.mode)); } finally { ct.delete(); }
+    try {
+      return new Uint8Array(ct.saveToArray(this.mode));
+    } finally {
+      ct.delete();
+    }
   }
 
   decryptCiphertext(ct: Ciphertext): Float64Array {
@@ -95,7 +115,9 @@ export class CkksClient {
       return Float64Array.from(this.ctx.encoder.decodeFloat64(pt) as ArrayLike<number>);
     } catch (e) {
       throw sealError(this.ctx.seal, e, 'decrypt');
-    } finally { pt.delete(); }
+    } finally {
+      pt.delete();
+    }
   }
 
   /**
@@ -124,7 +146,9 @@ export class CkksClient {
     try {
       ct.loadFromArray(this.ctx.context, bytes);
       return this.decryptCiphertext(ct);
-    } finally { ct.delete(); }
+    } finally {
+      ct.delete();
+    }
   }
 
   delete(): void {

@@ -9,6 +9,6 @@ import { loadSeal, type Seal } from './seal-module.js';
  */
 export class CkksContext extends Base {
   static override async create(params: HeParams, seal?: Seal): Promise<Base> {
-    return Base.create(params, seal ?? await loadSeal());
+    return Base.create(params, seal ?? (await loadSeal()));
   }
 }

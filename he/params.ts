@@ -30,7 +30,8 @@ function build(n: number, levels: number, scaleBits: number, headroomBits: numbe
  * at N=32768 costs ~14x one at N=16384), so the search goes up from 8192.
  */
 export function selectParams(r: ParamRequest): HeParams {
-  const scaleBits = r.scaleBits ?? 40, headroom = r.headroomBits ?? 20;
+  const scaleBits = r.scaleBits ?? 40,
+    headroom = r.headroomBits ?? 20;
   if (scaleBits < 20 || scaleBits > 59) throw new UserError(`scaleBits ${scaleBits}: expected 20..59`);
   for (const n of [8192, 16384, 32768]) {
     if (n / 2 < r.slots) continue;
@@ -40,13 +41,15 @@ export function selectParams(r: ParamRequest): HeParams {
   const maxLevels = Math.floor((MAX_BITS_128[32768] - 2 * Math.min(60, scaleBits + headroom)) / scaleBits);
   throw new UserError(
     `no 128-bit-secure CKKS parameters hold ${r.levels} levels at ${scaleBits}-bit scale and ${r.slots} slots ` +
-    `(N=32768 holds at most ${maxLevels} levels at this scale); lower the scale bits, or use masked refresh to split the depth`);
+      `(N=32768 holds at most ${maxLevels} levels at this scale); lower the scale bits, or use masked refresh to split the depth`,
+  );
 }
 
 /** Checks explicit parameters: 128-bit security, prime sizes, and that they fit the plan. */
 export function checkParams(p: HeParams, need?: { levels: number; slots: number }, where = 'export.params'): void {
   const limit = MAX_BITS_128[p.polyModulusDegree];
-  if (limit === undefined) throw new UserError(`${where}.polyModulusDegree ${p.polyModulusDegree}: expected one of ${Object.keys(MAX_BITS_128).join(', ')}`);
+  if (limit === undefined)
+    throw new UserError(`${where}.polyModulusDegree ${p.polyModulusDegree}: expected one of ${Object.keys(MAX_BITS_128).join(', ')}`);
   const bad = p.coeffModulusBits.find((b) => !Number.isInteger(b) || b < 20 || b > 60);
   if (bad !== undefined) throw new UserError(`${where}.coeffModulusBits: prime size ${bad} outside 20..60 bits`);
   if (p.coeffModulusBits.length < 2) throw new UserError(`${where}.coeffModulusBits: need at least a first and a special prime`);
@@ -54,7 +57,8 @@ export function checkParams(p: HeParams, need?: { levels: number; slots: number 
   if (total > limit) {
     throw new UserError(
       `${where}: ${total} coefficient-modulus bits at N=${p.polyModulusDegree} are not 128-bit secure (at most ${limit}); ` +
-      `use fewer or smaller primes, or N=${p.polyModulusDegree * 2}`);
+        `use fewer or smaller primes, or N=${p.polyModulusDegree * 2}`,
+    );
   }
   if (p.scaleBits > Math.min(...p.coeffModulusBits.slice(1, -1), 60)) {
     throw new UserError(`${where}.scaleBits ${p.scaleBits} exceeds the rescale primes' bits`);
@@ -63,17 +67,27 @@ export function checkParams(p: HeParams, need?: { levels: number; slots: number 
   // until the values are noise, while the simulator, dividing exactly, still looks right.
   const off = p.coeffModulusBits.slice(1, -1).find((b) => Math.abs(b - p.scaleBits) > 1);
   if (off !== undefined) {
-    throw new UserError(`${where}.scaleBits ${p.scaleBits} does not match the rescale primes (${off} bits in coeffModulusBits [${p.coeffModulusBits.join(', ')}]): ` +
-      `after each multiplication the scale is divided by a rescale prime, so 2^${p.scaleBits} would drift by 2^${off - p.scaleBits} per level and the result be noise; ` +
-      `make the middle primes ${p.scaleBits} bits, or set scaleBits to their size`);
+    throw new UserError(
+      `${where}.scaleBits ${p.scaleBits} does not match the rescale primes (${off} bits in coeffModulusBits [${p.coeffModulusBits.join(', ')}]): ` +
+        `after each multiplication the scale is divided by a rescale prime, so 2^${p.scaleBits} would drift by 2^${off - p.scaleBits} per level and the result be noise; ` +
+        `make the middle primes ${p.scaleBits} bits, or set scaleBits to their size`,
+    );
   }
   const short = missingPrimes(p.coeffModulusBits, p.polyModulusDegree);
   if (short) {
-    throw new UserError(`${where}.coeffModulusBits asks for ${short.asked} primes of ${short.bits} bits at N=${p.polyModulusDegree}, ` +
-      `but only ${short.exist} such primes (p ≡ 1 mod ${2 * p.polyModulusDegree}) exist; use larger primes`);
+    throw new UserError(
+      `${where}.coeffModulusBits asks for ${short.asked} primes of ${short.bits} bits at N=${p.polyModulusDegree}, ` +
+        `but only ${short.exist} such primes (p ≡ 1 mod ${2 * p.polyModulusDegree}) exist; use larger primes`,
+    );
   }
   if (need) {
-    const fit = (() => { try { return selectParams({ levels: need.levels, slots: need.slots, scaleBits: p.scaleBits }); } catch { return undefined; } })();
+    const fit = (() => {
+      try {
+        return selectParams({ levels: need.levels, slots: need.slots, scaleBits: p.scaleBits });
+      } catch {
+        return undefined;
+      }
+    })();
     const suggest = fit ? ` (these would fit: N=${fit.polyModulusDegree}, coeffModulusBits [${fit.coeffModulusBits.join(', ')}])` : '';
     if (levelsOf(p) < need.levels) throw new UserError(`${where}: ${levelsOf(p)} levels, the plan needs ${need.levels}${suggest}`);
     if (slotsOf(p) < need.slots) throw new UserError(`${where}: ${slotsOf(p)} slots, the plan needs ${need.slots}${suggest}`);

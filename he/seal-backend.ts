@@ -22,7 +22,11 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
   private readonly hasRelin: boolean;
 
   /** `keys` null: no evaluation keys (encodes weights, adds and multiplies by plaintexts; ciphertext products and rotations throw). */
-  constructor(readonly ctx: CkksContext, keys: ServerKeys | null, private readonly client?: CkksClient) {
+  constructor(
+    readonly ctx: CkksContext,
+    keys: ServerKeys | null,
+    private readonly client?: CkksClient,
+  ) {
     const m = ctx.m;
     this.evaluator = new m.Evaluator(ctx.context);
     this.relinKeys = new m.RelinKeys();
@@ -43,33 +47,52 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
     ctx.parmsIds.forEach((p, level) => this.levelByParms.set(String(p.values()), level));
   }
 
-  get slots(): number { return this.ctx.slots; }
-  get topLevel(): number { return this.ctx.topLevel; }
-  get scale(): number { return this.ctx.scale; }
+  get slots(): number {
+    return this.ctx.slots;
+  }
+  get topLevel(): number {
+    return this.ctx.topLevel;
+  }
+  get scale(): number {
+    return this.ctx.scale;
+  }
 
   private run<T>(what: string, f: () => T, cleanup?: () => void): T {
     let r: T;
-    try { r = f(); } catch (e) {
+    try {
+      r = f();
+    } catch (e) {
       cleanup?.();
       throw new HeOpError(sealError(this.ctx.seal, e, what).message);
     }
     // Never hand back a result computed with the heap at its limit.
-    try { assertHeapHeadroom(this.ctx.seal, what); } catch (e) { cleanup?.(); throw new HeOpError((e as Error).message); }
+    try {
+      assertHeapHeadroom(this.ctx.seal, what);
+    } catch (e) {
+      cleanup?.();
+      throw new HeOpError((e as Error).message);
+    }
     return r;
   }
 
-  private newCt(): Ciphertext { return new this.ctx.m.Ciphertext(); }
+  private newCt(): Ciphertext {
+    return new this.ctx.m.Ciphertext();
+  }
 
   encode(values: ArrayLike<number>, level: number, scale = this.scale): Plaintext {
     if (values.length > this.slots) throw new HeOpError(`encode: ${values.length} values for ${this.slots} slots`);
     if (level < 0 || level > this.topLevel) throw new HeOpError(`encode: level ${level} outside 0..${this.topLevel}`);
     this.counts.encode++;
     const pt = new this.ctx.m.Plaintext();
-    return this.run('encode', () => {
-      this.ctx.encoder.encode(Float64Array.from(values as ArrayLike<number>), scale, pt);
-      if (level < this.topLevel) this.evaluator.plainModSwitchToInplace(pt, this.ctx.parmsIds[level]);
-      return pt;
-    }, () => pt.delete());
+    return this.run(
+      'encode',
+      () => {
+        this.ctx.encoder.encode(Float64Array.from(values as ArrayLike<number>), scale, pt);
+        if (level < this.topLevel) this.evaluator.plainModSwitchToInplace(pt, this.ctx.parmsIds[level]);
+        return pt;
+      },
+      () => pt.delete(),
+    );
   }
 
   encrypt(p: Plaintext): Ciphertext {
@@ -86,17 +109,36 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
 
   private binary(what: string, f: (out: Ciphertext) => void): Ciphertext {
     const out = this.newCt();
-    return this.run(what, () => { f(out); return out; }, () => out.delete());
+    return this.run(
+      what,
+      () => {
+        f(out);
+        return out;
+      },
+      () => out.delete(),
+    );
   }
 
-  add(a: Ciphertext, b: Ciphertext): Ciphertext { this.counts.add++; return this.binary('add', (o) => this.evaluator.add(a, b, o)); }
-  addPlain(a: Ciphertext, p: Plaintext): Ciphertext { this.counts.addPlain++; return this.binary('addPlain', (o) => this.evaluator.addPlain(a, p, o)); }
-  mulPlain(a: Ciphertext, p: Plaintext): Ciphertext { this.counts.mulPlain++; return this.binary('mulPlain', (o) => this.evaluator.multiplyPlain(a, p, o)); }
+  add(a: Ciphertext, b: Ciphertext): Ciphertext {
+    this.counts.add++;
+    return this.binary('add', (o) => this.evaluator.add(a, b, o));
+  }
+  addPlain(a: Ciphertext, p: Plaintext): Ciphertext {
+    this.counts.addPlain++;
+    return this.binary('addPlain', (o) => this.evaluator.addPlain(a, p, o));
+  }
+  mulPlain(a: Ciphertext, p: Plaintext): Ciphertext {
+    this.counts.mulPlain++;
+    return this.binary('mulPlain', (o) => this.evaluator.multiplyPlain(a, p, o));
+  }
 
   mul(a: Ciphertext, b: Ciphertext): Ciphertext {
     if (!this.hasRelin) throw new HeOpError('mul: this backend holds no relinearisation keys');
     this.counts.mul++;
-    return this.binary('mul', (o) => { this.evaluator.multiply(a, b, o); this.evaluator.relinearizeInplace(o, this.relinKeys); });
+    return this.binary('mul', (o) => {
+      this.evaluator.multiply(a, b, o);
+      this.evaluator.relinearizeInplace(o, this.relinKeys);
+    });
   }
 
   rescale(a: Ciphertext): Ciphertext {
@@ -130,16 +172,23 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
   verifyKeys(): void {
     if (this.hasRelin && this.relinKeys.size() === 0) throw new Error('the relinearisation keys are empty');
     const twoN = BigInt(2 * this.ctx.params.polyModulusDegree);
-    const elt = (step: number) => { let e = 1n; for (let i = 0; i < step; i++) e = (e * 3n) % twoN; return Number(e); };
+    const elt = (step: number) => {
+      let e = 1n;
+      for (let i = 0; i < step; i++) e = (e * 3n) % twoN;
+      return Number(e);
+    };
     for (const g of this.keySets) {
       const steps = [...this.galoisKeys].filter(([, k]) => k === g).map(([s]) => s);
       const missing = steps.find((s) => !g.hasKey(elt(s)));
       if (missing !== undefined) throw new Error(`the Galois keys said to cover step ${missing} hold no key for it`);
-      if (g.size() !== steps.length) throw new Error(`a Galois key set holds ${g.size()} keys for ${steps.length} declared steps (${steps.join(', ')})`);
+      if (g.size() !== steps.length)
+        throw new Error(`a Galois key set holds ${g.size()} keys for ${steps.length} declared steps (${steps.join(', ')})`);
     }
   }
 
-  rescalePrime(level: number): number { return this.ctx.rescalePrimes[this.topLevel - level]; }
+  rescalePrime(level: number): number {
+    return this.ctx.rescalePrimes[this.topLevel - level];
+  }
 
   levelOf(a: Ciphertext): number {
     const p = a.parmsId();
@@ -147,14 +196,22 @@ export class SealBackend implements CkksBackend<Ciphertext, Plaintext> {
       const l = this.levelByParms.get(String(p.values()));
       if (l === undefined) throw new HeOpError('ciphertext does not belong to this context');
       return l;
-    } finally { p.delete(); }
+    } finally {
+      p.delete();
+    }
   }
 
-  scaleOf(a: Ciphertext): number { return a.scale(); }
+  scaleOf(a: Ciphertext): number {
+    return a.scale();
+  }
 
-  free(x: Ciphertext | Plaintext): void { x.delete(); }
+  free(x: Ciphertext | Plaintext): void {
+    x.delete();
+  }
 
   delete(): void {
-    this.evaluator.delete(); this.relinKeys.delete(); for (const g of this.keySets) g.delete();
+    this.evaluator.delete();
+    this.relinKeys.delete();
+    for (const g of this.keySets) g.delete();
   }
 }

@@ -36,9 +36,11 @@ export const HEAP_LIMIT_BYTES = 4 * 2 ** 30 - 128 * 2 ** 20;
 export function assertHeapHeadroom(seal: Seal, what: string): void {
   const used = seal.heapBytes();
   if (used >= HEAP_LIMIT_BYTES) {
-    throw new Error(`${what}: the node-seal WASM heap reached ${(used / 2 ** 30).toFixed(2)} GiB (wasm32 limit 4 GiB); ` +
-      'stopping here, because node-seal hangs when the heap runs out. Lower export.maxGaloisKeyMB, use smaller parameters, ' +
-      'or keep fewer encoded weights in memory (--plaintext-budget-mb, evaluate.plaintextBudgetMB).');
+    throw new Error(
+      `${what}: the node-seal WASM heap reached ${(used / 2 ** 30).toFixed(2)} GiB (wasm32 limit 4 GiB); ` +
+        'stopping here, because node-seal hangs when the heap runs out. Lower export.maxGaloisKeyMB, use smaller parameters, ' +
+        'or keep fewer encoded weights in memory (--plaintext-budget-mb, evaluate.plaintextBudgetMB).',
+    );
   }
 }
 

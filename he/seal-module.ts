@@ -41,4 +41,3 @@ export function loadSeal(): Promise<Seal> {
   })();
   return shared;
 }
-

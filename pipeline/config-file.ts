@@ -72,7 +72,9 @@ export function deepMerge(base: Raw, over: Raw, origins: Origins, label: string,
 }
 
 function readConfigText(file: string, from?: { file: string; value: string }): string {
-  try { return readFileSync(file, 'utf8'); } catch (e) {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
     const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
     if (from) throw new UserError(`${from.file}: extends: cannot read the base config ${file}: ${why} (got ${show(from.value)})`);
     throw new UserError(`cannot read config ${file}: ${why}`);
@@ -116,8 +118,10 @@ function variantRun(file: string, base: { raw: Raw; origins: Origins }, v: unkno
   if (suffix !== undefined) {
     const s = suffixKey.safeParse(suffix);
     if (!s.success) throw new UserError(`${where}: suffix: expected letters, digits, ".", "_" or "-" (got ${show(suffix)})`);
-    if (over.name !== undefined) throw new UserError(`${where}: give the variant a name or a suffix, not both (got name ${show(over.name)}, suffix ${show(suffix)})`);
-    if (typeof base.raw.name !== 'string') throw new UserError(`${where}: suffix: the file has no name to add it to (give the variant a name instead)`);
+    if (over.name !== undefined)
+      throw new UserError(`${where}: give the variant a name or a suffix, not both (got name ${show(over.name)}, suffix ${show(suffix)})`);
+    if (typeof base.raw.name !== 'string')
+      throw new UserError(`${where}: suffix: the file has no name to add it to (give the variant a name instead)`);
     id = String(s.data);
     over.name = `${base.raw.name}-${id}`;
   } else if (typeof over.name === 'string' && over.name) {
@@ -138,13 +142,17 @@ export function expandConfig(text: string, file: string): RawRun[] {
   if (variants === undefined) return [{ file, raw: merged.raw, origins: merged.origins }];
   const { variants: _, ...rest } = merged.raw;
   const where = merged.origins.get('variants') ?? file;
-  if (!Array.isArray(variants) || !variants.length) throw new UserError(`${where}: variants: expected a list of variants, each with a name or a suffix (got ${show(variants)})`);
+  if (!Array.isArray(variants) || !variants.length)
+    throw new UserError(`${where}: variants: expected a list of variants, each with a name or a suffix (got ${show(variants)})`);
   const runs = variants.map((v, i) => variantRun(file, { raw: rest, origins: merged.origins }, v, i));
   for (const key of ['variant', 'name'] as const) {
     const seen = new Set<string>();
     for (const r of runs) {
       const id = key === 'variant' ? r.variant! : String(r.raw.name);
-      if (seen.has(id)) throw new UserError(`${where}: variants: two variants are ${key === 'variant' ? 'called' : 'runs named'} '${id}' (each must be one run of its own)`);
+      if (seen.has(id))
+        throw new UserError(
+          `${where}: variants: two variants are ${key === 'variant' ? 'called' : 'runs named'} '${id}' (each must be one run of its own)`,
+        );
       seen.add(id);
     }
   }

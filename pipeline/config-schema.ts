@@ -12,37 +12,51 @@ import { evaluateSchema } from '../evaluate/options.js';
  * types (TypeScript types are inferred from it, the shipped JSON Schema is
  * generated from it). Stages are optional; a config runs the ones it has.
  */
-export const datasetSchema = z.object({
-  name: z.enum(DATASET_NAMES).describe('dataset source'),
-  path: z.string().min(1).optional().describe('directory with the data (each source has a default)'),
-  cacheDir: z.string().min(1).optional().describe('cache for fetched datasets (default $HEPRUNE_CACHE or ~/.cache/heprune)'),
-  normalize: z.enum(['unit', 'symmetric', 'standard']).default('standard')
-    .describe('unit: x/255; symmetric: [-1,1]; standard: per-channel mean/std of the training split'),
-  validation: z.number().min(0).lt(1).default(0.1).describe('fraction of the training split held out for model selection'),
-  trainLimit: z.number().int().positive().optional().describe('use only the first N training examples (quick runs)'),
-  validationLimit: z.number().int().positive().optional().describe('validate on only the first N of the held-out examples (quick runs); training keeps the same examples'),
-  testLimit: z.number().int().positive().optional().describe('use only the first N test examples (quick runs)'),
-  labelMode: z.enum(['fine', 'coarse']).default('fine').describe('cifar100 labels'),
-  imageSize: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional().describe('folder/synthetic: [height, width]'),
-  channels: z.union([z.literal(1), z.literal(3)]).optional().describe('folder/synthetic: 1 (grey) or 3 (RGB)'),
-  testFraction: z.number().gt(0).lt(1).default(0.2).describe('folder without train/ and test/: fraction held out as test'),
-  trainCount: z.number().int().positive().optional().describe('synthetic: training examples'),
-  testCount: z.number().int().positive().optional().describe('synthetic: test examples'),
-  numClasses: z.number().int().min(2).optional().describe('synthetic: classes'),
-  seed: z.number().int().nonnegative().default(1).describe('seed of the train/validation split'),
-}).strict();
+export const datasetSchema = z
+  .object({
+    name: z.enum(DATASET_NAMES).describe('dataset source'),
+    path: z.string().min(1).optional().describe('directory with the data (each source has a default)'),
+    cacheDir: z.string().min(1).optional().describe('cache for fetched datasets (default $HEPRUNE_CACHE or ~/.cache/heprune)'),
+    normalize: z
+      .enum(['unit', 'symmetric', 'standard'])
+      .default('standard')
+      .describe('unit: x/255; symmetric: [-1,1]; standard: per-channel mean/std of the training split'),
+    validation: z.number().min(0).lt(1).default(0.1).describe('fraction of the training split held out for model selection'),
+    trainLimit: z.number().int().positive().optional().describe('use only the first N training examples (quick runs)'),
+    validationLimit: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('validate on only the first N of the held-out examples (quick runs); training keeps the same examples'),
+    testLimit: z.number().int().positive().optional().describe('use only the first N test examples (quick runs)'),
+    labelMode: z.enum(['fine', 'coarse']).default('fine').describe('cifar100 labels'),
+    imageSize: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional().describe('folder/synthetic: [height, width]'),
+    channels: z
+      .union([z.literal(1), z.literal(3)])
+      .optional()
+      .describe('folder/synthetic: 1 (grey) or 3 (RGB)'),
+    testFraction: z.number().gt(0).lt(1).default(0.2).describe('folder without train/ and test/: fraction held out as test'),
+    trainCount: z.number().int().positive().optional().describe('synthetic: training examples'),
+    testCount: z.number().int().positive().optional().describe('synthetic: test examples'),
+    numClasses: z.number().int().min(2).optional().describe('synthetic: classes'),
+    seed: z.number().int().nonnegative().default(1).describe('seed of the train/validation split'),
+  })
+  .strict();
 
-export const configSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-" (it names the run directory)'),
-  outDir: z.string().min(1).default('runs').describe('parent of the run directory runs/<name>'),
-  dataset: datasetSchema,
-  model: modelSchema.optional(),
-  train: trainSchema.optional(),
-  prune: pruneSchema.optional(),
-  export: exportSchema.optional(),
-  evaluate: evaluateSchema.optional(),
-  reproduce: reproduceSchema.optional(),
-}).strict();
+export const configSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-" (it names the run directory)'),
+    outDir: z.string().min(1).default('runs').describe('parent of the run directory runs/<name>'),
+    dataset: datasetSchema,
+    model: modelSchema.optional(),
+    train: trainSchema.optional(),
+    prune: pruneSchema.optional(),
+    export: exportSchema.optional(),
+    evaluate: evaluateSchema.optional(),
+    reproduce: reproduceSchema.optional(),
+  })
+  .strict();
 
 export type PipelineConfig = z.infer<typeof configSchema>;
 
@@ -51,16 +65,30 @@ export type PipelineConfig = z.infer<typeof configSchema>;
  * `variants:` (pipeline/config-file.ts follows them). Each run a file produces is
  * checked in full against configSchema once its base and variant are merged in.
  */
-export const extendsKey = z.string().min(1)
-  .describe('a base config (path relative to this file) this file is deep-merged over: mappings merge key by key, lists and values replace; the base may extend another');
-export const suffixKey = z.union([z.string().regex(/^[A-Za-z0-9._-]+$/), z.number().int().nonnegative()])
-  .describe('this variant\'s run is named <the file\'s name>-<suffix> (instead of a name of its own); the suffix also names the variant (--variant)');
-const variantSchema = configSchema.partial().extend({ suffix: suffixKey.optional() })
-  .describe('one run: these keys deep-merged over the rest of the file; needs a name (the run\'s name, also the variant\'s) or a suffix');
+export const extendsKey = z
+  .string()
+  .min(1)
+  .describe(
+    'a base config (path relative to this file) this file is deep-merged over: mappings merge key by key, lists and values replace; the base may extend another',
+  );
+export const suffixKey = z
+  .union([z.string().regex(/^[A-Za-z0-9._-]+$/), z.number().int().nonnegative()])
+  .describe(
+    "this variant's run is named <the file's name>-<suffix> (instead of a name of its own); the suffix also names the variant (--variant)",
+  );
+const variantSchema = configSchema
+  .partial()
+  .extend({ suffix: suffixKey.optional() })
+  .describe("one run: these keys deep-merged over the rest of the file; needs a name (the run's name, also the variant's) or a suffix");
 export const configFileSchema = configSchema.partial().extend({
   extends: extendsKey.optional(),
-  variants: z.array(variantSchema).min(1).optional()
-    .describe('several runs from one file: each variant is deep-merged over the rest of the file and is one run (heprune run <file> runs them all, --variant <name> one); the file itself is then not a run'),
+  variants: z
+    .array(variantSchema)
+    .min(1)
+    .optional()
+    .describe(
+      'several runs from one file: each variant is deep-merged over the rest of the file and is one run (heprune run <file> runs them all, --variant <name> one); the file itself is then not a run',
+    ),
 });
 export type DatasetConfig = z.infer<typeof datasetSchema>;
 

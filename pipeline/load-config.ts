@@ -48,7 +48,9 @@ export function applyOverrides(raw: Record<string, unknown>, sets: string[]): vo
     const bad = path.find((p) => p === '__proto__' || p === 'constructor' || p === 'prototype');
     if (bad) throw new UserError(`--set ${s}: '${bad}' cannot be a config key`);
     let value: unknown;
-    try { value = YAML.parse(s.slice(eq + 1)); } catch (e) {
+    try {
+      value = YAML.parse(s.slice(eq + 1));
+    } catch (e) {
       throw new UserError(`--set ${s}: the value is not valid YAML (${(e as Error).message.split('\n')[0]}); quote it to pass a string`);
     }
     let obj: Record<string, unknown> = raw;
@@ -62,7 +64,11 @@ export function applyOverrides(raw: Record<string, unknown>, sets: string[]): vo
 }
 
 /** One run of a config file, validated: `variant` is undefined for a file without variants. */
-export interface LoadedRun { file: string; variant?: string; config: PipelineConfig }
+export interface LoadedRun {
+  file: string;
+  variant?: string;
+  config: PipelineConfig;
+}
 
 /** Validates one run of a file (its `--set` overrides applied first): errors name the file each bad value came from. */
 export function resolveRun(run: RawRun, sets: string[] = []): PipelineConfig {
@@ -75,17 +81,16 @@ export function resolveRun(run: RawRun, sets: string[] = []): PipelineConfig {
 
 /** Every run of a config file's text (one per variant, or the file itself), or the one `variant` names. */
 export function parseConfigs(text: string, file: string, sets: string[] = [], variant?: string): LoadedRun[] {
-  return selectVariant(expandConfig(text, file), file, variant)
-    .map((r) => ({ file, variant: r.variant, config: resolveRun(r, sets) }));
+  return selectVariant(expandConfig(text, file), file, variant).map((r) => ({ file, variant: r.variant, config: resolveRun(r, sets) }));
 }
 
 export async function loadConfigs(file: string, sets: string[] = [], variant?: string): Promise<LoadedRun[]> {
-  return selectVariant(expandConfigFile(file), file, variant)
-    .map((r) => ({ file, variant: r.variant, config: resolveRun(r, sets) }));
+  return selectVariant(expandConfigFile(file), file, variant).map((r) => ({ file, variant: r.variant, config: resolveRun(r, sets) }));
 }
 
 function single(runs: LoadedRun[], file: string): PipelineConfig {
-  if (runs.length > 1) throw new UserError(`${file}: has ${runs.length} variants (${runs.map((r) => r.variant).join(', ')}); name one (--variant)`);
+  if (runs.length > 1)
+    throw new UserError(`${file}: has ${runs.length} variants (${runs.map((r) => r.variant).join(', ')}); name one (--variant)`);
   return runs[0].config;
 }
 

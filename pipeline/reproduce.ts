@@ -22,7 +22,11 @@ import type { ReproduceConfig } from './reproduce-schema.js';
  * nothing, and the table says so.
  */
 export interface ReproduceOptions {
-  table: string; configsDir: string; outDir: string; quick: boolean; logger: Logger;
+  table: string;
+  configsDir: string;
+  outDir: string;
+  quick: boolean;
+  logger: Logger;
   /** Train the references even where the zoo holds them finished (by default the zoo's are adopted). */
   fromScratch?: boolean;
 }
@@ -49,12 +53,30 @@ function quickSets(raw: Record<string, unknown>): string[] {
 }
 
 interface Row {
-  row: string; role: string; label: string; run: string;
-  accuracy?: number; mse?: number; ckksAccuracy?: number;
+  row: string;
+  role: string;
+  label: string;
+  run: string;
+  accuracy?: number;
+  mse?: number;
+  ckksAccuracy?: number;
   /** Against the row's dense run: accuracy in points, MSE as a difference. */
-  accuracyDelta?: number; mseDelta?: number; agreement?: number; ckksMse?: number;
-  rotations?: number; mulPlain?: number; plaintexts?: number; ciphertexts?: number; memoryMiB?: number;
-  latencyMs?: number; paperSpeedup?: number; paper?: string; speedup?: number; latencyCut?: number; memoryCut?: number; sparsity?: number;
+  accuracyDelta?: number;
+  mseDelta?: number;
+  agreement?: number;
+  ckksMse?: number;
+  rotations?: number;
+  mulPlain?: number;
+  plaintexts?: number;
+  ciphertexts?: number;
+  memoryMiB?: number;
+  latencyMs?: number;
+  paperSpeedup?: number;
+  paper?: string;
+  speedup?: number;
+  latencyCut?: number;
+  memoryCut?: number;
+  sparsity?: number;
   /** Why CKKS did not run (evaluate.maxEstimatedSeconds), when it did not. */
   ckksSkipped?: string;
   /** The error that stopped this config's run. */
@@ -84,11 +106,19 @@ const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined
   { title: 'latency cut vs dense', id: 'latencyCut', cell: (x) => pct(x.latencyCut, 1)?.concat('%') },
   { title: 'memory cut vs dense', id: 'memoryCut', cell: (x) => pct(x.memoryCut, 1)?.concat('%') },
   { title: 'speedup over dense', id: 'speedup', cell: (x) => (x.speedup ? `${x.speedup.toFixed(2)}x` : undefined) },
-  { title: 'paper', id: 'paper', cell: (x) => (x.role === 'method' ? x.paper ?? (x.paperSpeedup ? `${x.paperSpeedup}x` : undefined) : undefined) },
+  {
+    title: 'paper',
+    id: 'paper',
+    cell: (x) => (x.role === 'method' ? (x.paper ?? (x.paperSpeedup ? `${x.paperSpeedup}x` : undefined)) : undefined),
+  },
 ];
 
 /** One run of a reproduce table: the config it runs (outDir and, in quick mode, the quick overrides applied) and where it came from. */
-export interface PlannedRun { source: string; config: PipelineConfig; reproduce: ReproduceConfig }
+export interface PlannedRun {
+  source: string;
+  config: PipelineConfig;
+  reproduce: ReproduceConfig;
+}
 
 /**
  * The runs of `heprune reproduce <table>`, in the order they run: every
@@ -96,7 +126,9 @@ export interface PlannedRun { source: string; config: PipelineConfig; reproduce:
  */
 export async function reproducePlan(o: Omit<ReproduceOptions, 'logger'> & { logger?: Logger }): Promise<PlannedRun[]> {
   let files: string[];
-  try { files = (await readdir(o.configsDir)).filter((f) => f.endsWith('.yaml')).sort(); } catch {
+  try {
+    files = (await readdir(o.configsDir)).filter((f) => f.endsWith('.yaml')).sort();
+  } catch {
     throw new UserError(`reproduce ${o.table}: no config directory ${o.configsDir}`);
   }
   if (!files.length) throw new UserError(`reproduce ${o.table}: ${o.configsDir} has no .yaml configs`);
@@ -109,7 +141,10 @@ export async function reproducePlan(o: Omit<ReproduceOptions, 'logger'> & { logg
     const sets = [`outDir=${o.outDir}`, ...(o.quick ? [...quickSets(raw), `name=${String(raw.name)}-quick`] : [])];
     const config = resolveRun(run, sets);
     const r = config.reproduce;
-    if (!r || r.table !== o.table) { o.logger?.info(`reproduce: ${f} has no reproduce.table ${o.table}; skipped`); continue; }
+    if (!r || r.table !== o.table) {
+      o.logger?.info(`reproduce: ${f} has no reproduce.table ${o.table}; skipped`);
+      continue;
+    }
     out.push({ source: f, config, reproduce: r });
   }
   return out;
@@ -118,11 +153,20 @@ export async function reproducePlan(o: Omit<ReproduceOptions, 'logger'> & { logg
 /** A row's measured figures, from the run's typed stage results (the pruned model's accuracy where there is one). */
 function rowFigures({ train: tr, prune: pr, export: ex, evaluate: ev }: StageResults): Partial<Row> {
   return {
-    accuracy: pr?.testAccuracy ?? tr?.testAccuracy, mse: pr?.testMse ?? tr?.testMse,
-    ckksAccuracy: ev?.ckksAccuracy, agreement: ev?.agreement, ckksMse: ev?.ckksMse,
-    rotations: ex?.rotations, mulPlain: ex?.plaintextMultiplications, plaintexts: ex?.plaintexts, ciphertexts: ex?.ciphertexts,
+    accuracy: pr?.testAccuracy ?? tr?.testAccuracy,
+    mse: pr?.testMse ?? tr?.testMse,
+    ckksAccuracy: ev?.ckksAccuracy,
+    agreement: ev?.agreement,
+    ckksMse: ev?.ckksMse,
+    rotations: ex?.rotations,
+    mulPlain: ex?.plaintextMultiplications,
+    plaintexts: ex?.plaintexts,
+    ciphertexts: ex?.ciphertexts,
     memoryMiB: ex?.memory ? ex.memory.plaintextBytes / 2 ** 20 : undefined,
-    latencyMs: ev?.latencyMs?.server.median, sparsity: pr?.sparsity, ckksSkipped: ev?.ckksSkipped, exportDir: ex?.dir,
+    latencyMs: ev?.latencyMs?.server.median,
+    sparsity: pr?.sparsity,
+    ckksSkipped: ev?.ckksSkipped,
+    exportDir: ex?.dir,
   };
 }
 
@@ -132,13 +176,23 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     o.logger.info(`reproduce: ${f} (${r.row}, ${r.role})`);
     // One config's clear failure (bad config, an export refused) does not stop the others: its row says why.
     let results: StageResults;
-    try { ({ results } = await runPipeline(config, { logger: o.logger, fromScratch: o.fromScratch })); } catch (e) {
+    try {
+      ({ results } = await runPipeline(config, { logger: o.logger, fromScratch: o.fromScratch }));
+    } catch (e) {
       if (!(e instanceof UserError)) throw e;
       o.logger.info(`reproduce: ${f} failed: ${e.message}`);
       rows.push({ row: r.row, role: r.role, label: r.label ?? r.role, run: String(config.name), failed: e.message });
       continue;
     }
-    rows.push({ row: r.row, role: r.role, label: r.label ?? r.role, run: String(config.name), paperSpeedup: r.paperSpeedup, paper: r.paper, ...rowFigures(results) });
+    rows.push({
+      row: r.row,
+      role: r.role,
+      label: r.label ?? r.role,
+      run: String(config.name),
+      paperSpeedup: r.paperSpeedup,
+      paper: r.paper,
+      ...rowFigures(results),
+    });
   }
   for (const x of rows) {
     const dense = rows.find((d) => d.row === x.row && d.role === 'dense');
@@ -153,24 +207,60 @@ export async function reproduce(o: ReproduceOptions): Promise<{ markdown: string
     ? `**QUICK MODE: 2,000 training, 500 validation and 200 test images, 1 epoch, 4 CKKS images. A smoke check only: these are not the paper's numbers.**\n\n`
     : '';
   const cols = COLUMNS.filter((c) => rows.some((x) => c.cell(x) !== undefined));
-  const md = `# ${o.table}: measured with heprune\n\n${head}` +
+  const md =
+    `# ${o.table}: measured with heprune\n\n${head}` +
     `| row | run | ${cols.map((c) => c.title).join(' | ')} |\n` +
     `|---|---|${cols.map(() => '---|').join('')}\n` +
-    rows.map((x) => `| ${x.row} | ${x.label} (\`${x.run}\`) | ${cols.map((c) => c.cell(x) ?? '–').join(' | ')} |`).join('\n') + '\n' +
-    rows.filter((x) => x.ckksSkipped).map((x, i) => `${i ? '' : '\nCKKS not run (simulator only):\n'}- \`${x.run}\`: ${x.ckksSkipped}\n`).join('') +
-    rows.filter((x) => x.failed).map((x, i) => `${i ? '' : '\n**Failed** (no figures):\n'}- \`${x.run}\`: ${x.failed}\n`).join('') +
-    rows.filter((x) => x.exportDir).map((x, i) => `${i ? '' : '\nExported plans (manifest, packed weights, plaintext reference):\n'}- ${x.label}: \`${x.exportDir}\`\n`).join('');
+    rows.map((x) => `| ${x.row} | ${x.label} (\`${x.run}\`) | ${cols.map((c) => c.cell(x) ?? '–').join(' | ')} |`).join('\n') +
+    '\n' +
+    rows
+      .filter((x) => x.ckksSkipped)
+      .map((x, i) => `${i ? '' : '\nCKKS not run (simulator only):\n'}- \`${x.run}\`: ${x.ckksSkipped}\n`)
+      .join('') +
+    rows
+      .filter((x) => x.failed)
+      .map((x, i) => `${i ? '' : '\n**Failed** (no figures):\n'}- \`${x.run}\`: ${x.failed}\n`)
+      .join('') +
+    rows
+      .filter((x) => x.exportDir)
+      .map((x, i) => `${i ? '' : '\nExported plans (manifest, packed weights, plaintext reference):\n'}- ${x.label}: \`${x.exportDir}\`\n`)
+      .join('');
   const csv = createObjectCsvStringifier({
-    header: ['row', 'role', 'label', 'run', ...cols.map((c) => c.id), ...(['ckksSkipped', 'failed'] as const).filter((k) => rows.some((x) => x[k]))].map((id) => ({ id, title: id })),
+    header: [
+      'row',
+      'role',
+      'label',
+      'run',
+      ...cols.map((c) => c.id),
+      ...(['ckksSkipped', 'failed'] as const).filter((k) => rows.some((x) => x[k])),
+    ].map((id) => ({ id, title: id })),
   });
   await writeFileAtomic(join(dir, 'table.md'), md);
-  await writeFileAtomic(join(dir, 'table.csv'), (o.quick ? '# QUICK MODE: smoke check on subsets, not the paper numbers\n' : '') + csv.getHeaderString()! + csv.stringifyRecords(rows.map((x) => ({ ...x, ...Object.fromEntries(cols.map((c) => [c.id, c.cell(x) ?? ''])) })) as unknown as Record<string, unknown>[]));
-  const plots = await writeReproducePlots(dir, o.table, rows.filter((x) => !x.failed))
-    .catch((e) => { o.logger.warn(`reproduce: plots not drawn: ${(e as Error).message}`); return [] as string[]; });
+  await writeFileAtomic(
+    join(dir, 'table.csv'),
+    (o.quick ? '# QUICK MODE: smoke check on subsets, not the paper numbers\n' : '') +
+      csv.getHeaderString()! +
+      csv.stringifyRecords(
+        rows.map((x) => ({ ...x, ...Object.fromEntries(cols.map((c) => [c.id, c.cell(x) ?? ''])) })) as unknown as Record<
+          string,
+          unknown
+        >[],
+      ),
+  );
+  const plots = await writeReproducePlots(
+    dir,
+    o.table,
+    rows.filter((x) => !x.failed),
+  ).catch((e) => {
+    o.logger.warn(`reproduce: plots not drawn: ${(e as Error).message}`);
+    return [] as string[];
+  });
   const failed = rows.filter((x) => x.failed);
   if (failed.length) {
-    throw new UserError(`reproduce ${o.table}: ${failed.length} of ${rows.length} configs failed (${failed.map((x) => x.run).join(', ')}); ` +
-      `the table of the others and the errors are in ${join(dir, 'table.md')}`);
+    throw new UserError(
+      `reproduce ${o.table}: ${failed.length} of ${rows.length} configs failed (${failed.map((x) => x.run).join(', ')}); ` +
+        `the table of the others and the errors are in ${join(dir, 'table.md')}`,
+    );
   }
   return { markdown: md, dir, exports: rows.flatMap((x) => (x.exportDir ? [x.exportDir] : [])), plots };
 }

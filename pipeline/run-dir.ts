@@ -11,15 +11,25 @@ import { STAGE_RESULT_SCHEMAS, type ResultStage, type StageResults } from './sta
  * with a fingerprint of the config they ran with), summary.json, log.txt and
  * one sub-directory per stage. Every file is written atomically.
  */
-export interface StageRecord { fingerprint: string; finishedAt: string; result: Record<string, unknown> }
-export interface RunState { stages: Record<string, StageRecord> }
+export interface StageRecord {
+  fingerprint: string;
+  finishedAt: string;
+  result: Record<string, unknown>;
+}
+export interface RunState {
+  stages: Record<string, StageRecord>;
+}
 
 export class RunDir {
   readonly path: string;
   private state: RunState = { stages: {} };
-  constructor(outDir: string, name: string) { this.path = resolve(outDir, name); }
+  constructor(outDir: string, name: string) {
+    this.path = resolve(outDir, name);
+  }
 
-  file(...parts: string[]): string { return join(this.path, ...parts); }
+  file(...parts: string[]): string {
+    return join(this.path, ...parts);
+  }
 
   /** Creates the directory and checks it is writable before any work starts. */
   async open(): Promise<void> {
@@ -27,17 +37,25 @@ export class RunDir {
       await ensureDir(this.path);
       await access(this.path, constants.W_OK);
     } catch (e) {
-      throw new UserError(`run directory ${this.path} is not writable: ${(e as Error).message}. Set outDir in the config (or --out) to a writable directory.`);
+      throw new UserError(
+        `run directory ${this.path} is not writable: ${(e as Error).message}. Set outDir in the config (or --out) to a writable directory.`,
+      );
     }
     try {
       this.state = JSON.parse(await readFile(this.file('state.json'), 'utf8')) as RunState;
-    } catch { this.state = { stages: {} }; }
+    } catch {
+      this.state = { stages: {} };
+    }
   }
 
-  record(stage: string): StageRecord | undefined { return this.state.stages[stage]; }
+  record(stage: string): StageRecord | undefined {
+    return this.state.stages[stage];
+  }
 
   /** Whether any stage has started or finished in this directory (its state holds records). */
-  anyStageDone(): boolean { return Object.keys(this.state.stages).length > 0; }
+  anyStageDone(): boolean {
+    return Object.keys(this.state.stages).length > 0;
+  }
 
   completed(stage: string, fingerprint: string): StageRecord | undefined {
     const r = this.state.stages[stage];

@@ -19,7 +19,11 @@ export function lockRunDir(dir: string): () => void {
   const mine = join(dir, `.lock.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
     const fd = openSync(mine, 'wx');
-    try { writeSync(fd, String(process.pid)); } finally { closeSync(fd); }
+    try {
+      writeSync(fd, String(process.pid));
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     throw new UserError(`cannot lock run directory ${dir}: ${(e as Error).message}`);
   }
@@ -38,7 +42,8 @@ export function lockRunDir(dir: string): () => void {
         process.once('exit', release);
         return release;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`cannot lock run directory ${dir}: ${(e as Error).message}`);
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new UserError(`cannot lock run directory ${dir}: ${(e as Error).message}`);
       }
       const owner = readOwner(file);
       if (owner === undefined) continue; // released meanwhile: try again
@@ -53,7 +58,11 @@ export function lockRunDir(dir: string): () => void {
 
 /** The pid in the lock file; undefined when it is gone; NaN when it holds no pid (a lock from an older heprune). */
 function readOwner(file: string): number | undefined {
-  try { return Number(readFileSync(file, 'utf8').trim()) || NaN; } catch { return undefined; }
+  try {
+    return Number(readFileSync(file, 'utf8').trim()) || NaN;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes a lock naming a dead `owner`, under the takeover lock, if it still names it. */
@@ -63,7 +72,11 @@ function removeStale(file: string, owner: number): void {
     mkdirSync(takeover);
   } catch {
     // Someone else is taking over; a takeover lock older than a few seconds is from a process that died doing it.
-    try { if (Date.now() - statSync(takeover).mtimeMs > 5000) rmdirSync(takeover); } catch { /* gone already */ }
+    try {
+      if (Date.now() - statSync(takeover).mtimeMs > 5000) rmdirSync(takeover);
+    } catch {
+      /* gone already */
+    }
     sleep(20);
     return;
   }
@@ -78,20 +91,33 @@ function removeStale(file: string, owner: number): void {
 function inUse(dir: string, pid: number): UserError {
   const cmd = commandOf(pid);
   if (cmd === undefined || /heprune|cli\/main\.js/.test(cmd)) {
-    return new UserError(`run directory ${dir} is in use by process ${pid} (another heprune run of this config); wait for it to finish or stop it`);
+    return new UserError(
+      `run directory ${dir} is in use by process ${pid} (another heprune run of this config); wait for it to finish or stop it`,
+    );
   }
-  return new UserError(`run directory ${dir} is locked by process ${pid}, which is alive but is not heprune (${cmd.slice(0, 80)}): ` +
-    `the lock was probably left by a killed run whose pid has been reused. If no heprune run uses this directory, delete ${join(dir, '.lock')}`);
+  return new UserError(
+    `run directory ${dir} is locked by process ${pid}, which is alive but is not heprune (${cmd.slice(0, 80)}): ` +
+      `the lock was probably left by a killed run whose pid has been reused. If no heprune run uses this directory, delete ${join(dir, '.lock')}`,
+  );
 }
 
 /** A process's command line (Linux /proc), undefined where it cannot be read. */
 function commandOf(pid: number): string | undefined {
-  try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' '); } catch { return undefined; }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+  } catch {
+    return undefined;
+  }
 }
 
 function alive(pid: number): boolean {
   if (!Number.isFinite(pid) || pid <= 0) return false;
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function sleep(ms: number): void {

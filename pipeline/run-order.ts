@@ -6,7 +6,10 @@
  * name). File names alone do not do it: `vgg5-grouped.yaml` sorts before
  * `vgg5.yaml`, whose trained model it adopts.
  */
-export interface ConfigEntry { file: string; raw: Record<string, unknown> }
+export interface ConfigEntry {
+  file: string;
+  raw: Record<string, unknown>;
+}
 
 const nameOf = (e: ConfigEntry) => String(e.raw.name ?? '');
 const sourcesOf = (e: ConfigEntry) => {

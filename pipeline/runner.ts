@@ -35,7 +35,11 @@ export interface RunOptions {
 }
 
 /** `results`: the stages' typed results; `summary`: the report written to summary.json from them. */
-export interface RunResult { runDir: string; results: StageResults; summary: Record<string, unknown> }
+export interface RunResult {
+  runDir: string;
+  results: StageResults;
+  summary: Record<string, unknown>;
+}
 
 /**
  * Runs the stages a config has, in order, in runs/<name>/. A stage that
@@ -47,7 +51,9 @@ export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Pr
   const config = input.model && !input.train ? { ...input, train: trainSchema.parse({}) } : input;
   const run = new RunDir(config.outDir, config.name);
   if (config.evaluate && !config.export) {
-    throw new UserError(`${config.name}: evaluate: runs the export of this config, and it has no export: section (add one, or run heprune evaluate --model DIR on an existing export)`);
+    throw new UserError(
+      `${config.name}: evaluate: runs the export of this config, and it has no export: section (add one, or run heprune evaluate --model DIR on an existing export)`,
+    );
   }
   const existed = await exists(run.path);
   await run.open();
@@ -65,7 +71,9 @@ export async function runPipeline(input: PipelineConfig, o: RunOptions = {}): Pr
       await rmdir(run.path).catch(() => {});
     }
     throw e;
-  } finally { unlock(); }
+  } finally {
+    unlock();
+  }
 }
 
 async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Promise<RunResult> {
@@ -93,7 +101,13 @@ async function runStages(config: PipelineConfig, run: RunDir, o: RunOptions): Pr
   // A part of a pipeline reports the sections of the stages it did not run from the run's own records.
   const results: StageResults = o.partOf ? { ...run.recordedResults(), ...ctx.results } : ctx.results;
   if (o.partOf) await run.writeConfig(o.partOf);
-  const summary = { name: config.name, startedAt, ...results, finishedAt: new Date().toISOString(), versions: { heprune: '0.1.0', tfjs: tf.version.tfjs, node: process.version } };
+  const summary = {
+    name: config.name,
+    startedAt,
+    ...results,
+    finishedAt: new Date().toISOString(),
+    versions: { heprune: '0.1.0', tfjs: tf.version.tfjs, node: process.version },
+  };
   await writeJsonAtomic(run.file('summary.json'), summary);
   logger.info(`summary: ${run.file('summary.json')}`);
   return { runDir: run.path, results, summary };

@@ -22,7 +22,10 @@ export interface SectionDoc {
 }
 
 type AnySchema = z.core.$ZodType;
-interface Def { type: string; [k: string]: unknown }
+interface Def {
+  type: string;
+  [k: string]: unknown;
+}
 
 function defOf(s: AnySchema): Def {
   return s._zod.def as unknown as Def;
@@ -84,15 +87,27 @@ export function typeName(s: AnySchema): string {
         const format = (u.inner as unknown as { format?: string | null }).format;
         return format && /int/.test(format) ? 'integer' : 'number';
       }
-      case 'string': case 'boolean': return d.type;
-      case 'enum': return Object.values(d.entries as Record<string, unknown>).map(literal).join(' | ');
-      case 'literal': return (d.values as unknown[]).map(literal).join(' | ');
-      case 'array': return `${typeName(d.element as AnySchema)}[]`;
-      case 'tuple': return `[${(d.items as AnySchema[]).map(typeName).join(', ')}]`;
-      case 'union': return (d.options as AnySchema[]).map(typeName).join(' | ');
-      case 'object': return 'object';
-      case 'pipe': return typeName(d.in as AnySchema);
-      default: return d.type;
+      case 'string':
+      case 'boolean':
+        return d.type;
+      case 'enum':
+        return Object.values(d.entries as Record<string, unknown>)
+          .map(literal)
+          .join(' | ');
+      case 'literal':
+        return (d.values as unknown[]).map(literal).join(' | ');
+      case 'array':
+        return `${typeName(d.element as AnySchema)}[]`;
+      case 'tuple':
+        return `[${(d.items as AnySchema[]).map(typeName).join(', ')}]`;
+      case 'union':
+        return (d.options as AnySchema[]).map(typeName).join(' | ');
+      case 'object':
+        return 'object';
+      case 'pipe':
+        return typeName(d.in as AnySchema);
+      default:
+        return d.type;
     }
   })();
   return u.nullable ? `${base} | null` : base;
@@ -111,8 +126,8 @@ function keyRows(obj: AnySchema, prefix = ''): KeyDoc[] {
     const key = prefix + name;
     rows.push({ key, type: typeName(schema), default: defaultText(u), description: u.description });
     const d = defOf(u.inner);
-    const nested = d.type === 'object' ? [u.inner]
-      : d.type === 'union' ? (d.options as AnySchema[]).map((o) => unwrap(o).inner).filter(isObject) : [];
+    const nested =
+      d.type === 'object' ? [u.inner] : d.type === 'union' ? (d.options as AnySchema[]).map((o) => unwrap(o).inner).filter(isObject) : [];
     for (const n of nested) rows.push(...keyRows(n, `${key}.`));
   }
   return rows;
@@ -131,10 +146,16 @@ export function schemaSections(schema: AnySchema = configSchema): SectionDoc[] {
       sections.push({ title: name, keys: keyRows(u.inner) });
     } else if (d.type === 'union' && typeof d.discriminator === 'string') {
       const count = (d.options as AnySchema[]).length;
-      top.push({ ...row, type: 'section', description: row.description ?? `the ${name} section: one of ${count}, chosen by ${d.discriminator}, below` });
+      top.push({
+        ...row,
+        type: 'section',
+        description: row.description ?? `the ${name} section: one of ${count}, chosen by ${d.discriminator}, below`,
+      });
       for (const option of d.options as AnySchema[]) {
         const value = literal((defOf(shapeOf(option)[d.discriminator] as AnySchema).values as unknown[])[0]);
-        const keys = keyRows(option).map((k) => k.key === d.discriminator ? { ...k, description: k.description ?? `${value} selects this ${name}` } : k);
+        const keys = keyRows(option).map((k) =>
+          k.key === d.discriminator ? { ...k, description: k.description ?? `${value} selects this ${name}` } : k,
+        );
         sections.push({ title: `${name} (${d.discriminator}: ${value})`, keys });
       }
     } else {
@@ -146,9 +167,9 @@ export function schemaSections(schema: AnySchema = configSchema): SectionDoc[] {
 
 /** Keys (`section: key`) whose schema carries no description. */
 export function undocumentedKeys(schema: AnySchema = configSchema): string[] {
-  return schemaSections(schema).flatMap((sec) => sec.keys
-    .filter((k) => !k.description && !k.type.startsWith('section'))
-    .map((k) => `${sec.title}: ${k.key}`));
+  return schemaSections(schema).flatMap((sec) =>
+    sec.keys.filter((k) => !k.description && !k.type.startsWith('section')).map((k) => `${sec.title}: ${k.key}`),
+  );
 }
 
 function cell(text: string): string {
@@ -161,7 +182,7 @@ export function schemaMarkdown(schema: AnySchema = configSchema): string {
     '# Configuration reference',
     '',
     '<!-- Generated from the zod schema (pipeline/config-schema.ts and the section schemas it imports)',
-    '     by `npm run docs` (= `heprune schema --markdown`). Do not edit: change the schema\'s',
+    "     by `npm run docs` (= `heprune schema --markdown`). Do not edit: change the schema's",
     '     .describe() texts and regenerate; a test fails when this file is out of date. -->',
     '',
     'A pipeline config is one YAML file (`configs/**/*.yaml`). Every section but `dataset` is optional;',

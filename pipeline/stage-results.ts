@@ -12,55 +12,108 @@ const count = z.number().int().nonnegative();
 const figure = z.union([z.number(), z.nan(), z.null().transform(() => NaN)]);
 const shape = z.tuple([z.number().int(), z.number().int(), z.number().int()]).readonly();
 const normalization = z.object({ kind: z.enum(['unit', 'symmetric', 'standard']), mean: z.array(z.number()), std: z.array(z.number()) });
-const heParams = z.object({ polyModulusDegree: z.number().int(), coeffModulusBits: z.array(z.number().int()), scaleBits: z.number().int() });
+const heParams = z.object({
+  polyModulusDegree: z.number().int(),
+  coeffModulusBits: z.array(z.number().int()),
+  scaleBits: z.number().int(),
+});
 const tileShape = z.object({
-  t1: z.number().int(), t2: z.number().int(), first: z.enum(['outer', 'inner']), from: count.optional(), convRows: z.boolean().optional(),
-  inputOrder: z.array(z.number().int()).optional(), outputOrder: z.array(z.number().int()).optional(),
+  t1: z.number().int(),
+  t2: z.number().int(),
+  first: z.enum(['outer', 'inner']),
+  from: count.optional(),
+  convRows: z.boolean().optional(),
+  inputOrder: z.array(z.number().int()).optional(),
+  outputOrder: z.array(z.number().int()).optional(),
 });
 
 export const datasetResultSchema = z.object({
-  name: z.string(), source: z.string(), synthetic: z.boolean(), shape, numClasses: count,
-  train: count, validation: count, test: count, normalization,
+  name: z.string(),
+  source: z.string(),
+  synthetic: z.boolean(),
+  shape,
+  numClasses: count,
+  train: count,
+  validation: count,
+  test: count,
+  normalization,
 });
 
-export const trainResultSchema = z.object({
-  model: z.string().optional(), parameters: count.optional(), backend: z.string().optional(), workers: count.optional(),
-  epochs: count, bestEpoch: count, resumedFromEpoch: count.optional(),
-  testLoss: figure.optional(), testAccuracy: figure.optional(), testCount: count.optional(), testMse: figure.optional(),
-  init: z.object({ run: z.string().optional(), regrouped: z.array(z.unknown()) }).optional(),
-  meanMsPerStep: z.number().nullable().optional(), trainSeconds: z.number().optional(),
-  /** The run this one adopted its trained model from (train.from). */
-  from: z.string().optional(),
-  checkpoint: z.string(),
-}).passthrough();
+export const trainResultSchema = z
+  .object({
+    model: z.string().optional(),
+    parameters: count.optional(),
+    backend: z.string().optional(),
+    workers: count.optional(),
+    epochs: count,
+    bestEpoch: count,
+    resumedFromEpoch: count.optional(),
+    testLoss: figure.optional(),
+    testAccuracy: figure.optional(),
+    testCount: count.optional(),
+    testMse: figure.optional(),
+    init: z.object({ run: z.string().optional(), regrouped: z.array(z.unknown()) }).optional(),
+    meanMsPerStep: z.number().nullable().optional(),
+    trainSeconds: z.number().optional(),
+    /** The run this one adopted its trained model from (train.from). */
+    from: z.string().optional(),
+    checkpoint: z.string(),
+  })
+  .passthrough();
 
 /** A plan's cost, per step and in total (plan/cost). */
 export const planCostSchema = z.object({
-  mulPlain: count, rotations: count, estimatedCost: z.number(), plaintexts: count, ciphertexts: count,
-  plaintextBytes: z.number(), peakCiphertextBytes: z.number(),
+  mulPlain: count,
+  rotations: count,
+  estimatedCost: z.number(),
+  plaintexts: count,
+  ciphertexts: count,
+  plaintextBytes: z.number(),
+  peakCiphertextBytes: z.number(),
   perStep: z.record(z.string(), z.object({ mulPlain: count, rotations: count })),
 });
 
 export const pruneRoundSchema = z.object({
-  round: z.number().int().positive(), target: z.number().optional(), rotationGoal: z.number().optional(), latencyGoal: z.number().optional(),
-  sparsity: z.number(), tiles: z.array(z.object({ layer: z.string(), tiles: count })).optional(),
+  round: z.number().int().positive(),
+  target: z.number().optional(),
+  rotationGoal: z.number().optional(),
+  latencyGoal: z.number().optional(),
+  sparsity: z.number(),
+  tiles: z.array(z.object({ layer: z.string(), tiles: count })).optional(),
   /** lowrank: each factorised convolution's rank after the round. */
   ranks: z.record(z.string(), count).optional(),
 });
 
 export const pruneResultSchema = z.object({
-  method: z.string(), layers: z.array(z.string()), sparsity: z.number(), rounds: z.array(pruneRoundSchema),
-  testLoss: figure, testAccuracy: figure.optional(), testMse: figure.optional(),
-  densePlan: planCostSchema, prunedPlan: planCostSchema,
+  method: z.string(),
+  layers: z.array(z.string()),
+  sparsity: z.number(),
+  rounds: z.array(pruneRoundSchema),
+  testLoss: figure,
+  testAccuracy: figure.optional(),
+  testMse: figure.optional(),
+  densePlan: planCostSchema,
+  prunedPlan: planCostSchema,
   /** The export geometry the pruning aligned with: the export stage compiles the pruned model with it. */
-  channelBlocks: z.enum(['tight', 'pow2', 'mux']).optional(), tiles: tileShape.optional(),
+  channelBlocks: z.enum(['tight', 'pow2', 'mux']).optional(),
+  tiles: tileShape.optional(),
   checkpoint: z.string(),
 });
 
 export const exportResultSchema = z.object({
-  dir: z.string(), compileSeconds: z.number(), params: heParams, depth: count,
-  rotations: count, plaintextMultiplications: count, ciphertextMultiplications: count, rescales: count, plaintexts: count,
-  galoisKeys: count, composedRotations: z.boolean(), weightsBytes: count, ciphertexts: count,
+  dir: z.string(),
+  compileSeconds: z.number(),
+  params: heParams,
+  depth: count,
+  rotations: count,
+  plaintextMultiplications: count,
+  ciphertextMultiplications: count,
+  rescales: count,
+  plaintexts: count,
+  galoisKeys: count,
+  composedRotations: z.boolean(),
+  weightsBytes: count,
+  ciphertexts: count,
   memory: z.object({ plaintextBytes: z.number(), peakCiphertexts: count, peakCiphertextBytes: z.number() }).optional(),
   tiles: tileShape.optional(),
   perStep: z.array(z.record(z.string(), z.union([z.string(), z.number()]))),
@@ -68,18 +121,25 @@ export const exportResultSchema = z.object({
 
 const latency = z.object({ mean: figure, median: figure }).passthrough();
 
-
 /** The evaluation report (evaluation.json): the fields later code reads are typed, the rest is kept as measured. */
-export const evaluateResultSchema = z.object({
-  samples: count,
-  plaintextAccuracy: figure.optional(), simulatedAccuracy: figure.optional(), ckksAccuracy: figure.optional(), agreement: figure.optional(),
-  plaintextMse: figure.optional(), simulatedMse: figure.optional(), ckksMse: figure.optional(),
-  maxAbsError: figure.optional(), relativeError: figure.optional(),
-  latencyMs: z.object({ server: latency }).passthrough().optional(),
-  /** Why CKKS was not run (the estimated server time past evaluate.maxEstimatedSeconds). */
-  ckksSkipped: z.string().optional(),
-  file: z.string(),
-}).passthrough();
+export const evaluateResultSchema = z
+  .object({
+    samples: count,
+    plaintextAccuracy: figure.optional(),
+    simulatedAccuracy: figure.optional(),
+    ckksAccuracy: figure.optional(),
+    agreement: figure.optional(),
+    plaintextMse: figure.optional(),
+    simulatedMse: figure.optional(),
+    ckksMse: figure.optional(),
+    maxAbsError: figure.optional(),
+    relativeError: figure.optional(),
+    latencyMs: z.object({ server: latency }).passthrough().optional(),
+    /** Why CKKS was not run (the estimated server time past evaluate.maxEstimatedSeconds). */
+    ckksSkipped: z.string().optional(),
+    file: z.string(),
+  })
+  .passthrough();
 
 export type DatasetResult = z.infer<typeof datasetResultSchema>;
 export type TrainResult = z.infer<typeof trainResultSchema>;
@@ -99,6 +159,9 @@ export interface StageResults {
 }
 
 export const STAGE_RESULT_SCHEMAS = {
-  train: trainResultSchema, prune: pruneResultSchema, export: exportResultSchema, evaluate: evaluateResultSchema,
+  train: trainResultSchema,
+  prune: pruneResultSchema,
+  export: exportResultSchema,
+  evaluate: evaluateResultSchema,
 } as const;
 export type ResultStage = keyof typeof STAGE_RESULT_SCHEMAS;

@@ -42,5 +42,8 @@ export interface CkksBackend<C = unknown, P = unknown> {
 
 /** Thrown for plan bugs the backends catch (level exhausted, scale or level mismatch, zero operand). */
 export class HeOpError extends Error {
-  constructor(message: string) { super(message); this.name = 'HeOpError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'HeOpError';
+  }
 }

@@ -27,11 +27,19 @@ export const planCiphertexts = (plan: Plan) => plan.steps.reduce((a, s) => a + s
  * inputs and outputs, plus tensors kept for residual reads; 2 polynomials
  * each). Key memory is reported apart (it depends on the rotation keys only).
  */
-export function planMemory(plan: Plan): { plaintexts: number; plaintextBytes: number; peakCiphertexts: number; peakCiphertextBytes: number } {
+export function planMemory(plan: Plan): {
+  plaintexts: number;
+  plaintextBytes: number;
+  peakCiphertexts: number;
+  peakCiphertextBytes: number;
+} {
   const levels = stepLevels(plan);
   const tallies = tallySteps(plan);
   const N = plan.params.polyModulusDegree;
-  let plaintexts = 0, plaintextBytes = 0, peakCiphertexts = sentCiphertexts(plan), peakCiphertextBytes = 0;
+  let plaintexts = 0,
+    plaintextBytes = 0,
+    peakCiphertexts = sentCiphertexts(plan),
+    peakCiphertextBytes = 0;
   let inCts = sentCiphertexts(plan);
   const kept = new Map<number, number>();
   plan.steps.forEach((st, i) => {
@@ -59,8 +67,14 @@ export function relativeCost(plan: Plan): number {
   const levels = stepLevels(plan);
   return tallySteps(plan).reduce((sum, { counts: c }, i) => {
     const level = levels[i];
-    return sum + c.rotate * rotationCost(level) + c.rescale * rescaleCost(level) + c.mul * 2 * rotationCost(level)
-      + c.mulPlain * 0.57 * (level + 1) + (c.add + c.addPlain) * 0.073 * (level + 1);
+    return (
+      sum +
+      c.rotate * rotationCost(level) +
+      c.rescale * rescaleCost(level) +
+      c.mul * 2 * rotationCost(level) +
+      c.mulPlain * 0.57 * (level + 1) +
+      (c.add + c.addPlain) * 0.073 * (level + 1)
+    );
   }, 0);
 }
 

@@ -14,9 +14,13 @@ export class SlotDiagonals {
   constructor(readonly slots: number) {}
   add(outSlot: number, inSlot: number, w: number): void {
     if (w === 0) return;
-    const S = this.slots, k = (((inSlot - outSlot) % S) + S) % S;
+    const S = this.slots,
+      k = (((inSlot - outSlot) % S) + S) % S;
     let d = this.diags.get(k);
-    if (!d) { d = new Float64Array(S); this.diags.set(k, d); }
+    if (!d) {
+      d = new Float64Array(S);
+      this.diags.set(k, d);
+    }
     d[outSlot] += w;
   }
   /** Diagonals keyed by rotation k in [0, S); any that cancelled to all zeros are dropped. */
@@ -27,7 +31,10 @@ export class SlotDiagonals {
 }
 
 /** One giant step: rotate the sum of its baby-step products by `giant`. */
-export interface GiantStep { giant: number; terms: { baby: number; k: number }[] }
+export interface GiantStep {
+  giant: number;
+  terms: { baby: number; k: number }[];
+}
 
 /**
  * How a diagonal index k (mod S) splits into giant + baby: the signed k is
@@ -38,7 +45,10 @@ export interface GiantStep { giant: number; terms: { baby: number; k: number }[]
  * per input ciphertext and giants once per output ciphertext (after the
  * rescale, one level lower).
  */
-export interface SplitRule { unit: number; coarseBabies: boolean }
+export interface SplitRule {
+  unit: number;
+  coarseBabies: boolean;
+}
 
 export function splitIndex(k: number, S: number, rule: SplitRule): { giant: number; baby: number } {
   const signed = k > S / 2 ? k - S : k;
@@ -54,7 +64,9 @@ export function bsgsSplit(ks: number[], S: number, rule: SplitRule): GiantStep[]
     if (!groups.has(giant)) groups.set(giant, []);
     groups.get(giant)!.push({ baby, k });
   }
-  return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([giant, terms]) => ({ giant, terms: terms.sort((a, b) => a.baby - b.baby) }));
+  return [...groups.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([giant, terms]) => ({ giant, terms: terms.sort((a, b) => a.baby - b.baby) }));
 }
 
 /**
@@ -73,12 +85,14 @@ export const rescaleCost = (level: number) => 0.2 * rotationCost(level);
  * rescales once per giant and rotates by each non-zero giant one level lower.
  */
 export function bestSplit(outputs: { input: number; k: number }[][], S: number, units: number[], level = 1): SplitRule {
-  let best: SplitRule = { unit: units[0], coarseBabies: false }, bestCost = Infinity;
+  let best: SplitRule = { unit: units[0], coarseBabies: false },
+    bestCost = Infinity;
   for (const unit of units) {
     for (const coarseBabies of [false, true]) {
       const rule = { unit, coarseBabies };
       const babies = new Set<string>();
-      let giants = 0, rescales = 0;
+      let giants = 0,
+        rescales = 0;
       for (const diags of outputs) {
         const gs = new Set<number>();
         for (const d of diags) {
@@ -90,7 +104,10 @@ export function bestSplit(outputs: { input: number; k: number }[][], S: number, 
         giants += gs.size - (gs.has(0) ? 1 : 0);
       }
       const cost = babies.size * rotationCost(level) + giants * rotationCost(level - 1) + rescales * rescaleCost(level);
-      if (cost < bestCost) { bestCost = cost; best = rule; }
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = rule;
+      }
     }
   }
   return best;
@@ -98,7 +115,9 @@ export function bestSplit(outputs: { input: number; k: number }[][], S: number, 
 
 /** rot(v, r): slot i takes v[i + r] (left rotation), as the backends rotate ciphertexts. */
 export function rotateVec(v: Float64Array, r: number): Float64Array {
-  const S = v.length, k = ((r % S) + S) % S, out = new Float64Array(S);
+  const S = v.length,
+    k = ((r % S) + S) % S,
+    out = new Float64Array(S);
   for (let i = 0; i < S; i++) out[i] = v[(i + k) % S];
   return out;
 }

@@ -11,7 +11,12 @@ export type { Operand, PreparedStep, RefreshChannel } from './steps/kind.js';
 // every input); `run` evaluates one encrypted input.
 
 /** `lazy`: how many operands did not fit the plaintext budget and are encoded at each use. */
-export interface Prepared<P> { plan: Plan; steps: PreparedStep<P>[]; encodeCounts: OpCounts; lazy: number }
+export interface Prepared<P> {
+  plan: Plan;
+  steps: PreparedStep<P>[];
+  encodeCounts: OpCounts;
+  lazy: number;
+}
 
 export interface PrepareOptions {
   /**
@@ -26,7 +31,13 @@ export interface PrepareOptions {
 /** Bytes of one encoded plaintext at `level` (N coefficients × (level + 1) primes × 8 bytes). */
 export const plaintextBytes = (plan: Plan, level: number) => plan.params.polyModulusDegree * (level + 1) * 8;
 
-export interface StepReport { name: string; kind: string; ms: number; counts: OpCounts; levelOut: number }
+export interface StepReport {
+  name: string;
+  kind: string;
+  ms: number;
+  counts: OpCounts;
+  levelOut: number;
+}
 
 function diff(a: OpCounts, b: OpCounts): OpCounts {
   return Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof OpCounts] - b[k as keyof OpCounts]])) as OpCounts;
@@ -40,7 +51,8 @@ function diff(a: OpCounts, b: OpCounts): OpCounts {
 export function prepare<C, P>(b: CkksBackend<C, P>, plan: Plan, o: PrepareOptions = {}): Prepared<P> {
   const before = { ...b.counts };
   const levels = stepLevels(plan, b.topLevel);
-  let room = o.plaintextBudget ?? 2 ** 30, lazy = 0;
+  let room = o.plaintextBudget ?? 2 ** 30,
+    lazy = 0;
   let scale = b.scale;
   /** Scale of each step's output, for residual inputs read later. */
   const outScale: number[] = [];
@@ -65,16 +77,25 @@ export function freePrepared<C, P>(b: CkksBackend<C, P>, p: Prepared<P>): void {
 }
 
 /** Evaluates one encrypted input (the packed input and the client's rotated copies, still owned by the caller). */
-export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, sent: C[], onStep?: (r: StepReport) => void, channel?: RefreshChannel<C>): C[] {
+export function run<C extends object, P>(
+  b: CkksBackend<C, P>,
+  p: Prepared<P>,
+  sent: C[],
+  onStep?: (r: StepReport) => void,
+  channel?: RefreshChannel<C>,
+): C[] {
   const { plan } = p;
   const cts = plan.input.cts;
-  if (sent.length !== sentCiphertexts(plan)) throw new Error(`the plan reads ${sentCiphertexts(plan)} input ciphertexts, ${sent.length} were given`);
+  if (sent.length !== sentCiphertexts(plan))
+    throw new Error(`the plan reads ${sentCiphertexts(plan)} input ciphertexts, ${sent.length} were given`);
   // The input proper, and the client's rotated copies of it (copy j of ciphertext c at (j + 1)·cts + c).
   const input = sent.slice(0, cts);
   const given = input.map((_, c) => new Map((plan.clientRotations ?? []).map((r, j) => [r, sent[(j + 1) * cts + c]])));
   // Outputs read later (residual inputs, refreshed tensors) are kept until their last reader.
   const lastReader = new Map<number, number>();
-  plan.steps.forEach((st, i) => { for (const r of kindOf(st).reads(st)) lastReader.set(r.step, i); });
+  plan.steps.forEach((st, i) => {
+    for (const r of kindOf(st).reads(st)) lastReader.set(r.step, i);
+  });
   const saved = new Map<number, C[]>([[-1, input]]);
   let x = input;
   for (const [index, s] of p.steps.entries()) {
@@ -92,7 +113,13 @@ export function run<C extends object, P>(b: CkksBackend<C, P>, p: Prepared<P>, s
     if (x !== input && ![...saved.values()].includes(x)) for (const c of x) b.free(c);
     if (lastReader.has(index)) saved.set(index, y);
     x = y;
-    onStep?.({ name: s.step.name, kind: s.step.kind, ms: performance.now() - t0, counts: diff(b.counts, before), levelOut: b.levelOf(x[0]) });
+    onStep?.({
+      name: s.step.name,
+      kind: s.step.kind,
+      ms: performance.now() - t0,
+      counts: diff(b.counts, before),
+      levelOut: b.levelOf(x[0]),
+    });
   }
   return x;
 }
@@ -119,5 +146,5 @@ export function packInput(plan: ClientLayout, values: ArrayLike<number>): Float6
 /** Client side: reads the output tensor out of the decrypted ciphertexts' slots. */
 export function unpackOutput(plan: ClientLayout, slots: ArrayLike<number>[]): Float64Array {
   const S = plan.slots;
-  return Float64Array.from(plan.output.slotOf, (g, i) => (g < 0 ? plan.outputConstants?.[i] ?? NaN : slots[Math.floor(g / S)][g % S]));
+  return Float64Array.from(plan.output.slotOf, (g, i) => (g < 0 ? (plan.outputConstants?.[i] ?? NaN) : slots[Math.floor(g / S)][g % S]));
 }

@@ -41,7 +41,11 @@ export const layoutSize = (l: Layout) => l.shape.reduce((a, b) => a * b, 1);
  * An image [H, W, C], channel c in block (c mod perCt) of ciphertext
  * floor(c / perCt): slot = (c mod perCt)·cStride + y·yStride + x·xStride.
  */
-export function imageLayout(shape: [number, number, number], strides: { c: number; y: number; x: number }, o: { slots: number; perCt?: number; mux?: Multiplex; order?: Int32Array }): Layout {
+export function imageLayout(
+  shape: [number, number, number],
+  strides: { c: number; y: number; x: number },
+  o: { slots: number; perCt?: number; mux?: Multiplex; order?: Int32Array },
+): Layout {
   const [H, W, C] = shape;
   const f = o.mux?.f ?? 1;
   const blocks = o.perCt ?? C;
@@ -50,13 +54,16 @@ export function imageLayout(shape: [number, number, number], strides: { c: numbe
   for (let c = 0; c < C; c++) {
     // Channel c at position p: ciphertext, then block (consecutive positions in consecutive blocks), then sub-position in the grid's gaps.
     const p = o.order ? o.order[c] : c;
-    const r = p % perCt, sub = Math.floor(r / blocks);
-    const base = Math.floor(p / perCt) * o.slots + (r % blocks) * strides.c + (f > 1 ? Math.floor(sub / f) * o.mux!.y + (sub % f) * o.mux!.x : 0);
+    const r = p % perCt,
+      sub = Math.floor(r / blocks);
+    const base =
+      Math.floor(p / perCt) * o.slots + (r % blocks) * strides.c + (f > 1 ? Math.floor(sub / f) * o.mux!.y + (sub % f) * o.mux!.x : 0);
     for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) slotOf[(y * W + x) * C + c] = base + y * strides.y + x * strides.x;
   }
   const cts = Math.ceil(C / perCt);
   const term = (k: number, v: string) => (k === 0 ? '' : `${k === 1 ? '' : k}${v}`);
-  const desc = `${H}x${W}x${C} @ ${[term(strides.c, 'c'), term(strides.y, 'y'), term(strides.x, 'x')].filter(Boolean).join('+') || '0'}` +
+  const desc =
+    `${H}x${W}x${C} @ ${[term(strides.c, 'c'), term(strides.y, 'y'), term(strides.x, 'x')].filter(Boolean).join('+') || '0'}` +
     `${f > 1 ? ` (${f * f} channels per block)` : ''}${cts > 1 ? ` (${perCt} channels per ciphertext, ${cts} ciphertexts)` : ''}${o.order ? ' (group-interleaved)' : ''}`;
   return { shape: [H, W, C], cts, slotOf, desc, ...(o.order ? { channelPos: o.order } : {}) };
 }
@@ -67,11 +74,21 @@ export function imageLayout(shape: [number, number, number], strides: { c: numbe
  * sub-position (a, b) at offset a·y + b·x (the dense grid's strides), so
  * after pooling a tensor needs f² times fewer ciphertexts.
  */
-export interface Multiplex { f: number; y: number; x: number }
+export interface Multiplex {
+  f: number;
+  y: number;
+  x: number;
+}
 
 /** A vector of n at slots 0..n-1, repeated every `period` slots when given. */
 export function vectorLayout(n: number, period?: number): Layout {
-  return { shape: [n], cts: 1, slotOf: Int32Array.from({ length: n }, (_, i) => i), period, desc: `${n} @ i${period ? ` (every ${period})` : ''}` };
+  return {
+    shape: [n],
+    cts: 1,
+    slotOf: Int32Array.from({ length: n }, (_, i) => i),
+    period,
+    desc: `${n} @ i${period ? ` (every ${period})` : ''}`,
+  };
 }
 
 export function maxSlot(l: Layout): number {
@@ -91,7 +108,13 @@ export function maxSlot(l: Layout): number {
  * permutation of the network's inputs or outputs, which the client applies
  * when it packs or reads them).
  */
-export function tileLayout(n: number, slots: number, tile: { t1: number; t2: number }, along: 'outer' | 'inner', o: { replicated?: boolean; order?: ArrayLike<number> } = {}): Layout {
+export function tileLayout(
+  n: number,
+  slots: number,
+  tile: { t1: number; t2: number },
+  along: 'outer' | 'inner',
+  o: { replicated?: boolean; order?: ArrayLike<number> } = {},
+): Layout {
   const { t1, t2 } = tile;
   const { replicated = true, order } = o;
   const per = along === 'outer' ? t1 : t2;
@@ -101,5 +124,11 @@ export function tileLayout(n: number, slots: number, tile: { t1: number; t2: num
   });
   const cts = Math.ceil(n / per);
   const desc = along === 'outer' ? `${n} @ [${t1}, ${replicated ? '*' : '1?'}/${t2}]` : `${n} @ [*/${t1}, ${t2}]`;
-  return { shape: [n], cts, slotOf, period: along === 'inner' ? t2 : undefined, desc: (cts > 1 ? `${desc} (${cts} ciphertexts)` : desc) + (order ? ' (permuted)' : '') };
+  return {
+    shape: [n],
+    cts,
+    slotOf,
+    period: along === 'inner' ? t2 : undefined,
+    desc: (cts > 1 ? `${desc} (${cts} ciphertexts)` : desc) + (order ? ' (permuted)' : ''),
+  };
 }

@@ -1,5 +1,17 @@
 /** Homomorphic operations the cost model counts (identical names in the static counter, the simulator and node-seal). */
-export const OP_KINDS = ['encode', 'encrypt', 'decrypt', 'add', 'addPlain', 'mulPlain', 'mul', 'rescale', 'rotate', 'modSwitch', 'refresh'] as const;
+export const OP_KINDS = [
+  'encode',
+  'encrypt',
+  'decrypt',
+  'add',
+  'addPlain',
+  'mulPlain',
+  'mul',
+  'rescale',
+  'rotate',
+  'modSwitch',
+  'refresh',
+] as const;
 export type OpKind = (typeof OP_KINDS)[number];
 export type OpCounts = Record<OpKind, number>;
 

@@ -12,7 +12,11 @@ export const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)))
 /** 1, 2, 4, … up to n (a power of two) inclusive. */
 export const pow2Upto = (n: number) => Array.from({ length: Math.log2(n) + 1 }, (_, i) => 2 ** i);
 /** 1, 2, 4, … below n: the rotation steps of a rotate-and-sum over n slots. */
-export const pow2Below = (n: number) => { const out: number[] = []; for (let s = 1; s < n; s *= 2) out.push(s); return out; };
+export const pow2Below = (n: number) => {
+  const out: number[] = [];
+  for (let s = 1; s < n; s *= 2) out.push(s);
+  return out;
+};
 
 /**
  * Where weight (output o, input at global slot gi) of a hybrid dense step
@@ -21,7 +25,8 @@ export const pow2Below = (n: number) => { const out: number[] = []; for (let s =
  * chosen so that every diagonal index is < mm.
  */
 export function denseSlots(o: number, gi: number, S: number, p: number, mm: number): { out: number; inCt: number; in: number } {
-  const inCt = Math.floor(gi / S), si = gi % S;
+  const inCt = Math.floor(gi / S),
+    si = gi % S;
   const d = (((si - o) % p) + p) % p;
   const t = Math.floor(d / mm);
   const j = (o + t * mm) % p;
@@ -46,7 +51,8 @@ export function occupiedRows(cur: Layout, S: number, tile: { t1: number; t2: num
     if (g < 0) return;
     const key = Math.floor(g / S) * tile.t1 + Math.floor((g % S) / tile.t2);
     const list = rows.get(key);
-    if (list) list.push(e); else rows.set(key, [e]);
+    if (list) list.push(e);
+    else rows.set(key, [e]);
   });
   return new Map([...rows.entries()].sort((a, b) => a[0] - b[0]));
 }

@@ -85,7 +85,9 @@ export const consumesLevel = (st: PlanStep) => st.kind === 'linear' || st.kind =
  * `first` agree in parity ('outer' first: maps 0, 2, 4, …), else along c.
  */
 export interface TileShape {
-  t1: number; t2: number; first: 'outer' | 'inner';
+  t1: number;
+  t2: number;
+  first: 'outer' | 'inner';
   /** A CNN tiles only its dense layers after the first: the index of the first tiled linear map (absent: 0, all). */
   from?: number;
   /**
@@ -161,7 +163,8 @@ export function clientRotated(plan: Plan, i: number): { inputs: number; steps: R
 }
 
 /** Ciphertexts the client sends per input: the packed input and one rotated copy of it per client rotation. */
-export const sentCiphertexts = (plan: Pick<Plan, 'input' | 'clientRotations'>) => plan.input.cts * (1 + (plan.clientRotations?.length ?? 0));
+export const sentCiphertexts = (plan: Pick<Plan, 'input' | 'clientRotations'>) =>
+  plan.input.cts * (1 + (plan.clientRotations?.length ?? 0));
 
 /** Levels (rescales) the plan consumes: one per linear step and per square. */
 export const planDepth = (plan: Plan) => plan.steps.filter(consumesLevel).length;

@@ -55,7 +55,10 @@ export function chooseKeys(usage: Map<number, number>, slots: number, maxKeys: n
   const basis = nafBasis(slots);
   // Direct keys when they fit, or when they are no more than the basis anyway.
   if (usage.size <= Math.max(maxKeys, basis.length)) return undefined;
-  const extra = [...usage.entries()].filter(([k]) => !basis.includes(k)).sort((a, b) => b[1] - a[1] || a[0] - b[0])
-    .slice(0, Math.max(0, maxKeys - basis.length)).map(([k]) => k);
+  const extra = [...usage.entries()]
+    .filter(([k]) => !basis.includes(k))
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .slice(0, Math.max(0, maxKeys - basis.length))
+    .map(([k]) => k);
   return [...basis, ...extra].sort((a, b) => a - b);
 }

@@ -2,7 +2,12 @@ import { HeOpError, type CkksBackend } from './backend.js';
 import { zeroCounts } from './op-counts.js';
 
 /** A simulated ciphertext or plaintext: the real slot values it encodes, its level and scale. */
-export interface SimValue { readonly slots: Float64Array; readonly level: number; readonly scale: number; readonly kind: 'ct' | 'pt' }
+export interface SimValue {
+  readonly slots: Float64Array;
+  readonly level: number;
+  readonly scale: number;
+  readonly kind: 'ct' | 'pt';
+}
 
 export interface SimOptions {
   slots: number;
@@ -41,7 +46,8 @@ export class SlotSimulator implements CkksBackend<SimValue, SimValue> {
   }
 
   private sameScale(a: SimValue, b: SimValue, op: string) {
-    if (Math.abs(a.scale / b.scale - 1) > 1e-9) throw new HeOpError(`${op}: scales differ (2^${Math.log2(a.scale).toFixed(3)} vs 2^${Math.log2(b.scale).toFixed(3)})`);
+    if (Math.abs(a.scale / b.scale - 1) > 1e-9)
+      throw new HeOpError(`${op}: scales differ (2^${Math.log2(a.scale).toFixed(3)} vs 2^${Math.log2(b.scale).toFixed(3)})`);
   }
 
   encode(values: ArrayLike<number>, level: number, scale = this.scale): SimValue {
@@ -64,7 +70,8 @@ export class SlotSimulator implements CkksBackend<SimValue, SimValue> {
   }
 
   add(a: SimValue, b: SimValue): SimValue {
-    this.sameLevel(a, b, 'add'); this.sameScale(a, b, 'add');
+    this.sameLevel(a, b, 'add');
+    this.sameScale(a, b, 'add');
     this.counts.add++;
     const s = new Float64Array(this.slots);
     for (let i = 0; i < this.slots; i++) s[i] = a.slots[i] + b.slots[i];
@@ -72,7 +79,8 @@ export class SlotSimulator implements CkksBackend<SimValue, SimValue> {
   }
 
   addPlain(a: SimValue, p: SimValue): SimValue {
-    this.sameLevel(a, p, 'addPlain'); this.sameScale(a, p, 'addPlain');
+    this.sameLevel(a, p, 'addPlain');
+    this.sameScale(a, p, 'addPlain');
     this.counts.addPlain++;
     const s = new Float64Array(this.slots);
     for (let i = 0; i < this.slots; i++) s[i] = a.slots[i] + p.slots[i];
@@ -81,7 +89,8 @@ export class SlotSimulator implements CkksBackend<SimValue, SimValue> {
 
   mulPlain(a: SimValue, p: SimValue): SimValue {
     this.sameLevel(a, p, 'mulPlain');
-    if (p.slots.every((v) => v === 0)) throw new HeOpError('mulPlain: all-zero plaintext operand (node-seal: result ciphertext is transparent); skip it instead');
+    if (p.slots.every((v) => v === 0))
+      throw new HeOpError('mulPlain: all-zero plaintext operand (node-seal: result ciphertext is transparent); skip it instead');
     this.counts.mulPlain++;
     const s = new Float64Array(this.slots);
     for (let i = 0; i < this.slots; i++) s[i] = a.slots[i] * p.slots[i];
@@ -104,7 +113,8 @@ export class SlotSimulator implements CkksBackend<SimValue, SimValue> {
 
   rotate(a: SimValue, steps: number): SimValue {
     this.counts.rotate++;
-    const n = this.slots, k = ((steps % n) + n) % n;
+    const n = this.slots,
+      k = ((steps % n) + n) % n;
     const s = new Float64Array(n);
     for (let i = 0; i < n; i++) s[i] = a.slots[(i + k) % n];
     return this.make(s, a.level, a.scale, 'ct');
@@ -121,8 +131,16 @@ export class SlotSimulator implements CkksBackend<SimValue, SimValue> {
     return this.make(a.slots.slice(), level, a.scale, 'ct');
   }
 
-  rescalePrime(level: number): number { return this.primes[this.topLevel - level]; }
-  levelOf(a: SimValue): number { return a.level; }
-  scaleOf(a: SimValue): number { return a.scale; }
-  free(): void { /* garbage collected */ }
+  rescalePrime(level: number): number {
+    return this.primes[this.topLevel - level];
+  }
+  levelOf(a: SimValue): number {
+    return a.level;
+  }
+  scaleOf(a: SimValue): number {
+    return a.scale;
+  }
+  free(): void {
+    /* garbage collected */
+  }
 }

@@ -15,22 +15,36 @@ import type { PruneConfig } from './options.js';
  * `reached: false`.
  */
 export function sparsityForBudget(
-  select: (sparsity: number) => Masks, costOf: (masks: Masks) => number, goal: number,
+  select: (sparsity: number) => Masks,
+  costOf: (masks: Masks) => number,
+  goal: number,
   o: { from?: number; max?: number; iterations?: number } = {},
 ): { masks: Masks; sparsity: number; cost: number; reached: boolean } {
-  let lo = o.from ?? 0, hi = o.max ?? 0.98;
-  let best = select(hi), bestCost = costOf(best);
+  let lo = o.from ?? 0,
+    hi = o.max ?? 0.98;
+  let best = select(hi),
+    bestCost = costOf(best);
   if (bestCost > goal) return { masks: best, sparsity: maskSparsity(best), cost: bestCost, reached: false };
   for (let i = 0; i < (o.iterations ?? 8); i++) {
     const mid = (lo + hi) / 2;
-    const m = select(mid), c = costOf(m);
-    if (c <= goal) { hi = mid; best = m; bestCost = c; } else lo = mid;
+    const m = select(mid),
+      c = costOf(m);
+    if (c <= goal) {
+      hi = mid;
+      best = m;
+      bestCost = c;
+    } else lo = mid;
   }
   return { masks: best, sparsity: maskSparsity(best), cost: bestCost, reached: true };
 }
 
 /** The plan figure an HE-cost target bounds, and each round's goal for it. */
-export interface CostBudget { key: 'rotationGoal' | 'latencyGoal'; what: string; of: (plan: Plan) => number; goal: (round: number) => number }
+export interface CostBudget {
+  key: 'rotationGoal' | 'latencyGoal';
+  what: string;
+  of: (plan: Plan) => number;
+  goal: (round: number) => number;
+}
 
 /**
  * `prune.rotations` or `prune.latency` as a budget: each round's goal ramps
@@ -39,12 +53,24 @@ export interface CostBudget { key: 'rotationGoal' | 'latencyGoal'; what: string;
  */
 export function costBudget(p: PruneConfig, dense: Plan): CostBudget | undefined {
   if (p.rotations !== undefined) {
-    const from = planCounts(dense).total.rotate, to = p.rotations;
-    return { key: 'rotationGoal', what: 'rotations', of: (pl) => planCounts(pl).total.rotate, goal: (r) => Math.round(from + ((to - from) * r) / p.steps) };
+    const from = planCounts(dense).total.rotate,
+      to = p.rotations;
+    return {
+      key: 'rotationGoal',
+      what: 'rotations',
+      of: (pl) => planCounts(pl).total.rotate,
+      goal: (r) => Math.round(from + ((to - from) * r) / p.steps),
+    };
   }
   if (p.latency !== undefined) {
-    const from = relativeCost(dense), to = p.latency;
-    return { key: 'latencyGoal', what: 'estimated latency (cost-model units)', of: relativeCost, goal: (r) => from * (1 - ((1 - to) * r) / p.steps) };
+    const from = relativeCost(dense),
+      to = p.latency;
+    return {
+      key: 'latencyGoal',
+      what: 'estimated latency (cost-model units)',
+      of: relativeCost,
+      goal: (r) => from * (1 - ((1 - to) * r) / p.steps),
+    };
   }
   return undefined;
 }

@@ -12,7 +12,12 @@ export type InputScales = Map<string, Float32Array>;
  * their weights never train, so they keep their initial size: by |w| alone
  * a tile of them outranks a tile of the digit's centre.
  */
-export function inputScales(model: tf.LayersModel, layers: string[], data: Pick<PreparedData, 'train' | 'shape' | 'normalization'>, o: { samples?: number; centred?: boolean } = {}): InputScales {
+export function inputScales(
+  model: tf.LayersModel,
+  layers: string[],
+  data: Pick<PreparedData, 'train' | 'shape' | 'normalization'>,
+  o: { samples?: number; centred?: boolean } = {},
+): InputScales {
   const samples = o.samples ?? 512;
   const n = Math.min(samples, data.train.count);
   const idx = Int32Array.from({ length: n }, (_, i) => i);

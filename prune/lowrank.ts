@@ -15,13 +15,27 @@ import type { PruneConfig } from './options.js';
  */
 
 /** A = U·diag(s)·Vᵀ, U m×k, V n×k (row-major, k = min(m, n)), s descending. */
-export interface Svd { u: Float64Array; s: Float64Array; v: Float64Array; k: number }
+export interface Svd {
+  u: Float64Array;
+  s: Float64Array;
+  v: Float64Array;
+  k: number;
+}
 
-const dot = (a: Float64Array, i: number, j: number, n: number) => { let d = 0; for (let t = 0; t < n; t++) d += a[i * n + t] * a[j * n + t]; return d; };
+const dot = (a: Float64Array, i: number, j: number, n: number) => {
+  let d = 0;
+  for (let t = 0; t < n; t++) d += a[i * n + t] * a[j * n + t];
+  return d;
+};
 
 /** Rotates rows p, q of the row-major `a` with n columns by (c, s): p ← c·p − s·q, q ← s·p + c·q. */
 function rotateRows(a: Float64Array, n: number, [p, q]: [number, number], [c, s]: [number, number]): void {
-  for (let t = 0; t < n; t++) { const x = a[p * n + t], y = a[q * n + t]; a[p * n + t] = c * x - s * y; a[q * n + t] = s * x + c * y; }
+  for (let t = 0; t < n; t++) {
+    const x = a[p * n + t],
+      y = a[q * n + t];
+    a[p * n + t] = c * x - s * y;
+    a[q * n + t] = s * x + c * y;
+  }
 }
 
 /**
@@ -36,21 +50,27 @@ function rowJacobi(a: Float64Array, m: number, n: number): Svd {
   for (let i = 0; i < m; i++) qt[i * m + i] = 1;
   for (let sweep = 0; sweep < 60; sweep++) {
     let rotated = false;
-    for (let p = 0; p < m - 1; p++) for (let q = p + 1; q < m; q++) {
-      const alpha = dot(b, p, p, n), beta = dot(b, q, q, n), gamma = dot(b, p, q, n);
-      if (Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta) || gamma === 0) continue;
-      rotated = true;
-      const zeta = (beta - alpha) / (2 * gamma);
-      const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-      const c = 1 / Math.sqrt(1 + t * t), s = c * t;
-      rotateRows(b, n, [p, q], [c, s]);
-      rotateRows(qt, m, [p, q], [c, s]);
-    }
+    for (let p = 0; p < m - 1; p++)
+      for (let q = p + 1; q < m; q++) {
+        const alpha = dot(b, p, p, n),
+          beta = dot(b, q, q, n),
+          gamma = dot(b, p, q, n);
+        if (Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta) || gamma === 0) continue;
+        rotated = true;
+        const zeta = (beta - alpha) / (2 * gamma);
+        const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+        const c = 1 / Math.sqrt(1 + t * t),
+          s = c * t;
+        rotateRows(b, n, [p, q], [c, s]);
+        rotateRows(qt, m, [p, q], [c, s]);
+      }
     if (!rotated) break;
   }
   const norms = Array.from({ length: m }, (_, i) => Math.sqrt(dot(b, i, i, n)));
   const order = norms.map((_, i) => i).sort((x, y) => norms[y] - norms[x]);
-  const u = new Float64Array(m * m), s = new Float64Array(m), v = new Float64Array(n * m);
+  const u = new Float64Array(m * m),
+    s = new Float64Array(m),
+    v = new Float64Array(n * m);
   order.forEach((i, j) => {
     s[j] = norms[i];
     for (let r = 0; r < m; r++) u[r * m + j] = qt[i * m + r];
@@ -88,11 +108,17 @@ export function kernelMatrix(kernel: ArrayLike<number>, cout: number): Float64Ar
  * bits) nor its outputs large against the modulus headroom. The bias goes
  * on the 1×1 half, which makes the layer's output.
  */
-export function factorKernel(kernel: ArrayLike<number>, cout: number, rank: number, bias?: Float32Array): ConvFactors & { discarded: number } {
+export function factorKernel(
+  kernel: ArrayLike<number>,
+  cout: number,
+  rank: number,
+  bias?: Float32Array,
+): ConvFactors & { discarded: number } {
   const n = kernel.length / cout;
   const { u, s, v, k } = svd(kernelMatrix(kernel, cout), cout, n);
   if (rank > k) throw new UserError(`lowrank: rank ${rank} exceeds the kernel's ${k} singular values`);
-  const spatial = new Float32Array(n * rank), pointwise = new Float32Array(rank * cout);
+  const spatial = new Float32Array(n * rank),
+    pointwise = new Float32Array(rank * cout);
   for (let j = 0; j < rank; j++) {
     const h = Math.sqrt(s[j]);
     for (let t = 0; t < n; t++) spatial[t * rank + j] = h * v[t * k + j];
@@ -110,13 +136,18 @@ export function effectiveKernel(model: tf.LayersModel, name: string): { kernel: 
   const l = model.getLayer(name) as GroupedConv2D;
   const pw = pointwiseOf(model, name);
   if (!pw) return { kernel: values(l, 0), cout: l.filters, ...(l.useBias ? { bias: values(l, 1) } : {}) };
-  const d = values(l, 0), p = values(pw, 0), r = l.filters, cout = pw.filters, n = d.length / r;
+  const d = values(l, 0),
+    p = values(pw, 0),
+    r = l.filters,
+    cout = pw.filters,
+    n = d.length / r;
   const kernel = new Float32Array(n * cout);
-  for (let t = 0; t < n; t++) for (let co = 0; co < cout; co++) {
-    let acc = 0;
-    for (let j = 0; j < r; j++) acc += d[t * r + j] * p[j * cout + co];
-    kernel[t * cout + co] = acc;
-  }
+  for (let t = 0; t < n; t++)
+    for (let co = 0; co < cout; co++) {
+      let acc = 0;
+      for (let j = 0; j < r; j++) acc += d[t * r + j] * p[j * cout + co];
+      kernel[t * cout + co] = acc;
+    }
   return { kernel, cout, ...(pw.useBias ? { bias: values(pw, 1) } : {}) };
 }
 
@@ -141,10 +172,12 @@ export function targetRank(p: Pick<PruneConfig, 'rank'>, name: string): number {
  * `from` to its target over prune.steps rounds (round steps is the target).
  */
 export function roundRanks(p: Pick<PruneConfig, 'rank' | 'steps'>, from: Map<string, number>, round: number): Map<string, number> {
-  return new Map([...from].map(([name, full]) => {
-    const target = Math.min(targetRank(p, name), full);
-    return [name, Math.round(full - ((full - target) * round) / p.steps)];
-  }));
+  return new Map(
+    [...from].map(([name, full]) => {
+      const target = Math.min(targetRank(p, name), full);
+      return [name, Math.round(full - ((full - target) * round) / p.steps)];
+    }),
+  );
 }
 
 /**

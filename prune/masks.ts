@@ -11,8 +11,12 @@ export function kernelValues(model: tf.LayersModel, name: string): Float32Array 
 
 /** Fraction of masked-out weights over the masked layers. */
 export function maskSparsity(masks: Masks): number {
-  let zeros = 0, total = 0;
-  for (const m of masks.values()) { total += m.length; for (const v of m) if (v === 0) zeros++; }
+  let zeros = 0,
+    total = 0;
+  for (const m of masks.values()) {
+    total += m.length;
+    for (const v of m) if (v === 0) zeros++;
+  }
   return total ? zeros / total : 0;
 }
 
@@ -20,7 +24,12 @@ export function maskSparsity(masks: Masks): number {
 export function withMasks<T>(model: tf.LayersModel, masks: Masks, f: () => T): T {
   const saved = [...masks.keys()].map((name) => ({ v: kernelOf(model, name), values: kernelValues(model, name).slice() }));
   applyKernelMasks(model, masks);
-  try { return f(); } finally {
-    for (const { v, values } of saved) tf.tidy(() => { v.write(tf.tensor(values, v.shape as number[])); });
+  try {
+    return f();
+  } finally {
+    for (const { v, values } of saved)
+      tf.tidy(() => {
+        v.write(tf.tensor(values, v.shape as number[]));
+      });
   }
 }

@@ -17,7 +17,7 @@ import { isTiled, type PruneTargets } from './layer-choice.js';
 import type { TileGrid } from './tiles.js';
 
 /** Tile pruning's weight importance (default: variation); other methods have none. */
-export const importanceOf = (p: PruneConfig) => (p.method === 'tile' ? p.importance ?? 'variation' : undefined);
+export const importanceOf = (p: PruneConfig) => (p.method === 'tile' ? (p.importance ?? 'variation') : undefined);
 
 /** What one pruning round selects from: the model as the last round left it, its targets, the masks so far. */
 export interface RoundInputs {
@@ -42,8 +42,7 @@ export interface RoundInputs {
  * convolution's rank. Either way the stage then fine-tunes what it got.
  */
 export type RoundChoice =
-  | { kind: 'masks'; masks: Masks; grids: TileGrid[] }
-  | { kind: 'model'; model: tf.LayersModel; ranks: Map<string, number> };
+  { kind: 'masks'; masks: Masks; grids: TileGrid[] } | { kind: 'model'; model: tf.LayersModel; ranks: Map<string, number> };
 
 /** Round r's choice: masks, or (lowrank) the re-factorised model. */
 export function selectRound(i: RoundInputs): RoundChoice {
@@ -55,7 +54,9 @@ export function selectRound(i: RoundInputs): RoundChoice {
 function selectRanks({ model, p, round, targets, logger }: RoundInputs): RoundChoice {
   const ranks = roundRanks(p, targets.ranks!, round);
   const { model: next, discarded } = lowRankModel(model, ranks);
-  logger.info(`prune: round ${round}: ranks ${[...ranks].map(([n, r]) => `${n} ${r}`).join(', ')} (discarded ‖ΔW‖² ${[...discarded.values()].map((d) => d.toExponential(2)).join(', ')})`);
+  logger.info(
+    `prune: round ${round}: ranks ${[...ranks].map(([n, r]) => `${n} ${r}`).join(', ')} (discarded ‖ΔW‖² ${[...discarded.values()].map((d) => d.toExponential(2)).join(', ')})`,
+  );
   return { kind: 'model', model: next, ranks };
 }
 
@@ -63,13 +64,32 @@ function selectTiles({ model, p, round, targets, prior, data, task }: RoundInput
   const t = roundTargets(p, round);
   const grids = targets.grids;
   const importance = importanceOf(p) ?? 'magnitude';
-  const scales = importance !== 'magnitude' ? () => inputScales(model, grids.map((g) => g.layer), data, { centred: importance === 'variation' }) : undefined;
+  const scales =
+    importance !== 'magnitude'
+      ? () =>
+          inputScales(
+            model,
+            grids.map((g) => g.layer),
+            data,
+            { centred: importance === 'variation' },
+          )
+      : undefined;
   // Ranked across layers: by the Taylor estimate (global), or by the measured loss of each tile and row (cost, see tile-ablation).
   const scoreWith = p.allocation === 'cost' ? tileAblationScores : p.allocation === 'global' ? tileTaylorScores : undefined;
-  const globalScores = scoreWith && ((g: TileGrid[], within?: Masks) => scoreWith({ model, task, numClasses: data.numClasses, shape: data.shape }, g, data, { within }));
+  const globalScores =
+    scoreWith &&
+    ((g: TileGrid[], within?: Masks) => scoreWith({ model, task, numClasses: data.numClasses, shape: data.shape }, g, data, { within }));
   return tileRound(model, grids, {
-    method: p.method as 'tile' | 'neuron', target: t.sparsity!, weightTarget: t.weightSparsity, permute: p.permute, permuteBoundary: p.permuteBoundary,
-    expand: p.expand && round === p.steps, prior, scales, globalScores, costAware: p.allocation === 'cost',
+    method: p.method as 'tile' | 'neuron',
+    target: t.sparsity!,
+    weightTarget: t.weightSparsity,
+    permute: p.permute,
+    permuteBoundary: p.permuteBoundary,
+    expand: p.expand && round === p.steps,
+    prior,
+    scales,
+    globalScores,
+    costAware: p.allocation === 'cost',
   });
 }
 
@@ -78,11 +98,20 @@ function selectWeights({ model, p, round, targets, prior, budget, compile, logge
   const goal = budget?.goal(round);
   if (!budget || goal === undefined) {
     const target = roundTargets(p, round).sparsity!;
-    return p.method === 'subblock' ? selectSubBlocksPerLayer(targets.blocks, kernels, target, prior) : selectMagnitude(kernels, target, { perLayer: true });
+    return p.method === 'subblock'
+      ? selectSubBlocksPerLayer(targets.blocks, kernels, target, prior)
+      : selectMagnitude(kernels, target, { perLayer: true });
   }
-  const found = sparsityForBudget((sp) => selectSubBlocksPerLayer(targets.blocks, kernels, sp, prior), (m) => withMasks(model, m, () => budget.of(compile(model))), goal);
+  const found = sparsityForBudget(
+    (sp) => selectSubBlocksPerLayer(targets.blocks, kernels, sp, prior),
+    (m) => withMasks(model, m, () => budget.of(compile(model))),
+    goal,
+  );
   const fig = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(0));
-  if (!found.reached) logger.warn(`prune: round ${round}: ${budget.what} ${fig(found.cost)} at the highest sparsity tried (${found.sparsity.toFixed(3)}), short of the goal ${fig(goal)}`);
+  if (!found.reached)
+    logger.warn(
+      `prune: round ${round}: ${budget.what} ${fig(found.cost)} at the highest sparsity tried (${found.sparsity.toFixed(3)}), short of the goal ${fig(goal)}`,
+    );
   else logger.info(`prune: round ${round}: ${budget.what} ${fig(found.cost)} (goal ${fig(goal)}) at sparsity ${found.sparsity.toFixed(3)}`);
   return found.masks;
 }

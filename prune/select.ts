@@ -14,11 +14,24 @@ import type { Masks } from './masks.js';
  * zero. Every output ciphertext keeps at least one sub-block (the plan needs
  * an input for each). Earlier masks are kept.
  */
-export function selectSubBlocks(layers: LayerBlocks[], kernels: Map<string, Float32Array>, sparsity: number, prior?: Masks, rotationWeight = 12): Masks {
-  const masks: Masks = new Map(layers.map((l) => [l.layer, prior?.get(l.layer)?.slice() ?? new Float32Array(kernels.get(l.layer)!.length).fill(1)]));
+export function selectSubBlocks(
+  layers: LayerBlocks[],
+  kernels: Map<string, Float32Array>,
+  sparsity: number,
+  prior?: Masks,
+  rotationWeight = 12,
+): Masks {
+  const masks: Masks = new Map(
+    layers.map((l) => [l.layer, prior?.get(l.layer)?.slice() ?? new Float32Array(kernels.get(l.layer)!.length).fill(1)]),
+  );
   const total = [...masks.values()].reduce((a, m) => a + m.length, 0);
   let pruned = [...masks.values()].reduce((a, m) => a + m.reduce((x, v) => x + (v === 0 ? 1 : 0), 0), 0);
-  interface Block { layer: string; out: string; b: SubBlock; alive: boolean }
+  interface Block {
+    layer: string;
+    out: string;
+    b: SubBlock;
+    alive: boolean;
+  }
   const classes = new Map<string, Block[]>();
   const perOutput = new Map<string, Block[]>();
   for (const l of layers) {
@@ -26,13 +39,19 @@ export function selectSubBlocks(layers: LayerBlocks[], kernels: Map<string, Floa
     for (const b of l.blocks) {
       const out = `${l.layer}/${b.key.split(':')[0]}`;
       const blk: Block = { layer: l.layer, out, b, alive: b.weights.some((i) => m[i] !== 0) };
-      for (const c of [`${l.layer}/shift/${b.shiftClass}`, ...(b.tap >= 0 ? [`${out}/tap/${b.tap}`] : [])]) classes.set(c, [...(classes.get(c) ?? []), blk]);
+      for (const c of [`${l.layer}/shift/${b.shiftClass}`, ...(b.tap >= 0 ? [`${out}/tap/${b.tap}`] : [])])
+        classes.set(c, [...(classes.get(c) ?? []), blk]);
       perOutput.set(out, [...(perOutput.get(out) ?? []), blk]);
     }
   }
-  const weightOf = (blk: Block) => { const w = kernels.get(blk.layer)!, m = masks.get(blk.layer)!; return blk.b.weights.reduce((a, i) => a + Math.abs(w[i] * m[i]), 0); };
+  const weightOf = (blk: Block) => {
+    const w = kernels.get(blk.layer)!,
+      m = masks.get(blk.layer)!;
+    return blk.b.weights.reduce((a, i) => a + Math.abs(w[i] * m[i]), 0);
+  };
   while (pruned < sparsity * total) {
-    let best: Block[] | undefined, bestRatio = Infinity;
+    let best: Block[] | undefined,
+      bestRatio = Infinity;
     for (const blocks of classes.values()) {
       const live = blocks.filter((x) => x.alive);
       if (!live.length) continue;
@@ -40,13 +59,20 @@ export function selectSubBlocks(layers: LayerBlocks[], kernels: Map<string, Floa
       const outs = new Set(live.map((x) => x.out));
       if ([...outs].some((o) => perOutput.get(o)!.filter((x) => x.alive).length <= live.filter((x) => x.out === o).length)) continue;
       const ratio = live.reduce((a, x) => a + weightOf(x), 0) / (live.length + rotationWeight);
-      if (ratio < bestRatio) { bestRatio = ratio; best = live; }
+      if (ratio < bestRatio) {
+        bestRatio = ratio;
+        best = live;
+      }
     }
     if (!best) break;
     for (const x of best) {
       x.alive = false;
       const m = masks.get(x.layer)!;
-      for (const i of x.b.weights) if (m[i] !== 0) { m[i] = 0; pruned++; }
+      for (const i of x.b.weights)
+        if (m[i] !== 0) {
+          m[i] = 0;
+          pruned++;
+        }
     }
   }
   return masks;
@@ -59,8 +85,24 @@ export function selectSubBlocks(layers: LayerBlocks[], kernels: Map<string, Floa
  * sub-blocks hold few weights) and accuracy fell to ~34% in one round
  * (measured), so several layers are never ranked against each other.
  */
-export function selectSubBlocksPerLayer(layers: LayerBlocks[], kernels: Map<string, Float32Array>, sparsity: number, prior?: Masks, rotationWeight = 12): Masks {
-  return new Map(layers.flatMap((l) => [...selectSubBlocks([l], new Map([[l.layer, kernels.get(l.layer)!]]), sparsity, prior && new Map([[l.layer, prior.get(l.layer)!]]), rotationWeight)]));
+export function selectSubBlocksPerLayer(
+  layers: LayerBlocks[],
+  kernels: Map<string, Float32Array>,
+  sparsity: number,
+  prior?: Masks,
+  rotationWeight = 12,
+): Masks {
+  return new Map(
+    layers.flatMap((l) => [
+      ...selectSubBlocks(
+        [l],
+        new Map([[l.layer, kernels.get(l.layer)!]]),
+        sparsity,
+        prior && new Map([[l.layer, prior.get(l.layer)!]]),
+        rotationWeight,
+      ),
+    ]),
+  );
 }
 
 /**

@@ -23,15 +23,21 @@ export interface SubBlock {
   weights: number[];
 }
 
-export interface LayerBlocks { layer: string; step: string; blocks: SubBlock[] }
+export interface LayerBlocks {
+  layer: string;
+  step: string;
+  blocks: SubBlock[];
+}
 
 /** Sub-blocks of one grouped convolution compiled as linear step `stepName` of `plan`. */
 export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string): LayerBlocks {
   const si = stepIndex(plan, stepName);
   const st = plan.steps[si];
   if (!st || st.kind !== 'linear') throw new UserError(`prune: plan has no linear step ${stepName}`);
-  const inL = stepInput(plan, si), outL = st.out;
-  const [H, W, C] = inL.shape, [OH, OW, CO] = outL.shape;
+  const inL = stepInput(plan, si),
+    outL = st.out;
+  const [H, W, C] = inL.shape,
+    [OH, OW, CO] = outL.shape;
   // The first convolution reads the client's input copies: output channel c at position p, in block b = p mod
   // (blocks per ciphertext), reads the copy at offset copies[b−1] (as the compiler's imageStep). There is one copy per block but
   // the first, up to the channel count, so b = c mod (copies + 1) either way.
@@ -40,32 +46,48 @@ export function convSubBlocks(layer: GroupedConv2D, plan: Plan, stepName: string
     const blk = (outL.channelPos ? outL.channelPos[co] : co) % (copies.length + 1);
     return blk > 0 ? copies[blk - 1] : 0;
   };
-  const S = plan.slots, k = layer.kernelSize, G = layer.groups, cinG = C / G, coutG = CO / G;
-  const ph = convPad(layer.padding, H, k, layer.strides), pw = convPad(layer.padding, W, k, layer.strides);
+  const S = plan.slots,
+    k = layer.kernelSize,
+    G = layer.groups,
+    cinG = C / G,
+    coutG = CO / G;
+  const ph = convPad(layer.padding, H, k, layer.strides),
+    pw = convPad(layer.padding, W, k, layer.strides);
   const mod = (v: number) => ((v % S) + S) % S;
   // A representative output position per tap with the tap inside the input (the slot offset is the same at every such position).
   const rep = (kk: number, pad: number, n: number, on: number) => {
-    for (let o = 0; o < on; o++) { const i = o * layer.strides + kk - pad; if (i >= 0 && i < n) return { o, i }; }
+    for (let o = 0; o < on; o++) {
+      const i = o * layer.strides + kk - pad;
+      if (i >= 0 && i < n) return { o, i };
+    }
     return undefined;
   };
   const blocks = new Map<string, SubBlock>();
-  for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) {
-    const ry = rep(ky, ph.top, H, OH), rx = rep(kx, pw.top, W, OW);
-    if (!ry || !rx) continue;
-    for (let co = 0; co < CO; co++) {
-      const g = Math.floor(co / coutG);
-      const os = outL.slotOf[(ry.o * OW + rx.o) * CO + co], outBase = outL.slotOf[co];
-      for (let c = 0; c < cinG; c++) {
-        const ci = g * cinG + c;
-        const is = inL.slotOf[(ry.i * W + rx.i) * C + ci] + copyOf(co), inBase = inL.slotOf[ci] + copyOf(co);
-        const j = Math.floor(os / S), i = Math.floor(is / S);
-        const key = `${j}:${i}:${mod(is - os)}`;
-        let b = blocks.get(key);
-        if (!b) { b = { key, shiftClass: `${j}:${i}:${mod(inBase - outBase)}`, tap: ky * k + kx, weights: [] }; blocks.set(key, b); }
-        b.weights.push(((ky * k + kx) * cinG + c) * CO + co);
+  for (let ky = 0; ky < k; ky++)
+    for (let kx = 0; kx < k; kx++) {
+      const ry = rep(ky, ph.top, H, OH),
+        rx = rep(kx, pw.top, W, OW);
+      if (!ry || !rx) continue;
+      for (let co = 0; co < CO; co++) {
+        const g = Math.floor(co / coutG);
+        const os = outL.slotOf[(ry.o * OW + rx.o) * CO + co],
+          outBase = outL.slotOf[co];
+        for (let c = 0; c < cinG; c++) {
+          const ci = g * cinG + c;
+          const is = inL.slotOf[(ry.i * W + rx.i) * C + ci] + copyOf(co),
+            inBase = inL.slotOf[ci] + copyOf(co);
+          const j = Math.floor(os / S),
+            i = Math.floor(is / S);
+          const key = `${j}:${i}:${mod(is - os)}`;
+          let b = blocks.get(key);
+          if (!b) {
+            b = { key, shiftClass: `${j}:${i}:${mod(inBase - outBase)}`, tap: ky * k + kx, weights: [] };
+            blocks.set(key, b);
+          }
+          b.weights.push(((ky * k + kx) * cinG + c) * CO + co);
+        }
       }
     }
-  }
   return { layer: layer.name, step: stepName, blocks: [...blocks.values()] };
 }
 
@@ -81,18 +103,25 @@ export function denseSubBlocks(layer: tf.layers.Layer, plan: Plan, stepName: str
   const inL = stepInput(plan, si);
   const [nIn, nOut] = layer.getWeights()[0].shape;
   if (inL.slotOf.length !== nIn || st.out.slotOf.length !== nOut) {
-    throw new UserError(`prune: layer ${layer.name} (${nIn}→${nOut}) does not map one to one onto plan step ${stepName}; prune it together with the layers folded into it, or not at all`);
+    throw new UserError(
+      `prune: layer ${layer.name} (${nIn}→${nOut}) does not map one to one onto plan step ${stepName}; prune it together with the layers folded into it, or not at all`,
+    );
   }
-  const S = plan.slots, { p, mm } = densePeriod(inL, nOut, S);
+  const S = plan.slots,
+    { p, mm } = densePeriod(inL, nOut, S);
   const mod = (v: number) => ((v % S) + S) % S;
   const blocks = new Map<string, SubBlock>();
-  for (let i = 0; i < nIn; i++) for (let o = 0; o < nOut; o++) {
-    const at = denseSlots(o, inL.slotOf[i], S, p, mm);
-    const key = `0:${at.inCt}:${mod(at.in - at.out)}`;
-    let b = blocks.get(key);
-    if (!b) { b = { key, shiftClass: key, tap: -1, weights: [] }; blocks.set(key, b); }
-    b.weights.push(i * nOut + o);
-  }
+  for (let i = 0; i < nIn; i++)
+    for (let o = 0; o < nOut; o++) {
+      const at = denseSlots(o, inL.slotOf[i], S, p, mm);
+      const key = `0:${at.inCt}:${mod(at.in - at.out)}`;
+      let b = blocks.get(key);
+      if (!b) {
+        b = { key, shiftClass: key, tap: -1, weights: [] };
+        blocks.set(key, b);
+      }
+      b.weights.push(i * nOut + o);
+    }
   return { layer: layer.name, step: stepName, blocks: [...blocks.values()] };
 }
 
@@ -105,7 +134,8 @@ export function denseSubBlocks(layer: tf.layers.Layer, plan: Plan, stepName: str
 export function residualShortcuts(model: tf.LayersModel): Set<string> {
   const isWeight = (l: tf.layers.Layer) => l instanceof GroupedConv2D || l.getClassName() === 'Dense';
   const readers = (l: tf.layers.Layer) => l.outboundNodes.map((n) => n.outboundLayer);
-  const reachesAdd = (l: tf.layers.Layer): boolean => readers(l).some((r) => r.getClassName() === 'Add' || (r.getClassName() === 'BatchNormalization' && reachesAdd(r)));
+  const reachesAdd = (l: tf.layers.Layer): boolean =>
+    readers(l).some((r) => r.getClassName() === 'Add' || (r.getClassName() === 'BatchNormalization' && reachesAdd(r)));
   const out = new Set<string>();
   for (const l of model.layers) {
     if (!isWeight(l) || !reachesAdd(l)) continue;
@@ -127,7 +157,9 @@ export function stepOfLayer(model: tf.LayersModel, plan: Plan): Map<string, stri
   const weightLayers = model.layers.filter((l) => (l instanceof GroupedConv2D || l.getClassName() === 'Dense') && !shortcuts.has(l.name));
   const linears = linearSteps(plan);
   if (weightLayers.length !== linears.length) {
-    throw new UserError(`prune: ${model.name} has ${weightLayers.length} conv/dense layers outside residual shortcuts and its plan ${linears.length} linear steps; sub-block pruning needs one layer per step`);
+    throw new UserError(
+      `prune: ${model.name} has ${weightLayers.length} conv/dense layers outside residual shortcuts and its plan ${linears.length} linear steps; sub-block pruning needs one layer per step`,
+    );
   }
   return new Map(weightLayers.map((l, i) => [l.name, linears[i].name]));
 }

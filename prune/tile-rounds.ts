@@ -28,26 +28,40 @@ export const TILE_PRUNING_VERSION = 2;
  *    permute them together (compaction), so their tiles are empty.
  * Returns the masks and the grids (with any new boundary positions).
  */
-export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: {
-  method: 'tile' | 'neuron'; target: number; weightTarget?: number; permute: boolean; permuteBoundary?: boolean; expand: boolean; prior?: Masks;
-  scales?: () => InputScales;
-  /**
-   * With it, tiles are ranked across layers by these scores of the current (permuted) model: the loss a tile's (or a
-   * whole tile row's) removal adds; `costAware`: tiles and whole rows by that loss per HE cost saved (see selectTiles).
-   */
-  globalScores?: (grids: TileGrid[], within?: Masks) => { tiles: Map<string, Float64Array>; rows: Map<string, Float64Array> };
-  costAware?: boolean;
-}): { masks: Masks; grids: TileGrid[] } {
+export function tileRound(
+  model: tf.LayersModel,
+  grids: TileGrid[],
+  o: {
+    method: 'tile' | 'neuron';
+    target: number;
+    weightTarget?: number;
+    permute: boolean;
+    permuteBoundary?: boolean;
+    expand: boolean;
+    prior?: Masks;
+    scales?: () => InputScales;
+    /**
+     * With it, tiles are ranked across layers by these scores of the current (permuted) model: the loss a tile's (or a
+     * whole tile row's) removal adds; `costAware`: tiles and whole rows by that loss per HE cost saved (see selectTiles).
+     */
+    globalScores?: (grids: TileGrid[], within?: Masks) => { tiles: Map<string, Float64Array>; rows: Map<string, Float64Array> };
+    costAware?: boolean;
+  },
+): { masks: Masks; grids: TileGrid[] } {
   const kernels = () => new Map(grids.map((g) => [g.layer, kernelValues(model, g.layer)]));
   const importance = () => {
-    const k = kernels(), s = o.scales?.();
+    const k = kernels(),
+      s = o.scales?.();
     return s ? new Map([...k].map(([l, w]) => [l, scaledImportance(w, s.get(l)!)])) : k;
   };
   let survivors: Masks | undefined;
   if (o.method === 'neuron') survivors = neuronMasks(grids, kernels(), o.target, o.prior);
   else if (o.permute) survivors = selectMagnitude(importance(), o.weightTarget ?? o.target, { perLayer: true });
   if (survivors && (o.permute || o.method === 'neuron')) {
-    const surviving = () => { const k = kernels(); return grids.map((g) => Float32Array.from(k.get(g.layer)!, (v, i) => v * survivors!.get(g.layer)![i])); };
+    const surviving = () => {
+      const k = kernels();
+      return grids.map((g) => Float32Array.from(k.get(g.layer)!, (v, i) => v * survivors!.get(g.layer)![i]));
+    };
     if (o.permuteBoundary) grids = clusterBoundaries(grids, surviving());
     const perms = clusterPermutations(grids, surviving());
     if (perms.some((p) => p.some((old, pos) => old !== pos))) {
@@ -69,9 +83,12 @@ export function tileRound(model: tf.LayersModel, grids: TileGrid[], o: {
 function neuronMasks(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, prior?: Masks): Masks {
   const masks: Masks = new Map(grids.map((g) => [g.layer, prior?.get(g.layer)?.slice() ?? new Float32Array(g.nIn * g.nOut).fill(1)]));
   for (let h = 0; h + 1 < grids.length; h++) {
-    const a = grids[h], b = grids[h + 1];
-    const wa = kernels.get(a.layer)!, wb = kernels.get(b.layer)!;
-    const ma = masks.get(a.layer)!, mb = masks.get(b.layer)!;
+    const a = grids[h],
+      b = grids[h + 1];
+    const wa = kernels.get(a.layer)!,
+      wb = kernels.get(b.layer)!;
+    const ma = masks.get(a.layer)!,
+      mb = masks.get(b.layer)!;
     const score = Array.from({ length: a.nOut }, (_, k) => {
       let s = 0;
       for (let i = 0; i < a.nIn; i++) s += (wa[i * a.nOut + k] * ma[i * a.nOut + k]) ** 2;

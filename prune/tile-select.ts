@@ -3,7 +3,12 @@ import type { Masks } from './masks.js';
 import { rowRotations, tileColumns, tileScores, type TileGrid } from './tiles.js';
 
 /** How tiles are ranked: their scores, across layers or per layer, and (cost-aware) whole-row scores with a rotation's weight in multiplications. */
-export interface TileRank { scores: Map<string, Float64Array>; global?: boolean; rows?: Map<string, Float64Array>; rotationWeight?: number }
+export interface TileRank {
+  scores: Map<string, Float64Array>;
+  global?: boolean;
+  rows?: Map<string, Float64Array>;
+  rotationWeight?: number;
+}
 
 /**
  * Tile pruning by importance. A tile's importance is Σ|w·mask| of its
@@ -28,13 +33,24 @@ export interface TileRank { scores: Map<string, Float64Array>; global?: boolean;
  * tiles' scores. Removal may overshoot the target by the rest of a row.
  * Returns which tiles are kept.
  */
-export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array>, fraction: number, masks?: Masks, rank?: TileRank): Map<string, Uint8Array> {
+export function selectTiles(
+  grids: TileGrid[],
+  kernels: Map<string, Float32Array>,
+  fraction: number,
+  masks?: Masks,
+  rank?: TileRank,
+): Map<string, Uint8Array> {
   const sel = new TileSelection(grids, kernels, masks, rank);
   if (rank?.global) {
     const total = sel.layers.reduce((a, x) => a + x.keep.length, 0);
     const removed = sel.layers.reduce((a, _, l) => a + sel.removedOf(l), 0);
     if (rank.rows) sel.removeByCost(rank.rows, rank.rotationWeight ?? 12, removed, Math.ceil(fraction * total));
-    else sel.removeLeast(sel.layers.flatMap((_, l) => sel.tilesOf(l)), removed, Math.ceil(fraction * total));
+    else
+      sel.removeLeast(
+        sel.layers.flatMap((_, l) => sel.tilesOf(l)),
+        removed,
+        Math.ceil(fraction * total),
+      );
     sel.dropDeadReads();
   } else {
     sel.layers.forEach((x, l) => {
@@ -44,15 +60,22 @@ export function selectTiles(grids: TileGrid[], kernels: Map<string, Float32Array
   }
   // A layer whose every tile reads neurons the layer before no longer computes (the removals above avoid making one; prior masks may have).
   const empty = sel.layers.find((x) => !x.keep.some(Boolean));
-  if (empty) throw new UserError(`prune: tile pruning to ${fraction.toFixed(3)} of ${rank?.global ? 'all' : 'each layer\'s'} tiles left no tile of layer ${empty.g.layer} that reads a computed neuron; lower prune.sparsity${rank?.global ? ' or use prune.allocation: layer' : ''}`);
+  if (empty)
+    throw new UserError(
+      `prune: tile pruning to ${fraction.toFixed(3)} of ${rank?.global ? 'all' : "each layer's"} tiles left no tile of layer ${empty.g.layer} that reads a computed neuron; lower prune.sparsity${rank?.global ? ' or use prune.allocation: layer' : ''}`,
+    );
   return dropUnreadRows(grids, new Map(sel.layers.map((x) => [x.g.layer, x.keep])));
 }
 
 /** Backwards: a hidden tile row no kept tile of the next layer reads computes nothing anyone uses. */
 function dropUnreadRows(grids: TileGrid[], kept: Map<string, Uint8Array>): Map<string, Uint8Array> {
   for (let l = grids.length - 2; l >= 0; l--) {
-    const g = grids[l], next = grids[l + 1], cols = tileColumns(g), nextCols = tileColumns(next);
-    const keep = kept.get(g.layer)!, nextKeep = kept.get(next.layer)!;
+    const g = grids[l],
+      next = grids[l + 1],
+      cols = tileColumns(g),
+      nextCols = tileColumns(next);
+    const keep = kept.get(g.layer)!,
+      nextKeep = kept.get(next.layer)!;
     for (let r = 0; r < keep.length / cols; r++) {
       const read = Array.from({ length: nextKeep.length / nextCols }, (_, q) => nextKeep[q * nextCols + r]).some(Boolean);
       if (!read) keep.fill(0, r * cols, (r + 1) * cols);
@@ -64,7 +87,9 @@ function dropUnreadRows(grids: TileGrid[], kept: Map<string, Uint8Array>): Map<s
 /** Output tile rows of a layer with no kept tile. */
 function deadRows(g: TileGrid, keep: Uint8Array): Set<number> {
   const cols = tileColumns(g);
-  return new Set(Array.from({ length: keep.length / cols }, (_, r) => r).filter((r) => !keep.slice(r * cols, (r + 1) * cols).some(Boolean)));
+  return new Set(
+    Array.from({ length: keep.length / cols }, (_, r) => r).filter((r) => !keep.slice(r * cols, (r + 1) * cols).some(Boolean)),
+  );
 }
 
 /** The tiles each layer keeps while removals proceed, with the connectivity every removal must preserve. */
@@ -78,14 +103,19 @@ class TileSelection {
     });
   }
 
-  tilesOf(l: number): { l: number; t: number }[] { return [...this.layers[l].keep.keys()].map((t) => ({ l, t })); }
-  removedOf(l: number): number { return this.layers[l].keep.length - this.layers[l].keep.reduce((a, v) => a + v, 0); }
+  tilesOf(l: number): { l: number; t: number }[] {
+    return [...this.layers[l].keep.keys()].map((t) => ({ l, t }));
+  }
+  removedOf(l: number): number {
+    return this.layers[l].keep.length - this.layers[l].keep.reduce((a, v) => a + v, 0);
+  }
 
   /** Each layer's kept tiles less those that read only neurons the layer before no longer computes (forward through the layers). */
   liveKeeps(): Uint8Array[] {
     let dead = new Set<number>();
     return this.layers.map((x) => {
-      const cols = tileColumns(x.g), prev = dead;
+      const cols = tileColumns(x.g),
+        prev = dead;
       const live = x.keep.map((v, t) => (v && !prev.has(t % cols) ? 1 : 0));
       dead = deadRows(x.g, live);
       return live;
@@ -96,10 +126,16 @@ class TileSelection {
    * Whether every layer still keeps a tile that reads a computed neuron. Ranked across layers, removing a hidden tile
    * row can leave the next layer only tiles reading it (they compute nothing), so a removal that would is skipped.
    */
-  connected(): boolean { return this.liveKeeps().every((k) => k.some(Boolean)); }
+  connected(): boolean {
+    return this.liveKeeps().every((k) => k.some(Boolean));
+  }
 
   /** Tiles that read only neurons the previous layer no longer computes do nothing: gone. */
-  dropDeadReads(): void { this.liveKeeps().forEach((k, l) => { this.layers[l].keep = k; }); }
+  dropDeadReads(): void {
+    this.liveKeeps().forEach((k, l) => {
+      this.layers[l].keep = k;
+    });
+  }
 
   /** Removes the least important kept tiles among `cands` until `removed` reaches `target`, leaving each layer at least one tile it can use. */
   removeLeast(cands: { l: number; t: number }[], removed: number, target: number): void {
@@ -111,7 +147,10 @@ class TileSelection {
       // A layer keeps at least one tile (with two tiles, 60% would otherwise remove the whole layer).
       if (left[l] <= 1) continue;
       layers[l].keep[t] = 0;
-      if (!this.connected()) { layers[l].keep[t] = 1; continue; }
+      if (!this.connected()) {
+        layers[l].keep[t] = 1;
+        continue;
+      }
       left[l]--;
       removed++;
     }
@@ -126,20 +165,35 @@ class TileSelection {
       if (!best) break;
       const { l, tiles } = best;
       for (const t of tiles) this.layers[l].keep[t] = 0;
-      if (!this.connected()) { for (const t of tiles) this.layers[l].keep[t] = 1; refused.add(`${l}:${tiles}`); continue; }
+      if (!this.connected()) {
+        for (const t of tiles) this.layers[l].keep[t] = 1;
+        refused.add(`${l}:${tiles}`);
+        continue;
+      }
       left[l] -= tiles.length;
       removed += tiles.length;
     }
   }
 
   /** The tile or whole live row with the least loss per cost saved, not refused before, leaving each layer a tile. */
-  private cheapestRemoval(rows: Map<string, Float64Array>, rotationWeight: number, left: number[], refused: Set<string>): { l: number; tiles: number[] } | undefined {
-    let best: { l: number; tiles: number[] } | undefined, bestRatio = Infinity;
+  private cheapestRemoval(
+    rows: Map<string, Float64Array>,
+    rotationWeight: number,
+    left: number[],
+    refused: Set<string>,
+  ): { l: number; tiles: number[] } | undefined {
+    let best: { l: number; tiles: number[] } | undefined,
+      bestRatio = Infinity;
     const consider = (l: number, tiles: number[], loss: number, cost: number) => {
-      if (loss / cost < bestRatio && !refused.has(`${l}:${tiles}`)) { bestRatio = loss / cost; best = { l, tiles }; }
+      if (loss / cost < bestRatio && !refused.has(`${l}:${tiles}`)) {
+        bestRatio = loss / cost;
+        best = { l, tiles };
+      }
     };
     this.layers.forEach((x, l) => {
-      const cols = tileColumns(x.g), rotations = rotationWeight * rowRotations(x.g), rowScore = rows.get(x.g.layer)!;
+      const cols = tileColumns(x.g),
+        rotations = rotationWeight * rowRotations(x.g),
+        rowScore = rows.get(x.g.layer)!;
       for (let r = 0; r < x.keep.length / cols; r++) {
         const live: number[] = [];
         for (let t = r * cols; t < (r + 1) * cols; t++) if (x.keep[t]) live.push(t);

@@ -16,8 +16,12 @@ import { tileColumns, tileCount, tileSums, type TileGrid } from './tiles.js';
  * `rows`: the same estimate for each whole output tile row, from the same
  * gradients (a row's change is the sum of its tiles' before squaring).
  */
-export function tileTaylorScores(ctx: Omit<StepContext, 'rangePenalty'>, grids: TileGrid[], data: Pick<PreparedData, 'train' | 'shape' | 'normalization'>,
-  o: { samples?: number; batchSize?: number; within?: Masks } = {}): { tiles: Map<string, Float64Array>; rows: Map<string, Float64Array> } {
+export function tileTaylorScores(
+  ctx: Omit<StepContext, 'rangePenalty'>,
+  grids: TileGrid[],
+  data: Pick<PreparedData, 'train' | 'shape' | 'normalization'>,
+  o: { samples?: number; batchSize?: number; within?: Masks } = {},
+): { tiles: Map<string, Float64Array>; rows: Map<string, Float64Array> } {
   const n = Math.min(o.samples ?? 512, data.train.count);
   const batch = o.batchSize ?? 32;
   const index = new Map(ctx.model.trainableWeights.map((w, i) => [w, i]));
@@ -34,17 +38,25 @@ export function tileTaylorScores(ctx: Omit<StepContext, 'rangePenalty'>, grids: 
   let batches = 0;
   for (let start = 0; start < n; start += batch) {
     const idx = Int32Array.from({ length: Math.min(batch, n - start) }, (_, i) => start + i);
-    const r = computeGradients(ctx, { xs: batchPixels(data.train, idx, data.shape, data.normalization), labels: batchLabels(data.train, idx), count: idx.length });
+    const r = computeGradients(ctx, {
+      xs: batchPixels(data.train, idx, data.shape, data.normalization),
+      labels: batchLabels(data.train, idx),
+      count: idx.length,
+    });
     try {
       for (const { g, at, w } of kernels) {
         const grad = r.grads[at].dataSync();
         // Gradients are summed over the batch: divide for the mean loss's change.
         const sum = tileSums(g, (k) => (w[k] * grad[k]) / idx.length);
-        const s = scores.get(g.layer)!, rs = rowScores.get(g.layer)!, cols = tileColumns(g);
+        const s = scores.get(g.layer)!,
+          rs = rowScores.get(g.layer)!,
+          cols = tileColumns(g);
         for (let t = 0; t < s.length; t++) s[t] += sum[t] ** 2;
         for (let r = 0; r < rs.length; r++) rs[r] += sum.subarray(r * cols, (r + 1) * cols).reduce((a, v) => a + v, 0) ** 2;
       }
-    } finally { for (const t of r.grads) t.dispose(); }
+    } finally {
+      for (const t of r.grads) t.dispose();
+    }
     batches++;
   }
   for (const s of [...scores.values(), ...rowScores.values()]) for (let t = 0; t < s.length; t++) s[t] /= batches;

@@ -16,8 +16,15 @@ import { GroupedConv2D } from '../train/layers/grouped-conv.js';
  * whether that boundary is the client's and so may be permuted.
  */
 export interface TileGrid {
-  layer: string; nIn: number; nOut: number; outTile: number; inTile: number;
-  clientIn?: boolean; clientOut?: boolean; inPos?: Int32Array; outPos?: Int32Array;
+  layer: string;
+  nIn: number;
+  nOut: number;
+  outTile: number;
+  inTile: number;
+  clientIn?: boolean;
+  clientOut?: boolean;
+  inPos?: Int32Array;
+  outPos?: Int32Array;
   /** Input positions span [0, inSpan) (default nIn): more when the layout leaves gaps (a CNN's conv rows, see convRowPositions). */
   inSpan?: number;
 }
@@ -29,11 +36,20 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
   const weightLayers = model.layers.filter((l) => l.getClassName() === 'Dense' || l instanceof GroupedConv2D);
   const from = plan.tiles.from ?? 0;
   const dense = weightLayers.slice(from);
-  if (dense.some((l) => l.getClassName() !== 'Dense')) throw new UserError('prune: the tiled layers of this plan are not all dense layers of the model');
+  if (dense.some((l) => l.getClassName() !== 'Dense'))
+    throw new UserError('prune: the tiled layers of this plan are not all dense layers of the model');
   const grids = dense.map((l, i): TileGrid => {
     const [nIn, nOut] = l.getWeights()[0].shape;
     const outer = tileOrientation(first, i) === 'outer';
-    const g: TileGrid = { layer: l.name, nIn, nOut, outTile: outer ? t2 : t1, inTile: outer ? t1 : t2, clientIn: i === 0 && from === 0, clientOut: i === dense.length - 1 };
+    const g: TileGrid = {
+      layer: l.name,
+      nIn,
+      nOut,
+      outTile: outer ? t2 : t1,
+      inTile: outer ? t1 : t2,
+      clientIn: i === 0 && from === 0,
+      clientOut: i === dense.length - 1,
+    };
     return i === 0 && plan.tiles!.convRows ? { ...g, ...convRowPositions(plan, l.name, nIn) } : g;
   });
   return withBoundaryOrders(grids, plan.tiles);
@@ -48,20 +64,28 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
 function convRowPositions(plan: Plan, layer: string, nIn: number): Pick<TileGrid, 'inPos' | 'inSpan'> {
   const { t2, from } = plan.tiles!;
   const at = stepIndex(plan, linearStepName(from!));
-  if (at < 2 || plan.steps[at - 1].name !== rowsStepName(from!)) throw new Error(`prune: plan step ${linearStepName(from!)} does not read a rows step`);
+  if (at < 2 || plan.steps[at - 1].name !== rowsStepName(from!))
+    throw new Error(`prune: plan step ${linearStepName(from!)} does not read a rows step`);
   const conv = plan.steps[at - 2].out;
-  if (conv.slotOf.length !== nIn) throw new UserError(`prune: layer ${layer} reads ${nIn} inputs, the plan's conv output holds ${conv.slotOf.length}`);
+  if (conv.slotOf.length !== nIn)
+    throw new UserError(`prune: layer ${layer} reads ${nIn} inputs, the plan's conv output holds ${conv.slotOf.length}`);
   const inPos = new Int32Array(nIn);
   const rows = occupiedRows(conv, plan.slots, plan.tiles!);
-  [...rows.values()].forEach((elements, k) => { for (const e of elements) inPos[e] = k * t2 + (conv.slotOf[e] % plan.slots) % t2; });
+  [...rows.values()].forEach((elements, k) => {
+    for (const e of elements) inPos[e] = k * t2 + ((conv.slotOf[e] % plan.slots) % t2);
+  });
   return { inPos, inSpan: rows.size * t2 };
 }
 
 /** The boundary orders of the grids, for the plan (export.tiles inputOrder / outputOrder). */
 export function boundaryOrders(grids: TileGrid[]): { inputOrder?: number[]; outputOrder?: number[] } {
-  const first = grids[0], last = grids[grids.length - 1];
+  const first = grids[0],
+    last = grids[grids.length - 1];
   // Only the client's boundary has an order (a CNN's first tiled layer has positions the conv layout fixes).
-  return { ...(first?.clientIn && first.inPos ? { inputOrder: Array.from(first.inPos) } : {}), ...(last?.clientOut && last.outPos ? { outputOrder: Array.from(last.outPos) } : {}) };
+  return {
+    ...(first?.clientIn && first.inPos ? { inputOrder: Array.from(first.inPos) } : {}),
+    ...(last?.clientOut && last.outPos ? { outputOrder: Array.from(last.outPos) } : {}),
+  };
 }
 
 /** The grids with boundary orders set (from a plan's tiles or a finished round's marker), on the client's boundaries only. */
@@ -103,13 +127,17 @@ export function nonEmptyTiles(g: TileGrid, w: Float32Array): number {
 
 /** Weight masks from kept tiles: every weight of a kept tile (expansion), or only those `within` also keeps. */
 export function tileMasks(grids: TileGrid[], kept: Map<string, Uint8Array>, within?: Masks): Masks {
-  return new Map(grids.map((g) => {
-    const keep = kept.get(g.layer)!, inner = within?.get(g.layer);
-    const m = new Float32Array(g.nIn * g.nOut);
-    for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) {
-      const k = i * g.nOut + o;
-      m[k] = keep[tileOf(g, i, o)] && (!inner || inner[k] !== 0) ? 1 : 0;
-    }
-    return [g.layer, m];
-  }));
+  return new Map(
+    grids.map((g) => {
+      const keep = kept.get(g.layer)!,
+        inner = within?.get(g.layer);
+      const m = new Float32Array(g.nIn * g.nOut);
+      for (let i = 0; i < g.nIn; i++)
+        for (let o = 0; o < g.nOut; o++) {
+          const k = i * g.nOut + o;
+          m[k] = keep[tileOf(g, i, o)] && (!inner || inner[k] !== 0) ? 1 : 0;
+        }
+      return [g.layer, m];
+    }),
+  );
 }

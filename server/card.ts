@@ -19,21 +19,49 @@ export function requestLimits(plan: Plan): NonNullable<ClientCard['limits']> {
   };
 }
 
-const layout = (l: Layout) => ({ shape: l.shape, cts: l.cts, ...(l.period ? { period: l.period } : {}), desc: l.desc, slotOf: Array.from(l.slotOf) });
+const layout = (l: Layout) => ({
+  shape: l.shape,
+  cts: l.cts,
+  ...(l.period ? { period: l.period } : {}),
+  desc: l.desc,
+  slotOf: Array.from(l.slotOf),
+});
 
 /** The client card of an export: parameters, layouts, Galois steps, normalisation; no weights and no plan steps. */
 export function clientCard(plan: Plan, manifest: Manifest): ClientCard {
-  const meta = manifest.meta as { model?: string; task?: string; dataset?: string; shape?: number[]; numClasses?: number; normalization?: { kind: string; mean: number[]; std: number[] } };
+  const meta = manifest.meta as {
+    model?: string;
+    task?: string;
+    dataset?: string;
+    shape?: number[];
+    numClasses?: number;
+    normalization?: { kind: string; mean: number[]; std: number[] };
+  };
   return {
-    format: CARD_FORMAT, version: 1, params: plan.params, securityBits: 128, slots: plan.slots,
-    input: layout(plan.input), inputCopies: plan.inputCopies, ...(plan.clientRotations ? { clientRotations: plan.clientRotations } : {}),
+    format: CARD_FORMAT,
+    version: 1,
+    params: plan.params,
+    securityBits: 128,
+    slots: plan.slots,
+    input: layout(plan.input),
+    inputCopies: plan.inputCopies,
+    ...(plan.clientRotations ? { clientRotations: plan.clientRotations } : {}),
     output: layout(plan.output),
-    ...(plan.outputConstants ? { outputConstants: Object.fromEntries(Object.entries(plan.outputConstants).map(([k, v]) => [String(k), v])) } : {}),
-    galoisSteps: galoisSteps(plan), sentCiphertexts: sentCiphertexts(plan), refreshRounds: planCounts(plan).total.refresh,
+    ...(plan.outputConstants
+      ? { outputConstants: Object.fromEntries(Object.entries(plan.outputConstants).map(([k, v]) => [String(k), v])) }
+      : {}),
+    galoisSteps: galoisSteps(plan),
+    sentCiphertexts: sentCiphertexts(plan),
+    refreshRounds: planCounts(plan).total.refresh,
     model: {
-      ...(meta.model ? { name: meta.model } : {}), ...(meta.task ? { task: meta.task } : {}), ...(meta.dataset ? { dataset: meta.dataset } : {}),
-      ...(meta.shape ? { shape: meta.shape } : {}), ...(meta.numClasses ? { numClasses: meta.numClasses } : {}),
-      ...(meta.normalization ? { normalization: { kind: meta.normalization.kind, mean: meta.normalization.mean, std: meta.normalization.std } } : {}),
+      ...(meta.model ? { name: meta.model } : {}),
+      ...(meta.task ? { task: meta.task } : {}),
+      ...(meta.dataset ? { dataset: meta.dataset } : {}),
+      ...(meta.shape ? { shape: meta.shape } : {}),
+      ...(meta.numClasses ? { numClasses: meta.numClasses } : {}),
+      ...(meta.normalization
+        ? { normalization: { kind: meta.normalization.kind, mean: meta.normalization.mean, std: meta.normalization.std } }
+        : {}),
     },
     limits: requestLimits(plan),
   };

@@ -14,7 +14,12 @@ export interface HttpOptions extends ServerOptions {
   log?: boolean;
 }
 
-export interface RunningServer { url: string; app: FastifyInstance; server: HeServer; close(): Promise<void> }
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  server: HeServer;
+  close(): Promise<void>;
+}
 
 const bearer = (req: FastifyRequest) => /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
 
@@ -26,16 +31,23 @@ const bearer = (req: FastifyRequest) => /^Bearer (\S+)$/i.exec(req.headers.autho
  */
 export function httpApp(server: HeServer, o: Pick<HttpOptions, 'requestTimeoutMs' | 'log'> = {}): FastifyInstance {
   const limits = server.card.limits!;
-  const app = Fastify({ logger: o.log ?? false, requestTimeout: o.requestTimeoutMs ?? 600_000, connectionTimeout: 0, bodyLimit: limits.inferBytes });
+  const app = Fastify({
+    logger: o.log ?? false,
+    requestTimeout: o.requestTimeoutMs ?? 600_000,
+    connectionTimeout: 0,
+    bodyLimit: limits.inferBytes,
+  });
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((e: Error & { statusCode?: number }, _req, reply) => {
     const status = e instanceof RequestError ? e.status : e.statusCode && e.statusCode < 500 ? e.statusCode : 500;
     const text = status === 500 ? `internal error: ${e.message}` : e.message;
     void reply.status(status).send({ statusCode: status, error: status < 500 ? 'Bad Request' : 'Server Error', message: text });
   });
-  const binary = (reply: FastifyReply, b: Uint8Array) => reply.header('content-type', 'application/octet-stream').send(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  const binary = (reply: FastifyReply, b: Uint8Array) =>
+    reply.header('content-type', 'application/octet-stream').send(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   const body = (req: FastifyRequest) => {
-    if (!Buffer.isBuffer(req.body)) throw new RequestError(415, 'send the frame as the binary body (content-type: application/octet-stream)');
+    if (!Buffer.isBuffer(req.body))
+      throw new RequestError(415, 'send the frame as the binary body (content-type: application/octet-stream)');
     return new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength);
   };
 
@@ -48,9 +60,13 @@ export function httpApp(server: HeServer, o: Pick<HttpOptions, 'requestTimeoutMs
   app.post<{ Params: { id: string } }>('/sessions/:id/infer', { bodyLimit: limits.inferBytes }, async (req, reply) => {
     return binary(reply, await server.infer(req.params.id, bearer(req), body(req)));
   });
-  app.post<{ Params: { id: string; job: string } }>('/sessions/:id/jobs/:job/refresh', { bodyLimit: limits.refreshBytes }, async (req, reply) => {
-    return binary(reply, await server.refresh(req.params.id, bearer(req), req.params.job, body(req)));
-  });
+  app.post<{ Params: { id: string; job: string } }>(
+    '/sessions/:id/jobs/:job/refresh',
+    { bodyLimit: limits.refreshBytes },
+    async (req, reply) => {
+      return binary(reply, await server.refresh(req.params.id, bearer(req), req.params.job, body(req)));
+    },
+  );
   app.delete<{ Params: { id: string } }>('/sessions/:id', async (req, reply) => {
     await server.closeSession(req.params.id, bearer(req));
     return reply.status(204).send();
@@ -64,8 +80,20 @@ export async function serve(o: HttpOptions): Promise<RunningServer> {
   const app = httpApp(server, o);
   try {
     await app.listen({ port: o.port ?? 8080, host: o.host ?? '127.0.0.1' });
-  } catch (e) { await server.close(); throw e; }
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
   const addr = app.server.address();
-  const url = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
-  return { url, app, server, close: async () => { await app.close(); await server.close(); } };
+  const url =
+    typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+  return {
+    url,
+    app,
+    server,
+    close: async () => {
+      await app.close();
+      await server.close();
+    },
+  };
 }

@@ -6,8 +6,7 @@ import type { FromWorker, RefreshReply, ToWorker } from './worker-protocol.js';
 
 /** Where an inference stands: finished (output ciphertexts), or waiting for the client to refresh one ciphertext. */
 export type Step =
-  | { kind: 'done'; job: string; outs: Uint8Array[]; serverMs: number }
-  | { kind: 'refresh'; job: string; round: number; bytes: Uint8Array };
+  { kind: 'done'; job: string; outs: Uint8Array[]; serverMs: number } | { kind: 'refresh'; job: string; round: number; bytes: Uint8Array };
 
 interface Slot {
   worker: Worker;
@@ -46,24 +45,41 @@ export class EvalPool {
 
   static async start(o: PoolOptions): Promise<EvalPool> {
     const pool = new EvalPool(o);
-    try { await Promise.all(Array.from({ length: Math.max(1, o.workers) }, () => pool.spawn())); } catch (e) { await pool.stop(); throw e; }
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, o.workers) }, () => pool.spawn()));
+    } catch (e) {
+      await pool.stop();
+      throw e;
+    }
     return pool;
   }
 
-  get size(): number { return this.slots.length; }
+  get size(): number {
+    return this.slots.length;
+  }
 
   private spawn(): Promise<void> {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
     const worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { exportDir: this.o.exportDir, plaintextBudget: this.o.plaintextBudget, refreshTimeoutMs: this.o.refreshTimeoutMs, replyPort: port2, signal },
+      workerData: {
+        exportDir: this.o.exportDir,
+        plaintextBudget: this.o.plaintextBudget,
+        refreshTimeoutMs: this.o.refreshTimeoutMs,
+        replyPort: port2,
+        signal,
+      },
       transferList: [port2],
     });
     const slot: Slot = { worker, reply: port1, flag: new Int32Array(signal), sessions: new Set(), pending: new Map() };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
-        if (m.t === 'ready') { ready = true; resolve(); return; }
+        if (m.t === 'ready') {
+          ready = true;
+          resolve();
+          return;
+        }
         this.onMessage(slot, m);
       });
       let ready = false;
@@ -71,7 +87,8 @@ export class EvalPool {
         if (slot.dead) return;
         slot.dead = why;
         reject(new Error(`evaluation worker failed to start: ${why}`));
-        for (const p of slot.pending.values()) p.reject(new RequestError(503, `the evaluation worker stopped (${why}); open a new session`));
+        for (const p of slot.pending.values())
+          p.reject(new RequestError(503, `the evaluation worker stopped (${why}); open a new session`));
         slot.pending.clear();
         for (const [id, j] of this.jobs) if (j.slot === slot) this.jobs.delete(id);
         this.o.onLost?.([...slot.sessions], why);
@@ -91,18 +108,25 @@ export class EvalPool {
     const job = this.jobs.get(m.req);
     if (m.t === 'refresh' && job) {
       job.round = m.round;
-      if (job.abandoned) { this.answer(slot, { job: m.req, round: m.round, abort: { status: 503, message: 'abandoned' } }); return; }
+      if (job.abandoned) {
+        this.answer(slot, { job: m.req, round: m.round, abort: { status: 503, message: 'abandoned' } });
+        return;
+      }
     }
     if ((m.t === 'done' || m.t === 'error') && job) this.jobs.delete(m.req);
     const p = slot.pending.get(m.req);
     if (!p) return;
     slot.pending.delete(m.req);
-    if (m.t === 'error') p.reject(new RequestError(m.status, m.message)); else p.resolve(m);
+    if (m.t === 'error') p.reject(new RequestError(m.status, m.message));
+    else p.resolve(m);
   }
 
   private request(slot: Slot, msg: ToWorker & { req: string }): Promise<FromWorker> {
     if (slot.dead) return Promise.reject(new RequestError(503, `the evaluation worker stopped (${slot.dead})`));
-    return new Promise((resolve, reject) => { slot.pending.set(msg.req, { resolve, reject }); slot.worker.postMessage(msg); });
+    return new Promise((resolve, reject) => {
+      slot.pending.set(msg.req, { resolve, reject });
+      slot.worker.postMessage(msg);
+    });
   }
 
   private answer(slot: Slot, r: RefreshReply): void {
@@ -144,8 +168,10 @@ export class EvalPool {
   /** The client's answer to the refresh round `job` waits on. */
   async refresh(session: string, job: string, round: number, bytes: Uint8Array): Promise<Step> {
     const j = this.jobs.get(job);
-    if (!j || j.session !== session) throw new RequestError(404, `no inference ${job} is waiting in session ${session} (finished, failed or timed out)`);
-    if (j.round !== round) throw new RequestError(409, `inference ${job} waits for refresh round ${j.round}, the frame answers round ${round}`);
+    if (!j || j.session !== session)
+      throw new RequestError(404, `no inference ${job} is waiting in session ${session} (finished, failed or timed out)`);
+    if (j.round !== round)
+      throw new RequestError(409, `inference ${job} waits for refresh round ${j.round}, the frame answers round ${round}`);
     const next = new Promise<FromWorker>((resolve, reject) => j.slot.pending.set(job, { resolve, reject }));
     j.round = undefined;
     this.answer(j.slot, { job, round, bytes });
@@ -163,23 +189,34 @@ export class EvalPool {
 
   /** The WASM heap of each worker (bytes) and the sessions it holds. */
   async stats(): Promise<{ heapBytes: number; sessions: number }[]> {
-    return Promise.all(this.slots.map(async (s) => {
-      const m = await this.request(s, { t: 'stats', req: randomUUID() });
-      return m.t === 'stats' ? { heapBytes: m.heapBytes, sessions: m.sessions } : { heapBytes: 0, sessions: 0 };
-    }));
+    return Promise.all(
+      this.slots.map(async (s) => {
+        const m = await this.request(s, { t: 'stats', req: randomUUID() });
+        return m.t === 'stats' ? { heapBytes: m.heapBytes, sessions: m.sessions } : { heapBytes: 0, sessions: 0 };
+      }),
+    );
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.slots.map((s) => new Promise<void>((resolve) => {
-      s.dead = 'stopped';
-      s.worker.once('exit', () => resolve());
-      s.worker.postMessage({ t: 'shutdown' } satisfies ToWorker);
-      setTimeout(() => { void s.worker.terminate(); }, 5000).unref();
-    })));
+    await Promise.all(
+      this.slots.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.dead = 'stopped';
+            s.worker.once('exit', () => resolve());
+            s.worker.postMessage({ t: 'shutdown' } satisfies ToWorker);
+            setTimeout(() => {
+              void s.worker.terminate();
+            }, 5000).unref();
+          }),
+      ),
+    );
     for (const s of this.slots) s.reply.close();
   }
 
   /** Test hook: ends one worker as a crash would. */
-  crashForTest(index = 0): Promise<number> { return this.slots[index].worker.terminate(); }
+  crashForTest(index = 0): Promise<number> {
+    return this.slots[index].worker.terminate();
+  }
 }

@@ -22,9 +22,21 @@ export interface ServerOptions {
   refreshTimeoutMs?: number;
 }
 
-interface Session { id: string; token: Buffer; bytes: number; lastUsed: number; busy: number }
+interface Session {
+  id: string;
+  token: Buffer;
+  bytes: number;
+  lastUsed: number;
+  busy: number;
+}
 
-export interface SessionOpened { session: string; token: string; ttlSeconds: number; galoisKeys: number; heldBytes: number }
+export interface SessionOpened {
+  session: string;
+  token: string;
+  ttlSeconds: number;
+  galoisKeys: number;
+  heldBytes: number;
+}
 
 /**
  * The server side of encrypted inference for one export: the client card,
@@ -39,7 +51,12 @@ export class HeServer {
   private readonly ttl: number;
   private readonly budget: number;
 
-  private constructor(readonly plan: Plan, card: ClientCard, private readonly pool: EvalPool, o: ServerOptions) {
+  private constructor(
+    readonly plan: Plan,
+    card: ClientCard,
+    private readonly pool: EvalPool,
+    o: ServerOptions,
+  ) {
     this.card = card;
     this.ttl = o.sessionTtlMs ?? 10 * 60_000;
     this.budget = o.memoryBudgetBytes ?? 2 * 2 ** 30;
@@ -53,19 +70,29 @@ export class HeServer {
     const card = clientCard(plan, manifest);
     const ref: { server?: HeServer } = {};
     const pool = await EvalPool.start({
-      exportDir, workers: o.workers ?? Math.min(4, availableParallelism()), plaintextBudget: o.plaintextBudgetBytes,
+      exportDir,
+      workers: o.workers ?? Math.min(4, availableParallelism()),
+      plaintextBudget: o.plaintextBudgetBytes,
       refreshTimeoutMs: o.refreshTimeoutMs ?? 60_000,
-      onLost: (ids) => { for (const id of ids) ref.server?.sessions.delete(id); },
+      onLost: (ids) => {
+        for (const id of ids) ref.server?.sessions.delete(id);
+      },
     });
     ref.server = new HeServer(plan, card, pool, o);
     return ref.server;
   }
 
-  get workers(): number { return this.pool.size; }
+  get workers(): number {
+    return this.pool.size;
+  }
 
   /** Open sessions and the key bytes they are estimated to hold. */
   usage(): { sessions: number; heldBytes: number; budgetBytes: number } {
-    return { sessions: this.sessions.size, heldBytes: [...this.sessions.values()].reduce((a, s) => a + s.bytes, 0), budgetBytes: this.budget };
+    return {
+      sessions: this.sessions.size,
+      heldBytes: [...this.sessions.values()].reduce((a, s) => a + s.bytes, 0),
+      budgetBytes: this.budget,
+    };
   }
 
   /** Opens a session with a keys frame (relinearisation + exactly the plan's Galois keys). */
@@ -76,18 +103,32 @@ export class HeServer {
     this.expire();
     const { heldBytes } = this.usage();
     if (heldBytes + bytes > this.budget) {
-      throw new RequestError(503, `the session memory budget is full (${(heldBytes / 2 ** 20).toFixed(0)} of ${(this.budget / 2 ** 20).toFixed(0)} MiB held by ${this.sessions.size} sessions, ` +
-        `a new one needs ${(bytes / 2 ** 20).toFixed(0)} MiB); retry later`);
+      throw new RequestError(
+        503,
+        `the session memory budget is full (${(heldBytes / 2 ** 20).toFixed(0)} of ${(this.budget / 2 ** 20).toFixed(0)} MiB held by ${this.sessions.size} sessions, ` +
+          `a new one needs ${(bytes / 2 ** 20).toFixed(0)} MiB); retry later`,
+      );
     }
     const id = randomUUID();
     const token = randomBytes(24);
     // Reserved before the keys load, so concurrent uploads cannot overrun the budget together.
     this.sessions.set(id, { id, token, bytes, lastUsed: Date.now(), busy: 1 });
-    try { await this.pool.open(id, keys); } catch (e) { this.sessions.delete(id); throw e; }
+    try {
+      await this.pool.open(id, keys);
+    } catch (e) {
+      this.sessions.delete(id);
+      throw e;
+    }
     const s = this.sessions.get(id)!;
     s.busy--;
     s.lastUsed = Date.now();
-    return { session: id, token: token.toString('base64url'), ttlSeconds: this.ttl / 1000, galoisKeys: keys.galoisSteps.length, heldBytes: bytes };
+    return {
+      session: id,
+      token: token.toString('base64url'),
+      ttlSeconds: this.ttl / 1000,
+      galoisKeys: keys.galoisSteps.length,
+      heldBytes: bytes,
+    };
   }
 
   /** The session `id`, if `token` is its bearer token. */
@@ -95,30 +136,44 @@ export class HeServer {
     const s = this.sessions.get(id);
     if (!s) throw new RequestError(404, `unknown or expired session ${id}; open a new one (POST /sessions)`);
     const t = Buffer.from(token ?? '', 'base64url');
-    if (t.length !== s.token.length || !timingSafeEqual(t, s.token)) throw new RequestError(401, `session ${id}: missing or wrong bearer token`);
+    if (t.length !== s.token.length || !timingSafeEqual(t, s.token))
+      throw new RequestError(401, `session ${id}: missing or wrong bearer token`);
     s.lastUsed = Date.now();
     return s;
   }
 
   private frame(body: Uint8Array, kind: FrameKind, session: string): ReturnType<typeof decodeFrame> {
     let f;
-    try { f = decodeFrame(body, kind); } catch (e) { throw new RequestError(400, (e as FrameError).message); }
+    try {
+      f = decodeFrame(body, kind);
+    } catch (e) {
+      throw new RequestError(400, (e as FrameError).message);
+    }
     // The binding of ciphertexts to the keys that can evaluate them: another session's ciphertexts are refused.
     if (f.header.session !== session) {
-      throw new RequestError(409, `these ciphertexts were encrypted for session ${JSON.stringify(f.header.session ?? null)}, not for session ${session}; ` +
-        'a session\'s keys only evaluate its own client\'s ciphertexts');
+      throw new RequestError(
+        409,
+        `these ciphertexts were encrypted for session ${JSON.stringify(f.header.session ?? null)}, not for session ${session}; ` +
+          "a session's keys only evaluate its own client's ciphertexts",
+      );
     }
     return f;
   }
 
   private reply(session: string, step: Step): Uint8Array {
-    if (step.kind === 'done') return encodeFrame({ kind: 'output', header: { session, job: step.job, serverMs: +step.serverMs.toFixed(1) }, parts: step.outs });
+    if (step.kind === 'done')
+      return encodeFrame({ kind: 'output', header: { session, job: step.job, serverMs: +step.serverMs.toFixed(1) }, parts: step.outs });
     return encodeFrame({ kind: 'refresh', header: { session, job: step.job, round: step.round }, parts: [step.bytes] });
   }
 
   private async busy<T>(s: Session, f: () => Promise<T>): Promise<T> {
     s.busy++;
-    try { return await f(); } finally { s.busy--; s.lastUsed = Date.now(); }
+    try {
+      return await f();
+    } finally {
+      s.busy--;
+      s.lastUsed = Date.now();
+    }
   }
 
   /** Starts one inference: an input frame in; an output frame, or the first refresh frame, out. */
@@ -126,22 +181,36 @@ export class HeServer {
     const s = this.session(id, token);
     const f = this.frame(body, 'input', id);
     if (f.parts.length !== this.card.sentCiphertexts) {
-      throw new RequestError(400, `this model reads ${this.card.sentCiphertexts} input ciphertexts per inference, the frame has ${f.parts.length}`);
+      throw new RequestError(
+        400,
+        `this model reads ${this.card.sentCiphertexts} input ciphertexts per inference, the frame has ${f.parts.length}`,
+      );
     }
-    return this.reply(id, await this.busy(s, () => this.pool.infer(id, f.parts.map((p) => p.slice()))));
+    return this.reply(
+      id,
+      await this.busy(s, () =>
+        this.pool.infer(
+          id,
+          f.parts.map((p) => p.slice()),
+        ),
+      ),
+    );
   }
 
   /** Continues an inference with the client's refreshed ciphertext: the next refresh frame, or the output frame. */
   async refresh(id: string, token: string | undefined, job: string, body: Uint8Array): Promise<Uint8Array> {
     const s = this.session(id, token);
     const f = this.frame(body, 'refreshed', id);
-    if (f.header.job !== job) throw new RequestError(409, `the frame answers inference ${JSON.stringify(f.header.job ?? null)}, the URL names ${job}`);
+    if (f.header.job !== job)
+      throw new RequestError(409, `the frame answers inference ${JSON.stringify(f.header.job ?? null)}, the URL names ${job}`);
     if (f.parts.length !== 1) throw new RequestError(400, `a refreshed frame carries one ciphertext, got ${f.parts.length}`);
     return this.reply(id, await this.busy(s, () => this.pool.refresh(id, job, Number(f.header.round), f.parts[0].slice())));
   }
 
   /** Gives up on an inference the client no longer waits for. */
-  abandon(job: string): void { this.pool.abandon(job); }
+  abandon(job: string): void {
+    this.pool.abandon(job);
+  }
 
   async closeSession(id: string, token: string | undefined): Promise<void> {
     this.session(id, token);
@@ -153,14 +222,21 @@ export class HeServer {
   private expire(): void {
     const now = Date.now();
     for (const s of this.sessions.values()) {
-      if (s.busy === 0 && now - s.lastUsed > this.ttl) { this.sessions.delete(s.id); void this.pool.close(s.id); }
+      if (s.busy === 0 && now - s.lastUsed > this.ttl) {
+        this.sessions.delete(s.id);
+        void this.pool.close(s.id);
+      }
     }
   }
 
-  workerStats(): ReturnType<EvalPool['stats']> { return this.pool.stats(); }
+  workerStats(): ReturnType<EvalPool['stats']> {
+    return this.pool.stats();
+  }
 
   /** Test hook: ends one evaluation worker as a crash would (it is replaced; its sessions are lost). */
-  crashWorkerForTest(index = 0): Promise<number> { return this.pool.crashForTest(index); }
+  crashWorkerForTest(index = 0): Promise<number> {
+    return this.pool.crashForTest(index);
+  }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);

@@ -17,4 +17,9 @@ export type FromWorker =
   | { t: 'stats'; req: string; heapBytes: number; sessions: number };
 
 /** The main thread's answer to one refresh round (on the reply port): the refreshed ciphertext, or why the job stops. */
-export interface RefreshReply { job: string; round: number; bytes?: Uint8Array; abort?: { status: number; message: string } }
+export interface RefreshReply {
+  job: string;
+  round: number;
+  bytes?: Uint8Array;
+  abort?: { status: number; message: string };
+}

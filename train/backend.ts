@@ -45,11 +45,15 @@ export async function initBackend(request: BackendRequest = 'auto'): Promise<Bac
     if (ort) {
       // tfjs still holds the model (evaluation, pruning, export): its fastest backend here.
       const tfjsBackend = tf.getBackend();
-      if (tfjsBackend !== 'tensorflow' && tfjsBackend !== 'wasm' && !(await tryTensorflow()) && !(await tryWasm())) await tf.setBackend('cpu');
+      if (tfjsBackend !== 'tensorflow' && tfjsBackend !== 'wasm' && !(await tryTensorflow()) && !(await tryWasm()))
+        await tf.setBackend('cpu');
       await tf.ready();
       return 'onnx';
     }
-    if (request === 'onnx') throw new UserError(`train.backend onnx is not available on this machine: onnxruntime-node (an optional dependency) does not load (${reason}); use --backend wasm`);
+    if (request === 'onnx')
+      throw new UserError(
+        `train.backend onnx is not available on this machine: onnxruntime-node (an optional dependency) does not load (${reason}); use --backend wasm`,
+      );
   }
   const current = tf.getBackend() as BackendName | undefined;
   if (request !== 'auto' && current === request) return current;
@@ -61,8 +65,9 @@ export async function initBackend(request: BackendRequest = 'auto'): Promise<Bac
       return name;
     }
   }
-  const hint = request === 'tensorflow'
-    ? ' (@tensorflow/tfjs-node is an optional dependency that needs to download libtensorflow at install time; use --backend wasm)'
-    : '';
+  const hint =
+    request === 'tensorflow'
+      ? ' (@tensorflow/tfjs-node is an optional dependency that needs to download libtensorflow at install time; use --backend wasm)'
+      : '';
   throw new UserError(`tfjs backend '${request}' is not available on this machine${hint}`);
 }

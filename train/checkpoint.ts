@@ -14,7 +14,10 @@ import './layers/grouped-conv.js';
  * and the whole directory is replaced atomically.
  */
 /** A tensor with its name, as optimizers list their state. */
-export interface NamedTensor { name: string; tensor: tf.Tensor }
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
 
 /** What checkpoints read and restore of an optimizer's state (a tfjs optimizer is one). */
 export interface OptimizerState {
@@ -38,7 +41,8 @@ async function serializeTensors(named: NamedTensor[]): Promise<{ specs: tf.io.We
   named.forEach((n, i) => {
     // Keep positional order (tfjs optimizers restore state by position), names may repeat.
     const key = `${i}:${n.name}`;
-    map[key] = n.tensor; order.push(key);
+    map[key] = n.tensor;
+    order.push(key);
   });
   const { data, specs } = await tf.io.encodeWeights(map);
   return { specs, data: flat(data) };
@@ -46,20 +50,29 @@ async function serializeTensors(named: NamedTensor[]): Promise<{ specs: tf.io.We
 
 export async function writeModelFiles(dir: string, model: tf.LayersModel, extra: Record<string, unknown> = {}): Promise<void> {
   await ensureDir(dir);
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    const manifest = {
-      format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`, convertedBy: null,
-      modelTopology: artifacts.modelTopology,
-      weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-      heprune: extra,
-    };
-    await writeFile(join(dir, 'weights.bin'), new Uint8Array(flat(artifacts.weightData)));
-    await writeFile(join(dir, 'model.json'), JSON.stringify(manifest));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const manifest = {
+        format: 'layers-model',
+        generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+        heprune: extra,
+      };
+      await writeFile(join(dir, 'weights.bin'), new Uint8Array(flat(artifacts.weightData)));
+      await writeFile(join(dir, 'model.json'), JSON.stringify(manifest));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
 }
 
-export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: CheckpointState, optimizer?: OptimizerState): Promise<void> {
+export async function saveCheckpoint(
+  dir: string,
+  model: tf.LayersModel,
+  state: CheckpointState,
+  optimizer?: OptimizerState,
+): Promise<void> {
   const optState = optimizer ? await serializeTensors(await optimizer.getWeights()) : undefined;
   await replaceDirAtomic(dir, async (tmp) => {
     await writeModelFiles(tmp, model);
@@ -82,7 +95,10 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
   const specs = manifest.weightsManifest.flatMap((g) => g.weights);
   const buf = await readFile(join(dir, 'weights.bin'));
   const expected = specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1) * 4, 0);
-  if (buf.byteLength !== expected) throw new UserError(`${join(dir, 'weights.bin')}: ${buf.byteLength} bytes, model.json describes ${expected}; the checkpoint is corrupt`);
+  if (buf.byteLength !== expected)
+    throw new UserError(
+      `${join(dir, 'weights.bin')}: ${buf.byteLength} bytes, model.json describes ${expected}; the checkpoint is corrupt`,
+    );
   const weightData = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: manifest.modelTopology, weightSpecs: specs, weightData }));
 }

@@ -13,9 +13,13 @@ export async function writeTrainingCurves(base: string, history: EpochMetrics[],
   const metrics = [...new Set(rows.map((r) => r.metric))];
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title, config: PLOT_CONFIG, data: { values: rows },
+    title,
+    config: PLOT_CONFIG,
+    data: { values: rows },
     hconcat: metrics.map((m) => ({
-      width: 320, height: 220, transform: [{ filter: { field: 'metric', equal: m } }],
+      width: 320,
+      height: 220,
+      transform: [{ filter: { field: 'metric', equal: m } }],
       mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },

@@ -40,7 +40,10 @@ async function tfjsEngine(o: EngineOptions, backend: BackendName): Promise<Train
     optimizerState: optimizer,
     async step(b, lr) {
       const g = await source.gradients(b);
-      if (!Number.isFinite(g.lossSum)) { tf.dispose(g.grads); return { lossSum: g.lossSum, correct: g.correct }; }
+      if (!Number.isFinite(g.lossSum)) {
+        tf.dispose(g.grads);
+        return { lossSum: g.lossSum, correct: g.correct };
+      }
       setLearningRate(optimizer, lr);
       applyGradients(model, optimizer, g.grads, b.count, { clipNorm: cfg.clipNorm, weightDecay: cfg.weightDecay, learningRate: lr });
       if (o.masks) applyKernelMasks(model, o.masks);
@@ -48,8 +51,13 @@ async function tfjsEngine(o: EngineOptions, backend: BackendName): Promise<Train
       return { lossSum: g.lossSum, correct: g.correct };
     },
     async sync() {},
-    async reload() { await source.afterUpdate?.(); },
-    async close() { await source.close?.(); optimizer.dispose(); },
+    async reload() {
+      await source.afterUpdate?.();
+    },
+    async close() {
+      await source.close?.();
+      optimizer.dispose();
+    },
   };
 }
 
@@ -63,7 +71,15 @@ export async function makeEngine(o: EngineOptions): Promise<TrainEngine> {
   const { ort, reason } = await loadOnnxRuntime();
   if (!ort) throw new UserError(`train.backend onnx: onnxruntime-node does not load here (${reason}); use train.backend: wasm`);
   try {
-    return await OnnxEngine.create({ ort, model: o.model, task: o.task, numClasses: o.data.numClasses, shape: o.data.shape, cfg: o.cfg, masks: o.masks });
+    return await OnnxEngine.create({
+      ort,
+      model: o.model,
+      task: o.task,
+      numClasses: o.data.numClasses,
+      shape: o.data.shape,
+      cfg: o.cfg,
+      masks: o.masks,
+    });
   } catch (e) {
     if (!(e instanceof UnsupportedLayerError)) throw e;
     if (o.cfg.backend === 'onnx') throw new UserError(`train.backend onnx: ${e.message}; use train.backend: wasm`);

@@ -11,7 +11,13 @@ export interface SplitMetrics {
 }
 
 /** Loss for one batch (mean over the batch); classification also counts correct argmaxes. */
-export function batchLoss(task: Task, out: tf.Tensor, xs: tf.Tensor, labels: tf.Tensor1D, numClasses: number): { loss: tf.Scalar; correct?: tf.Scalar } {
+export function batchLoss(
+  task: Task,
+  out: tf.Tensor,
+  xs: tf.Tensor,
+  labels: tf.Tensor1D,
+  numClasses: number,
+): { loss: tf.Scalar; correct?: tf.Scalar } {
   if (task === 'reconstruction') {
     return { loss: tf.losses.meanSquaredError(tf.reshape(xs, out.shape), out) as tf.Scalar };
   }
@@ -21,10 +27,19 @@ export function batchLoss(task: Task, out: tf.Tensor, xs: tf.Tensor, labels: tf.
 }
 
 /** Plaintext (tfjs) loss and accuracy of `model` on a whole split, in batches. */
-export async function evaluateSplit(model: tf.LayersModel, split: Split, o: {
-  task: Task; normalization: Normalization; shape: readonly [number, number, number]; numClasses: number; batchSize: number;
-}): Promise<SplitMetrics> {
-  let lossSum = 0, correct = 0;
+export async function evaluateSplit(
+  model: tf.LayersModel,
+  split: Split,
+  o: {
+    task: Task;
+    normalization: Normalization;
+    shape: readonly [number, number, number];
+    numClasses: number;
+    batchSize: number;
+  },
+): Promise<SplitMetrics> {
+  let lossSum = 0,
+    correct = 0;
   for (const idx of batchIndices(split.count, o.batchSize)) {
     const [l, c] = tf.tidy(() => {
       const xs = tf.tensor4d(batchPixels(split, idx, o.shape, o.normalization), [idx.length, ...o.shape]);

@@ -14,10 +14,17 @@ import { GroupedConv2D } from './layers/grouped-conv.js';
 export const pointwiseName = (name: string) => `${name}_1x1`;
 
 /** Weights of one factorised convolution: d×d kernel [d, d, C_in, r], 1×1 kernel [1, 1, r, C_out], the bias [C_out]. */
-export interface ConvFactors { spatial: Float32Array; pointwise: Float32Array; bias?: Float32Array }
+export interface ConvFactors {
+  spatial: Float32Array;
+  pointwise: Float32Array;
+  bias?: Float32Array;
+}
 
 /** How to factorise one layer: its rank, and its weights (absent: freshly initialised, for training from scratch). */
-export interface FactorSpec { rank: number; factors?: ConvFactors }
+export interface FactorSpec {
+  rank: number;
+  factors?: ConvFactors;
+}
 
 /** The 1×1 half of the factorised convolution `name` in `model`, if it is factorised. */
 export function pointwiseOf(model: tf.LayersModel, name: string): GroupedConv2D | undefined {
@@ -28,21 +35,41 @@ export function pointwiseOf(model: tf.LayersModel, name: string): GroupedConv2D 
 export function factorizableConv(model: tf.LayersModel, name: string, where: string): GroupedConv2D {
   const l = model.layers.find((x) => x.name === name);
   const convs = model.layers.filter((x) => x instanceof GroupedConv2D && !x.factorOf).map((x) => x.name);
-  if (!(l instanceof GroupedConv2D) || l.factorOf) throw new UserError(`${where}: "${name}" is not a convolution of ${model.name} (they are: ${convs.join(', ')})`);
-  if (l.groups !== 1) throw new UserError(`${where}: "${name}" is a grouped convolution (${l.groups} groups); factorising grouped convolutions is not supported`);
+  if (!(l instanceof GroupedConv2D) || l.factorOf)
+    throw new UserError(`${where}: "${name}" is not a convolution of ${model.name} (they are: ${convs.join(', ')})`);
+  if (l.groups !== 1)
+    throw new UserError(
+      `${where}: "${name}" is a grouped convolution (${l.groups} groups); factorising grouped convolutions is not supported`,
+    );
   return l;
 }
 
 function cloneLayer(layer: tf.layers.Layer): tf.layers.Layer {
-  const cls = layer.constructor as tf.serialization.SerializableConstructor<tf.layers.Layer> & { fromConfig: (c: unknown, cfg: tf.serialization.ConfigDict) => tf.layers.Layer };
+  const cls = layer.constructor as tf.serialization.SerializableConstructor<tf.layers.Layer> & {
+    fromConfig: (c: unknown, cfg: tf.serialization.ConfigDict) => tf.layers.Layer;
+  };
   return cls.fromConfig(cls, layer.getConfig());
 }
 
 /** The new pair for convolution l (or for the d×d half l of a factorised one, whose 1×1 half `pw` gives C_out and the bias). */
 function halves(l: GroupedConv2D, pw: GroupedConv2D | undefined, rank: number): [GroupedConv2D, GroupedConv2D] {
-  const spatial = new GroupedConv2D({ name: l.name, filters: rank, kernelSize: l.kernelSize, strides: l.strides, padding: l.padding, useBias: false });
+  const spatial = new GroupedConv2D({
+    name: l.name,
+    filters: rank,
+    kernelSize: l.kernelSize,
+    strides: l.strides,
+    padding: l.padding,
+    useBias: false,
+  });
   const last = pw ?? l;
-  const pointwise = new GroupedConv2D({ name: pointwiseName(l.name), filters: last.filters, kernelSize: 1, padding: 'valid', useBias: last.useBias, factorOf: l.name });
+  const pointwise = new GroupedConv2D({
+    name: pointwiseName(l.name),
+    filters: last.filters,
+    kernelSize: 1,
+    padding: 'valid',
+    useBias: last.useBias,
+    factorOf: l.name,
+  });
   return [spatial, pointwise];
 }
 
@@ -62,15 +89,30 @@ export function factorizedModel(model: tf.LayersModel, specs: Map<string, Factor
     if (layer.getClassName() === 'InputLayer') continue;
     const ins = layer.inboundNodes[0].inboundLayers.map((l) => outputs.get(replaced.get(l.name) ?? l.name) ?? input);
     const spec = specs.get(layer.name);
-    if (layer instanceof GroupedConv2D && layer.factorOf && specs.has(layer.factorOf)) { replaced.set(layer.name, layer.factorOf); continue; }
+    if (layer instanceof GroupedConv2D && layer.factorOf && specs.has(layer.factorOf)) {
+      replaced.set(layer.name, layer.factorOf);
+      continue;
+    }
     let out: tf.SymbolicTensor;
     if (spec && layer instanceof GroupedConv2D) {
       const [sp, pw] = halves(layer, pointwiseOf(model, layer.name), spec.rank);
       out = pw.apply(sp.apply(ins[0]) as tf.SymbolicTensor) as tf.SymbolicTensor;
       if (spec.factors) {
-        const f = spec.factors, k = layer.kernelSize;
-        weighted.push({ layer: sp, weights: [tf.tensor(f.spatial, [k, k, f.spatial.length / (k * k * spec.rank), spec.rank])], owned: true });
-        weighted.push({ layer: pw, weights: [tf.tensor(f.pointwise, [1, 1, spec.rank, pw.filters]), ...(pw.useBias ? [tf.tensor(f.bias ?? new Float32Array(pw.filters))] : [])], owned: true });
+        const f = spec.factors,
+          k = layer.kernelSize;
+        weighted.push({
+          layer: sp,
+          weights: [tf.tensor(f.spatial, [k, k, f.spatial.length / (k * k * spec.rank), spec.rank])],
+          owned: true,
+        });
+        weighted.push({
+          layer: pw,
+          weights: [
+            tf.tensor(f.pointwise, [1, 1, spec.rank, pw.filters]),
+            ...(pw.useBias ? [tf.tensor(f.bias ?? new Float32Array(pw.filters))] : []),
+          ],
+          owned: true,
+        });
       }
     } else {
       const clone = cloneLayer(layer);
@@ -89,13 +131,17 @@ export function factorizedModel(model: tf.LayersModel, specs: Map<string, Factor
 }
 
 /** `model.factorize`: the named convolutions factorised at their ranks, freshly initialised (trained from scratch). */
-export function factorizeForTraining(model: tf.LayersModel, f: { layers: string[]; rank: number | Record<string, number> }): tf.LayersModel {
+export function factorizeForTraining(
+  model: tf.LayersModel,
+  f: { layers: string[]; rank: number | Record<string, number> },
+): tf.LayersModel {
   const specs = new Map<string, FactorSpec>();
   for (const name of f.layers) {
     const l = factorizableConv(model, name, 'model.factorize.layers');
     const rank = typeof f.rank === 'number' ? f.rank : f.rank[name];
     if (rank === undefined) throw new UserError(`model.factorize.rank: no rank for "${name}"`);
-    if (rank > l.filters) throw new UserError(`model.factorize.rank: ${rank} for "${name}" exceeds its ${l.filters} output channels (no saving)`);
+    if (rank > l.filters)
+      throw new UserError(`model.factorize.rank: ${rank} for "${name}" exceeds its ${l.filters} output channels (no saving)`);
     specs.set(name, { rank });
   }
   const out = factorizedModel(model, specs);

@@ -15,6 +15,8 @@ export function kernelOf(model: tf.LayersModel, name: string): tf.LayerVariable 
 export function applyKernelMasks(model: tf.LayersModel, masks: KernelMasks): void {
   for (const [name, mask] of masks) {
     const v = kernelOf(model, name);
-    tf.tidy(() => { v.write(tf.mul(v.read(), tf.tensor(mask, v.shape as number[]))); });
+    tf.tidy(() => {
+      v.write(tf.mul(v.read(), tf.tensor(mask, v.shape as number[])));
+    });
   }
 }

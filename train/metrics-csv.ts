@@ -15,10 +15,14 @@ export interface EpochMetrics {
 }
 
 const COLUMNS: { id: keyof EpochMetrics; title: string }[] = [
-  { id: 'epoch', title: 'epoch' }, { id: 'learningRate', title: 'learning_rate' },
-  { id: 'trainLoss', title: 'train_loss' }, { id: 'trainAccuracy', title: 'train_accuracy' },
-  { id: 'valLoss', title: 'val_loss' }, { id: 'valAccuracy', title: 'val_accuracy' },
-  { id: 'seconds', title: 'seconds' }, { id: 'msPerStep', title: 'ms_per_step' },
+  { id: 'epoch', title: 'epoch' },
+  { id: 'learningRate', title: 'learning_rate' },
+  { id: 'trainLoss', title: 'train_loss' },
+  { id: 'trainAccuracy', title: 'train_accuracy' },
+  { id: 'valLoss', title: 'val_loss' },
+  { id: 'valAccuracy', title: 'val_accuracy' },
+  { id: 'seconds', title: 'seconds' },
+  { id: 'msPerStep', title: 'ms_per_step' },
   { id: 'dataMsPerStep', title: 'batch_ms_per_step' },
 ];
 

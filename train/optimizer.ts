@@ -3,9 +3,12 @@ import type { TrainConfig } from './options.js';
 
 export function makeOptimizer(cfg: TrainConfig): tf.Optimizer {
   switch (cfg.optimizer) {
-    case 'sgd': return tf.train.sgd(cfg.learningRate);
-    case 'momentum': return tf.train.momentum(cfg.learningRate, cfg.momentum);
-    case 'adam': return tf.train.adam(cfg.learningRate);
+    case 'sgd':
+      return tf.train.sgd(cfg.learningRate);
+    case 'momentum':
+      return tf.train.momentum(cfg.learningRate, cfg.momentum);
+    case 'adam':
+      return tf.train.adam(cfg.learningRate);
   }
 }
 
@@ -14,8 +17,10 @@ export function learningRateAt(cfg: TrainConfig, epoch: number): number {
   const base = cfg.learningRate;
   if (cfg.warmupEpochs > 0 && epoch < cfg.warmupEpochs) return base * Math.max(epoch / cfg.warmupEpochs, 0.01);
   switch (cfg.schedule) {
-    case 'constant': return base;
-    case 'step': return base * cfg.stepGamma ** Math.floor(epoch / cfg.stepEvery);
+    case 'constant':
+      return base;
+    case 'step':
+      return base * cfg.stepGamma ** Math.floor(epoch / cfg.stepEvery);
     case 'cosine': {
       const span = Math.max(cfg.epochs - cfg.warmupEpochs, 1e-9);
       const t = Math.min(Math.max((epoch - cfg.warmupEpochs) / span, 0), 1);

@@ -12,13 +12,19 @@ export interface EpochProgress {
 
 export function epochProgress(label: string, total: number, logger: Logger): EpochProgress {
   if (process.stderr.isTTY && !process.env.CI) {
-    const bar = new cliProgress.SingleBar({
-      format: `${label} [{bar}] {percentage}% | {value}/{total} | loss {loss} | acc {acc} | ETA {eta_formatted}`,
-      stream: process.stderr, hideCursor: true, clearOnComplete: true,
-    }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `${label} [{bar}] {percentage}% | {value}/{total} | loss {loss} | acc {acc} | ETA {eta_formatted}`,
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(total, 0, { loss: '-', acc: '-' });
     return {
-      update: (step, m) => bar.update(step, { loss: m ? m.loss.toFixed(4) : '-', acc: m?.acc === undefined ? '-' : (100 * m.acc).toFixed(2) + '%' }),
+      update: (step, m) =>
+        bar.update(step, { loss: m ? m.loss.toFixed(4) : '-', acc: m?.acc === undefined ? '-' : (100 * m.acc).toFixed(2) + '%' }),
       stop: () => bar.stop(),
     };
   }
@@ -29,9 +35,11 @@ export function epochProgress(label: string, total: number, logger: Logger): Epo
       const frac = step / total;
       if (frac >= nextMark && step < total) {
         nextMark += 0.1;
-        const eta = ((Date.now() - t0) / step) * (total - step) / 1000;
+        const eta = (((Date.now() - t0) / step) * (total - step)) / 1000;
         const loss = m ? ` loss ${m.loss.toFixed(4)}` : '';
-        logger.info(`${label} ${step}/${total}${loss}${m?.acc === undefined ? '' : ` acc ${(100 * m.acc).toFixed(2)}%`} ETA ${eta.toFixed(0)}s`);
+        logger.info(
+          `${label} ${step}/${total}${loss}${m?.acc === undefined ? '' : ` acc ${(100 * m.acc).toFixed(2)}%`} ETA ${eta.toFixed(0)}s`,
+        );
       }
     },
     stop() {},

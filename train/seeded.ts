@@ -9,5 +9,9 @@ export function withSeededRandom<T>(seed: number, f: () => T): T {
   const original = Math.random;
   const rng = new Rng(seed);
   Math.random = () => rng.next();
-  try { return f(); } finally { Math.random = original; }
+  try {
+    return f();
+  } finally {
+    Math.random = original;
+  }
 }

@@ -37,7 +37,10 @@ export function computeGradients(ctx: StepContext, b: StepInput): { lossSum: num
       let out: tf.Tensor;
       try {
         out = ctx.model.apply(xs, { training: true }) as tf.Tensor;
-      } finally { terms = rangePenalty.current?.terms ?? []; rangePenalty.current = null; }
+      } finally {
+        terms = rangePenalty.current?.terms ?? [];
+        rangePenalty.current = null;
+      }
       const r = batchLoss(ctx.task, out, xs, ys, ctx.numClasses);
       if (r.correct) kept.push(tf.keep(r.correct));
       kept.push(tf.keep(r.loss));
@@ -68,12 +71,17 @@ export function assertFinite(loss: number, where: string): void {
   if (!Number.isFinite(loss)) {
     throw new DivergenceError(
       `training diverged: loss is ${loss} at ${where}. Polynomial activations amplify large values; ` +
-      'try a lower train.learningRate, train.warmupEpochs, model.batchNorm: true, model.activation: quadratic, or a smaller train.clipNorm. ' +
-      'No checkpoint was written for this epoch.');
+        'try a lower train.learningRate, train.warmupEpochs, model.batchNorm: true, model.activation: quadratic, or a smaller train.clipNorm. ' +
+        'No checkpoint was written for this epoch.',
+    );
   }
 }
 
-export interface UpdateOptions { clipNorm: number | null; weightDecay: number; learningRate: number }
+export interface UpdateOptions {
+  clipNorm: number | null;
+  weightDecay: number;
+  learningRate: number;
+}
 
 /** Applies mean gradients (sum / count) to the model's trainable weights, then decoupled weight decay to kernels. */
 export function applyGradients(model: tf.LayersModel, optimizer: tf.Optimizer, summed: tf.Tensor[], count: number, o: UpdateOptions): void {
@@ -82,12 +90,16 @@ export function applyGradients(model: tf.LayersModel, optimizer: tf.Optimizer, s
   tf.dispose(summed);
   const clipped = clipByGlobalNorm(mean, o.clipNorm);
   const map: tf.NamedTensorMap = {};
-  vars.forEach((v, i) => { map[v.name] = clipped[i]; });
+  vars.forEach((v, i) => {
+    map[v.name] = clipped[i];
+  });
   optimizer.applyGradients(map);
   tf.dispose(clipped);
   if (o.weightDecay > 0) {
     // Kernels only (rank >= 2): biases, BN and activation coefficients are not decayed.
     const factor = 1 - o.learningRate * o.weightDecay;
-    tf.tidy(() => { for (const v of vars) if (v.rank >= 2) v.assign(tf.mul(v, factor)); });
+    tf.tidy(() => {
+      for (const v of vars) if (v.rank >= 2) v.assign(tf.mul(v, factor));
+    });
   }
 }

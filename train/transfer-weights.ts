@@ -19,12 +19,15 @@ import { GroupedConv2D } from './layers/grouped-conv.js';
  */
 export function regroupKernel(src: Float32Array, k2: number, cin: number, cout: number, from: number, to: number): Float32Array {
   if (to % from !== 0) throw new Error(`cannot regroup ${from} groups into ${to}: ${to} is not a multiple of ${from}`);
-  if (cin % to !== 0 || cout % to !== 0) throw new Error(`cannot regroup into ${to} groups: channels ${cin}→${cout} not divisible by ${to}`);
-  const srcIn = cin / from, dstIn = cin / to;
+  if (cin % to !== 0 || cout % to !== 0)
+    throw new Error(`cannot regroup into ${to} groups: channels ${cin}→${cout} not divisible by ${to}`);
+  const srcIn = cin / from,
+    dstIn = cin / to;
   if (src.length !== k2 * srcIn * cout) throw new Error(`kernel has ${src.length} values, expected ${k2}·${srcIn}·${cout}`);
   const out = new Float32Array(k2 * dstIn * cout);
   for (let o = 0; o < cout; o++) {
-    const gDst = Math.floor((o * to) / cout), gSrc = Math.floor((o * from) / cout);
+    const gDst = Math.floor((o * to) / cout),
+      gSrc = Math.floor((o * from) / cout);
     // Absolute input channel a = gDst·dstIn + i sits at a − gSrc·srcIn in the source's group.
     const offset = gDst * dstIn - gSrc * srcIn;
     for (let p = 0; p < k2; p++) {
@@ -50,7 +53,8 @@ export function transferWeights(source: tf.LayersModel, target: tf.LayersModel):
   for (const layer of target.layers) {
     const dst = layer.getWeights();
     if (!dst.length) continue;
-    if (!srcNames.has(layer.name)) throw new Error(`layer ${layer.name} has no layer of that name in the source model (it has ${[...srcNames].join(', ')})`);
+    if (!srcNames.has(layer.name))
+      throw new Error(`layer ${layer.name} has no layer of that name in the source model (it has ${[...srcNames].join(', ')})`);
     const srcLayer = source.getLayer(layer.name);
     const src = srcLayer.getWeights();
     if (src.length !== dst.length) throw new Error(`layer ${layer.name}: the source has ${src.length} weights, this model ${dst.length}`);
@@ -58,17 +62,28 @@ export function transferWeights(source: tf.LayersModel, target: tf.LayersModel):
     let regrouped: TransferReport['regrouped'][number] | undefined;
     dst.forEach((d, j) => {
       const s = src[j]!;
-      if (s.shape.join() === d.shape.join()) { values.push(s); return; }
+      if (s.shape.join() === d.shape.join()) {
+        values.push(s);
+        return;
+      }
       // The same convolution (kernel size, input and output channels) in other groups.
-      const sameConv = layer instanceof GroupedConv2D && srcLayer instanceof GroupedConv2D && d.rank === 4 && s.rank === 4 &&
-        d.shape[0] === s.shape[0] && d.shape[1] === s.shape[1] && d.shape[3] === s.shape[3] &&
+      const sameConv =
+        layer instanceof GroupedConv2D &&
+        srcLayer instanceof GroupedConv2D &&
+        d.rank === 4 &&
+        s.rank === 4 &&
+        d.shape[0] === s.shape[0] &&
+        d.shape[1] === s.shape[1] &&
+        d.shape[3] === s.shape[3] &&
         d.shape[2]! * layer.groups === s.shape[2]! * srcLayer.groups;
       if (sameConv) {
         const [kh, kw, , cout] = d.shape as [number, number, number, number];
         const cin = s.shape[2]! * srcLayer.groups;
         const from = s.dataSync() as Float32Array;
         let kept: Float32Array;
-        try { kept = regroupKernel(from, kh * kw, cin, cout, srcLayer.groups, layer.groups); } catch (e) {
+        try {
+          kept = regroupKernel(from, kh * kw, cin, cout, srcLayer.groups, layer.groups);
+        } catch (e) {
           throw new Error(`layer ${layer.name}: ${(e as Error).message}`);
         }
         values.push(tf.tensor(kept, d.shape));
@@ -79,8 +94,11 @@ export function transferWeights(source: tf.LayersModel, target: tf.LayersModel):
     });
     // getWeights hands back the variables' own tensors: only the regrouped ones made here are disposed.
     layer.setWeights(values);
-    values.forEach((v) => { if (!src.includes(v)) v.dispose(); });
-    if (regrouped) report.regrouped.push(regrouped); else report.copied.push(layer.name);
+    values.forEach((v) => {
+      if (!src.includes(v)) v.dispose();
+    });
+    if (regrouped) report.regrouped.push(regrouped);
+    else report.copied.push(layer.name);
   }
   return report;
 }

@@ -36,18 +36,48 @@ function call(name: string, backend: Backend, inputs: Record<string, TensorInfo>
 /** Runs `f`, then frees every temporary it registered (never the returned one). */
 function withTemps(backend: Backend, f: (keep: (t: TensorInfo) => TensorInfo) => TensorInfo): TensorInfo {
   const temps: TensorInfo[] = [];
-  const out = f((t) => { temps.push(t); return t; });
+  const out = f((t) => {
+    temps.push(t);
+    return t;
+  });
   for (const t of temps) if (t !== out) backend.disposeData(t.dataId);
   return out;
 }
 
-export interface ConvGeometry { top: number; left: number; outH: number; outW: number; sh: number; sw: number }
+export interface ConvGeometry {
+  top: number;
+  left: number;
+  outH: number;
+  outW: number;
+  sh: number;
+  sw: number;
+}
 
-function geometry(xShape: number[], filterShape: number[], strides: number | [number, number], pad: unknown, dimRoundingMode: unknown): ConvGeometry {
+function geometry(
+  xShape: number[],
+  filterShape: number[],
+  strides: number | [number, number],
+  pad: unknown,
+  dimRoundingMode: unknown,
+): ConvGeometry {
   const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number], filterShape as [number, number, number, number],
-    strides, 1, pad as 'same', dimRoundingMode as 'floor' | undefined, false, 'channelsLast');
-  return { top: info.padInfo.top, left: info.padInfo.left, outH: info.outHeight, outW: info.outWidth, sh: info.strideHeight, sw: info.strideWidth };
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad as 'same',
+    dimRoundingMode as 'floor' | undefined,
+    false,
+    'channelsLast',
+  );
+  return {
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+    outH: info.outHeight,
+    outW: info.outWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+  };
 }
 
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: Backend; attrs: Record<string, unknown> };
@@ -64,18 +94,47 @@ export function filterGradByOffsets(x: TensorInfo, dy: TensorInfo, backend: Back
     const right = Math.max(0, kw - 1 + (g.outW - 1) * g.sw + 1 - W - g.left);
     // x as [Ci, N, H, W]: each offset's slice is then a [Ci, K] matrix with contiguous rows.
     const xt = keep(call('Transpose', backend, { x }, { perm: [3, 0, 1, 2] }));
-    const xp = g.top || g.left || bottom || right
-      ? keep(call('PadV2', backend, { x: xt }, { paddings: [[0, 0], [0, 0], [g.top, bottom], [g.left, right]], constantValue: 0 }))
-      : xt;
+    const xp =
+      g.top || g.left || bottom || right
+        ? keep(
+            call(
+              'PadV2',
+              backend,
+              { x: xt },
+              {
+                paddings: [
+                  [0, 0],
+                  [0, 0],
+                  [g.top, bottom],
+                  [g.left, right],
+                ],
+                constantValue: 0,
+              },
+            ),
+          )
+        : xt;
     const K = N * g.outH * g.outW;
     const dy3 = keep(call('Reshape', backend, { x: dy }, { shape: [1, K, co] }));
     const parts: TensorInfo[] = [];
     for (let a = 0; a < kh; a++) {
       for (let b = 0; b < kw; b++) {
-        const sl = keep(call('StridedSlice', backend, { x: xp }, {
-          begin: [0, 0, a, b], end: [ci, N, a + (g.outH - 1) * g.sh + 1, b + (g.outW - 1) * g.sw + 1], strides: [1, 1, g.sh, g.sw],
-          beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-        }));
+        const sl = keep(
+          call(
+            'StridedSlice',
+            backend,
+            { x: xp },
+            {
+              begin: [0, 0, a, b],
+              end: [ci, N, a + (g.outH - 1) * g.sh + 1, b + (g.outW - 1) * g.sw + 1],
+              strides: [1, 1, g.sh, g.sw],
+              beginMask: 0,
+              endMask: 0,
+              ellipsisMask: 0,
+              newAxisMask: 0,
+              shrinkAxisMask: 0,
+            },
+          ),
+        );
         const x3 = keep(call('Reshape', backend, { x: sl }, { shape: [1, ci, K] }));
         parts.push(keep(call('BatchMatMul', backend, { a: x3, b: dy3 }, { transposeA: false, transposeB: false })));
       }
@@ -86,7 +145,13 @@ export function filterGradByOffsets(x: TensorInfo, dy: TensorInfo, backend: Back
 }
 
 /** dW as a forward conv in which the input's channels play the batch and dy plays the filter, dilated by the stride. */
-export function filterGradBySwappedConv(x: TensorInfo, dy: TensorInfo, backend: Backend, filterShape: number[], g: ConvGeometry): TensorInfo {
+export function filterGradBySwappedConv(
+  x: TensorInfo,
+  dy: TensorInfo,
+  backend: Backend,
+  filterShape: number[],
+  g: ConvGeometry,
+): TensorInfo {
   const [kh, kw] = filterShape;
   const [, H, W] = x.shape;
   return withTemps(backend, (keep) => {
@@ -97,8 +162,20 @@ export function filterGradBySwappedConv(x: TensorInfo, dy: TensorInfo, backend: 
     // Output spatial size must be exactly kh x kw; pad bottom/right to get there (or slice off extra).
     const bottom = Math.max(0, kh + (g.outH - 1) * g.sh - H - g.top);
     const right = Math.max(0, kw + (g.outW - 1) * g.sw - W - g.left);
-    const pad: Pad4 = [[0, 0], [g.top, bottom], [g.left, right], [0, 0]];
-    let r = keep(call('Conv2D', backend, { x: xT, filter: dyT }, { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [g.sh, g.sw], dimRoundingMode: undefined }));
+    const pad: Pad4 = [
+      [0, 0],
+      [g.top, bottom],
+      [g.left, right],
+      [0, 0],
+    ];
+    let r = keep(
+      call(
+        'Conv2D',
+        backend,
+        { x: xT, filter: dyT },
+        { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [g.sh, g.sw], dimRoundingMode: undefined },
+      ),
+    );
     if (r.shape[1] !== kh || r.shape[2] !== kw) {
       r = keep(call('Slice', backend, { x: r }, { begin: [0, 0, 0, 0], size: [r.shape[0], kh, kw, r.shape[3]] }));
     }
@@ -112,7 +189,9 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
   const filterShape = attrs.filterShape as [number, number, number, number];
   if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC');
   const g = convGeometry(x.shape, filterShape, attrs);
-  return x.shape[3] <= FEW_CHANNELS ? filterGradByOffsets(x, dy, backend, filterShape, g) : filterGradBySwappedConv(x, dy, backend, filterShape, g);
+  return x.shape[3] <= FEW_CHANNELS
+    ? filterGradByOffsets(x, dy, backend, filterShape, g)
+    : filterGradBySwappedConv(x, dy, backend, filterShape, g);
 }
 
 /** The geometry a Conv2DBackpropFilter call describes. */
@@ -120,7 +199,15 @@ export function convGeometry(xShape: number[], filterShape: number[], attrs: Rec
   return geometry(xShape, filterShape, attrs.strides as [number, number], attrs.pad, attrs.dimRoundingMode);
 }
 
-function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: Backend; attrs: Record<string, unknown> }): TensorInfo {
+function conv2DBackpropInput({
+  inputs,
+  backend,
+  attrs,
+}: {
+  inputs: Record<string, TensorInfo>;
+  backend: Backend;
+  attrs: Record<string, unknown>;
+}): TensorInfo {
   const { dy, filter } = inputs;
   const inputShape = attrs.inputShape as [number, number, number, number];
   if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropInput (wasm): only NHWC');
@@ -133,19 +220,52 @@ function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: Record<string
     if (g.sh > 1 || g.sw > 1) {
       // Zero-dilate dy by the stride: [N,Ho,1,Wo,1,Co] padded to [N,Ho,sh,Wo,sw,Co], then trimmed.
       const r6 = keep(call('Reshape', backend, { x: dy }, { shape: [N, Ho, 1, Wo, 1, co] }));
-      const p6 = keep(call('PadV2', backend, { x: r6 }, { paddings: [[0, 0], [0, 0], [0, g.sh - 1], [0, 0], [0, g.sw - 1], [0, 0]], constantValue: 0 }));
+      const p6 = keep(
+        call(
+          'PadV2',
+          backend,
+          { x: r6 },
+          {
+            paddings: [
+              [0, 0],
+              [0, 0],
+              [0, g.sh - 1],
+              [0, 0],
+              [0, g.sw - 1],
+              [0, 0],
+            ],
+            constantValue: 0,
+          },
+        ),
+      );
       const r4 = keep(call('Reshape', backend, { x: p6 }, { shape: [N, Ho * g.sh, Wo * g.sw, co] }));
       d = keep(call('Slice', backend, { x: r4 }, { begin: [0, 0, 0, 0], size: [N, (Ho - 1) * g.sh + 1, (Wo - 1) * g.sw + 1, co] }));
     }
     const flipped = keep(call('Reverse', backend, { x: filter }, { dims: [0, 1] }));
     const swapped = keep(call('Transpose', backend, { x: flipped }, { perm: [0, 1, 3, 2] }));
     // Full-correlation padding; a forward pad larger than k-1 would need negative padding: crop instead.
-    const top = kh - 1 - g.top, left = kw - 1 - g.left;
-    const Hd = d.shape[1], Wd = d.shape[2];
-    const bottom = H + kh - 1 - Hd - top, right = W + kw - 1 - Wd - left;
-    const cropT = Math.max(0, -top), cropL = Math.max(0, -left);
-    const pad: Pad4 = [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]];
-    let r = keep(call('Conv2D', backend, { x: d, filter: swapped }, { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined }));
+    const top = kh - 1 - g.top,
+      left = kw - 1 - g.left;
+    const Hd = d.shape[1],
+      Wd = d.shape[2];
+    const bottom = H + kh - 1 - Hd - top,
+      right = W + kw - 1 - Wd - left;
+    const cropT = Math.max(0, -top),
+      cropL = Math.max(0, -left);
+    const pad: Pad4 = [
+      [0, 0],
+      [Math.max(0, top), Math.max(0, bottom)],
+      [Math.max(0, left), Math.max(0, right)],
+      [0, 0],
+    ];
+    let r = keep(
+      call(
+        'Conv2D',
+        backend,
+        { x: d, filter: swapped },
+        { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined },
+      ),
+    );
     if (r.shape[1] !== H || r.shape[2] !== W || cropT || cropL) {
       r = keep(call('Slice', backend, { x: r }, { begin: [0, cropT, cropL, 0], size: [N, H, W, ci] }));
     }
@@ -158,9 +278,11 @@ export function avgPoolGradFast(original: tf.KernelFunc) {
   return (args: KernelArgs): TensorInfo => {
     const { dy, input } = args.inputs;
     const { backend, attrs } = args;
-    const pair = (v: unknown) => (Array.isArray(v) ? v as number[] : [v as number, v as number]);
-    const [fh, fw] = pair(attrs.filterSize), [sh, sw] = pair(attrs.strides);
-    if (fh !== sh || fw !== sw || (attrs.pad !== 'valid' && attrs.pad !== 0) || dy.dtype !== 'float32') return original(args as never) as TensorInfo;
+    const pair = (v: unknown) => (Array.isArray(v) ? (v as number[]) : [v as number, v as number]);
+    const [fh, fw] = pair(attrs.filterSize),
+      [sh, sw] = pair(attrs.strides);
+    if (fh !== sh || fw !== sw || (attrs.pad !== 'valid' && attrs.pad !== 0) || dy.dtype !== 'float32')
+      return original(args as never) as TensorInfo;
     const [N, Ho, Wo, C] = dy.shape;
     const [, H, W] = input.shape;
     return withTemps(backend, (keep) => {
@@ -174,7 +296,20 @@ export function avgPoolGradFast(original: tf.KernelFunc) {
       const dx = call('Multiply', backend, { a: r4, b: scale }, {});
       if (H === Ho * fh && W === Wo * fw) return dx;
       keep(dx);
-      return call('PadV2', backend, { x: dx }, { paddings: [[0, 0], [0, H - Ho * fh], [0, W - Wo * fw], [0, 0]], constantValue: 0 });
+      return call(
+        'PadV2',
+        backend,
+        { x: dx },
+        {
+          paddings: [
+            [0, 0],
+            [0, H - Ho * fh],
+            [0, W - Wo * fw],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
     });
   };
 }
@@ -188,7 +323,8 @@ export function sumFast(original: tf.KernelFunc) {
     const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
     const leading = r >= 2 && axes.length === r - 1 && axes.every((a, i) => a === i);
     if (!leading || x.dtype !== 'float32') return original(args as never) as TensorInfo;
-    const C = x.shape[r - 1], M = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const C = x.shape[r - 1],
+      M = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
     return withTemps(backend, (keep) => {
       const ones = keep(call('Fill', backend, {}, { shape: [1, 1, M], value: 1, dtype: 'float32' }));
       const x3 = keep(call('Reshape', backend, { x }, { shape: [1, M, C] }));
@@ -210,8 +346,10 @@ export function registerWasmTrainingKernels(): void {
     return k.kernelFunc;
   };
   const replacements: [string, unknown][] = [
-    ['Conv2DBackpropFilter', conv2DBackpropFilter], ['Conv2DBackpropInput', conv2DBackpropInput],
-    ['AvgPoolGrad', avgPoolGradFast(stock('AvgPoolGrad'))], ['Sum', sumFast(stock('Sum'))],
+    ['Conv2DBackpropFilter', conv2DBackpropFilter],
+    ['Conv2DBackpropInput', conv2DBackpropInput],
+    ['AvgPoolGrad', avgPoolGradFast(stock('AvgPoolGrad'))],
+    ['Sum', sumFast(stock('Sum'))],
   ];
   for (const [kernelName, kernelFunc] of replacements) {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');

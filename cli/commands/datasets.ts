@@ -3,11 +3,16 @@ import { defaultCacheDir } from '../../common/paths.js';
 import { getSource, listSources } from '../../datasets/registry.js';
 import { handled } from '../errors.js';
 
-interface Args { name?: string; path?: string; cacheDir?: string }
+interface Args {
+  name?: string;
+  path?: string;
+  cacheDir?: string;
+}
 
-const common = (y: Argv) => y
-  .option('path', { type: 'string', describe: 'dataset directory (config key dataset.path)' })
-  .option('cache-dir', { type: 'string', describe: 'cache directory (config key dataset.cacheDir)' });
+const common = (y: Argv) =>
+  y
+    .option('path', { type: 'string', describe: 'dataset directory (config key dataset.path)' })
+    .option('cache-dir', { type: 'string', describe: 'cache directory (config key dataset.cacheDir)' });
 
 const list: CommandModule<object, Args> = {
   command: 'list',
@@ -30,7 +35,13 @@ const info: CommandModule<object, Args> = {
     const s = getSource(a.name!);
     const opts = { path: a.path, cacheDir: a.cacheDir ?? defaultCacheDir() };
     const loc = await s.locate(opts);
-    const out: Record<string, unknown> = { name: s.name, description: s.description, present: loc.found, path: loc.path, howToGet: loc.howToGet };
+    const out: Record<string, unknown> = {
+      name: s.name,
+      description: s.description,
+      present: loc.found,
+      path: loc.path,
+      howToGet: loc.howToGet,
+    };
     if (loc.found && s.name !== 'folder') {
       const ds = await s.load(opts);
       Object.assign(out, { shape: ds.shape, numClasses: ds.numClasses, train: ds.train.count, test: ds.test.count, source: ds.source });
@@ -47,8 +58,15 @@ const fetchCmd: CommandModule<object, Args> = {
     const s = getSource(a.name!);
     const opts = { path: a.path, cacheDir: a.cacheDir ?? defaultCacheDir() };
     const loc = await s.locate(opts);
-    if (loc.found) { process.stdout.write(`${s.name}: already present at ${loc.path}\n`); return; }
-    if (!s.fetch) { process.exitCode = 2; process.stderr.write(`heprune: error: ${s.name} cannot be fetched automatically: ${loc.howToGet}\n`); return; }
+    if (loc.found) {
+      process.stdout.write(`${s.name}: already present at ${loc.path}\n`);
+      return;
+    }
+    if (!s.fetch) {
+      process.exitCode = 2;
+      process.stderr.write(`heprune: error: ${s.name} cannot be fetched automatically: ${loc.howToGet}\n`);
+      return;
+    }
     const path = await s.fetch(opts);
     process.stdout.write(`${s.name}: fetched to ${path}\n`);
   }),

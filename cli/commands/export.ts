@@ -4,15 +4,24 @@ import { loadConfig } from '../../pipeline/load-config.js';
 import { runPipeline } from '../../pipeline/runner.js';
 import { handled } from '../errors.js';
 
-interface Args { run: string; set: string[] }
+interface Args {
+  run: string;
+  set: string[];
+}
 
 /** Exports a trained run: its config plus an export section, run through the pipeline (training is already complete). */
 export const exportCommand: CommandModule<object, Args> = {
   command: 'export',
   describe: 'compile a trained run to a packed CKKS plan (runs/<name>/export: manifest.json + weights.bin)',
-  builder: (y: Argv) => y
-    .option('run', { type: 'string', demandOption: true, describe: 'run directory (runs/<name>) with a finished train stage' })
-    .option('set', { type: 'string', array: true, default: [], describe: 'export options, e.g. --set export.scaleBits=30' }) as unknown as Argv<Args>,
+  builder: (y: Argv) =>
+    y
+      .option('run', { type: 'string', demandOption: true, describe: 'run directory (runs/<name>) with a finished train stage' })
+      .option('set', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'export options, e.g. --set export.scaleBits=30',
+      }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
     const file = join(a.run, 'config.yaml');
     let config = await loadConfig(file, a.set);

@@ -9,7 +9,14 @@ import { loadSeal } from '../../he/seal-module.js';
 import { handled } from '../errors.js';
 import { positiveInt } from '../flags.js';
 
-interface Args { server: string; image?: string; index?: string; dataset?: string; datasetPath?: string; repeat: string }
+interface Args {
+  server: string;
+  image?: string;
+  index?: string;
+  dataset?: string;
+  datasetPath?: string;
+  repeat: string;
+}
 
 /** An image file as the model's raw HWC pixels (resized, grey or RGB as the model reads). */
 async function imagePixels(file: string, shape: number[]): Promise<{ pixels: Uint8Array; label?: number }> {
@@ -20,7 +27,9 @@ async function imagePixels(file: string, shape: number[]): Promise<{ pixels: Uin
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== ch) throw new Error(`decoded ${info.channels} channels, the model reads ${ch}`);
     return { pixels: new Uint8Array(data) };
-  } catch (e) { throw new UserError(`${file}: cannot read the image (${(e as Error).message})`); }
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the image (${(e as Error).message})`);
+  }
 }
 
 async function datasetPixels(a: Args, card: RemoteModel['client']['card'], index: number): Promise<{ pixels: Uint8Array; label?: number }> {
@@ -35,18 +44,24 @@ async function datasetPixels(a: Args, card: RemoteModel['client']['card'], index
 export const inferCommand: CommandModule<object, Args> = {
   command: 'infer',
   describe: 'classify one image through `heprune serve`: keys, encryption and decryption here, evaluation on the server',
-  builder: (y: Argv) => y
-    .option('server', { type: 'string', demandOption: true, describe: 'server URL, e.g. http://127.0.0.1:8080' })
-    .option('image', { type: 'string', describe: 'image file (png, jpg, …; resized to the model\'s input)' })
-    .option('index', { type: 'string', describe: 'instead of --image: this test image of the model\'s dataset' })
-    .option('dataset', { type: 'string', describe: 'with --index: dataset name (default: the card\'s)' })
-    .option('dataset-path', { type: 'string', describe: 'with --index: dataset directory, if not the default' })
-    .option('repeat', { type: 'string', default: '1', describe: 'inferences of the same image in the session (latency figures)' })
-    .check((a) => { if (!a.image === (a.index === undefined)) throw new Error('give --image FILE or --index N'); return true; }) as unknown as Argv<Args>,
+  builder: (y: Argv) =>
+    y
+      .option('server', { type: 'string', demandOption: true, describe: 'server URL, e.g. http://127.0.0.1:8080' })
+      .option('image', { type: 'string', describe: "image file (png, jpg, …; resized to the model's input)" })
+      .option('index', { type: 'string', describe: "instead of --image: this test image of the model's dataset" })
+      .option('dataset', { type: 'string', describe: "with --index: dataset name (default: the card's)" })
+      .option('dataset-path', { type: 'string', describe: 'with --index: dataset directory, if not the default' })
+      .option('repeat', { type: 'string', default: '1', describe: 'inferences of the same image in the session (latency figures)' })
+      .check((a) => {
+        if (!a.image === (a.index === undefined)) throw new Error('give --image FILE or --index N');
+        return true;
+      }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
     const repeat = positiveInt('--repeat')(a.repeat);
     let remote: RemoteModel;
-    try { remote = await RemoteModel.connect(a.server, { seal: await loadSeal() }); } catch (e) {
+    try {
+      remote = await RemoteModel.connect(a.server, { seal: await loadSeal() });
+    } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message;
       throw new UserError(e instanceof RemoteError ? e.message : `${a.server}: ${(e as Error).message}${why ? ` (${why})` : ''}`);
@@ -60,14 +75,31 @@ export const inferCommand: CommandModule<object, Args> = {
       for (let i = 0; i < repeat; i++) runs.push(await remote.infer(x));
       const r = runs[runs.length - 1];
       const ms = (v: number) => +v.toFixed(1);
-      process.stdout.write(JSON.stringify({
-        prediction: r.prediction, ...(label !== undefined ? { label } : {}), output: r.output.map((v) => +v.toFixed(5)),
-        session: { keygenMs: ms(remote.info.keygenMs), keyUploadMs: ms(remote.info.uploadMs), keyBytesUp: remote.info.keyBytes },
-        timingsMs: runs.map((t) => ({ encrypt: ms(t.encryptMs), roundTrip: ms(t.roundTripMs), server: t.serverMs, decrypt: ms(t.decryptMs), refreshClient: ms(t.refreshClientMs) })),
-        bytes: { up: r.bytesUp, down: r.bytesDown }, refreshRounds: r.refreshRounds,
-      }, null, 2) + '\n');
+      process.stdout.write(
+        JSON.stringify(
+          {
+            prediction: r.prediction,
+            ...(label !== undefined ? { label } : {}),
+            output: r.output.map((v) => +v.toFixed(5)),
+            session: { keygenMs: ms(remote.info.keygenMs), keyUploadMs: ms(remote.info.uploadMs), keyBytesUp: remote.info.keyBytes },
+            timingsMs: runs.map((t) => ({
+              encrypt: ms(t.encryptMs),
+              roundTrip: ms(t.roundTripMs),
+              server: t.serverMs,
+              decrypt: ms(t.decryptMs),
+              refreshClient: ms(t.refreshClientMs),
+            })),
+            bytes: { up: r.bytesUp, down: r.bytesDown },
+            refreshRounds: r.refreshRounds,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
     } catch (e) {
       throw e instanceof RemoteError ? new UserError(e.message) : e;
-    } finally { await remote.close(); }
+    } finally {
+      await remote.close();
+    }
   }),
 };

@@ -8,11 +8,15 @@ import type { Plan } from '../../plan/plan.js';
  * preference order.
  */
 export function cheapest(candidates: Iterable<() => Plan>): Plan {
-  let best: Plan | undefined, bestCost = Infinity;
+  let best: Plan | undefined,
+    bestCost = Infinity;
   for (const build of candidates) {
     const p = build();
     const c = relativeCost(p);
-    if (!best || c < bestCost) { best = p; bestCost = c; }
+    if (!best || c < bestCost) {
+      best = p;
+      bestCost = c;
+    }
   }
   if (!best) throw new Error('compile: no candidate plan');
   return best;

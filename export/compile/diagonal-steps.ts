@@ -21,23 +21,45 @@ class BlockMatrices {
     const S = this.slots;
     const key = Math.floor(outG / S) * 65536 + Math.floor(inG / S);
     let m = this.mats.get(key);
-    if (!m) { m = new SlotDiagonals(S); this.mats.set(key, m); }
+    if (!m) {
+      m = new SlotDiagonals(S);
+      this.mats.set(key, m);
+    }
     m.add(outG % S, inG % S, w);
   }
 }
 
 /** How a step's diagonals are split and summed: rotate-and-sum steps after the products, the BSGS units (none: every diagonal a baby), the level it runs at. */
-interface Split { rotateSum: number[]; units: number[]; level: number }
+interface Split {
+  rotateSum: number[];
+  units: number[];
+  level: number;
+}
 
 /** What every diagonal step shares: where it reads, its name, whether BSGS is on, the level it runs at. */
-export interface DiagonalInput { name: string; in: Layout; slots: number; bsgs: boolean; level: number }
+export interface DiagonalInput {
+  name: string;
+  in: Layout;
+  slots: number;
+  bsgs: boolean;
+  level: number;
+}
 
 /** A residual input of a linear step: an earlier tensor (its layout and the step that made it) through `map`. */
-export interface Skip { map: LinearMap; source: { layout: Layout; step: number } }
+export interface Skip {
+  map: LinearMap;
+  source: { layout: Layout; step: number };
+}
 
 /** A convolution's packing beyond DiagonalInput: its grid, the client's input copies (first layer), multiplexing, the natural giant step, a residual, the output channel order. */
 export interface ConvInput extends DiagonalInput {
-  geom: ImageGeom; perCt: number; copies: number[]; mux?: Multiplex; inRow?: number; skip?: Skip; order?: Int32Array;
+  geom: ImageGeom;
+  perCt: number;
+  copies: number[];
+  mux?: Multiplex;
+  inRow?: number;
+  skip?: Skip;
+  order?: Int32Array;
 }
 
 function diagonalStep(name: string, bm: BlockMatrices, bias: Float64Array[], out: Layout, s: Split): LinearStep {
@@ -45,20 +67,23 @@ function diagonalStep(name: string, bm: BlockMatrices, bias: Float64Array[], out
   // All diagonals into each output ciphertext, from every input ciphertext.
   const perOutput: { input: number; k: number; d: Float64Array }[][] = Array.from({ length: out.cts }, () => []);
   for (const [key, mat] of bm.mats) {
-    const oj = Math.floor(key / 65536), ii = key % 65536;
+    const oj = Math.floor(key / 65536),
+      ii = key % 65536;
     for (const [k, d] of mat.diagonals()) perOutput[oj].push({ input: ii, k, d });
   }
   // One split for the whole step: babies are shared by its outputs. No units: no BSGS (every diagonal a baby).
   const rule = s.units.length ? bestSplit(perOutput, S, s.units, s.level) : { unit: S, coarseBabies: false };
   const outputs: LinearOutput[] = perOutput.map((diags, j) => {
-    if (diags.length === 0) throw new UserError(`${name}: every weight into output ciphertext ${j} is zero; the layer would output only its bias`);
+    if (diags.length === 0)
+      throw new UserError(`${name}: every weight into output ciphertext ${j} is zero; the layer would output only its bias`);
     const split = bsgsSplit([...new Set(diags.map((x) => x.k))], S, rule);
     const giantOf = new Map<number, { giant: number; baby: number }>();
     for (const gs of split) for (const t of gs.terms) giantOf.set(t.k, { giant: gs.giant, baby: t.baby });
     const giants = split.map((gs) => ({
       giant: gs.giant,
       // Pre-rotate by -giant: rot(d ⊙ rot(x,b), g) needs d stored as rot(d, -g).
-      terms: diags.filter((x) => giantOf.get(x.k)!.giant === gs.giant)
+      terms: diags
+        .filter((x) => giantOf.get(x.k)!.giant === gs.giant)
         .sort((a, b) => a.input - b.input || giantOf.get(a.k)!.baby - giantOf.get(b.k)!.baby)
         .map((x) => ({ input: x.input, baby: giantOf.get(x.k)!.baby, diag: gs.giant ? rotateVec(x.d, -gs.giant) : x.d })),
     }));
@@ -72,7 +97,8 @@ function diagonalStep(name: string, bm: BlockMatrices, bias: Float64Array[], out
 /** A convolution (or any map between image layouts) as one diagonal step, with its residual input if any. */
 export function imageStep(m: LinearMap, c: ConvInput): LinearStep {
   const [, , oc] = m.outShape;
-  const S = c.slots, inL = c.in;
+  const S = c.slots,
+    inL = c.in;
   if (c.perCt < 1) throw new UserError(`${c.name}: a channel block of ${c.geom.block} slots does not fit a ciphertext of ${S} slots`);
   const out = imageLayout(m.outShape as [number, number, number], c.geom.strides, { slots: S, perCt: c.perCt, mux: c.mux, order: c.order });
   const bm = new BlockMatrices(S);
@@ -87,7 +113,10 @@ export function imageStep(m: LinearMap, c: ConvInput): LinearStep {
   });
   const skip = c.skip;
   // The residual input's ciphertexts follow the main input's.
-  if (skip) skip.map.rows.forEach((row, o) => { for (let e = 0; e < row.length; e += 2) bm.add(out.slotOf[o], skip.source.layout.slotOf[row[e]] + inL.cts * S, row[e + 1]); });
+  if (skip)
+    skip.map.rows.forEach((row, o) => {
+      for (let e = 0; e < row.length; e += 2) bm.add(out.slotOf[o], skip.source.layout.slotOf[row[e]] + inL.cts * S, row[e + 1]);
+    });
   // The input grid's row stride is a natural giant step for a convolution (babies = taps within a row).
   const units = c.bsgs ? [c.geom.block, ...(c.inRow ? [c.inRow] : []), ...pow2Upto(S)] : [];
   const step = diagonalStep(c.name, bm, bias, out, { rotateSum: [], units, level: c.level });
@@ -102,7 +131,8 @@ export function imageStep(m: LinearMap, c: ConvInput): LinearStep {
  * y periodic with period m. Inputs may span several ciphertexts; the output is one.
  */
 export function denseStep(m: LinearMap, d: DiagonalInput): LinearStep {
-  const S = d.slots, inL = d.in;
+  const S = d.slots,
+    inL = d.in;
   const nOut = sizeOf(m.outShape);
   if (nOut > S) throw new UserError(`${d.name}: ${nOut} outputs do not fit one ciphertext of ${S} slots`);
   const { p, mm } = densePeriod(inL, nOut, S);
@@ -119,5 +149,9 @@ export function denseStep(m: LinearMap, d: DiagonalInput): LinearStep {
   }
   const rotateSum: number[] = [];
   for (let s = mm; s < p; s *= 2) rotateSum.push(s);
-  return diagonalStep(d.name, bm, [bias], vectorLayout(nOut, mm < S ? mm : undefined), { rotateSum, units: d.bsgs ? pow2Upto(mm) : [], level: d.level });
+  return diagonalStep(d.name, bm, [bias], vectorLayout(nOut, mm < S ? mm : undefined), {
+    rotateSum,
+    units: d.bsgs ? pow2Upto(mm) : [],
+    level: d.level,
+  });
 }

@@ -42,7 +42,10 @@ function* fusedCandidates(chain: HeChain, o: CompileOptions): Generator<() => Pl
 
 function* candidates(chain: HeChain, o: CompileOptions, spread: ReadonlySet<number>): Generator<() => Plan> {
   // Fully connected: every layer tiled. A CNN keeps its convolutions (and the dense layer reading them) diagonal and tiles the dense layers after.
-  if (o.tiles && chain.linears.every((m) => m.outShape.length === 1)) { yield* tiledCandidates(chain, o); return; }
+  if (o.tiles && chain.linears.every((m) => m.outShape.length === 1)) {
+    yield* tiledCandidates(chain, o);
+    return;
+  }
   for (const mode of blockModes(chain, o)) yield* diagonalCandidates(chain, o, imageGeometry(chain, mode, spread));
 }
 
@@ -67,14 +70,29 @@ function* diagonalCandidates(chain: HeChain, o: CompileOptions, g: Geometry): Ge
   // at the same offset: one diagonal per kernel tap, shared by all channels.
   const C = chain.inShape[2];
   const input = imageLayout(chain.inShape, g.input.strides, { slots: S, perCt: perCtOf(g.input, S), order: orderFor({ chain, o }, 0, C) });
-  const copies = C === 1 && g.blocks[0]
-    ? Array.from({ length: Math.min(chain.linears[0].outShape[2], perCtOf(g.blocks[0], S)) - 1 }, (_, i) => (i + 1) * g.input.block) : [];
+  const copies =
+    C === 1 && g.blocks[0]
+      ? Array.from({ length: Math.min(chain.linears[0].outShape[2], perCtOf(g.blocks[0], S)) - 1 }, (_, i) => (i + 1) * g.input.block)
+      : [];
   // A CNN's tiled layers read the convolutions' layout, so only their outputs can be permuted (HE-PEx, at pruning).
-  if (tileOrders(o).inputOrder) throw new UserError('export.tiles.inputOrder: in a network with convolutions the tiled layers read the convolutions\' layout; the input cannot be permuted');
+  if (tileOrders(o).inputOrder)
+    throw new UserError(
+      "export.tiles.inputOrder: in a network with convolutions the tiled layers read the convolutions' layout; the input cannot be permuted",
+    );
   const base = { chain, o, target, input, inputCopies: copies, geometry: g, convSteps: new Map() };
-  if (!tiling) { yield () => buildPlan(base); return; }
+  if (!tiling) {
+    yield () => buildPlan(base);
+    return;
+  }
   for (const t2 of cnnTileWidths(chain, o, target, tiling, g)) {
-    const tile: TileShape = { t1: S / t2, t2, first: tiling.first, from: tiling.from, ...(tiling.convRows ? { convRows: true } : {}), ...(tileOrders(o).outputOrder ? { outputOrder: tileOrders(o).outputOrder } : {}) };
+    const tile: TileShape = {
+      t1: S / t2,
+      t2,
+      first: tiling.first,
+      from: tiling.from,
+      ...(tiling.convRows ? { convRows: true } : {}),
+      ...(tileOrders(o).outputOrder ? { outputOrder: tileOrders(o).outputOrder } : {}),
+    };
     yield () => buildPlan({ ...base, tile });
   }
 }
@@ -93,7 +111,9 @@ function cnnTileWidths(chain: HeChain, o: CompileOptions, target: Target, tiling
   const period = 2 ** Math.ceil(Math.log2(Math.max(1, width)));
   // Without a rows step the shape is not a choice: a shape given explicitly must be this one, rather than be silently replaced by it.
   if (!tiling.convRows && typeof o.tiles === 'object' && (o.tiles.t2 !== period || o.tiles.t1 !== S / period)) {
-    throw new UserError(`export.tiles: {t1: ${o.tiles.t1}, t2: ${o.tiles.t2}}: in a network with convolutions the tile shape follows the first dense layer's width (${width}, period ${period}): t1 = ${S / period}, t2 = ${period} at N = ${target.params.polyModulusDegree}; use tiles: auto or that shape`);
+    throw new UserError(
+      `export.tiles: {t1: ${o.tiles.t1}, t2: ${o.tiles.t2}}: in a network with convolutions the tile shape follows the first dense layer's width (${width}, period ${period}): t1 = ${S / period}, t2 = ${period} at N = ${target.params.polyModulusDegree}; use tiles: auto or that shape`,
+    );
   }
   if (!tiling.convRows) return [period];
   checkTileShape(o, target.params);
@@ -102,7 +122,8 @@ function cnnTileWidths(chain: HeChain, o: CompileOptions, target: Target, tiling
 
 /** A fully-connected chain tile-packed (HE-PEx): every orientation and tile shape allowed, each with the parameters its depth needs. */
 function* tiledCandidates(chain: HeChain, o: CompileOptions): Generator<() => Plan> {
-  if (chain.pools.some(Boolean) || chain.skips.some(Boolean)) throw new UserError('export.tiles: tile-tensor packing does not support pooling or residual connections');
+  if (chain.pools.some(Boolean) || chain.skips.some(Boolean))
+    throw new UserError('export.tiles: tile-tensor packing does not support pooling or residual connections');
   if (o.refresh) throw new UserError('export.tiles: tile-tensor packing does not support export.refresh');
   const firsts: TileShape['first'][] = typeof o.tiles === 'object' ? [o.tiles.first ?? 'outer'] : ['outer', 'inner'];
   for (const first of firsts) {
@@ -125,6 +146,9 @@ function tiledInput(chain: HeChain, tile: TileShape, S: number): Pick<Candidate,
   checkOrder(tile.outputOrder, sizeOf(chain.linears[chain.linears.length - 1].outShape), 'outputOrder');
   const input: Layout = { ...tileLayout(nIn, S, tile, along, { order: tile.inputOrder }), shape: [...chain.inShape] };
   // The client writes the copies: along c (outer input) or along r (inner input).
-  const inputCopies = along === 'outer' ? Array.from({ length: tile.t2 - 1 }, (_, c) => c + 1) : Array.from({ length: tile.t1 - 1 }, (_, r) => (r + 1) * tile.t2);
+  const inputCopies =
+    along === 'outer'
+      ? Array.from({ length: tile.t2 - 1 }, (_, c) => c + 1)
+      : Array.from({ length: tile.t1 - 1 }, (_, r) => (r + 1) * tile.t2);
   return { input, inputCopies };
 }

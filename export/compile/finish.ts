@@ -16,7 +16,8 @@ export function finishPlan(plan: Plan, o: CompileOptions): Plan {
   const first = plan.steps[0];
   if (o.clientRotations && first?.kind === 'linear') {
     const steps = new Set<number>();
-    for (const out of first.outputs) for (const g of out.giants) for (const t of g.terms) if (t.input < plan.input.cts && t.baby !== 0) steps.add(t.baby);
+    for (const out of first.outputs)
+      for (const g of out.giants) for (const t of g.terms) if (t.input < plan.input.cts && t.baby !== 0) steps.add(t.baby);
     if (steps.size) plan.clientRotations = [...steps].sort((a, b) => a - b);
   }
   const maxKeys = Math.floor((o.maxGaloisKeyBytes ?? 512 * 2 ** 20) / galoisKeyBytes(plan.params));
@@ -41,12 +42,23 @@ function dropUnreadInputs(plan: Plan): void {
   const kept = [...read].sort((a, b) => a - b);
   const index = new Map(kept.map((c, i) => [c, i]));
   // A renumbered copy: the compiler may share step objects between candidate plans (tileFirstDense's convolutions).
-  const outputs = first.outputs.map((out) => ({ ...out, giants: out.giants.map((g) => ({ ...g, terms: g.terms.map((t) => ({ ...t, input: t.input < cts ? index.get(t.input)! : t.input - (cts - kept.length) })) })) }));
+  const outputs = first.outputs.map((out) => ({
+    ...out,
+    giants: out.giants.map((g) => ({
+      ...g,
+      terms: g.terms.map((t) => ({ ...t, input: t.input < cts ? index.get(t.input)! : t.input - (cts - kept.length) })),
+    })),
+  }));
   plan.steps = [{ ...first, outputs }, ...plan.steps.slice(1)];
   const S = plan.slots;
   const slotOf = Int32Array.from(plan.input.slotOf, (gs) => {
     const c = index.get(Math.floor(gs / S));
     return c === undefined ? -1 : c * S + (gs % S);
   });
-  plan.input = { ...plan.input, cts: kept.length, slotOf, desc: `${plan.input.desc} (${kept.length} of ${cts} ciphertexts sent: the rest are read by no kept weight)` };
+  plan.input = {
+    ...plan.input,
+    cts: kept.length,
+    slotOf,
+    desc: `${plan.input.desc} (${kept.length} of ${cts} ciphertexts sent: the rest are read by no kept weight)`,
+  };
 }

@@ -12,7 +12,11 @@ import type { HeChain } from '../lower.js';
  * Every combination is a candidate for the cost model (all split first:
  * the preferred plan on a tie).
  */
-export interface FusionChoice { chain: HeChain; factorized?: NonNullable<Plan['factorized']>; spread: ReadonlySet<number> }
+export interface FusionChoice {
+  chain: HeChain;
+  factorized?: NonNullable<Plan['factorized']>;
+  spread: ReadonlySet<number>;
+}
 
 export type FusionMode = 'auto' | 'split' | 'fused';
 /**
@@ -47,7 +51,10 @@ function fuseOne(chain: HeChain, i: number): HeChain {
   const skips = drop(chain.skips, i - 1).map((s) => s && (s.from >= i ? { ...s, from: s.from - 1 } : s));
   const unsquared = drop(chain.unsquared ?? [], i);
   return {
-    ...chain, linears, pools: drop(chain.pools, i), skips,
+    ...chain,
+    linears,
+    pools: drop(chain.pools, i),
+    skips,
     ...(chain.squareLinear ? { squareLinear: drop(chain.squareLinear, i - 1) } : {}),
     ...(unsquared.some(Boolean) ? { unsquared } : { unsquared: undefined }),
   };
@@ -69,9 +76,11 @@ export function fusionChoices(chain: HeChain, mode: FusionMode = 'auto', pack: C
     const packs: Exclude<ConvPackMode, 'auto'>[] = split.length === 0 ? ['none'] : pack === 'auto' ? ['none', 'reads'] : [pack];
     for (const p of packs) {
       const spread = new Set(p === 'none' ? [] : split.flatMap((i) => (p === 'both' ? [i - 1, i] : [i - 1])));
-      const factorized = pairs.map((i) => (fused.includes(i)
-        ? { step: linearStepName(i - 1 - before(i)), fused: true }
-        : { step: linearStepName(i - before(i)), fused: false, ...(p !== 'none' ? { channelPerCiphertext: p } : {}) }));
+      const factorized = pairs.map((i) =>
+        fused.includes(i)
+          ? { step: linearStepName(i - 1 - before(i)), fused: true }
+          : { step: linearStepName(i - before(i)), fused: false, ...(p !== 'none' ? { channelPerCiphertext: p } : {}) },
+      );
       out.push({ chain: c, factorized, spread });
     }
   }

@@ -9,7 +9,12 @@ import type { BlockMode } from './options.js';
  * block (multiplexing, f² of them), and the blocks per ciphertext when not
  * as many as fit (perCt 1: one channel per ciphertext, FFConv's ConvPack).
  */
-export interface ImageGeom { strides: { c: number; y: number; x: number }; block: number; mux: number; perCt?: number }
+export interface ImageGeom {
+  strides: { c: number; y: number; x: number };
+  block: number;
+  mux: number;
+  perCt?: number;
+}
 
 /**
  * Phase "geometry": every image layer keeps the previous layer's grid
@@ -30,10 +35,12 @@ export interface Geometry {
 /** `spread`: the linear maps whose outputs hold one channel per ciphertext (unmultiplexed). */
 export function imageGeometry(chain: HeChain, mode: BlockMode, spread: ReadonlySet<number> = new Set()): Geometry {
   const [H, W] = chain.inShape;
-  const align = mode !== 'tight', mux = mode === 'mux';
+  const align = mode !== 'tight',
+    mux = mode === 'mux';
   const blockOf = (n: number) => (align ? nextPow2(n) : n);
   const input: ImageGeom = { strides: { c: blockOf(H * W), y: W, x: 1 }, block: blockOf(H * W), mux: 1 };
-  const blocks: (ImageGeom | undefined)[] = [], reads: (ImageGeom | undefined)[] = [];
+  const blocks: (ImageGeom | undefined)[] = [],
+    reads: (ImageGeom | undefined)[] = [];
   let g: ImageGeom | undefined = input;
   for (const [li, m] of chain.linears.entries()) {
     const k = chain.pools[li];
@@ -45,7 +52,8 @@ export function imageGeometry(chain: HeChain, mode: BlockMode, spread: ReadonlyS
     reads.push(g);
     if (m.outShape.length === 3 && g) {
       const [oh, ow] = m.outShape;
-      const ys: number = g.strides.y * m.stride, xs: number = g.strides.x * m.stride;
+      const ys: number = g.strides.y * m.stride,
+        xs: number = g.strides.x * m.stride;
       // Multiplexed: the grid's stride relative to the input grid (x stride 1) is how many channels share each row and column gap.
       const one = spread.has(li);
       const f = mux && !one && ys === xs * W ? xs : 1;

@@ -15,16 +15,26 @@ import type { CompileOptions } from './options.js';
  */
 
 /** Where tile packing starts (linear map `from` on), the first tiled map's input orientation, and whether a rows step feeds it. */
-export interface Tiling { from: number; first: TileShape['first']; convRows: boolean }
+export interface Tiling {
+  from: number;
+  first: TileShape['first'];
+  convRows: boolean;
+}
 
 /** The parameters one candidate packing compiles to. */
-export interface Target { params: HeParams; slots: number; top: number; depth: number }
+export interface Target {
+  params: HeParams;
+  slots: number;
+  top: number;
+  depth: number;
+}
 
 /** Levels of the chain under a tiling: 2n − 1 less one per unsquared map (no square before it), plus one per replicate step (an outer-input tiled map after the first) and per rows step. */
 export function depthOf(chain: HeChain, tiling?: Tiling): number {
   const n = chain.linears.length;
   let extra = 0;
-  if (tiling) for (let li = Math.max(tiling.from, 1); li < n; li++) if (tileOrientation(tiling.first, li - tiling.from) === 'outer') extra++;
+  if (tiling)
+    for (let li = Math.max(tiling.from, 1); li < n; li++) if (tileOrientation(tiling.first, li - tiling.from) === 'outer') extra++;
   const unsquared = chain.unsquared?.filter(Boolean).length ?? 0;
   return 2 * n - 1 - unsquared + extra + (tiling?.convRows ? 1 : 0);
 }
@@ -64,9 +74,12 @@ export function tiledTarget(chain: HeChain, o: CompileOptions, tiling: Tiling): 
 }
 
 function checkRefresh(r: NonNullable<CompileOptions['refresh']>, params: HeParams): void {
-  if (r.levels < 2) throw new UserError(`export.refresh.levels ${r.levels}: need at least 2 (a linear map and an activation between refreshes)`);
+  if (r.levels < 2)
+    throw new UserError(`export.refresh.levels ${r.levels}: need at least 2 (a linear map and an activation between refreshes)`);
   const headroom = params.coeffModulusBits[0] - params.scaleBits;
   if (r.maskBits > headroom - 2) {
-    throw new UserError(`export.refresh.maskBits ${r.maskBits}: masked values must stay below the first prime's headroom of ${headroom} bits above the scale; use at most ${headroom - 2} or raise export.headroomBits`);
+    throw new UserError(
+      `export.refresh.maskBits ${r.maskBits}: masked values must stay below the first prime's headroom of ${headroom} bits above the scale; use at most ${headroom - 2} or raise export.headroomBits`,
+    );
   }
 }

@@ -27,19 +27,30 @@ import type { CompileOptions } from './options.js';
 export function checkTileShape(o: CompileOptions, params: HeParams): void {
   const S = slotsOf(params);
   if (typeof o.tiles === 'object' && o.tiles.t1 * o.tiles.t2 !== S) {
-    throw new UserError(`export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`);
+    throw new UserError(
+      `export.tiles: t1 × t2 = ${o.tiles.t1} × ${o.tiles.t2} = ${o.tiles.t1 * o.tiles.t2}, must equal the ${S} slots of N = ${params.polyModulusDegree}`,
+    );
   }
 }
 
 /** Outputs whose whole tile row was pruned are constants (their bias): the client fills them in. */
 export function outputConstants(out: Layout, last: { bias: Float64Array }): Record<number, number> | undefined {
   const constants: Record<number, number> = {};
-  out.slotOf.forEach((g, i) => { if (g < 0) constants[i] = last.bias[i]; });
+  out.slotOf.forEach((g, i) => {
+    if (g < 0) constants[i] = last.bias[i];
+  });
   return Object.keys(constants).length ? constants : undefined;
 }
 
 /** Where a tiled dense step reads and how: its input orientation, and the output order of the network's last layer (HE-PEx). */
-export interface TileInput { name: string; in: Layout; slots: number; tile: TileShape; along: 'outer' | 'inner'; outOrder?: ArrayLike<number> }
+export interface TileInput {
+  name: string;
+  in: Layout;
+  slots: number;
+  tile: TileShape;
+  along: 'outer' | 'inner';
+  outOrder?: ArrayLike<number>;
+}
 
 /**
  * One dense layer on tiles. Ciphertext indices count computed ciphertexts
@@ -51,7 +62,8 @@ export interface TileInput { name: string; in: Layout; slots: number; tile: Tile
  */
 export function tileStep(m: LinearMap, t: TileInput): LinearStep {
   const { name, in: inL, slots: S, tile, along, outOrder } = t;
-  const { rows, bias } = m, nOut = sizeOf(m.outShape);
+  const { rows, bias } = m,
+    nOut = sizeOf(m.outShape);
   const { t1, t2 } = tile;
   const outAlong = along === 'outer' ? 'inner' : 'outer';
   const per = outAlong === 'inner' ? t2 : t1;
@@ -62,14 +74,19 @@ export function tileStep(m: LinearMap, t: TileInput): LinearStep {
     const po = pos(o);
     const i = Math.floor(po / per);
     for (let e = 0; e < row.length; e += 2) {
-      const x = row[e], w = row[e + 1];
+      const x = row[e],
+        w = row[e + 1];
       if (inL.slotOf[x] < 0) throw new Error(`${name}: reads input ${x}, which was never computed`);
-      const j = Math.floor(inL.slotOf[x] / S), sx = inL.slotOf[x] % S;
+      const j = Math.floor(inL.slotOf[x] / S),
+        sx = inL.slotOf[x] % S;
       // An outer input sits at r (c = 0 copy), an inner one at c (r = 0 copy).
       const [r, c] = along === 'outer' ? [Math.floor(sx / t2), po % t2] : [po % t1, sx % t2];
       const key = i * 65536 + j;
       let d = tiles.get(key);
-      if (!d) { d = new Float64Array(S); tiles.set(key, d); }
+      if (!d) {
+        d = new Float64Array(S);
+        tiles.set(key, d);
+      }
       d[r * t2 + c] += w;
     }
   });
@@ -77,7 +94,9 @@ export function tileStep(m: LinearMap, t: TileInput): LinearStep {
   const outIndex = compactIndex(outLive);
   const outputs = outLive.flatMap((isLive, i) => {
     if (!isLive) return [];
-    const terms = [...tiles.entries()].filter(([k]) => Math.floor(k / 65536) === i).sort((a, b) => a[0] - b[0])
+    const terms = [...tiles.entries()]
+      .filter(([k]) => Math.floor(k / 65536) === i)
+      .sort((a, b) => a[0] - b[0])
       .map(([k, d]) => ({ input: k % 65536, baby: 0, diag: d }));
     // The bias sits in one copy (r = 0 or c = 0): the rotate-and-sum adds it once into every copy it makes.
     const b = new Float64Array(S);
@@ -89,8 +108,16 @@ export function tileStep(m: LinearMap, t: TileInput): LinearStep {
   });
   const rotateSum = along === 'outer' ? pow2Below(t1).map((s) => s * t2) : pow2Below(t2);
   // Ciphertext indices in the layout count computed ciphertexts only; dead elements point nowhere (-1).
-  const slotOf = Int32Array.from(full.slotOf, (g) => { const k = outIndex[Math.floor(g / S)]; return k < 0 ? -1 : k * S + (g % S); });
-  const out: Layout = { ...full, slotOf, cts: outputs.length, desc: full.desc + (outputs.length < full.cts ? ` (${full.cts - outputs.length} empty tiles skipped)` : '') };
+  const slotOf = Int32Array.from(full.slotOf, (g) => {
+    const k = outIndex[Math.floor(g / S)];
+    return k < 0 ? -1 : k * S + (g % S);
+  });
+  const out: Layout = {
+    ...full,
+    slotOf,
+    cts: outputs.length,
+    desc: full.desc + (outputs.length < full.cts ? ` (${full.cts - outputs.length} empty tiles skipped)` : ''),
+  };
   return { kind: 'linear', name, outputs, rotateSum, out };
 }
 
@@ -156,7 +183,13 @@ export function rowsStep(name: string, cur: Layout, S: number, tile: TileShape, 
   });
   const dropped = rows.size - keys.length;
   const desc = `${cur.shape.join('x')} @ [*/${t1}, ${t2}] (rows of ${cur.desc.replace(/^[^@]*@ /, '')}${keys.length > 1 ? `, ${keys.length} ciphertexts` : ''}${dropped ? `; ${dropped} rows no kept weight reads skipped` : ''})`;
-  return { kind: 'linear', name, outputs, rotateSum: pow2Below(t1).map((s) => s * t2), out: { shape: [...cur.shape], cts: keys.length, slotOf, period: t2, desc } };
+  return {
+    kind: 'linear',
+    name,
+    outputs,
+    rotateSum: pow2Below(t1).map((s) => s * t2),
+    out: { shape: [...cur.shape], cts: keys.length, slotOf, period: t2, desc },
+  };
 }
 
 /** Position of each live entry among the live ones (−1 for dead). */

@@ -59,7 +59,8 @@ class Walk {
 
   /** Linear map li with what precedes it: its square, a replicate (tile packing), a sum pool, a rows step. */
   private map(m: LinearMap, li: number): void {
-    const { chain } = this.c, tile = this.c.tile;
+    const { chain } = this.c,
+      tile = this.c.tile;
     // The 1×1 half of a factorised convolution reads the d×d half's output as it is.
     if (li > 0 && !chain.unsquared?.[li]) {
       this.needLevel(li);
@@ -88,13 +89,20 @@ class Walk {
 
   /** Before a step that needs a level: a refresh if none is left (of the current tensor and every earlier one still to be read). */
   private needLevel(nextLinear: number): void {
-    if (this.level > 0) { this.level--; return; }
+    if (this.level > 0) {
+      this.level--;
+      return;
+    }
     const { o, chain, target } = this.c;
-    if (!o.refresh) throw new UserError(`the plan needs ${target.depth} levels and the parameters hold ${target.top}; set export.refresh to split it with masked refresh`);
+    if (!o.refresh)
+      throw new UserError(
+        `the plan needs ${target.depth} levels and the parameters hold ${target.top}; set export.refresh to split it with masked refresh`,
+      );
     const live = new Set<number>();
     // (The current tensor is refreshed anyway, even when it is also read later.)
     chain.skips.forEach((sk, j) => {
-      if (sk && j >= nextLinear && sk.from >= 0 && this.tensors.has(sk.from) && this.tensors.get(sk.from)!.step !== this.steps.length - 1) live.add(sk.from);
+      if (sk && j >= nextLinear && sk.from >= 0 && this.tensors.has(sk.from) && this.tensors.get(sk.from)!.step !== this.steps.length - 1)
+        live.add(sk.from);
     });
     const tensors = [...live].map((t) => ({ step: this.tensors.get(t)!.step, cts: this.tensors.get(t)!.layout.cts }));
     this.steps.push({ kind: 'refresh', name: `refresh${++this.refreshes}`, out: this.cur, tensors });
@@ -102,11 +110,16 @@ class Walk {
   }
 
   private pool(li: number, k: number): PlanStep {
-    const g = this.c.geometry!, pg = g.blocks[li - 1]!;
+    const g = this.c.geometry!,
+      pg = g.blocks[li - 1]!;
     const [h, w, ch] = this.cur.shape;
     const window = (stride: number) => Array.from({ length: k }, (_, i) => i * stride);
-    const out = imageLayout([Math.floor(h / k), Math.floor(w / k), ch], g.reads[li]!.strides,
-      { slots: this.S, perCt: perCtOf(pg, this.S), mux: muxOf(pg, this.c.chain.inShape[1]), order: orderFor(this.c, li, ch) });
+    const out = imageLayout([Math.floor(h / k), Math.floor(w / k), ch], g.reads[li]!.strides, {
+      slots: this.S,
+      perCt: perCtOf(pg, this.S),
+      mux: muxOf(pg, this.c.chain.inShape[1]),
+      order: orderFor(this.c, li, ch),
+    });
     return { kind: 'pool', name: `pool${li}`, stages: [window(pg.strides.x), window(pg.strides.y)], out };
   }
 
@@ -135,10 +148,19 @@ class Walk {
   private conv(m: LinearMap, li: number, s: { name: string; level: number; bsgs: boolean; skip?: Skip }): LinearStep {
     const cached = this.c.convSteps.get(li);
     if (cached) return cached;
-    const g = this.c.geometry!, block = g.blocks[li]!, W = this.c.chain.inShape[1];
+    const g = this.c.geometry!,
+      block = g.blocks[li]!,
+      W = this.c.chain.inShape[1];
     const step = imageStep(m, {
-      ...s, in: this.cur, slots: this.S, geom: block, perCt: perCtOf(block, this.S), copies: li === 0 ? this.c.inputCopies : [],
-      mux: muxOf(block, W), inRow: g.reads[li]?.strides.y, order: orderFor(this.c, li + 1, m.outShape[2]),
+      ...s,
+      in: this.cur,
+      slots: this.S,
+      geom: block,
+      perCt: perCtOf(block, this.S),
+      copies: li === 0 ? this.c.inputCopies : [],
+      mux: muxOf(block, W),
+      inRow: g.reads[li]?.strides.y,
+      order: orderFor(this.c, li + 1, m.outShape[2]),
     });
     this.c.convSteps.set(li, step);
     return step;
@@ -150,10 +172,18 @@ class Walk {
     const constants = tile ? outputConstants(this.cur, chain.linears[chain.linears.length - 1]) : undefined;
     const blocks: BlockMode | undefined = this.c.geometry?.mode;
     return {
-      formatVersion: 1, params: target.params, ...(blocks ? { channelBlocks: blocks } : {}),
-      ...(grouped ? { groupOrder: o.groupOrder ?? 'interleaved' } : {}), ...(tile ? { tiles: tile } : {}),
-      ...(constants ? { outputConstants: constants } : {}), ...(this.refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}),
-      slots: this.S, input: this.c.input, inputCopies: this.c.inputCopies, steps: this.steps, output: this.cur,
+      formatVersion: 1,
+      params: target.params,
+      ...(blocks ? { channelBlocks: blocks } : {}),
+      ...(grouped ? { groupOrder: o.groupOrder ?? 'interleaved' } : {}),
+      ...(tile ? { tiles: tile } : {}),
+      ...(constants ? { outputConstants: constants } : {}),
+      ...(this.refreshes ? { refresh: { maskBits: o.refresh!.maskBits } } : {}),
+      slots: this.S,
+      input: this.c.input,
+      inputCopies: this.c.inputCopies,
+      steps: this.steps,
+      output: this.cur,
     };
   }
 }
@@ -166,7 +196,7 @@ class Walk {
  */
 export function orderFor(c: Pick<Candidate, 'chain' | 'o'>, li: number, channels: number): Int32Array | undefined {
   if ((c.o.groupOrder ?? 'interleaved') !== 'interleaved') return undefined;
-  const groupsOf = (i: number) => (c.chain.linears[i]?.outShape.length === 3 ? c.chain.linears[i].groups ?? 1 : 1);
+  const groupsOf = (i: number) => (c.chain.linears[i]?.outShape.length === 3 ? (c.chain.linears[i].groups ?? 1) : 1);
   const G = groupsOf(li) > 1 ? groupsOf(li) : li > 0 ? groupsOf(li - 1) : 1;
   return interleavedOrder(channels, G);
 }

@@ -19,7 +19,7 @@ export async function adoptTrained(ctx: StageContext, from: string): Promise<voi
   const fp = fingerprint('from', from, done.fingerprint);
   ctx.fingerprints.train = fp;
   const mine = run.finished('train', fp);
-  if (mine && await exists(run.file('train', 'best', 'model.json'))) {
+  if (mine && (await exists(run.file('train', 'best', 'model.json')))) {
     logger.info(`train: from run ${from} (already copied)`);
     ctx.results.train = mine;
     return;

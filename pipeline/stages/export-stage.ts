@@ -24,14 +24,23 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   const fp = fingerprint(ctx.fingerprints.prune ?? ctx.fingerprints.train, e, COMPILER_VERSION);
   ctx.fingerprints.export = fp;
   const done = run.finished('export', fp);
-  if (done && await exists(run.file('export', 'manifest.json'))) { logger.info('export: already complete; skipped'); ctx.results.export = done; return; }
+  if (done && (await exists(run.file('export', 'manifest.json')))) {
+    logger.info('export: already complete; skipped');
+    ctx.results.export = done;
+    return;
+  }
   const model = pruned ? await loadModel(pruned.checkpoint) : await trainedModel(ctx);
   const t0 = performance.now();
   const plan = compileModel(model, e, pruned ?? {});
   const data = ctx.data!;
   const meta = {
-    model: ctx.config.model!.name, task: taskOf(ctx.config.model!), dataset: data.name, shape: data.shape,
-    numClasses: data.numClasses, normalization: data.normalization, source: pruned?.checkpoint ?? run.file('train', 'best'),
+    model: ctx.config.model!.name,
+    task: taskOf(ctx.config.model!),
+    dataset: data.name,
+    shape: data.shape,
+    numClasses: data.numClasses,
+    normalization: data.normalization,
+    source: pruned?.checkpoint ?? run.file('train', 'best'),
     // How to load the evaluation data again (heprune evaluate needs only this export and the dataset).
     datasetConfig: ctx.config.dataset,
   };
@@ -40,14 +49,27 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   model.dispose();
   const counts = planCounts(plan);
   const result: ExportResult = {
-    dir, compileSeconds: +((performance.now() - t0) / 1000).toFixed(2), params: plan.params, depth: manifest.depth,
-    rotations: counts.total.rotate, plaintextMultiplications: counts.total.mulPlain, ciphertextMultiplications: counts.total.mul,
-    rescales: counts.total.rescale, plaintexts: counts.plaintexts, galoisKeys: galoisSteps(plan).length, composedRotations: !!plan.rotationKeys, weightsBytes: manifest.weights.bytes,
-    ciphertexts: planCiphertexts(plan), memory: manifest.totals.memory, ...(plan.tiles ? { tiles: plan.tiles } : {}),
+    dir,
+    compileSeconds: +((performance.now() - t0) / 1000).toFixed(2),
+    params: plan.params,
+    depth: manifest.depth,
+    rotations: counts.total.rotate,
+    plaintextMultiplications: counts.total.mulPlain,
+    ciphertextMultiplications: counts.total.mul,
+    rescales: counts.total.rescale,
+    plaintexts: counts.plaintexts,
+    galoisKeys: galoisSteps(plan).length,
+    composedRotations: !!plan.rotationKeys,
+    weightsBytes: manifest.weights.bytes,
+    ciphertexts: planCiphertexts(plan),
+    memory: manifest.totals.memory,
+    ...(plan.tiles ? { tiles: plan.tiles } : {}),
     perStep: counts.perStep.map((s) => ({ name: s.name, ...s.counts })),
   };
-  logger.info(`export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +
-    `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys, ${(manifest.totals.memory!.plaintextBytes / 2 ** 20).toFixed(0)} MiB of plaintexts${plan.tiles ? `, tiles ${plan.tiles.t1}x${plan.tiles.t2} (first input ${plan.tiles.first})` : ''}${plan.rotationKeys ? ' (key memory budget: rotations composed from ±2^i and the most used steps)' : ''}${plan.clientRotations ? `, client sends ${sentCiphertexts(plan)} input ciphertexts (${plan.clientRotations.length} rotated copies)` : ''} → ${dir}`);
+  logger.info(
+    `export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +
+      `${counts.total.rotate} rotations, ${counts.total.mulPlain} plaintext mults, ${counts.total.mul} ciphertext mults, ${result.galoisKeys} Galois keys, ${(manifest.totals.memory!.plaintextBytes / 2 ** 20).toFixed(0)} MiB of plaintexts${plan.tiles ? `, tiles ${plan.tiles.t1}x${plan.tiles.t2} (first input ${plan.tiles.first})` : ''}${plan.rotationKeys ? ' (key memory budget: rotations composed from ±2^i and the most used steps)' : ''}${plan.clientRotations ? `, client sends ${sentCiphertexts(plan)} input ciphertexts (${plan.clientRotations.length} rotated copies)` : ''} → ${dir}`,
+  );
   ctx.results.export = result;
   await run.markDone('export', fp, result);
 }

@@ -17,20 +17,31 @@ const roundFileSchema = z.object({
   orders: z.object({ inputOrder: z.array(z.number().int()).optional(), outputOrder: z.array(z.number().int()).optional() }).optional(),
   result: pruneRoundSchema,
 });
-export interface FinishedRound { masks: Masks; orders?: { inputOrder?: number[]; outputOrder?: number[] }; result: PruneRound }
+export interface FinishedRound {
+  masks: Masks;
+  orders?: { inputOrder?: number[]; outputOrder?: number[] };
+  result: PruneRound;
+}
 
 const masksToJson = (m: Masks) => Object.fromEntries([...m].map(([k, v]) => [k, Array.from(v)]));
 const masksFromJson = (o: Record<string, number[]>): Masks => new Map(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
 
 async function readJson(path: string): Promise<unknown> {
-  return await exists(path) ? JSON.parse(await readFile(path, 'utf8')) as unknown : undefined;
+  return (await exists(path)) ? (JSON.parse(await readFile(path, 'utf8')) as unknown) : undefined;
 }
 
 export class RoundDir {
-  constructor(readonly dir: string, private readonly key: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly key: string,
+  ) {}
 
-  private get marker() { return join(this.dir, 'round.json'); }
-  private get startedFile() { return join(this.dir, 'round-started.json'); }
+  private get marker() {
+    return join(this.dir, 'round.json');
+  }
+  private get startedFile() {
+    return join(this.dir, 'round-started.json');
+  }
 
   /**
    * The round as finished under this key, or undefined after making the
@@ -53,6 +64,11 @@ export class RoundDir {
   }
 
   async finish(r: FinishedRound): Promise<void> {
-    await writeJsonAtomic(this.marker, { key: this.key, masks: masksToJson(r.masks), ...(r.orders ? { orders: r.orders } : {}), result: r.result });
+    await writeJsonAtomic(this.marker, {
+      key: this.key,
+      masks: masksToJson(r.masks),
+      ...(r.orders ? { orders: r.orders } : {}),
+      result: r.result,
+    });
   }
 }

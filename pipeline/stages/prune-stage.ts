@@ -29,8 +29,13 @@ function planCost(plan: Plan): PlanCost {
   const c = planCounts(plan);
   const m = planMemory(plan);
   return {
-    mulPlain: c.total.mulPlain, rotations: c.total.rotate, estimatedCost: +relativeCost(plan).toFixed(1), plaintexts: c.plaintexts, ciphertexts: planCiphertexts(plan),
-    plaintextBytes: m.plaintextBytes, peakCiphertextBytes: m.peakCiphertextBytes,
+    mulPlain: c.total.mulPlain,
+    rotations: c.total.rotate,
+    estimatedCost: +relativeCost(plan).toFixed(1),
+    plaintexts: c.plaintexts,
+    ciphertexts: planCiphertexts(plan),
+    plaintextBytes: m.plaintextBytes,
+    peakCiphertextBytes: m.peakCiphertextBytes,
     perStep: Object.fromEntries(c.perStep.map((s) => [s.name, { mulPlain: s.counts.mulPlain, rotations: s.counts.rotate }])),
   };
 }
@@ -45,23 +50,49 @@ function planCost(plan: Plan): PlanCost {
 export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers: string[], r: number): string {
   const targets = Array.from({ length: r }, (_, i) => roundTargets(p, i + 1));
   // Tile and neuron rounds also depend on the tile-pruning algorithm's version and its newer settings (sub-block keys are unchanged).
-  const tiled = isTiled(p) ? [{ version: TILE_PRUNING_VERSION, permuteBoundary: p.permuteBoundary, importance: importanceOf(p), allocation: p.allocation }] : [];
-  return fingerprint(train, e, { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate, rank: p.rank }, targets, p.expand && r === p.steps, ...tiled);
+  const tiled = isTiled(p)
+    ? [{ version: TILE_PRUNING_VERSION, permuteBoundary: p.permuteBoundary, importance: importanceOf(p), allocation: p.allocation }]
+    : [];
+  return fingerprint(
+    train,
+    e,
+    { method: p.method, layers, permute: p.permute, fineTuneEpochs: p.fineTuneEpochs, learningRate: p.learningRate, rank: p.rank },
+    targets,
+    p.expand && r === p.steps,
+    ...tiled,
+  );
 }
 
 /** Fine-tunes the masked model with the masks held (none: saves it as the round's best); returns the model to go on with. */
 async function fineTune(ctx: StageContext, p: PruneConfig, model: tf.LayersModel, masks: Masks, dir: string): Promise<tf.LayersModel> {
-  if (p.fineTuneEpochs === 0) { await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 }); return model; }
+  if (p.fineTuneEpochs === 0) {
+    await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
+    return model;
+  }
   const trainCfg = ctx.config.train!;
   const cfg = { ...trainCfg, epochs: p.fineTuneEpochs, learningRate: p.learningRate ?? trainCfg.learningRate / 10, warmupEpochs: 0 };
-  const res = await fit({ model, data: ctx.data!, task: taskOf(ctx.config.model!), cfg, dir, logger: ctx.logger, backend: await initBackend(trainCfg.backend), masks: masks.size ? masks : undefined });
+  const res = await fit({
+    model,
+    data: ctx.data!,
+    task: taskOf(ctx.config.model!),
+    cfg,
+    dir,
+    logger: ctx.logger,
+    backend: await initBackend(trainCfg.backend),
+    masks: masks.size ? masks : undefined,
+  });
   if (res.model !== model) model.dispose();
   applyMasks(res.model, masks);
   return res.model;
 }
 
 /** Runs (or reuses from disk) rounds 1..prune.steps; returns the last round's model, masks and targets. */
-async function pruneRounds(ctx: StageContext, p: PruneConfig, e: ExportConfig, start: { model: tf.LayersModel; dense: Plan; targets: PruneTargets }) {
+async function pruneRounds(
+  ctx: StageContext,
+  p: PruneConfig,
+  e: ExportConfig,
+  start: { model: tf.LayersModel; dense: Plan; targets: PruneTargets },
+) {
   const { run, logger } = ctx;
   const budget = costBudget(p, start.dense);
   let { model, targets } = start;
@@ -80,7 +111,18 @@ async function pruneRounds(ctx: StageContext, p: PruneConfig, e: ExportConfig, s
       logger.info(`prune: round ${r} already complete; skipped`);
       continue;
     }
-    const chosen = selectRound({ model, p, round: r, targets, prior: masks, data: ctx.data!, task: taskOf(ctx.config.model!), budget, compile: (m) => compileModel(m, e, start.dense), logger });
+    const chosen = selectRound({
+      model,
+      p,
+      round: r,
+      targets,
+      prior: masks,
+      data: ctx.data!,
+      task: taskOf(ctx.config.model!),
+      budget,
+      compile: (m) => compileModel(m, e, start.dense),
+      logger,
+    });
     // A masking round holds weights of this model at zero; a lowrank round hands back a new model (no masks) to fine-tune instead.
     if (chosen.kind === 'model') {
       model.dispose();
@@ -94,10 +136,18 @@ async function pruneRounds(ctx: StageContext, p: PruneConfig, e: ExportConfig, s
     model = await fineTune(ctx, p, model, masks, dir);
     const goal = budget ? { [budget.key]: budget.goal(r) } : { target: roundTargets(p, r).sparsity };
     const ranks = chosen.kind === 'model' ? { ranks: Object.fromEntries(chosen.ranks) } : {};
-    const result: PruneRound = { round: r, ...goal, sparsity: maskSparsity(masks), ...(isTiled(p) ? { tiles: tilesKept(model, targets.grids) } : {}), ...ranks };
+    const result: PruneRound = {
+      round: r,
+      ...goal,
+      sparsity: maskSparsity(masks),
+      ...(isTiled(p) ? { tiles: tilesKept(model, targets.grids) } : {}),
+      ...ranks,
+    };
     await round.finish({ masks, ...(isTiled(p) ? { orders: boundaryOrders(targets.grids) } : {}), result });
     rounds.push(result);
-    logger.info(`prune: round ${r}: ${chosen.kind === 'model' ? `factorised and fine-tuned at ranks ${JSON.stringify(result.ranks)}` : `sparsity ${maskSparsity(masks).toFixed(3)}`}`);
+    logger.info(
+      `prune: round ${r}: ${chosen.kind === 'model' ? `factorised and fine-tuned at ranks ${JSON.stringify(result.ranks)}` : `sparsity ${maskSparsity(masks).toFixed(3)}`}`,
+    );
   }
   return { model, masks, targets, rounds };
 }
@@ -116,31 +166,66 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
   const fp = fingerprint(ctx.fingerprints.train, { ...p, importance: importanceOf(p) }, e, ...(isTiled(p) ? [TILE_PRUNING_VERSION] : []));
   ctx.fingerprints.prune = fp;
   const done = run.finished('prune', fp);
-  if (done && await exists(run.file('prune', 'best', 'model.json'))) { logger.info('prune: already complete; skipped'); ctx.results.prune = done; return; }
-  const data = ctx.data!, task = taskOf(config.model!);
+  if (done && (await exists(run.file('prune', 'best', 'model.json')))) {
+    logger.info('prune: already complete; skipped');
+    ctx.results.prune = done;
+    return;
+  }
+  const data = ctx.data!,
+    task = taskOf(config.model!);
   const trained = await loadModel(run.file('train', 'best'));
   // The pruned model is compiled with the dense plan's geometry: its sub-blocks and tiles are the ones pruning aligned with.
   const dense = compileModel(trained, e);
   const chosen = chooseLayers(trained, dense, p, run.file('config.yaml'));
-  const allocation = { global: ' (tiles of all layers ranked together)', cost: ' (tiles and whole tile rows of all layers ranked by the loss their removal adds, measured, per HE cost saved)', layer: '' }[p.allocation ?? 'layer'];
-  const aim = p.rotations !== undefined ? `${p.rotations} rotations` : p.latency !== undefined ? `${p.latency} of the dense plan's estimated latency` : p.rank !== undefined ? `rank ${JSON.stringify(p.rank)}` : `sparsity ${p.sparsity}`;
+  const allocation = {
+    global: ' (tiles of all layers ranked together)',
+    cost: ' (tiles and whole tile rows of all layers ranked by the loss their removal adds, measured, per HE cost saved)',
+    layer: '',
+  }[p.allocation ?? 'layer'];
+  const aim =
+    p.rotations !== undefined
+      ? `${p.rotations} rotations`
+      : p.latency !== undefined
+        ? `${p.latency} of the dense plan's estimated latency`
+        : p.rank !== undefined
+          ? `rank ${JSON.stringify(p.rank)}`
+          : `sparsity ${p.sparsity}`;
   const denseCounts = planCounts(dense).total;
-  logger.info(`prune: ${p.method}${allocation} to ${aim} in ${p.steps} round(s) over ${chosen.names.join(', ')}; dense plan ${denseCounts.mulPlain} plaintext mults, ${denseCounts.rotate} rotations`);
+  logger.info(
+    `prune: ${p.method}${allocation} to ${aim} in ${p.steps} round(s) over ${chosen.names.join(', ')}; dense plan ${denseCounts.mulPlain} plaintext mults, ${denseCounts.rotate} rotations`,
+  );
 
   const { model, masks, targets, rounds } = await pruneRounds(ctx, p, e, { model: trained, dense, targets: chosen });
   await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
-  const test = await evaluateSplit(model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: config.train!.evalBatchSize });
+  const test = await evaluateSplit(model, data.test, {
+    task,
+    normalization: data.normalization,
+    shape: data.shape,
+    numClasses: data.numClasses,
+    batchSize: config.train!.evalBatchSize,
+  });
   // Tile pruning with permute may have reordered the client's inputs and outputs: the plan carries that order.
   const tiles = dense.tiles && { ...dense.tiles, ...boundaryOrders(targets.grids) };
   // A factorised model aligned nothing with the dense plan's geometry: its own cheapest plan.
   const pruned = p.method === 'lowrank' ? compileModel(model, e) : compileModel(model, e, { ...dense, tiles });
   const result: PruneResult = {
-    method: p.method, layers: chosen.names, sparsity: masks ? maskSparsity(masks) : 0, rounds,
-    testLoss: test.loss, testAccuracy: test.accuracy, ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
-    densePlan: planCost(dense), prunedPlan: planCost(pruned), channelBlocks: (p.method === 'lowrank' ? pruned : dense).channelBlocks, ...(tiles ? { tiles } : {}), checkpoint: run.file('prune', 'best'),
+    method: p.method,
+    layers: chosen.names,
+    sparsity: masks ? maskSparsity(masks) : 0,
+    rounds,
+    testLoss: test.loss,
+    testAccuracy: test.accuracy,
+    ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
+    densePlan: planCost(dense),
+    prunedPlan: planCost(pruned),
+    channelBlocks: (p.method === 'lowrank' ? pruned : dense).channelBlocks,
+    ...(tiles ? { tiles } : {}),
+    checkpoint: run.file('prune', 'best'),
   };
   model.dispose();
-  logger.info(`prune: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`}; plan ${result.densePlan.mulPlain} → ${result.prunedPlan.mulPlain} plaintext mults, ${result.densePlan.rotations} → ${result.prunedPlan.rotations} rotations`);
+  logger.info(
+    `prune: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`}; plan ${result.densePlan.mulPlain} → ${result.prunedPlan.mulPlain} plaintext mults, ${result.densePlan.rotations} → ${result.prunedPlan.rotations} rotations`,
+  );
   ctx.results.prune = result;
   await run.markDone('prune', fp, result);
 }

@@ -34,7 +34,8 @@ function changedKeys(a: Tree, b: Tree, prefix = ''): string[] {
   const keys = new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})]);
   const out: string[] = [];
   for (const k of keys) {
-    const x = a?.[k], y = b?.[k];
+    const x = a?.[k],
+      y = b?.[k];
     if (isTree(x) && isTree(y)) out.push(...changedKeys(x, y, `${prefix}${k}.`));
     else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}${k}`);
   }
@@ -49,7 +50,8 @@ export function countParams(model: tf.LayersModel): number {
 export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained?: boolean; fromScratch?: boolean }): Promise<void> {
   const { config, run, logger } = ctx;
   if (!config.model) throw new UserError(`${run.file('config.yaml')}: the train stage needs a model section`);
-  const modelCfg = config.model, trainCfg = config.train!;
+  const modelCfg = config.model,
+    trainCfg = config.train!;
   if (trainCfg.from) return adoptTrained(ctx, trainCfg.from);
   const init = trainCfg.init ? await trainedSource(ctx, trainCfg.init, 'train.init') : undefined;
   const inputs = trainInputs(ctx, modelCfg, trainCfg, init);
@@ -59,8 +61,10 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   if (started && started.fingerprint !== fp) {
     if (!o.fresh) {
       const changed = changedKeys(started.result, inputs);
-      throw new UserError(`${run.path} holds training from a different config (changed: ${changed.join(', ') || 'unknown'}). ` +
-        'Re-run with --fresh to discard it, or give the run another name.');
+      throw new UserError(
+        `${run.path} holds training from a different config (changed: ${changed.join(', ') || 'unknown'}). ` +
+          'Re-run with --fresh to discard it, or give the run another name.',
+      );
     }
   }
   if (o.fresh || (started && started.fingerprint !== fp)) {
@@ -80,8 +84,10 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
     return;
   }
   if (o.trained) {
-    throw new UserError(`${run.path} has no finished training for its config` +
-      `${done ? ` (${done.epochs} of ${trainCfg.epochs} epochs)` : started ? ' (it was interrupted)' : ''}; finish it first: heprune run ${run.file('config.yaml')}`);
+    throw new UserError(
+      `${run.path} has no finished training for its config` +
+        `${done ? ` (${done.epochs} of ${trainCfg.epochs} epochs)` : started ? ' (it was interrupted)' : ''}; finish it first: heprune run ${run.file('config.yaml')}`,
+    );
   }
   await run.markDone('train.started', fp, inputs);
   if (!o.fresh) await resumeFromZoo(ctx, fp);
@@ -92,22 +98,39 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   const model = withSeededRandom(trainCfg.seed, () => buildModel(modelCfg, { inputShape: data.shape, numClasses: data.numClasses }));
   const params = countParams(model);
   const initReport = init ? await initFrom(ctx, model, init) : undefined;
-  logger.info(`train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}${backend === 'onnx' ? ` (onnxruntime-node, ${availableParallelism()} threads)` : `, ${trainCfg.workers} worker(s)`}`);
+  logger.info(
+    `train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}${backend === 'onnx' ? ` (onnxruntime-node, ${availableParallelism()} threads)` : `, ${trainCfg.workers} worker(s)`}`,
+  );
   const t0 = performance.now();
   const result = await fit({ model, data, task, cfg: trainCfg, dir: run.file('train'), logger, backend });
-  const test = await evaluateSplit(result.model, data.test, { task, normalization: data.normalization, shape: data.shape, numClasses: data.numClasses, batchSize: trainCfg.evalBatchSize });
+  const test = await evaluateSplit(result.model, data.test, {
+    task,
+    normalization: data.normalization,
+    shape: data.shape,
+    numClasses: data.numClasses,
+    batchSize: trainCfg.evalBatchSize,
+  });
   const steps = result.history.slice(result.resumedFrom);
   const summary: TrainResult = {
-    model: modelCfg.name, parameters: params, backend: result.backend, workers: trainCfg.workers,
-    epochs: result.history.length, bestEpoch: result.bestEpoch, resumedFromEpoch: result.resumedFrom,
-    testLoss: test.loss, testAccuracy: test.accuracy, testCount: test.count,
+    model: modelCfg.name,
+    parameters: params,
+    backend: result.backend,
+    workers: trainCfg.workers,
+    epochs: result.history.length,
+    bestEpoch: result.bestEpoch,
+    resumedFromEpoch: result.resumedFrom,
+    testLoss: test.loss,
+    testAccuracy: test.accuracy,
+    testCount: test.count,
     ...(task === 'reconstruction' ? { testMse: test.loss } : {}),
     ...(initReport ? { init: { run: trainCfg.init, regrouped: initReport.regrouped } } : {}),
     meanMsPerStep: steps.length ? +(steps.reduce((a, h) => a + h.msPerStep, 0) / steps.length).toFixed(2) : null,
     trainSeconds: +((performance.now() - t0) / 1000).toFixed(1),
     checkpoint: run.file('train', 'best'),
   };
-  logger.info(`train: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`} (${test.count} images, best epoch ${result.bestEpoch})`);
+  logger.info(
+    `train: test ${task === 'classification' ? `accuracy ${(100 * test.accuracy!).toFixed(2)}%` : `MSE ${test.loss.toExponential(4)}`} (${test.count} images, best epoch ${result.bestEpoch})`,
+  );
   model.dispose();
   ctx.results.train = summary;
   await run.markDone('train', fp, summary);
@@ -127,8 +150,17 @@ async function finishedInZoo(ctx: StageContext, fp: string): Promise<TrainResult
   if (!entry || entry.provenance.epochs < config.train!.epochs) return undefined;
   await adoptFromZoo(entry.name, run.file('train'));
   const p = entry.provenance;
-  logger.info(`train: this training is the zoo's finished entry ${entry.name} (${p.epochs} epochs, ${p.commit}): adopted, not redone (--from-scratch trains it here)`);
-  return trainResultSchema.parse({ ...p.metrics, epochs: p.epochs, bestEpoch: p.bestEpoch, zoo: entry.name, commit: p.commit, checkpoint: run.file('train', 'best') });
+  logger.info(
+    `train: this training is the zoo's finished entry ${entry.name} (${p.epochs} epochs, ${p.commit}): adopted, not redone (--from-scratch trains it here)`,
+  );
+  return trainResultSchema.parse({
+    ...p.metrics,
+    epochs: p.epochs,
+    bestEpoch: p.bestEpoch,
+    zoo: entry.name,
+    commit: p.commit,
+    checkpoint: run.file('train', 'best'),
+  });
 }
 
 /**
@@ -141,7 +173,9 @@ async function resumeFromZoo(ctx: StageContext, fp: string): Promise<void> {
   const entry = await resumableEntry(fp);
   if (!entry) return;
   await seedFromZoo(entry.name, ctx.run.file('train'));
-  ctx.logger.info(`train: continuing zoo entry ${entry.name}'s training (epoch ${entry.provenance.epochs} of ${entry.provenance.epochsPlanned} done, ${entry.provenance.commit})`);
+  ctx.logger.info(
+    `train: continuing zoo entry ${entry.name}'s training (epoch ${entry.provenance.epochs} of ${entry.provenance.epochsPlanned} done, ${entry.provenance.commit})`,
+  );
 }
 
 /** Sets the model's weights from the init source's trained model (a resumed run then loads its own checkpoint over them). */
@@ -149,11 +183,17 @@ async function initFrom(ctx: StageContext, model: tf.LayersModel, init: TrainedS
   const source = await loadModel(init.checkpoint);
   try {
     const report = transferWeights(source, model);
-    const regrouped = report.regrouped.map((r) => `${r.layer} ${r.from}→${r.to} groups (${(100 * r.keptEnergy).toFixed(1)}% of its kernel's squared norm kept)`);
-    ctx.logger.info(`train: starting from run ${ctx.config.train!.init}'s weights${regrouped.length ? `; regrouped ${regrouped.join(', ')}` : ''}`);
+    const regrouped = report.regrouped.map(
+      (r) => `${r.layer} ${r.from}→${r.to} groups (${(100 * r.keptEnergy).toFixed(1)}% of its kernel's squared norm kept)`,
+    );
+    ctx.logger.info(
+      `train: starting from run ${ctx.config.train!.init}'s weights${regrouped.length ? `; regrouped ${regrouped.join(', ')}` : ''}`,
+    );
     return report;
   } catch (e) {
-    throw new UserError(`${ctx.run.file('config.yaml')}: train.init: run ${ctx.config.train!.init}'s model does not fit this model: ${(e as Error).message}`);
+    throw new UserError(
+      `${ctx.run.file('config.yaml')}: train.init: run ${ctx.config.train!.init}'s model does not fit this model: ${(e as Error).message}`,
+    );
   } finally {
     source.dispose();
   }

@@ -26,19 +26,26 @@ export async function trainedSource(ctx: StageContext, name: string, key: string
     const p = e.provenance;
     // The weights' hash joins the fingerprint: a replaced zoo entry invalidates what was computed from the old one.
     return {
-      path: e.dir, checkpoint: e.dir,
-      done: { fingerprint: `${p.trainFingerprint}:${p.weightsSha256}`, result: { ...p.metrics, epochs: p.epochs, bestEpoch: p.bestEpoch, zoo: p.name, commit: p.commit } },
+      path: e.dir,
+      checkpoint: e.dir,
+      done: {
+        fingerprint: `${p.trainFingerprint}:${p.weightsSha256}`,
+        result: { ...p.metrics, epochs: p.epochs, bestEpoch: p.bestEpoch, zoo: p.name, commit: p.commit },
+      },
     };
   }
   const path = resolve(dirname(run.path), name);
   const where = `${run.file('config.yaml')}: ${key}`;
   if (path === run.path) throw new UserError(`${where}: "${name}" is this run itself`);
   let state: { stages?: Record<string, { fingerprint: string; result: Record<string, unknown> }> };
-  try { state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8')); } catch {
+  try {
+    state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8'));
+  } catch {
     throw new UserError(`${where}: no run "${name}" in ${dirname(run.path)} (expected ${join(path, 'state.json')}); run its config first`);
   }
   const done = state.stages?.train;
   const checkpoint = join(path, 'train', 'best');
-  if (!done || !(await exists(join(checkpoint, 'model.json')))) throw new UserError(`${where}: run "${name}" has not finished training; run its config first`);
+  if (!done || !(await exists(join(checkpoint, 'model.json'))))
+    throw new UserError(`${where}: run "${name}" has not finished training; run its config first`);
   return { path, checkpoint, done };
 }

@@ -16,10 +16,16 @@ import { decompose } from '../rotation-keys.js';
 export type Operand<P> = { pt: P } | { lazy: { values: Float64Array; level: number; scale: number } };
 
 /** A step with its operands, in the order its kind's prepare produced them (its run reads them in that order). */
-export interface PreparedStep<P, S extends PlanStep = PlanStep> { step: S; operands: Operand<P>[] }
+export interface PreparedStep<P, S extends PlanStep = PlanStep> {
+  step: S;
+  operands: Operand<P>[];
+}
 
 /** An earlier tensor a step looks up: the output of step `step` (−1: the plan input), `cts` ciphertexts. */
-export interface TensorRef { step: number; cts: number }
+export interface TensorRef {
+  step: number;
+  cts: number;
+}
 
 export interface PrepareEnv<C, P> {
   readonly b: CkksBackend<C, P>;
@@ -40,7 +46,9 @@ export interface PrepareEnv<C, P> {
  * returns a fresh top-level encryption of the same slots. Under CKKS this is
  * a network round trip to the key holder; on the simulator, a re-encryption.
  */
-export interface RefreshChannel<C> { roundTrip(c: C): C }
+export interface RefreshChannel<C> {
+  roundTrip(c: C): C;
+}
 
 export interface RunEnv<C, P> {
   readonly b: CkksBackend<C, P>;
@@ -85,7 +93,11 @@ export interface StepKind<S extends PlanStep> {
 export function withOperand<C, P, T>(b: CkksBackend<C, P>, op: Operand<P>, f: (p: P) => T): T {
   if ('pt' in op) return f(op.pt);
   const p = b.encode(op.lazy.values, op.lazy.level, op.lazy.scale);
-  try { return f(p); } finally { b.free(p); }
+  try {
+    return f(p);
+  } finally {
+    b.free(p);
+  }
 }
 
 /** Rotation by k with the plan's Galois keys: one key switch, or a chain of power-of-two ones. */
@@ -103,6 +115,7 @@ export function rotate<C extends object, P>(b: CkksBackend<C, P>, x: C, k: numbe
 export function sumInto<C, P>(b: CkksBackend<C, P>, acc: C | undefined, x: C): C {
   if (acc === undefined) return x;
   const r = b.add(acc, x);
-  b.free(acc); b.free(x);
+  b.free(acc);
+  b.free(x);
   return r;
 }

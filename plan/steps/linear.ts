@@ -13,7 +13,10 @@ function runOutputs<C extends object, P>({ b, keys, given }: RunEnv<C, P>, step:
   const babies = xs.map((x) => new Map<number, C>([[0, x]]));
   const baby = (input: number, r: number) => {
     let c = given[input]?.get(r) ?? babies[input].get(r);
-    if (!c) { c = rotate(b, xs[input], r, keys); babies[input].set(r, c); }
+    if (!c) {
+      c = rotate(b, xs[input], r, keys);
+      babies[input].set(r, c);
+    }
     return c;
   };
   let k = 0;
@@ -23,12 +26,27 @@ function runOutputs<C extends object, P>({ b, keys, given }: RunEnv<C, P>, step:
     let total: C | undefined;
     o.giants.forEach((g, gi) => {
       let acc: C | undefined;
-      for (const term of g.terms) { const op = ops[k++]; acc = sumInto(b, acc, withOperand(b, op, (p) => b.mulPlain(baby(term.input, term.baby), p))); }
-      if (gi === 0 && bias) { const a = acc!; acc = withOperand(b, bias, (p) => b.addPlain(a, p)); b.free(a); }
+      for (const term of g.terms) {
+        const op = ops[k++];
+        acc = sumInto(
+          b,
+          acc,
+          withOperand(b, op, (p) => b.mulPlain(baby(term.input, term.baby), p)),
+        );
+      }
+      if (gi === 0 && bias) {
+        const a = acc!;
+        acc = withOperand(b, bias, (p) => b.addPlain(a, p));
+        b.free(a);
+      }
       // Rescale before the giant rotation: rotations are cheaper with fewer primes left.
       let part = b.rescale(acc!);
       b.free(acc!);
-      if (g.giant !== 0) { const r = rotate(b, part, g.giant, keys); b.free(part); part = r; }
+      if (g.giant !== 0) {
+        const r = rotate(b, part, g.giant, keys);
+        b.free(part);
+        part = r;
+      }
       total = sumInto(b, total, part);
     });
     if (bias) k++;
@@ -64,27 +82,45 @@ export const linearKind: StepKind<LinearStep> = {
   reads: (step) => (step.skip ? [step.skip] : []),
   artifact: {
     fields: (operand) => ({
-      outputs: z.array(z.object({
-        giants: z.array(z.object({ giant: z.number().int(), terms: z.array(z.object({ input: z.number().int().nonnegative(), baby: z.number().int(), diag: operand })) })),
-        bias: operand.optional(),
-      })),
+      outputs: z.array(
+        z.object({
+          giants: z.array(
+            z.object({
+              giant: z.number().int(),
+              terms: z.array(z.object({ input: z.number().int().nonnegative(), baby: z.number().int(), diag: operand })),
+            }),
+          ),
+          bias: operand.optional(),
+        }),
+      ),
       rotateSum: z.array(z.number().int()),
       skip: z.object({ step: z.number().int().min(-1), cts: z.number().int().positive() }).optional(),
     }),
     write: (s, write) => ({
       outputs: s.outputs.map((o) => ({
-        giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: write(t.diag) })) })),
+        giants: o.giants.map((g) => ({
+          giant: g.giant,
+          terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: write(t.diag) })),
+        })),
         bias: o.bias ? write(o.bias) : undefined,
       })),
       rotateSum: s.rotateSum,
       skip: s.skip,
     }),
     read(entry, read) {
-      const e = entry as { outputs: { giants: { giant: number; terms: { input: number; baby: number; diag: unknown }[] }[]; bias?: unknown }[]; rotateSum: number[]; skip?: LinearStep['skip'] };
+      const e = entry as {
+        outputs: { giants: { giant: number; terms: { input: number; baby: number; diag: unknown }[] }[]; bias?: unknown }[];
+        rotateSum: number[];
+        skip?: LinearStep['skip'];
+      };
       return {
-        rotateSum: e.rotateSum, ...(e.skip ? { skip: e.skip } : {}),
+        rotateSum: e.rotateSum,
+        ...(e.skip ? { skip: e.skip } : {}),
         outputs: e.outputs.map((o) => ({
-          giants: o.giants.map((g) => ({ giant: g.giant, terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: read(t.diag) })) })),
+          giants: o.giants.map((g) => ({
+            giant: g.giant,
+            terms: g.terms.map((t) => ({ input: t.input, baby: t.baby, diag: read(t.diag) })),
+          })),
           bias: o.bias ? read(o.bias) : undefined,
         })),
       };

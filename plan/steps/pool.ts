@@ -13,7 +13,10 @@ export const poolKind: StepKind<PoolStep> = {
         let acc: typeof x | undefined;
         for (const r of stage) {
           const term = r === 0 ? cur : rotate(b, cur, r, keys);
-          if (acc === undefined) { acc = term; continue; }
+          if (acc === undefined) {
+            acc = term;
+            continue;
+          }
           const next = b.add(acc, term);
           if (acc !== cur) b.free(acc);
           if (term !== cur) b.free(term);

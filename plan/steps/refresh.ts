@@ -14,7 +14,7 @@ import type { RefreshChannel, StepKind } from './kind.js';
 function mask(slots: number, bits: number): Float64Array {
   const u = new Uint32Array(slots);
   crypto.getRandomValues(u);
-  return Float64Array.from(u, (v) => (v / 2 ** 32 * 2 - 1) * 2 ** bits);
+  return Float64Array.from(u, (v) => ((v / 2 ** 32) * 2 - 1) * 2 ** bits);
 }
 
 /** Masks, round-trips and unmasks each ciphertext; the inputs stay the caller's. Counted as refresh per ciphertext. */
@@ -26,9 +26,14 @@ function refreshAll<C extends object, P>(b: CkksBackend<C, P>, cts: C[], bits: n
     b.free(rp);
     const fresh = channel.roundTrip(masked);
     b.free(masked);
-    const neg = b.encode(r.map((v) => -v), b.topLevel, b.scaleOf(fresh));
+    const neg = b.encode(
+      r.map((v) => -v),
+      b.topLevel,
+      b.scaleOf(fresh),
+    );
     const out = b.addPlain(fresh, neg);
-    b.free(neg); b.free(fresh);
+    b.free(neg);
+    b.free(fresh);
     b.counts.refresh++;
     return out;
   });

@@ -21,7 +21,8 @@ export const squareKind: StepKind<SquareStep> = {
       if (linear) {
         const l = withOperand(b, linear, (p) => b.mulPlain(c, p));
         const sum = b.add(sq, l);
-        b.free(sq); b.free(l);
+        b.free(sq);
+        b.free(l);
         sq = sum;
       }
       const r = b.rescale(sq);

@@ -19,19 +19,31 @@ import type { Manifest } from '../../export/artifact.js';
  */
 test('heprune, heprune/client and heprune/server export the library API', async () => {
   const api = await import('heprune');
-  for (const f of ['run', 'loadConfig', 'parseConfig', 'train', 'prune', 'compile', 'evaluate', 'loadExport', 'writeExport']) expect([f, typeof (api as Record<string, unknown>)[f]]).toEqual([f, 'function']);
+  for (const f of ['run', 'loadConfig', 'parseConfig', 'train', 'prune', 'compile', 'evaluate', 'loadExport', 'writeExport'])
+    expect([f, typeof (api as Record<string, unknown>)[f]]).toEqual([f, 'function']);
   const client = await import('heprune/client');
-  for (const f of ['HeClient', 'RemoteModel', 'parseCard', 'encodeFrame', 'decodeFrame']) expect([f, typeof (client as Record<string, unknown>)[f]]).toEqual([f, 'function']);
+  for (const f of ['HeClient', 'RemoteModel', 'parseCard', 'encodeFrame', 'decodeFrame'])
+    expect([f, typeof (client as Record<string, unknown>)[f]]).toEqual([f, 'function']);
   const server = await import('heprune/server');
-  for (const f of ['HeServer', 'serve', 'httpApp', 'clientCard']) expect([f, typeof (server as Record<string, unknown>)[f]]).toEqual([f, 'function']);
-  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { types: string }> };
+  for (const f of ['HeServer', 'serve', 'httpApp', 'clientCard'])
+    expect([f, typeof (server as Record<string, unknown>)[f]]).toEqual([f, 'function']);
+  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    exports: Record<string, { types: string }>;
+  };
   for (const k of ['.', './client', './server']) await readFile(new URL(`../../../${pkg.exports[k].types}`, import.meta.url)); // the .d.ts files exist
 });
 
 test('synthetic tiny model: heprune/client imports no tfjs and no fs, and encrypts in a process that loaded neither', async () => {
   await initBackend('wasm');
-  const model = withSeededRandom(11, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
-  const plan = compileChain(lowerModel(model), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } });
+  const model = withSeededRandom(11, () =>
+    buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), {
+      inputShape: [12, 12, 1],
+      numClasses: 5,
+    }),
+  );
+  const plan = compileChain(lowerModel(model), {
+    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 },
+  });
   model.dispose();
   const card = clientCard(plan, { meta: {} } as unknown as Manifest);
   const script = fileURLToPath(new URL('../helpers/client-imports-run.js', import.meta.url));

@@ -6,10 +6,18 @@ import { tempDir } from '../helpers/tmp.js';
 /** What a new user gets wrong: each must be a clear message, a non-zero exit and no corrupted run directory. */
 describe('CLI bad input', () => {
   let t: { path: string; cleanup: () => Promise<void> };
-  beforeAll(async () => { t = await tempDir(); });
-  afterAll(async () => { await t.cleanup(); });
+  beforeAll(async () => {
+    t = await tempDir();
+  });
+  afterAll(async () => {
+    await t.cleanup();
+  });
 
-  const write = async (name: string, text: string) => { const p = join(t.path, name); await writeFile(p, text); return p; };
+  const write = async (name: string, text: string) => {
+    const p = join(t.path, name);
+    await writeFile(p, text);
+    return p;
+  };
 
   test('missing config file', async () => {
     const r = await runCli(['run', join(t.path, 'nope.yaml')]);
@@ -25,7 +33,10 @@ describe('CLI bad input', () => {
   });
 
   test('unknown model and wrong types', async () => {
-    const r = await runCli(['run', await write('m.yaml', `name: x\noutDir: ${t.path}/runs\ndataset: {name: mnist}\nmodel: {name: alexnet}\ntrain: {epochs: many}\n`)]);
+    const r = await runCli([
+      'run',
+      await write('m.yaml', `name: x\noutDir: ${t.path}/runs\ndataset: {name: mnist}\nmodel: {name: alexnet}\ntrain: {epochs: many}\n`),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/m.yaml: model.name: .*\(got "alexnet"\)/);
     expect(r.stderr).toMatch(/m.yaml: train.epochs: Invalid input: expected number, received string \(got "many"\)/);
@@ -33,7 +44,10 @@ describe('CLI bad input', () => {
 
   test('missing dataset says how to get it and leaves no run directory', async () => {
     const out = join(t.path, 'runs-missing');
-    const r = await runCli(['run', await write('d.yaml', `name: c100\noutDir: ${out}\ndataset: {name: cifar100, path: ${t.path}/no-cifar}\nmodel: {name: vgg5}\n`)]);
+    const r = await runCli([
+      'run',
+      await write('d.yaml', `name: c100\noutDir: ${out}\ndataset: {name: cifar100, path: ${t.path}/no-cifar}\nmodel: {name: vgg5}\n`),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/dataset 'cifar100' not found at .*no-cifar[\s\S]*How to get it: download the official CIFAR-100 binary/);
     await expect(readdir(join(out, 'c100'))).rejects.toThrow(/ENOENT/);
@@ -45,7 +59,8 @@ describe('CLI bad input', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/run directory .*afile\/w is not writable.*Set outDir/);
     if (process.getuid?.() !== 0) {
-      await mkdir(join(t.path, 'ro')); await chmod(join(t.path, 'ro'), 0o500);
+      await mkdir(join(t.path, 'ro'));
+      await chmod(join(t.path, 'ro'), 0o500);
       const r2 = await runCli(['run', await write('w2.yaml', `name: w\noutDir: ${t.path}/ro\ndataset: {name: synthetic}\n`)]);
       expect(r2.code).toBe(2);
     }
@@ -77,7 +92,12 @@ describe('CLI bad input', () => {
   });
 
   test('evaluate: --samples, --workers and --plaintext-budget-mb must be sensible numbers, checked before any work', async () => {
-    for (const [flag, value, what] of [['--samples', 'abc', 'a positive integer'], ['--samples', '1.5', 'a positive integer'], ['--workers', '0', 'a positive integer'], ['--plaintext-budget-mb', '-1', 'a number >= 0']]) {
+    for (const [flag, value, what] of [
+      ['--samples', 'abc', 'a positive integer'],
+      ['--samples', '1.5', 'a positive integer'],
+      ['--workers', '0', 'a positive integer'],
+      ['--plaintext-budget-mb', '-1', 'a number >= 0'],
+    ]) {
       const r = await runCli(['evaluate', '--model', join(t.path, 'no-export'), flag, value]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`heprune: error: ${flag} ${value}: expected ${what}`);
@@ -90,7 +110,14 @@ describe('CLI bad input', () => {
   });
 
   test('--help works for every command', async () => {
-    for (const args of [['--help'], ['run', '--help'], ['train', '--help'], ['datasets', '--help'], ['datasets', 'fetch', '--help'], ['schema', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['run', '--help'],
+      ['train', '--help'],
+      ['datasets', '--help'],
+      ['datasets', 'fetch', '--help'],
+      ['schema', '--help'],
+    ]) {
       const r = await runCli(args);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/heprune/);

@@ -43,7 +43,9 @@ test('export --run: overrides persist only when the export succeeds, config.yaml
     expect(JSON.parse(await readFile(join(run, 'evaluation.json'), 'utf8')).samples).toBe(2);
     expect((await runCli(['export', '--run', run, '--set', 'export.scaleBits=28'])).code).toBe(0);
     expect(JSON.parse(await readFile(join(run, 'evaluation.json'), 'utf8')).samples).toBe(2);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });
 
 test('export --run on a run whose training has not finished says so and trains nothing', async () => {
@@ -61,5 +63,7 @@ test('export --run on a run whose training has not finished says so and trains n
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/has no finished training for its config \(1 of 3 epochs\); finish it first: heprune run/);
     expect(r.stderr).not.toMatch(/epoch 2\/3/);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });

@@ -19,28 +19,49 @@ import { tempDir } from '../helpers/tmp.js';
 test('synthetic image: heprune infer --image through heprune serve predicts what the plaintext model does', async () => {
   await initBackend('wasm');
   const tmp = await tempDir();
-  const model = withSeededRandom(5, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
+  const model = withSeededRandom(5, () =>
+    buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), {
+      inputShape: [12, 12, 1],
+      numClasses: 5,
+    }),
+  );
   const norm = { kind: 'symmetric', mean: [0.5], std: [0.5] };
   const dir = join(tmp.path, 'export');
-  await writeExport(dir, compileChain(lowerModel(model), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } }),
-    { model: 'tiny', dataset: 'synthetic', shape: [12, 12, 1], numClasses: 5, normalization: norm });
+  await writeExport(
+    dir,
+    compileChain(lowerModel(model), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } }),
+    { model: 'tiny', dataset: 'synthetic', shape: [12, 12, 1], numClasses: 5, normalization: norm },
+  );
   const pixels = Uint8Array.from({ length: 144 }, (_, i) => (i * 53 + 17) % 256);
-  await sharp(Buffer.from(pixels), { raw: { width: 12, height: 12, channels: 1 } }).png().toFile(join(tmp.path, 'x.png'));
+  await sharp(Buffer.from(pixels), { raw: { width: 12, height: 12, channels: 1 } })
+    .png()
+    .toFile(join(tmp.path, 'x.png'));
   const x = Float32Array.from(pixels, (v) => v / 255 / 0.5 - 1);
   const ref = tf.tidy(() => Array.from((model.predict(tf.tensor(x, [1, 12, 12, 1])) as tf.Tensor).dataSync()));
   model.dispose();
 
-  const server = spawn(process.execPath, [CLI, 'serve', '--model', dir, '--port', '0', '--workers', '1'], { env: { ...process.env, CI: 'true' } });
+  const server = spawn(process.execPath, [CLI, 'serve', '--model', dir, '--port', '0', '--workers', '1'], {
+    env: { ...process.env, CI: 'true' },
+  });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let err = '';
-      server.stderr.on('data', (d) => { err += d; const m = /at (http:\/\/\S+)/.exec(err); if (m) resolve(m[1]); });
+      server.stderr.on('data', (d) => {
+        err += d;
+        const m = /at (http:\/\/\S+)/.exec(err);
+        if (m) resolve(m[1]);
+      });
       server.on('exit', (code) => reject(new Error(`heprune serve exited ${code}: ${err}`)));
     });
     const r = await runCli(['infer', '--server', url, '--image', join(tmp.path, 'x.png')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { prediction: number; output: number[]; bytes: { up: number; down: number }; session: { keyBytesUp: number } };
+    const out = JSON.parse(r.stdout) as {
+      prediction: number;
+      output: number[];
+      bytes: { up: number; down: number };
+      session: { keyBytesUp: number };
+    };
     expect(out.prediction).toBe(ref.indexOf(Math.max(...ref)));
     const scale = Math.max(1, ...ref.map(Math.abs));
     for (let j = 0; j < ref.length; j++) expect(Math.abs(out.output[j] - ref[j]) / scale).toBeLessThan(2e-2);

@@ -11,8 +11,11 @@ function fakeSource(o: { fetchFails?: boolean } = {}) {
   const calls = { fetch: 0 };
   const dir = (cacheDir: string) => join(cacheDir, 'fake');
   const source: DatasetSource = {
-    name: 'fake', description: 'synthetic, tests only',
-    async locate(opts) { return { found: await exists(join(dir(opts.cacheDir), 'data')), path: dir(opts.cacheDir), howToGet: 'heprune datasets fetch fake' }; },
+    name: 'fake',
+    description: 'synthetic, tests only',
+    async locate(opts) {
+      return { found: await exists(join(dir(opts.cacheDir), 'data')), path: dir(opts.cacheDir), howToGet: 'heprune datasets fetch fake' };
+    },
     async load(opts) {
       const text = await readFile(join(dir(opts.cacheDir), 'data'), 'utf8');
       return { name: 'fake', source: text } as unknown as ImageDataset;
@@ -42,7 +45,9 @@ describe('datasets on first use', () => {
       expect(lines[1]).toMatch(/dataset fake: fetched to .*fake \(\d+\.\ds\)/);
       await loadOnFirstUse(source, { cacheDir: t.path }, logger);
       expect(calls.fetch).toBe(1);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('a path the user gave is never fetched into; a failed fetch says why and how to get the data', async () => {
@@ -53,8 +58,11 @@ describe('datasets on first use', () => {
       expect(calls.fetch).toBe(0);
       const failing = fakeSource({ fetchFails: true });
       await expect(loadOnFirstUse(failing.source, { cacheDir: t.path })).rejects.toThrow(
-        /dataset 'fake' is not on this machine and fetching it failed: registry unreachable\n {2}How to get it: heprune datasets fetch fake/);
-    } finally { await t.cleanup(); }
+        /dataset 'fake' is not on this machine and fetching it failed: registry unreachable\n {2}How to get it: heprune datasets fetch fake/,
+      );
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('concurrent installs of one cache directory leave one complete copy and no temp directories', async () => {
@@ -67,11 +75,17 @@ describe('datasets on first use', () => {
         await new Promise((r) => setTimeout(r, delay));
         await writeFile(join(tmp, 'b'), who);
       };
-      await Promise.all([installDirAtomically(dir, build('first', 30), complete), installDirAtomically(dir, build('second', 5), complete),
-        installDirAtomically(dir, build('third', 15), complete)]);
-      const a = await readFile(join(dir, 'a'), 'utf8'), b = await readFile(join(dir, 'b'), 'utf8');
+      await Promise.all([
+        installDirAtomically(dir, build('first', 30), complete),
+        installDirAtomically(dir, build('second', 5), complete),
+        installDirAtomically(dir, build('third', 15), complete),
+      ]);
+      const a = await readFile(join(dir, 'a'), 'utf8'),
+        b = await readFile(join(dir, 'b'), 'utf8');
       expect(a).toBe(b); // one writer's whole copy, never a mix
       expect((await readdir(t.path)).sort()).toEqual(['cache']);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 });

@@ -8,14 +8,19 @@ import { Rng } from '../../common/rng.js';
 import { tempDir } from '../helpers/tmp.js';
 
 async function writeImage(path: string, rgb: [number, number, number], size = 20) {
-  await sharp({ create: { width: size, height: size + 4, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toFile(path);
+  await sharp({ create: { width: size, height: size + 4, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .png()
+    .toFile(path);
 }
 
 describe('folder dataset', () => {
   test('one sub-folder per class, resized, split by testFraction', async () => {
     const t = await tempDir();
     try {
-      for (const [cls, rgb] of [['cat', [255, 0, 0]], ['dog', [0, 0, 255]]] as const) {
+      for (const [cls, rgb] of [
+        ['cat', [255, 0, 0]],
+        ['dog', [0, 0, 255]],
+      ] as const) {
         await mkdir(join(t.path, cls));
         for (let i = 0; i < 5; i++) await writeImage(join(t.path, cls, `${i}.png`), rgb as [number, number, number]);
       }
@@ -25,25 +30,32 @@ describe('folder dataset', () => {
       expect(ds.train.count + ds.test.count).toBe(10);
       expect(ds.test.count).toBe(2);
       // Every image keeps its class colour after resizing.
-      for (const s of [ds.train, ds.test]) for (let i = 0; i < s.count; i++) {
-        const r = s.images[i * 192], b = s.images[i * 192 + 2];
-        expect(s.labels[i] === 0 ? r > 200 && b < 50 : b > 200 && r < 50).toBe(true);
-      }
-    } finally { await t.cleanup(); }
+      for (const s of [ds.train, ds.test])
+        for (let i = 0; i < s.count; i++) {
+          const r = s.images[i * 192],
+            b = s.images[i * 192 + 2];
+          expect(s.labels[i] === 0 ? r > 200 && b < 50 : b > 200 && r < 50).toBe(true);
+        }
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('train/ and test/ sub-directories, greyscale', async () => {
     const t = await tempDir();
     try {
-      for (const split of ['train', 'test']) for (const cls of ['a', 'b', 'c']) {
-        await mkdir(join(t.path, split, cls), { recursive: true });
-        await writeImage(join(t.path, split, cls, 'x.png'), [cls === 'a' ? 250 : 10, 10, 10]);
-      }
+      for (const split of ['train', 'test'])
+        for (const cls of ['a', 'b', 'c']) {
+          await mkdir(join(t.path, split, cls), { recursive: true });
+          await writeImage(join(t.path, split, cls, 'x.png'), [cls === 'a' ? 250 : 10, 10, 10]);
+        }
       const ds = await folderSource.load({ path: t.path, cacheDir: t.path, imageSize: [6, 6], channels: 1 });
       expect(ds.shape).toEqual([6, 6, 1]);
       expect([ds.train.count, ds.test.count]).toEqual([3, 3]);
       expect(Array.from(ds.test.labels)).toEqual([0, 1, 2]);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('a non-directory path and too few classes are clear errors', async () => {
@@ -52,7 +64,9 @@ describe('folder dataset', () => {
       await expect(folderSource.load({ path: join(t.path, 'nope'), cacheDir: t.path })).rejects.toThrow(/nope is not a directory/);
       await mkdir(join(t.path, 'only'));
       await expect(folderSource.load({ path: t.path, cacheDir: t.path })).rejects.toThrow(/found 1 class sub-folders, need at least 2/);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 });
 
@@ -66,7 +80,12 @@ describe('prepareData', () => {
     expect(a.train.count).toBe(80);
     expect(Array.from(a.validation.labels)).toEqual(Array.from(b.validation.labels));
     expect(Array.from(a.validation.images)).not.toEqual(Array.from(c.validation.images));
-    const all = batchPixels(a.train, Int32Array.from({ length: 80 }, (_, i) => i), a.shape, a.normalization);
+    const all = batchPixels(
+      a.train,
+      Int32Array.from({ length: 80 }, (_, i) => i),
+      a.shape,
+      a.normalization,
+    );
     const mean = all.reduce((s, v) => s + v, 0) / all.length;
     const sd = Math.sqrt(all.reduce((s, v) => s + (v - mean) ** 2, 0) / all.length);
     expect(Math.abs(mean)).toBeLessThan(1e-4);
@@ -105,7 +124,10 @@ describe('prepareData', () => {
   test('batches cover every example once, last one short', () => {
     const seen: number[] = [];
     const sizes: number[] = [];
-    for (const b of batchIndices(10, 4, new Rng(1))) { seen.push(...b); sizes.push(b.length); }
+    for (const b of batchIndices(10, 4, new Rng(1))) {
+      seen.push(...b);
+      sizes.push(b.length);
+    }
     expect(sizes).toEqual([4, 4, 2]);
     expect(seen.sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });

@@ -17,16 +17,39 @@ test('an autoencoder export is evaluated by reconstruction MSE: the simulated MS
   const t = await tempDir();
   try {
     const ds = await syntheticSource.load({ cacheDir: '', trainCount: 8, testCount: 6, imageSize: [6, 6], channels: 1, seed: 3 });
-    const model = withSeededRandom(5, () => buildModel(modelSchema.parse({ name: 'autoencoder', hidden: [16, 8, 16] }), { inputShape: [6, 6, 1], numClasses: 2 }));
+    const model = withSeededRandom(5, () =>
+      buildModel(modelSchema.parse({ name: 'autoencoder', hidden: [16, 8, 16] }), { inputShape: [6, 6, 1], numClasses: 2 }),
+    );
     const plan = compileChain(lowerModel(model));
     const dir = join(t.path, 'export');
-    await writeExport(dir, plan, { task: 'reconstruction', dataset: 'synthetic', shape: [6, 6, 1], numClasses: 2, normalization: { kind: 'unit', mean: [0], std: [1] } },
-      (tmp) => writeModelFiles(join(tmp, 'model'), model));
-    const r = await evaluateExport({ exportDir: dir, test: ds.test, samples: 6, encrypted: false, simulate: true, workers: 1, outDir: t.path, logger: silentLogger });
+    await writeExport(
+      dir,
+      plan,
+      {
+        task: 'reconstruction',
+        dataset: 'synthetic',
+        shape: [6, 6, 1],
+        numClasses: 2,
+        normalization: { kind: 'unit', mean: [0], std: [1] },
+      },
+      (tmp) => writeModelFiles(join(tmp, 'model'), model),
+    );
+    const r = await evaluateExport({
+      exportDir: dir,
+      test: ds.test,
+      samples: 6,
+      encrypted: false,
+      simulate: true,
+      workers: 1,
+      outDir: t.path,
+      logger: silentLogger,
+    });
     expect(r.plaintextAccuracy).toBeUndefined();
     expect(typeof r.plaintextMse).toBe('number');
     expect(Math.abs((r.simulatedMse as number) - (r.plaintextMse as number))).toBeLessThan(1e-6 * Math.max(1, r.plaintextMse as number));
     expect(JSON.parse(await readFile(join(t.path, 'evaluation.json'), 'utf8')).samples).toBe(6);
     model.dispose();
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });

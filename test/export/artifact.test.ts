@@ -21,12 +21,17 @@ let model: tf.LayersModel;
 beforeAll(async () => {
   await initBackend('wasm');
   t = await tempDir();
-  model = withSeededRandom(2, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 2, hidden: 8 }), { inputShape: [10, 10, 1], numClasses: 3 }));
+  model = withSeededRandom(2, () =>
+    buildModel(modelSchema.parse({ name: 'cryptonets', filters: 2, hidden: 8 }), { inputShape: [10, 10, 1], numClasses: 3 }),
+  );
   plan = compileChain(lowerModel(model));
   dir = join(t.path, 'export');
   await writeExport(dir, plan, { note: 'test' });
 });
-afterAll(async () => { model.dispose(); await t.cleanup(); });
+afterAll(async () => {
+  model.dispose();
+  await t.cleanup();
+});
 
 describe('export artifact', () => {
   test('round-trips: same params, layouts, rotation steps and op counts; operands equal to float32', async () => {
@@ -36,18 +41,25 @@ describe('export artifact', () => {
     expect(rotationSteps(back)).toEqual(rotationSteps(plan));
     expect(planCounts(back).total).toEqual(planCounts(plan).total);
     expect(manifest.totals.counts).toEqual(planCounts(plan).total);
-    const a = plan.steps[0], b = back.steps[0];
+    const a = plan.steps[0],
+      b = back.steps[0];
     if (a.kind !== 'linear' || b.kind !== 'linear') throw new Error('expected a linear first step');
-    const d0 = a.outputs[0].giants[0].terms[0].diag, e0 = b.outputs[0].giants[0].terms[0].diag;
+    const d0 = a.outputs[0].giants[0].terms[0].diag,
+      e0 = b.outputs[0].giants[0].terms[0].diag;
     for (let i = 0; i < d0.length; i++) expect(e0[i]).toBeCloseTo(Math.fround(d0[i]), 12);
   });
 
   test('a tile-packed plan round-trips with its tile shape, memory totals and constant outputs', async () => {
-    const ae = withSeededRandom(3, () => buildModel(modelSchema.parse({ name: 'autoencoder', hidden: [20] }), { inputShape: [10, 10, 1], numClasses: 2 }));
+    const ae = withSeededRandom(3, () =>
+      buildModel(modelSchema.parse({ name: 'autoencoder', hidden: [20] }), { inputShape: [10, 10, 1], numClasses: 2 }),
+    );
     // Outputs 64..99 lose every weight: with 64-row tiles their tile row is gone, and they are constants.
     const out = ae.layers[ae.layers.length - 1];
     const [k, b] = out.getWeights();
-    const mask = tf.tensor2d(Array.from({ length: 20 * 100 }, (_, e) => (e % 100 >= 64 ? 0 : 1)), [20, 100]);
+    const mask = tf.tensor2d(
+      Array.from({ length: 20 * 100 }, (_, e) => (e % 100 >= 64 ? 0 : 1)),
+      [20, 100],
+    );
     const masked = tf.mul(k, mask);
     out.setWeights([masked, b]);
     masked.dispose();
@@ -60,7 +72,8 @@ describe('export artifact', () => {
     expect(back.tiles).toEqual(tiled.tiles);
     expect(back.outputConstants).toEqual(tiled.outputConstants);
     expect(planCounts(back).total).toEqual(planCounts(tiled).total);
-    ae.dispose(); mask.dispose();
+    ae.dispose();
+    mask.dispose();
   });
 
   test('holds no key material: only the manifest, the packed weights (and the plaintext model) are written', async () => {
@@ -115,7 +128,9 @@ describe('export artifact', () => {
     const { createHash } = await import('node:crypto');
     fm.integrity = createHash('sha256').update(JSON.stringify(fbody)).digest('hex');
     await writeFile(join(far, 'manifest.json'), JSON.stringify(fm));
-    await expect(loadExport(far)).rejects.toThrow(/an operand at byte \d+ \(\d+ values\) lies outside .*weights.bin \(\d+ bytes\): the manifest and the packed weights do not belong together/);
+    await expect(loadExport(far)).rejects.toThrow(
+      /an operand at byte \d+ \(\d+ values\) lies outside .*weights.bin \(\d+ bytes\): the manifest and the packed weights do not belong together/,
+    );
 
     const cut = await copy('cut');
     const text = await readFile(join(cut, 'manifest.json'), 'utf8');
@@ -130,17 +145,24 @@ describe('export artifact', () => {
     await expect(loadExport(join(t.path, 'nothing'))).rejects.toThrow(/cannot read the export manifest/);
   });
 
-  test('tfjs is not needed to load and run an export: a child process that cannot import tfjs gets the model\'s outputs', async () => {
+  test("tfjs is not needed to load and run an export: a child process that cannot import tfjs gets the model's outputs", async () => {
     {
       const x = tf.randomNormal([1, 10, 10, 1], 0, 1, 'float32', 9);
       const ref = Array.from((model.predict(x) as tf.Tensor).dataSync());
       const script = fileURLToPath(new URL('../helpers/no-tfjs-run.js', import.meta.url));
-      const run = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((res) => {
-        const c = spawn(process.execPath, [script, ...args]);
-        let out = '', err = '';
-        c.stdout.on('data', (d) => { out += d; }); c.stderr.on('data', (d) => { err += d; });
-        c.on('close', (code) => res({ code, out, err }));
-      });
+      const run = (args: string[]) =>
+        new Promise<{ code: number | null; out: string; err: string }>((res) => {
+          const c = spawn(process.execPath, [script, ...args]);
+          let out = '',
+            err = '';
+          c.stdout.on('data', (d) => {
+            out += d;
+          });
+          c.stderr.on('data', (d) => {
+            err += d;
+          });
+          c.on('close', (code) => res({ code, out, err }));
+        });
       const r = await run([dir, JSON.stringify(Array.from(x.dataSync()))]);
       expect(r.err).toBe('');
       const y = JSON.parse(r.out) as number[];

@@ -12,14 +12,17 @@ import { sentCiphertexts, type LinearStep, type Plan } from '../../plan/plan.js'
 import { galoisSteps } from '../../plan/rotations.js';
 import { withSeededRandom } from '../../train/seeded.js';
 
-beforeAll(async () => { await initBackend('wasm'); });
+beforeAll(async () => {
+  await initBackend('wasm');
+});
 
 const params = { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 };
 
 /** Distinct non-zero baby rotations of the plan input in the first step: what the client takes over. */
 function firstBabies(plan: Plan): Set<string> {
   const s = new Set<string>();
-  for (const o of (plan.steps[0] as LinearStep).outputs) for (const g of o.giants) for (const t of g.terms) if (t.input < plan.input.cts && t.baby !== 0) s.add(`${t.input}:${t.baby}`);
+  for (const o of (plan.steps[0] as LinearStep).outputs)
+    for (const g of o.giants) for (const t of g.terms) if (t.input < plan.input.cts && t.baby !== 0) s.add(`${t.input}:${t.baby}`);
   return s;
 }
 
@@ -29,7 +32,11 @@ function laterSteps(plan: Plan): Set<number> {
   plan.steps.forEach((st, i) => {
     if (st.kind === 'pool') for (const stage of st.stages) for (const r of stage) if (r) s.add(r);
     if (st.kind !== 'linear') return;
-    for (const o of st.outputs) for (const g of o.giants) { if (g.giant) s.add(g.giant); for (const t of g.terms) if (i > 0 && t.baby) s.add(t.baby); }
+    for (const o of st.outputs)
+      for (const g of o.giants) {
+        if (g.giant) s.add(g.giant);
+        for (const t of g.terms) if (i > 0 && t.baby) s.add(t.baby);
+      }
     for (const r of st.rotateSum) s.add(r);
   });
   return s;
@@ -49,7 +56,8 @@ function checkPair(model: tf.LayersModel, shape: number[], o: CompileOptions, se
   const ref = (model.predict(x) as tf.Tensor).dataSync();
   expect(packInput(client, x.dataSync())).toHaveLength(sentCiphertexts(client));
   expect(sentCiphertexts(client)).toBe(client.input.cts * (1 + client.clientRotations!.length));
-  const a = planCounts(server).total, b = planCounts(client).total;
+  const a = planCounts(server).total,
+    b = planCounts(client).total;
   expect(a.rotate - b.rotate).toBe(babies.size);
   for (const k of ['mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect(b[k]).toBe(a[k]);
   const { y, sim } = simulate(client, x.dataSync());
@@ -73,8 +81,13 @@ function checkPair(model: tf.LayersModel, shape: number[], o: CompileOptions, se
 }
 
 describe('client-side rotations of the input (export.clientRotations)', () => {
-  test('CryptoNets-style net: same outputs, the first layer\'s baby rotations (or all of them) gone from the server, counts = simulator', () => {
-    const model = withSeededRandom(3, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
+  test("CryptoNets-style net: same outputs, the first layer's baby rotations (or all of them) gone from the server, counts = simulator", () => {
+    const model = withSeededRandom(3, () =>
+      buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), {
+        inputShape: [12, 12, 1],
+        numClasses: 5,
+      }),
+    );
     checkPair(model, [12, 12, 1], { params }, 3);
     model.dispose();
   });

@@ -20,8 +20,15 @@ import { tempDir } from '../helpers/tmp.js';
  */
 test('tiny net: tfjs ≈ simulator ≈ node-seal, identical op counts, client/server split by bytes', async () => {
   await initBackend('wasm');
-  const model = withSeededRandom(11, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
-  const plan = compileChain(lowerModel(model), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } });
+  const model = withSeededRandom(11, () =>
+    buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), {
+      inputShape: [12, 12, 1],
+      numClasses: 5,
+    }),
+  );
+  const plan = compileChain(lowerModel(model), {
+    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 },
+  });
   const triple = await CkksTriple.open(plan);
   const { ctx, client } = triple;
   const static_ = planCounts(plan).total;
@@ -42,14 +49,24 @@ test('tiny net: tfjs ≈ simulator ≈ node-seal, identical op counts, client/se
     try {
       const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 200);
       const ref = (model.predict(x) as tf.Tensor).dataSync();
-      const cts = packInput(composed, x.dataSync()).map((v) => { const c = new ctx.m.Ciphertext(); c.loadFromArray(ctx.context, client.encrypt(v)); return c; });
+      const cts = packInput(composed, x.dataSync()).map((v) => {
+        const c = new ctx.m.Ciphertext();
+        c.loadFromArray(ctx.context, client.encrypt(v));
+        return c;
+      });
       const before = server2.counts.rotate;
       const outs = run(server2, p2, cts);
-      const y = unpackOutput(composed, outs.map((o) => client.decrypt(new Uint8Array(o.saveToArray(ctx.m.ComprModeType.zstd)))));
+      const y = unpackOutput(
+        composed,
+        outs.map((o) => client.decrypt(new Uint8Array(o.saveToArray(ctx.m.ComprModeType.zstd)))),
+      );
       for (const c of [...outs, ...cts]) c.delete();
       for (let j = 0; j < ref.length; j++) expect(Math.abs(y[j] - ref[j])).toBeLessThan(2e-2);
       expect(server2.counts.rotate - before).toBe(planCounts(composed).total.rotate);
-    } finally { freePrepared(server2, p2); server2.delete(); }
+    } finally {
+      freePrepared(server2, p2);
+      server2.delete();
+    }
   } finally {
     triple.close();
     model.dispose();
@@ -58,8 +75,16 @@ test('tiny net: tfjs ≈ simulator ≈ node-seal, identical op counts, client/se
 
 test('client-side rotations under real CKKS: the export round trip keeps them; tfjs ≈ simulator ≈ node-seal, identical counts', async () => {
   await initBackend('wasm');
-  const model = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
-  const compiled = compileChain(lowerModel(model), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }, clientRotations: 'all' });
+  const model = withSeededRandom(12, () =>
+    buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), {
+      inputShape: [12, 12, 1],
+      numClasses: 5,
+    }),
+  );
+  const compiled = compileChain(lowerModel(model), {
+    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 },
+    clientRotations: 'all',
+  });
   const tmp = await tempDir();
   await writeExport(tmp.path, compiled, {});
   const { plan } = await loadExport(tmp.path);
@@ -74,7 +99,12 @@ test('client-side rotations under real CKKS: the export round trip keeps them; t
 test('a nearly linear quadratic under real CKKS: unmerged, tfjs ≈ simulator ≈ node-seal; merged, CKKS loses it', async () => {
   await initBackend('wasm');
   // α ≈ 5e-6 is what a trained quadratic autoencoder learned: its merged form gave CKKS MSE 0.57 against 8.8e-3.
-  const model = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [32, 32], activation: 'quadratic', quadraticInit: { alpha: 5e-6, beta: 0.9, c: 0.1 } }), { inputShape: [6, 6, 1], numClasses: 4 }));
+  const model = withSeededRandom(12, () =>
+    buildModel(
+      modelSchema.parse({ name: 'mlp', hidden: [32, 32], activation: 'quadratic', quadraticInit: { alpha: 5e-6, beta: 0.9, c: 0.1 } }),
+      { inputShape: [6, 6, 1], numClasses: 4 },
+    ),
+  );
   const params = { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 };
   const x = tf.randomNormal([1, 6, 6, 1], 0, 1, 'float32', 12);
   const ref = (model.predict(x) as tf.Tensor).dataSync();
@@ -84,7 +114,9 @@ test('a nearly linear quadratic under real CKKS: unmerged, tfjs ≈ simulator �
       const r = triple.infer(x.dataSync());
       if (check) expectEquivalent(r, ref, planCounts(plan).total);
       return Math.max(...Array.from(ref, (v, j) => Math.abs(r.ckks[j] - v))) / Math.max(1, ...Array.from(ref, Math.abs));
-    } finally { triple.close(); }
+    } finally {
+      triple.close();
+    }
   };
   try {
     const split = compileChain(lowerModel(model), { params });
@@ -93,5 +125,7 @@ test('a nearly linear quadratic under real CKKS: unmerged, tfjs ≈ simulator �
     const merged = compileChain(lowerModel(model, { maxQuadraticShift: 1e9 }), { params });
     const mergedError = await errorOf(merged, false);
     expect(mergedError).toBeGreaterThan(10 * splitError);
-  } finally { model.dispose(); }
+  } finally {
+    model.dispose();
+  }
 });

@@ -14,13 +14,17 @@ import { decompose, nafBasis } from '../../plan/rotation-keys.js';
 import { withSeededRandom } from '../../train/seeded.js';
 import { Rng } from '../../common/rng.js';
 
-beforeAll(async () => { await initBackend('wasm'); });
+beforeAll(async () => {
+  await initBackend('wasm');
+});
 
 /** A random small sequential net: conv (random kernel, stride, padding, groups), act, optional pool, dense, act, dense. */
 function randomNet(seed: number): { model: tf.Sequential; shape: [number, number, number] } {
   const r = new Rng(seed);
-  const H = 8 + r.int(6), C = 1 + r.int(2) * 3;
-  const k = [1, 3, 5][r.int(3)], stride = 1 + r.int(2);
+  const H = 8 + r.int(6),
+    C = 1 + r.int(2) * 3;
+  const k = [1, 3, 5][r.int(3)],
+    stride = 1 + r.int(2);
   const pad = (['same', 'valid', 1] as const)[r.int(3)];
   const filters = [2, 3, 4][r.int(3)] * (C === 1 ? 1 : 1);
   const groups = C > 1 && filters % C === 0 ? C : 1;
@@ -44,7 +48,9 @@ describe('compiled plans on the slot simulator', () => {
     const { model, shape } = randomNet(seed);
     // Non-trivial batch-norm statistics, so folding is exercised.
     const bn = model.layers[1];
-    bn.setWeights(bn.getWeights().map((w, i) => tf.add(w, tf.mul(tf.randomUniform(w.shape, 0.1, 0.5, 'float32', seed), i === 3 ? 1 : 0.5))));
+    bn.setWeights(
+      bn.getWeights().map((w, i) => tf.add(w, tf.mul(tf.randomUniform(w.shape, 0.1, 0.5, 'float32', seed), i === 3 ? 1 : 0.5))),
+    );
     const x = tf.randomNormal([1, ...shape], 0, 1, 'float32', seed);
     const ref = (model.predict(x) as tf.Tensor).dataSync();
     const plan = compileChain(lowerModel(model));
@@ -69,7 +75,9 @@ describe('compiled plans on the slot simulator', () => {
       return net;
     });
     // N=8192: 4096 slots hold 28 channel blocks of 12x12, so 40 and 36 channels need two ciphertexts each.
-    const plan = compileChain(lowerModel(m), { params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 } });
+    const plan = compileChain(lowerModel(m), {
+      params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 },
+    });
     expect(plan.steps.map((s) => `${s.kind}:${s.out.cts}`)).toEqual(['linear:2', 'square:2', 'pool:2', 'linear:2', 'square:2', 'linear:1']);
     expect(plan.inputCopies).toHaveLength(27);
     const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 8);
@@ -82,20 +90,37 @@ describe('compiled plans on the slot simulator', () => {
   });
 
   test('lazy operands (a plan too big to pre-encode): same outputs and op counts, one encode per plaintext per inference', () => {
-    const m = withSeededRandom(6, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), { inputShape: [12, 12, 1], numClasses: 5 }));
+    const m = withSeededRandom(6, () =>
+      buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16, activation: 'quadratic' }), {
+        inputShape: [12, 12, 1],
+        numClasses: 5,
+      }),
+    );
     const plan = compileChain(lowerModel(m));
     const x = packInput(plan, tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 3).dataSync());
     const outOf = (budget: number) => {
       const sim = simFor(plan);
       const p = prepare(sim, plan, { plaintextBudget: budget });
       const before = { ...sim.counts };
-      const y = run(sim, p, x.map((v) => sim.encrypt(sim.encode(v, sim.topLevel)))).map((c) => sim.decrypt(c));
-      return { lazy: p.lazy, y: unpackOutput(plan, y), encodes: sim.counts.encode - before.encode - x.length, rot: sim.counts.rotate - before.rotate, mp: sim.counts.mulPlain - before.mulPlain };
+      const y = run(
+        sim,
+        p,
+        x.map((v) => sim.encrypt(sim.encode(v, sim.topLevel))),
+      ).map((c) => sim.decrypt(c));
+      return {
+        lazy: p.lazy,
+        y: unpackOutput(plan, y),
+        encodes: sim.counts.encode - before.encode - x.length,
+        rot: sim.counts.rotate - before.rotate,
+        mp: sim.counts.mulPlain - before.mulPlain,
+      };
     };
     const n = planCounts(plan).plaintexts;
     // A budget for about half the operands (the first step's are the largest, at the top level).
     const half = (n / 2) * plaintextBytes(plan, plan.params.coeffModulusBits.length - 2);
-    const eager = outOf(Infinity), lazy = outOf(0), partial = outOf(half);
+    const eager = outOf(Infinity),
+      lazy = outOf(0),
+      partial = outOf(half);
     expect([eager.lazy, lazy.lazy]).toEqual([0, n]);
     expect(partial.lazy).toBeGreaterThan(0);
     expect(partial.lazy).toBeLessThan(n);
@@ -110,12 +135,35 @@ describe('compiled plans on the slot simulator', () => {
   });
 
   test('pooling by rotation: same outputs as pooling folded into the next conv, no level, a quarter of its taps', () => {
-    const m = withSeededRandom(21, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 8, conv2: 8, groups: 2, hidden: 8, activation: 'quadratic', quadraticInit: { alpha: 0.4, beta: 0.3, c: 0.2 } }), { inputShape: [16, 16, 1], numClasses: 4 }));
+    const m = withSeededRandom(21, () =>
+      buildModel(
+        modelSchema.parse({
+          name: 'lenet5',
+          conv1: 8,
+          conv2: 8,
+          groups: 2,
+          hidden: 8,
+          activation: 'quadratic',
+          quadraticInit: { alpha: 0.4, beta: 0.3, c: 0.2 },
+        }),
+        { inputShape: [16, 16, 1], numClasses: 4 },
+      ),
+    );
     const x = tf.randomNormal([1, 16, 16, 1], 0, 1, 'float32', 21);
     const ref = (m.predict(x) as tf.Tensor).dataSync();
     const rotated = compileChain(lowerModel(m));
     const folded = compileChain(lowerModel(m, { poolByRotation: false }));
-    expect(rotated.steps.map((s) => s.kind)).toEqual(['linear', 'square', 'pool', 'linear', 'square', 'pool', 'linear', 'square', 'linear']);
+    expect(rotated.steps.map((s) => s.kind)).toEqual([
+      'linear',
+      'square',
+      'pool',
+      'linear',
+      'square',
+      'pool',
+      'linear',
+      'square',
+      'linear',
+    ]);
     expect(folded.steps.some((s) => s.kind === 'pool')).toBe(false);
     // Same depth: pools consume no level.
     expect(rotated.params).toEqual(folded.params);
@@ -132,7 +180,12 @@ describe('compiled plans on the slot simulator', () => {
   });
 
   test('power-of-two channel blocks make channel shifts cyclic: same outputs, b channel shifts instead of 2b−1', () => {
-    const m = withSeededRandom(22, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 32, conv2: 32, groups: 1, hidden: 8 }), { inputShape: [12, 12, 1], numClasses: 4 }));
+    const m = withSeededRandom(22, () =>
+      buildModel(modelSchema.parse({ name: 'lenet5', conv1: 32, conv2: 32, groups: 1, hidden: 8 }), {
+        inputShape: [12, 12, 1],
+        numClasses: 4,
+      }),
+    );
     const x = tf.randomNormal([1, 12, 12, 1], 0, 1, 'float32', 22);
     const ref = (m.predict(x) as tf.Tensor).dataSync();
     const tight = compileChain(lowerModel(m), { channelBlocks: 'tight' });
@@ -155,8 +208,19 @@ describe('compiled plans on the slot simulator', () => {
     m.dispose();
   });
 
-  test('multiplexed packing: channels share a strided grid\'s gaps; same outputs, fewer ciphertexts and multiplications after pooling', () => {
-    const m = withSeededRandom(24, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [8, 32, 64], activation: 'quadratic', batchNorm: true, quadraticInit: { alpha: 0.3, beta: 0.4, c: 0.1 } }), { inputShape: [16, 16, 3], numClasses: 4 }));
+  test("multiplexed packing: channels share a strided grid's gaps; same outputs, fewer ciphertexts and multiplications after pooling", () => {
+    const m = withSeededRandom(24, () =>
+      buildModel(
+        modelSchema.parse({
+          name: 'vgg5',
+          filters: [8, 32, 64],
+          activation: 'quadratic',
+          batchNorm: true,
+          quadraticInit: { alpha: 0.3, beta: 0.4, c: 0.1 },
+        }),
+        { inputShape: [16, 16, 3], numClasses: 4 },
+      ),
+    );
     const x = tf.randomNormal([1, 16, 16, 3], 0, 1, 'float32', 24);
     const ref = (m.predict(x) as tf.Tensor).dataSync();
     const params = { polyModulusDegree: 16384, coeffModulusBits: [40, 30, 30, 30, 30, 30, 30, 30, 40], scaleBits: 30 };
@@ -178,7 +242,9 @@ describe('compiled plans on the slot simulator', () => {
   });
 
   test('a Galois key budget: power-of-two keys only, rotations composed; same outputs, counted as key switches', () => {
-    const m = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'cryptonets' }), { inputShape: [28, 28, 1], numClasses: 10 }));
+    const m = withSeededRandom(12, () =>
+      buildModel(modelSchema.parse({ name: 'cryptonets' }), { inputShape: [28, 28, 1], numClasses: 10 }),
+    );
     const params = { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 };
     const direct = compileChain(lowerModel(m), { params });
     const composed = compileChain(lowerModel(m), { params, maxGaloisKeyBytes: 0 });
@@ -189,7 +255,8 @@ describe('compiled plans on the slot simulator', () => {
     expect(composed.rotationKeys).toEqual(nafBasis(composed.slots));
     expect(galoisSteps(composed).length).toBeLessThan(galoisSteps(direct).length);
     const x = tf.randomNormal([1, 28, 28, 1], 0, 1, 'float32', 4).dataSync();
-    const a = simulate(direct, x), b = simulate(composed, x);
+    const a = simulate(direct, x),
+      b = simulate(composed, x);
     expect(maxAbsDiff(a.y, b.y)).toBeLessThan(1e-9);
     expect(b.sim.counts.rotate).toBe(planCounts(composed).total.rotate);
     expect(b.sim.counts.rotate).toBeGreaterThan(a.sim.counts.rotate);
@@ -197,7 +264,8 @@ describe('compiled plans on the slot simulator', () => {
   });
 
   test('non-adjacent-form decomposition: every rotation is the sum of its key steps, at most ⌈log2(S)/2⌉+1 of them', () => {
-    const S = 4096, keys = nafBasis(S);
+    const S = 4096,
+      keys = nafBasis(S);
     for (let k = 0; k < S; k++) {
       const seq = decompose(k, S, keys);
       expect(seq.every((s) => keys.includes(s))).toBe(true);
@@ -210,23 +278,33 @@ describe('compiled plans on the slot simulator', () => {
 
   test('zoo CryptoNets and MLP compile; every rotation has a Galois step and nothing else', () => {
     for (const name of ['cryptonets', 'mlp'] as const) {
-      const m = withSeededRandom(3, () => buildModel(modelSchema.parse({ name, ...(name === 'mlp' ? { hidden: [32] } : {}) }), { inputShape: [28, 28, 1], numClasses: 10 }));
+      const m = withSeededRandom(3, () =>
+        buildModel(modelSchema.parse({ name, ...(name === 'mlp' ? { hidden: [32] } : {}) }), { inputShape: [28, 28, 1], numClasses: 10 }),
+      );
       const plan = compileChain(lowerModel(m));
       const x = tf.randomNormal([1, 28, 28, 1], 0, 1, 'float32', 5);
       const { y } = simulate(plan, x.dataSync());
       expect(maxAbsDiff(y, (m.predict(x) as tf.Tensor).dataSync())).toBeLessThan(1e-3);
       const used = new Set<number>();
-      for (const s of plan.steps) if (s.kind === 'linear') {
-        s.outputs.forEach((o) => o.giants.forEach((g) => { if (g.giant) used.add(g.giant); g.terms.forEach((t) => t.baby && used.add(t.baby)); }));
-        s.rotateSum.forEach((r) => used.add(r));
-      }
+      for (const s of plan.steps)
+        if (s.kind === 'linear') {
+          s.outputs.forEach((o) =>
+            o.giants.forEach((g) => {
+              if (g.giant) used.add(g.giant);
+              g.terms.forEach((t) => t.baby && used.add(t.baby));
+            }),
+          );
+          s.rotateSum.forEach((r) => used.add(r));
+        }
       expect(rotationSteps(plan)).toEqual([...used].sort((a, b) => a - b));
       m.dispose();
     }
   });
 
   test('pruned weights cost nothing: a zeroed kernel tap removes its plaintext, multiplication, rotation and Galois key', () => {
-    const m = withSeededRandom(4, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16 }), { inputShape: [12, 12, 1], numClasses: 4 }));
+    const m = withSeededRandom(4, () =>
+      buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 16 }), { inputShape: [12, 12, 1], numClasses: 4 }),
+    );
     // Without BSGS every diagonal is its own input rotation, so a pruned tap saves exactly one rotation;
     // with BSGS a rotation goes only when no other diagonal shares its baby or giant step.
     const dense = compileChain(lowerModel(m), { bsgs: false });
@@ -240,7 +318,8 @@ describe('compiled plans on the slot simulator', () => {
     for (let c = 0; c < 3; c++) mask.set(0, 2, 3, 0, c);
     conv.setWeights([tf.mul(kern, mask.toTensor()), bias]);
     const pruned = compileChain(lowerModel(m), { bsgs: false });
-    const a = planCounts(dense), b = planCounts(pruned);
+    const a = planCounts(dense),
+      b = planCounts(pruned);
     expect(planCounts(compileChain(lowerModel(m))).total.mulPlain).toBe(planCounts(denseBsgs).total.mulPlain - 1);
     expect(planCounts(compileChain(lowerModel(m))).total.rotate).toBeLessThanOrEqual(planCounts(denseBsgs).total.rotate);
     // The conv is 25 taps: BSGS needs far fewer rotations than one per tap.
@@ -259,22 +338,34 @@ describe('compiled plans on the slot simulator', () => {
   });
 
   test('a nearly linear quadratic (tiny or negative α) is lowered unmerged: y² + λ·y in its square step at no extra level; simulator = tfjs, counts match', () => {
-    const mlp = (alpha: number) => withSeededRandom(2, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [8, 8], activation: 'quadratic', quadraticInit: { alpha, beta: 0.9, c: 0.1 } }), { inputShape: [4, 4, 1], numClasses: 3 }));
-    const m = mlp(1e-5), merged = mlp(0.3);
+    const mlp = (alpha: number) =>
+      withSeededRandom(2, () =>
+        buildModel(
+          modelSchema.parse({ name: 'mlp', hidden: [8, 8], activation: 'quadratic', quadraticInit: { alpha, beta: 0.9, c: 0.1 } }),
+          { inputShape: [4, 4, 1], numClasses: 3 },
+        ),
+      );
+    const m = mlp(1e-5),
+      merged = mlp(0.3);
     // The second activation bends the other way: α < 0.
     (m.getLayer('act2') as PolyActivation).setWeights([tf.scalar(-2e-4), tf.scalar(1.1), tf.scalar(-0.2)]);
-    const plan = compileChain(lowerModel(m)), mergedPlan = compileChain(lowerModel(merged));
+    const plan = compileChain(lowerModel(m)),
+      mergedPlan = compileChain(lowerModel(merged));
     const squares = plan.steps.filter((st) => st.kind === 'square');
     // λ = β·r/α with r = |α|^(1/6).
     const lambda = (alpha: number, beta: number) => (beta * Math.abs(alpha) ** (1 / 6)) / alpha;
-    expect(squares.map((st) => st.kind === 'square' && st.linear)).toEqual([expect.closeTo(lambda(1e-5, 0.9), 0), expect.closeTo(lambda(-2e-4, 1.1), 1)]);
+    expect(squares.map((st) => st.kind === 'square' && st.linear)).toEqual([
+      expect.closeTo(lambda(1e-5, 0.9), 0),
+      expect.closeTo(lambda(-2e-4, 1.1), 1),
+    ]);
     expect(mergedPlan.steps.filter((st) => st.kind === 'square' && st.linear !== undefined)).toHaveLength(0);
     expect(plan.params.coeffModulusBits).toEqual(mergedPlan.params.coeffModulusBits);
     const x = tf.randomNormal([1, 4, 4, 1], 0, 1, 'float32', 5);
     const ref = (m.predict(x) as tf.Tensor).dataSync();
     const { y, sim } = simulate(plan, x.dataSync());
     expect(maxAbsDiff(y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
-    const { total } = planCounts(plan), mergedTotal = planCounts(mergedPlan).total;
+    const { total } = planCounts(plan),
+      mergedTotal = planCounts(mergedPlan).total;
     for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain'] as const) expect([k, sim.counts[k]]).toEqual([k, total[k]]);
     // Each unmerged square costs one plaintext product and one addition per ciphertext more, nothing else.
     const extra = squares.reduce((a, st) => a + st.out.cts, 0);
@@ -284,11 +375,23 @@ describe('compiled plans on the slot simulator', () => {
     // A linear "quadratic" (α = 0) is no square at all: a clear error.
     (m.getLayer('act1') as PolyActivation).setWeights([tf.scalar(0), tf.scalar(1), tf.scalar(0)]);
     expect(() => lowerModel(m)).toThrow(/activation act1: α = 0, β = 1: not a quadratic CKKS can evaluate/);
-    m.dispose(); merged.dispose();
+    m.dispose();
+    merged.dispose();
   });
 
   test('an unmerged quadratic in a residual network scales the skip path with the main one; simulator = tfjs', () => {
-    const m = withSeededRandom(24, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 4, activation: 'quadratic', quadraticInit: { alpha: 3e-3, beta: 1, c: 0.05 } }), { inputShape: [8, 8, 3], numClasses: 5 }));
+    const m = withSeededRandom(24, () =>
+      buildModel(
+        modelSchema.parse({
+          name: 'resnet20',
+          depth: 8,
+          width: 4,
+          activation: 'quadratic',
+          quadraticInit: { alpha: 3e-3, beta: 1, c: 0.05 },
+        }),
+        { inputShape: [8, 8, 3], numClasses: 5 },
+      ),
+    );
     const chain = lowerModel(m);
     expect(chain.squareLinear!.filter((v) => v !== undefined)).toHaveLength(7);
     expect(chain.skips.filter(Boolean)).toHaveLength(3);
@@ -306,10 +409,24 @@ describe('compiled plans on the slot simulator', () => {
   });
 
   test('residual networks: each addition joins the next linear step as a second input (no extra level); simulator = tfjs', () => {
-    const m = withSeededRandom(23, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 4, activation: 'quadratic', quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 } }), { inputShape: [8, 8, 3], numClasses: 5 }));
-    for (const l of m.layers) if (l.getClassName() === 'BatchNormalization') {
-      l.setWeights(l.getWeights().map((w, i) => tf.add(w, tf.mul(tf.randomUniform(w.shape, 0.1, 0.5, 'float32', 23), i === 3 ? 1 : 0.5))));
-    }
+    const m = withSeededRandom(23, () =>
+      buildModel(
+        modelSchema.parse({
+          name: 'resnet20',
+          depth: 8,
+          width: 4,
+          activation: 'quadratic',
+          quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 },
+        }),
+        { inputShape: [8, 8, 3], numClasses: 5 },
+      ),
+    );
+    for (const l of m.layers)
+      if (l.getClassName() === 'BatchNormalization') {
+        l.setWeights(
+          l.getWeights().map((w, i) => tf.add(w, tf.mul(tf.randomUniform(w.shape, 0.1, 0.5, 'float32', 23), i === 3 ? 1 : 0.5))),
+        );
+      }
     const chain = lowerModel(m);
     // conv1, then per block two convs; the second conv of every block reads the block input too.
     expect(chain.linears).toHaveLength(8);
@@ -332,8 +449,11 @@ describe('compiled plans on the slot simulator', () => {
     const r = simulate(split, x.dataSync());
     expect(maxAbsDiff(r.y, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-4);
     const splitTotal = planCounts(split).total;
-    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch', 'refresh'] as const) expect(r.sim.counts[k]).toBe(splitTotal[k]);
-    expect(() => compileChain(chain, { refresh: { levels: 4, maskBits: 19 } })).toThrow(/export.refresh.maskBits 19: .*headroom of 20 bits.*at most 18/);
+    for (const k of ['rotate', 'mulPlain', 'mul', 'rescale', 'add', 'addPlain', 'modSwitch', 'refresh'] as const)
+      expect(r.sim.counts[k]).toBe(splitTotal[k]);
+    expect(() => compileChain(chain, { refresh: { levels: 4, maskBits: 19 } })).toThrow(
+      /export.refresh.maskBits 19: .*headroom of 20 bits.*at most 18/,
+    );
     m.dispose();
   });
 });

@@ -14,9 +14,21 @@ import { expectPlanMatchesModel } from '../helpers/ckks-triple.js';
  */
 test('ResNet-8 with masked refresh: tfjs ≈ simulator ≈ node-seal, identical op and refresh counts', async () => {
   await initBackend('wasm');
-  const model = withSeededRandom(41, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 2, activation: 'quadratic', quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 } }), { inputShape: [4, 4, 3], numClasses: 3 }));
+  const model = withSeededRandom(41, () =>
+    buildModel(
+      modelSchema.parse({
+        name: 'resnet20',
+        depth: 8,
+        width: 2,
+        activation: 'quadratic',
+        quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 },
+      }),
+      { inputShape: [4, 4, 3], numClasses: 3 },
+    ),
+  );
   const plan = compileChain(lowerModel(model), {
-    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }, refresh: { levels: 5, maskBits: 6 },
+    params: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 },
+    refresh: { levels: 5, maskBits: 6 },
   });
   const expected = planCounts(plan).total;
   expect(expected.refresh).toBeGreaterThanOrEqual(2);

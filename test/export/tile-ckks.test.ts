@@ -16,11 +16,16 @@ import { maxAbsDiff } from '../helpers/simulate.js';
  */
 test('tiled MLP with a replicate step and pruned tiles: tfjs ≈ simulator ≈ node-seal, identical op counts', async () => {
   await initBackend('wasm');
-  const model = withSeededRandom(12, () => buildModel(modelSchema.parse({ name: 'mlp', hidden: [40], activation: 'square' }), { inputShape: [6, 6, 1], numClasses: 5 }));
+  const model = withSeededRandom(12, () =>
+    buildModel(modelSchema.parse({ name: 'mlp', hidden: [40], activation: 'square' }), { inputShape: [6, 6, 1], numClasses: 5 }),
+  );
   // Prune the first layer's weights from inputs 0..15: with 16-input tiles that is one whole tile, which then costs nothing.
   const fc1 = model.getLayer('fc1');
   const [k, b] = fc1.getWeights();
-  const mask = tf.tensor2d(Array.from({ length: 36 * 40 }, (_, e) => (Math.floor(e / 40) < 16 ? 0 : 1)), [36, 40]);
+  const mask = tf.tensor2d(
+    Array.from({ length: 36 * 40 }, (_, e) => (Math.floor(e / 40) < 16 ? 0 : 1)),
+    [36, 40],
+  );
   const masked = tf.mul(k, mask);
   fc1.setWeights([masked, b]);
   tf.dispose([masked, mask]);
@@ -40,7 +45,10 @@ test('tiled MLP with a replicate step and pruned tiles: tfjs ≈ simulator ≈ n
     // Tighter than the shared 2e-2 for this shallow net.
     expect(maxAbsDiff(r.ckks, ref) / Math.max(1, ...Array.from(ref, Math.abs))).toBeLessThan(1e-2);
     x.dispose();
-  } finally { triple.close(); model.dispose(); }
+  } finally {
+    triple.close();
+    model.dispose();
+  }
 }, 120_000);
 
 /**
@@ -50,12 +58,29 @@ test('tiled MLP with a replicate step and pruned tiles: tfjs ≈ simulator ≈ n
  */
 test('CNN with its first dense layer tiled (rows step) and a pruned tile: tfjs ≈ simulator ≈ node-seal, identical op counts', async () => {
   await initBackend('wasm');
-  const model = withSeededRandom(13, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [2, 4], groups: [1, 1], dense: [12], activation: 'square', batchNorm: false }), { inputShape: [8, 8, 1], numClasses: 5 }));
+  const model = withSeededRandom(13, () =>
+    buildModel(modelSchema.parse({ name: 'vgg5', filters: [2, 4], groups: [1, 1], dense: [12], activation: 'square', batchNorm: false }), {
+      inputShape: [8, 8, 1],
+      numClasses: 5,
+    }),
+  );
   // Rows of 16 slots: the conv output spans several, one input tile each.
   const S = compileChain(lowerModel(model), { tiles: 'auto', tileFirstDense: true, scaleBits: 30 }).slots;
   const o = { tiles: { t1: S / 16, t2: 16 }, tileFirstDense: true, scaleBits: 30 };
   const dense = compileChain(lowerModel(model), o);
-  expect(dense.steps.map((s) => s.name)).toEqual(['linear1', 'square1', 'pool1', 'linear2', 'square2', 'pool2', 'rows2', 'linear3', 'square3', 'replicate3', 'linear4']);
+  expect(dense.steps.map((s) => s.name)).toEqual([
+    'linear1',
+    'square1',
+    'pool1',
+    'linear2',
+    'square2',
+    'pool2',
+    'rows2',
+    'linear3',
+    'square3',
+    'replicate3',
+    'linear4',
+  ]);
   // Zero fc1's weights from the elements of the first conv row: that input tile and its rows ciphertext go.
   const rows = dense.steps[6];
   const firstRow = Array.from(rows.out.slotOf.keys()).filter((e) => Math.floor(rows.out.slotOf[e] / dense.slots) === 0);
@@ -63,7 +88,10 @@ test('CNN with its first dense layer tiled (rows step) and a pruned tile: tfjs �
   const fc1 = model.getLayer('fc1');
   const [k, b] = fc1.getWeights();
   const [nIn, nOut] = k.shape;
-  const mask = tf.tensor2d(Array.from({ length: nIn * nOut }, (_, e) => (firstRow.includes(Math.floor(e / nOut)) ? 0 : 1)), [nIn, nOut]);
+  const mask = tf.tensor2d(
+    Array.from({ length: nIn * nOut }, (_, e) => (firstRow.includes(Math.floor(e / nOut)) ? 0 : 1)),
+    [nIn, nOut],
+  );
   const masked = tf.mul(k, mask);
   fc1.setWeights([masked, b]);
   tf.dispose([masked, mask]);
@@ -79,5 +107,8 @@ test('CNN with its first dense layer tiled (rows step) and a pruned tile: tfjs �
     const ref = (model.predict(x) as tf.Tensor).dataSync();
     expectEquivalent(triple.infer(x.dataSync()), ref, planCounts(plan).total);
     x.dispose();
-  } finally { triple.close(); model.dispose(); }
+  } finally {
+    triple.close();
+    model.dispose();
+  }
 }, 180_000);

@@ -3,7 +3,7 @@ import { loadSeal } from '../../he/seal-module.js';
 import { CkksContext } from '../../he/context.js';
 
 describe('CKKS parameter selection', () => {
-  test('the 128-bit limits are SEAL\'s own', async () => {
+  test("the 128-bit limits are SEAL's own", async () => {
     const { m } = await loadSeal();
     for (const [n, bits] of Object.entries(MAX_BITS_128)) expect(m.CoeffModulus.MaxBitCount(Number(n), m.SecLevelType.tc128)).toBe(bits);
   });
@@ -22,11 +22,17 @@ describe('CKKS parameter selection', () => {
   });
 
   test('insecure or insufficient explicit parameters are rejected with what would fit', async () => {
-    expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [60, 40, 40, 40, 60], scaleBits: 40 }))
-      .toThrow(/240 coefficient-modulus bits at N=8192 are not 128-bit secure \(at most 218\)/);
-    expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [60, 40, 40, 60], scaleBits: 40 }, { levels: 4, slots: 100 }))
-      .toThrow(/2 levels, the plan needs 4 \(these would fit: N=16384, coeffModulusBits \[60, 40, 40, 40, 40, 60\]\)/);
-    expect(() => checkParams({ polyModulusDegree: 5000, coeffModulusBits: [60, 60], scaleBits: 40 })).toThrow(/polyModulusDegree 5000: expected one of/);
-    await expect(CkksContext.create({ polyModulusDegree: 4096, coeffModulusBits: [60, 40, 40], scaleBits: 40 })).rejects.toThrow(/not 128-bit secure/);
+    expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [60, 40, 40, 40, 60], scaleBits: 40 })).toThrow(
+      /240 coefficient-modulus bits at N=8192 are not 128-bit secure \(at most 218\)/,
+    );
+    expect(() =>
+      checkParams({ polyModulusDegree: 8192, coeffModulusBits: [60, 40, 40, 60], scaleBits: 40 }, { levels: 4, slots: 100 }),
+    ).toThrow(/2 levels, the plan needs 4 \(these would fit: N=16384, coeffModulusBits \[60, 40, 40, 40, 40, 60\]\)/);
+    expect(() => checkParams({ polyModulusDegree: 5000, coeffModulusBits: [60, 60], scaleBits: 40 })).toThrow(
+      /polyModulusDegree 5000: expected one of/,
+    );
+    await expect(CkksContext.create({ polyModulusDegree: 4096, coeffModulusBits: [60, 40, 40], scaleBits: 40 })).rejects.toThrow(
+      /not 128-bit secure/,
+    );
   });
 });

@@ -19,23 +19,34 @@ beforeAll(async () => {
   seal = new SealBackend(ctx, client.serverKeys(STEPS), client);
   sim = new SlotSimulator({ slots: ctx.slots, rescalePrimes: ctx.rescalePrimes, scale: ctx.scale });
 });
-afterAll(() => { seal.delete(); client.delete(); ctx.delete(); });
+afterAll(() => {
+  seal.delete();
+  client.delete();
+  ctx.delete();
+});
 
 /** A random straight-line program: rotations, plaintext and ciphertext products, adds, rescales, mod-switches. */
 function program<C, P>(b: CkksBackend<C, P>, seed: number): { values: Float64Array; level: number; scale: number } {
   const rng = new Rng(seed);
   const vec = () => Array.from({ length: b.slots }, () => rng.next() * 2 - 1);
   const live: C[] = [];
-  const keep = (c: C) => { live.push(c); return c; };
+  const keep = (c: C) => {
+    live.push(c);
+    return c;
+  };
   const p0 = b.encode(vec(), b.topLevel);
-  let x = keep(b.encrypt(p0)); b.free(p0);
+  let x = keep(b.encrypt(p0));
+  b.free(p0);
   const p1 = b.encode(vec(), b.topLevel);
-  const y = keep(b.encrypt(p1)); b.free(p1);
+  const y = keep(b.encrypt(p1));
+  b.free(p1);
   x = keep(b.add(b.rotate(x, STEPS[rng.int(STEPS.length)]), y));
   const w = b.encode(vec(), b.levelOf(x));
-  x = keep(b.rescale(keep(b.mulPlain(x, w)))); b.free(w);
+  x = keep(b.rescale(keep(b.mulPlain(x, w))));
+  b.free(w);
   const bias = b.encode(vec(), b.levelOf(x), b.scaleOf(x));
-  x = keep(b.addPlain(x, bias)); b.free(bias);
+  x = keep(b.addPlain(x, bias));
+  b.free(bias);
   const y2 = keep(b.modSwitchTo(y, b.levelOf(x)));
   x = keep(b.rescale(keep(b.mul(x, y2))));
   x = keep(b.rotate(x, STEPS[rng.int(STEPS.length)]));
@@ -70,7 +81,9 @@ describe('slot simulator = node-seal', () => {
       expect(() => b.mulPlain(top, b.encode(new Float64Array(8), b.topLevel))).toThrow(HeOpError);
       expect(() => b.modSwitchTo(c, 1)).toThrow(/cannot raise level 0 to 1/);
     }
-    expect(() => seal.rotate(seal.encrypt(seal.encode([1], 2)), 3)).toThrow(/no Galois key for step 3 \(keys were generated for: 1, 2, 5, 64, 4095\)/);
+    expect(() => seal.rotate(seal.encrypt(seal.encode([1], 2)), 3)).toThrow(
+      /no Galois key for step 3 \(keys were generated for: 1, 2, 5, 64, 4095\)/,
+    );
   });
 
   test('the server side holds no secret key: a backend without a client cannot decrypt', () => {
@@ -82,7 +95,9 @@ describe('slot simulator = node-seal', () => {
       expect(() => server.decrypt(ct)).toThrow(/server holds no secret key/);
       expect(() => server.encrypt(seal.encode([1], 2))).toThrow(/no client attached/);
       ct.delete();
-    } finally { server.delete(); }
+    } finally {
+      server.delete();
+    }
   });
 
   test('ciphertexts round-trip as bytes between client and server', () => {
@@ -109,7 +124,9 @@ describe('slot simulator = node-seal', () => {
         r.delete();
       }
       ct.delete();
-    } finally { server.delete(); }
+    } finally {
+      server.delete();
+    }
   });
 
   test('the WASM heap stays flat over 1,000 encode/rotate/multiply/rescale rounds (every object freed)', () => {

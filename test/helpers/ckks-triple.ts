@@ -17,8 +17,13 @@ import { planCounts } from '../../plan/cost.js';
  */
 export class CkksTriple {
   private constructor(
-    readonly ctx: CkksContext, readonly client: CkksClient, readonly server: SealBackend, readonly sim: SlotSimulator,
-    private readonly ps: Prepared<Plaintext>, private readonly pm: Prepared<SimValue>, readonly plan: Plan,
+    readonly ctx: CkksContext,
+    readonly client: CkksClient,
+    readonly server: SealBackend,
+    readonly sim: SlotSimulator,
+    private readonly ps: Prepared<Plaintext>,
+    private readonly pm: Prepared<SimValue>,
+    readonly plan: Plan,
   ) {}
 
   static async open(plan: Plan): Promise<CkksTriple> {
@@ -32,20 +37,39 @@ export class CkksTriple {
   infer(x: ArrayLike<number>): { ckks: Float64Array; simulated: Float64Array; sealCounts: OpCounts; simCounts: OpCounts } {
     const { ctx, client, server, sim, plan } = this;
     const packed = packInput(plan, x);
-    const cts = packed.map((v) => { const c = new ctx.m.Ciphertext(); c.loadFromArray(ctx.context, client.encrypt(v)); return c; });
+    const cts = packed.map((v) => {
+      const c = new ctx.m.Ciphertext();
+      c.loadFromArray(ctx.context, client.encrypt(v));
+      return c;
+    });
     const before = { seal: { ...server.counts }, sim: { ...sim.counts } };
     const outs = run(server, this.ps, cts, undefined, client.refreshChannel());
-    const ckks = unpackOutput(plan, outs.map((o) => client.decrypt(new Uint8Array(o.saveToArray(ctx.m.ComprModeType.zstd)))));
+    const ckks = unpackOutput(
+      plan,
+      outs.map((o) => client.decrypt(new Uint8Array(o.saveToArray(ctx.m.ComprModeType.zstd)))),
+    );
     const sealAfter = { ...server.counts };
-    const simulated = unpackOutput(plan, run(sim, this.pm, packed.map((v) => sim.encrypt(sim.encode(v, sim.topLevel))), undefined, sim.refreshChannel()).map((c) => sim.decrypt(c)));
+    const simulated = unpackOutput(
+      plan,
+      run(
+        sim,
+        this.pm,
+        packed.map((v) => sim.encrypt(sim.encode(v, sim.topLevel))),
+        undefined,
+        sim.refreshChannel(),
+      ).map((c) => sim.decrypt(c)),
+    );
     for (const c of [...outs, ...cts]) c.delete();
-    const delta = (a: OpCounts, b: OpCounts) => Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof OpCounts] - b[k as keyof OpCounts]])) as unknown as OpCounts;
+    const delta = (a: OpCounts, b: OpCounts) =>
+      Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof OpCounts] - b[k as keyof OpCounts]])) as unknown as OpCounts;
     return { ckks, simulated, sealCounts: delta(sealAfter, before.seal), simCounts: delta(sim.counts, before.sim) };
   }
 
   close(): void {
     freePrepared(this.server, this.ps);
-    this.server.delete(); this.client.delete(); this.ctx.delete();
+    this.server.delete();
+    this.client.delete();
+    this.ctx.delete();
   }
 }
 

@@ -10,7 +10,8 @@ const seen: [string, string][] = [];
 registerHooks({
   resolve(specifier, context, next) {
     const parent = context.parentURL ?? '';
-    if (parent.includes('/dist/') && !parent.includes('/node_modules/') && !parent.endsWith('client-imports-run.js')) seen.push([parent.replace(/^.*\/dist\//, ''), specifier]);
+    if (parent.includes('/dist/') && !parent.includes('/node_modules/') && !parent.endsWith('client-imports-run.js'))
+      seen.push([parent.replace(/^.*\/dist\//, ''), specifier]);
     return next(specifier, context);
   },
 });

@@ -15,5 +15,12 @@ const ctx = await CkksContext.create(plan.params);
 const sim = new SlotSimulator({ slots: plan.slots, rescalePrimes: ctx.rescalePrimes, scale: ctx.scale });
 ctx.delete();
 const x = JSON.parse(inputJson) as number[];
-const y = unpackOutput(plan, run(sim, prepare(sim, plan), packInput(plan, x).map((v) => sim.encrypt(sim.encode(v, sim.topLevel)))).map((c) => sim.decrypt(c)));
+const y = unpackOutput(
+  plan,
+  run(
+    sim,
+    prepare(sim, plan),
+    packInput(plan, x).map((v) => sim.encrypt(sim.encode(v, sim.topLevel))),
+  ).map((c) => sim.decrypt(c)),
+);
 process.stdout.write(JSON.stringify(Array.from(y)));

@@ -44,13 +44,19 @@ const SHAPES: Record<string, { shape: [number, number, number]; numClasses: numb
 };
 
 /** One run of a shipped config: `key` is `<directory under root>/<run name>` (the golden's key, whatever file the run is in). */
-export interface ConfigRun { key: string; file: string; config: PipelineConfig }
+export interface ConfigRun {
+  key: string;
+  file: string;
+  config: PipelineConfig;
+}
 
 export function configRuns(root: string): ConfigRun[] {
-  return configFiles(root).flatMap((file) => expandConfigFile(file).map((run) => {
-    const config = resolveRun(run);
-    return { key: `${relative(root, join(file, '..'))}/${config.name}`, file, config };
-  }));
+  return configFiles(root).flatMap((file) =>
+    expandConfigFile(file).map((run) => {
+      const config = resolveRun(run);
+      return { key: `${relative(root, join(file, '..'))}/${config.name}`, file, config };
+    }),
+  );
 }
 
 export function configFiles(root: string): string[] {
@@ -73,11 +79,30 @@ export function configFiles(root: string): string[] {
 export function planHash(plan: Plan): string {
   const h = createHash('sha256');
   const feed = (v: unknown): void => {
-    if (ArrayBuffer.isView(v)) { h.update(`<${v.constructor.name}:${v.byteLength}>`); h.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)); return; }
-    if (Array.isArray(v)) { h.update('['); v.forEach((x) => { feed(x); h.update(','); }); h.update(']'); return; }
+    if (ArrayBuffer.isView(v)) {
+      h.update(`<${v.constructor.name}:${v.byteLength}>`);
+      h.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      return;
+    }
+    if (Array.isArray(v)) {
+      h.update('[');
+      v.forEach((x) => {
+        feed(x);
+        h.update(',');
+      });
+      h.update(']');
+      return;
+    }
     if (v !== null && typeof v === 'object') {
       h.update('{');
-      for (const k of Object.keys(v).sort()) { const x = (v as Record<string, unknown>)[k]; if (x !== undefined) { h.update(JSON.stringify(k) + ':'); feed(x); h.update(','); } }
+      for (const k of Object.keys(v).sort()) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined) {
+          h.update(JSON.stringify(k) + ':');
+          feed(x);
+          h.update(',');
+        }
+      }
       h.update('}');
       return;
     }
@@ -90,7 +115,15 @@ export function planHash(plan: Plan): string {
 export function planRecord(plan: Plan): PlanRecord {
   const c = planCounts(plan);
   return {
-    counts: { rotate: c.total.rotate, mulPlain: c.total.mulPlain, mul: c.total.mul, rescale: c.total.rescale, plaintexts: c.plaintexts, ciphertexts: planCiphertexts(plan), galoisKeys: galoisSteps(plan).length },
+    counts: {
+      rotate: c.total.rotate,
+      mulPlain: c.total.mulPlain,
+      mul: c.total.mul,
+      rescale: c.total.rescale,
+      plaintexts: c.plaintexts,
+      ciphertexts: planCiphertexts(plan),
+      galoisKeys: galoisSteps(plan).length,
+    },
     params: { n: plan.params.polyModulusDegree, primes: plan.params.coeffModulusBits },
     hash: planHash(plan),
   };
@@ -104,8 +137,12 @@ export async function recordConfig(run: Pick<ConfigRun, 'key' | 'config'>): Prom
   if (!ds) throw new Error(`${file}: no recorded shape for dataset ${cfg.dataset.name}`);
   const e = cfg.export ?? exportSchema.parse({});
   const model = withSeededRandom(cfg.train?.seed ?? 42, () => buildModel(cfg.model!, { inputShape: ds.shape, numClasses: ds.numClasses }));
-  const compile = (like?: Plan) => compileChain(lowerModel(model, { maxQuadraticShift: e.maxQuadraticShift }),
-    { ...compileOptions(e), ...(like?.channelBlocks ? { channelBlocks: like.channelBlocks } : {}), ...(like?.tiles ? { tiles: like.tiles } : {}) });
+  const compile = (like?: Plan) =>
+    compileChain(lowerModel(model, { maxQuadraticShift: e.maxQuadraticShift }), {
+      ...compileOptions(e),
+      ...(like?.channelBlocks ? { channelBlocks: like.channelBlocks } : {}),
+      ...(like?.tiles ? { tiles: like.tiles } : {}),
+    });
   try {
     const dense = compile();
     const out: Record<string, PlanRecord> = { dense: planRecord(dense) };
@@ -114,12 +151,22 @@ export async function recordConfig(run: Pick<ConfigRun, 'key' | 'config'>): Prom
       // The factorised model at the final ranks (SVD of the seeded weights), compiled with its own geometry as the prune stage does.
       const { names, ranks } = chooseLayers(model, dense, p, file);
       const low = lowRankModel(model, new Map(names.map((n) => [n, Math.min(targetRank(p, n), ranks!.get(n)!)]))).model;
-      try { out.pruned = planRecord(compileChain(lowerModel(low, { maxQuadraticShift: e.maxQuadraticShift }), compileOptions(e))); } finally { low.dispose(); }
+      try {
+        out.pruned = planRecord(compileChain(lowerModel(low, { maxQuadraticShift: e.maxQuadraticShift }), compileOptions(e)));
+      } finally {
+        low.dispose();
+      }
       return out;
     }
     if (!p || p.sparsity === undefined) return out;
     if (p.method === 'tile' || p.method === 'neuron') {
-      const { masks, grids } = tileRound(model, tileGrids(model, dense), { method: p.method, target: p.sparsity, permute: p.permute, expand: p.expand, permuteBoundary: p.permuteBoundary });
+      const { masks, grids } = tileRound(model, tileGrids(model, dense), {
+        method: p.method,
+        target: p.sparsity,
+        permute: p.permute,
+        expand: p.expand,
+        permuteBoundary: p.permuteBoundary,
+      });
       applyMasks(model, masks);
       out.pruned = planRecord(compile({ ...dense, tiles: dense.tiles && { ...dense.tiles, ...boundaryOrders(grids) } }));
     } else if (p.method === 'subblock' || p.method === 'magnitude') {
@@ -131,7 +178,10 @@ export async function recordConfig(run: Pick<ConfigRun, 'key' | 'config'>): Prom
       let masks;
       if (p.method === 'subblock') {
         const stepOf = stepOfLayer(model, dense);
-        const blocks = names.map((n) => { const l = model.getLayer(n); return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!); });
+        const blocks = names.map((n) => {
+          const l = model.getLayer(n);
+          return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!);
+        });
         masks = selectSubBlocksPerLayer(blocks, kernels, p.sparsity);
       } else masks = selectMagnitude(kernels, p.sparsity, { perLayer: true });
       applyMasks(model, masks);

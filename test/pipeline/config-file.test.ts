@@ -5,8 +5,12 @@ import { tempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';
 
 let t: Awaited<ReturnType<typeof tempDir>>;
-beforeAll(async () => { t = await tempDir(); });
-afterAll(async () => { await t.cleanup(); });
+beforeAll(async () => {
+  t = await tempDir();
+});
+afterAll(async () => {
+  await t.cleanup();
+});
 
 /** Writes files (name → YAML text) into a fresh directory of the temp dir and returns its path. */
 let n = 0;
@@ -20,7 +24,11 @@ async function files(texts: Record<string, string>): Promise<string> {
 }
 
 async function error(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { return (e as Error).message; }
+  try {
+    await p;
+  } catch (e) {
+    return (e as Error).message;
+  }
   throw new Error('expected an error');
 }
 
@@ -36,7 +44,8 @@ describe('extends', () => {
   test('the file is deep-merged over its base: mappings merge, arrays and scalars replace', async () => {
     const dir = await files({
       'base.yaml': BASE,
-      'sub/child.yaml': 'extends: ../base.yaml\nname: child\ndataset: { trainLimit: 50 }\nmodel: { hidden: [32] }\ntrain: { epochs: 2 }\nexport: { tiles: { t1: 512, t2: 16 } }\n',
+      'sub/child.yaml':
+        'extends: ../base.yaml\nname: child\ndataset: { trainLimit: 50 }\nmodel: { hidden: [32] }\ntrain: { epochs: 2 }\nexport: { tiles: { t1: 512, t2: 16 } }\n',
     });
     const c = await loadConfig(join(dir, 'sub/child.yaml'));
     expect(c.name).toBe('child');
@@ -64,7 +73,9 @@ describe('extends', () => {
 
   test('a cycle is an error naming the files in order', async () => {
     const dir = await files({ 'a.yaml': 'extends: b.yaml\nname: a\n', 'b.yaml': 'extends: c.yaml\n', 'c.yaml': 'extends: a.yaml\n' });
-    const a = join(dir, 'a.yaml'), b = join(dir, 'b.yaml'), c = join(dir, 'c.yaml');
+    const a = join(dir, 'a.yaml'),
+      b = join(dir, 'b.yaml'),
+      c = join(dir, 'c.yaml');
     expect(await error(loadConfig(a))).toBe(`extends cycle: ${a} → ${b} → ${c} → ${a}`);
     const self = await files({ 'x.yaml': 'extends: ./x.yaml\n' });
     expect(await error(loadConfig(join(self, 'x.yaml')))).toMatch(/^extends cycle: .*x\.yaml → .*x\.yaml$/);
@@ -72,10 +83,13 @@ describe('extends', () => {
 
   test('a missing base is an error naming the file that extends it, the base and the value', async () => {
     const dir = await files({ 'a.yaml': 'extends: nope/base.yaml\nname: a\n' });
-    expect(await error(loadConfig(join(dir, 'a.yaml'))))
-      .toBe(`${join(dir, 'a.yaml')}: extends: cannot read the base config ${join(dir, 'nope/base.yaml')}: no such file (got "nope/base.yaml")`);
+    expect(await error(loadConfig(join(dir, 'a.yaml')))).toBe(
+      `${join(dir, 'a.yaml')}: extends: cannot read the base config ${join(dir, 'nope/base.yaml')}: no such file (got "nope/base.yaml")`,
+    );
     const bad = await files({ 'a.yaml': 'extends: [x.yaml]\nname: a\n' });
-    expect(await error(loadConfig(join(bad, 'a.yaml')))).toMatch(/a\.yaml: extends: expected the path of a base config, relative to this file \(got \["x.yaml"\]\)/);
+    expect(await error(loadConfig(join(bad, 'a.yaml')))).toMatch(
+      /a\.yaml: extends: expected the path of a base config, relative to this file \(got \["x.yaml"\]\)/,
+    );
   });
 
   test('a bad value names the file it came from: the base for an inherited key, the file for its own', async () => {
@@ -83,7 +97,8 @@ describe('extends', () => {
       'base.yaml': BASE.replace('batchSize: 64', 'batchSize: -1'),
       'child.yaml': 'extends: base.yaml\nname: child\ntrain: { epochs: "many" }\ndataset: { nmae: x }\n',
     });
-    const base = join(dir, 'base.yaml'), child = join(dir, 'child.yaml');
+    const base = join(dir, 'base.yaml'),
+      child = join(dir, 'child.yaml');
     const msg = await error(loadConfig(child));
     expect(msg).toContain(`${child}: train.epochs: Invalid input: expected number, received string (got "many")`);
     expect(msg).toContain(`${base}: train.batchSize: Too small: expected number to be >0 (got -1)`);
@@ -109,7 +124,11 @@ describe('variants', () => {
   test('each variant is deep-merged over the file into one run, named by name or by the file name and its suffix', async () => {
     const dir = await files({ 'base.yaml': BASE, 'v.yaml': VARIANTS });
     const runs = await loadConfigs(join(dir, 'v.yaml'));
-    expect(runs.map((r) => [r.variant, r.config.name])).toEqual([['25', 'pruned-25'], ['permute-50', 'pruned-permute-50'], ['other-run', 'other-run']]);
+    expect(runs.map((r) => [r.variant, r.config.name])).toEqual([
+      ['25', 'pruned-25'],
+      ['permute-50', 'pruned-permute-50'],
+      ['other-run', 'other-run'],
+    ]);
     expect(runs[0].config.prune).toMatchObject({ method: 'tile', sparsity: 0.25, steps: 2 });
     expect(runs[1].config.prune).toMatchObject({ sparsity: 0.5, permute: true, expand: true });
     expect(runs[2].config.train).toMatchObject({ epochs: 3, batchSize: 64, from: 'base' });
@@ -140,11 +159,15 @@ describe('variants', () => {
     });
     expect(await error(loadConfigs(join(dir, 'noname.yaml')))).toMatch(/noname\.yaml: variants\.0: a variant needs a name .* or a suffix/);
     expect(await error(loadConfigs(join(dir, 'twice.yaml')))).toMatch(/twice\.yaml: variants: two variants are runs named 'base-a'/);
-    expect(await error(loadConfigs(join(dir, 'both.yaml')))).toMatch(/both\.yaml: variants\.0: give the variant a name or a suffix, not both/);
+    expect(await error(loadConfigs(join(dir, 'both.yaml')))).toMatch(
+      /both\.yaml: variants\.0: give the variant a name or a suffix, not both/,
+    );
     expect(await error(loadConfigs(join(dir, 'nested.yaml')))).toMatch(/nested\.yaml: variants\.0: 'extends' belongs at the top of a file/);
     expect(await error(loadConfigs(join(dir, 'empty.yaml')))).toMatch(/empty\.yaml: variants: expected a list of variants/);
     const bad = join(dir, 'bad.yaml');
-    expect(await error(loadConfigs(bad))).toBe(`invalid config (${bad}, variant bad):\n  ${bad} (variant bad): train.epochs: Too small: expected number to be >0 (got 0)`);
+    expect(await error(loadConfigs(bad))).toBe(
+      `invalid config (${bad}, variant bad):\n  ${bad} (variant bad): train.epochs: Too small: expected number to be >0 (got 0)`,
+    );
   });
 
   test('variants in a base are inherited (a file of its own replaces them)', async () => {
@@ -166,14 +189,19 @@ describe('heprune config', () => {
     expect(yaml.stdout.split('---\n')).toHaveLength(3);
     expect(yaml.stdout).toContain(`# ${f}, variant 25\nname: pruned-25\n`);
     const one = await runCli(['config', f, '--variant', 'permute-50', '--json']);
-    expect(JSON.parse(one.stdout)).toMatchObject({ name: 'pruned-permute-50', prune: { permute: true, expand: true }, dataset: { validation: 0.1 } });
+    expect(JSON.parse(one.stdout)).toMatchObject({
+      name: 'pruned-permute-50',
+      prune: { permute: true, expand: true },
+      dataset: { validation: 0.1 },
+    });
     const plain = await runCli(['config', join(dir, 'base.yaml')]);
     expect(plain.stdout).toMatch(/^name: base\noutDir: runs\n/);
   });
 
   test('heprune run runs every variant (one JSON array), or the one named (its result as for a plain config)', async () => {
     const dir = await files({
-      'v.yaml': 'name: syn\ndataset: { name: synthetic, imageSize: [4, 4], channels: 1, trainCount: 20, testCount: 10, numClasses: 2 }\n' +
+      'v.yaml':
+        'name: syn\ndataset: { name: synthetic, imageSize: [4, 4], channels: 1, trainCount: 20, testCount: 10, numClasses: 2 }\n' +
         'variants:\n  - suffix: a\n  - suffix: b\n    dataset: { seed: 2 }\n',
     });
     const out = join(dir, 'runs');

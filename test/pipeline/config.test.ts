@@ -12,7 +12,11 @@ train: { epochs: 2, batchSize: 32 }
 `;
 
 function err(text: string, sets: string[] = []): string {
-  try { parseConfig(text, 'cfg.yaml', sets); } catch (e) { return (e as Error).message; }
+  try {
+    parseConfig(text, 'cfg.yaml', sets);
+  } catch (e) {
+    return (e as Error).message;
+  }
   throw new Error('expected an error');
 }
 
@@ -32,9 +36,15 @@ describe('config validation', () => {
 "invalid config:
   cfg.yaml: train.epochs: Invalid input: expected number, received string (got "two")"
 `);
-    expect(err(ok.replace('name: lenet5', 'name: lenet7'))).toMatch(/cfg.yaml: model.name: Invalid discriminator value. Expected 'cryptonets' \| 'lenet5' .*\(got "lenet7"\)/);
-    expect(err(ok.replace('name: mnist', 'name: imagenet'))).toMatch(/cfg.yaml: dataset.name: Invalid option: expected one of .*"mnist".*\(got "imagenet"\)/);
-    expect(err(ok.replace('batchSize: 32', 'batchSize: -3'))).toMatch(/cfg.yaml: train.batchSize: Too small: expected number to be >0 \(got -3\)/);
+    expect(err(ok.replace('name: lenet5', 'name: lenet7'))).toMatch(
+      /cfg.yaml: model.name: Invalid discriminator value. Expected 'cryptonets' \| 'lenet5' .*\(got "lenet7"\)/,
+    );
+    expect(err(ok.replace('name: mnist', 'name: imagenet'))).toMatch(
+      /cfg.yaml: dataset.name: Invalid option: expected one of .*"mnist".*\(got "imagenet"\)/,
+    );
+    expect(err(ok.replace('batchSize: 32', 'batchSize: -3'))).toMatch(
+      /cfg.yaml: train.batchSize: Too small: expected number to be >0 \(got -3\)/,
+    );
     expect(err(ok.replace('groups: 4', 'groups: 4, grups: 2'))).toMatch(/cfg.yaml: model: unknown key 'grups'/);
     expect(err(ok + 'extra: 1\n')).toMatch(/cfg.yaml: unknown key 'extra'/);
     expect(err(ok.replace('name: t1', 'name: "a/b"'))).toMatch(/cfg.yaml: name: must be letters, digits.*\(got "a\/b"\)/);

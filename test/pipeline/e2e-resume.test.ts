@@ -36,7 +36,15 @@ describe('pipeline end to end (CLI, synthetic data)', () => {
       const curves = await readFile(join(run, 'train', 'curves.svg'), 'utf8');
       expect(curves).toMatch(/training curves/);
       expect(curves).toMatch(/>validation<\/text>/);
-      for (const f of ['config.yaml', 'log.txt', 'state.json', 'train/best/model.json', 'train/best/weights.bin', 'train/last/optimizer.bin', 'train/curves.png']) {
+      for (const f of [
+        'config.yaml',
+        'log.txt',
+        'state.json',
+        'train/best/model.json',
+        'train/best/weights.bin',
+        'train/last/optimizer.bin',
+        'train/curves.png',
+      ]) {
         await access(join(run, f));
       }
       const again = await runCli(['run', cfg]);
@@ -53,16 +61,22 @@ describe('pipeline end to end (CLI, synthetic data)', () => {
       expect(changed.stderr).toMatch(/holds training from a different config \(changed: train.learningRate\).*--fresh/);
       // The refused run leaves the record of the config the run was made with.
       expect(await readFile(join(run, 'config.yaml'), 'utf8')).toBe(recorded);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('train → export → evaluate under real CKKS (N=8192), then `heprune evaluate` on the export alone', async () => {
     const t = await tempDir();
     try {
       const cfg = join(t.path, 'he.yaml');
-      await writeFile(cfg, tinyConfig(t.path, 2) + `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
+      await writeFile(
+        cfg,
+        tinyConfig(t.path, 2) +
+          `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
 evaluate: { samples: 6, encrypted: true, workers: 2 }
-`);
+`,
+      );
       const r = await runCli(['run', cfg]);
       expect(r.code).toBe(0);
       const ev = JSON.parse(await readFile(join(t.path, 'tiny', 'evaluation.json'), 'utf8'));
@@ -98,7 +112,9 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
         expect(r2.stderr).not.toMatch(/CKKS \d|internal error/);
         expect(performance.now() - t0).toBeLessThan(30_000);
       }
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('a diverging run stops with a clear error (exit 3) and writes no checkpoint of the broken model', async () => {
@@ -106,15 +122,39 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
     try {
       const cfg = join(t.path, 'tiny.yaml');
       await writeFile(cfg, tinyConfig(t.path, 2));
-      const r = await runCli(['run', cfg, '--set', 'train.learningRate=1.0e+6', '--set', 'train.clipNorm=null', '--set', 'train.optimizer=sgd']);
+      const r = await runCli([
+        'run',
+        cfg,
+        '--set',
+        'train.learningRate=1.0e+6',
+        '--set',
+        'train.clipNorm=null',
+        '--set',
+        'train.optimizer=sgd',
+      ]);
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(/heprune: error: training diverged: loss is (NaN|Infinity|-Infinity) at epoch 1, step \d+.*train.learningRate/);
+      expect(r.stderr).toMatch(
+        /heprune: error: training diverged: loss is (NaN|Infinity|-Infinity) at epoch 1, step \d+.*train.learningRate/,
+      );
       await expect(access(join(t.path, 'tiny', 'train', 'last'))).rejects.toThrow();
       // With gradient worker threads too: they are closed, so the process exits (it used to hang).
-      const w = await runCli(['run', cfg, '--set', 'train.learningRate=1.0e+6', '--set', 'train.clipNorm=null', '--set', 'train.optimizer=sgd', '--set', 'train.workers=2']);
+      const w = await runCli([
+        'run',
+        cfg,
+        '--set',
+        'train.learningRate=1.0e+6',
+        '--set',
+        'train.clipNorm=null',
+        '--set',
+        'train.optimizer=sgd',
+        '--set',
+        'train.workers=2',
+      ]);
       expect(w.code).toBe(3);
       expect(w.stderr).toMatch(/training diverged/);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('a run killed after its first epoch resumes from the checkpoint, not from scratch', async () => {
@@ -124,7 +164,12 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
       await writeFile(cfg, tinyConfig(t.path, 3));
       let killed = false;
       const first = await runCli(['run', cfg], {
-        onStderr: (all, kill) => { if (!killed && /epoch 1\/3: train loss/.test(all)) { killed = true; kill(); } },
+        onStderr: (all, kill) => {
+          if (!killed && /epoch 1\/3: train loss/.test(all)) {
+            killed = true;
+            kill();
+          }
+        },
       });
       expect(killed).toBe(true);
       expect(first.code).toBeNull(); // died by signal
@@ -136,6 +181,8 @@ evaluate: { samples: 6, encrypted: true, workers: 2 }
       expect(second.stderr).not.toMatch(/epoch 1\/3: train loss/);
       const csv = (await readFile(join(t.path, 'tiny', 'train', 'metrics.csv'), 'utf8')).trim().split('\n');
       expect(csv.map((l) => l.split(',')[0])).toEqual(['epoch', '1', '2', '3']);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 });

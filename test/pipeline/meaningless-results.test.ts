@@ -16,10 +16,12 @@ ${rest}`;
 
 describe('results that would mean nothing are refused', () => {
   test('explicit CKKS parameters: a scale that does not match the rescale primes, and primes that do not exist', () => {
-    expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [38, 29, 29, 29, 38], scaleBits: 20 }))
-      .toThrow(/scaleBits 20 does not match the rescale primes \(29 bits in coeffModulusBits \[38, 29, 29, 29, 38\]\)/);
-    expect(() => checkParams({ polyModulusDegree: 16384, coeffModulusBits: [30, 20, 20, 20, 20, 20, 20, 20, 30], scaleBits: 20 }))
-      .toThrow(/asks for 7 primes of 20 bits at N=16384, but only 2 such primes \(p ≡ 1 mod 32768\) exist/);
+    expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [38, 29, 29, 29, 38], scaleBits: 20 })).toThrow(
+      /scaleBits 20 does not match the rescale primes \(29 bits in coeffModulusBits \[38, 29, 29, 29, 38\]\)/,
+    );
+    expect(() => checkParams({ polyModulusDegree: 16384, coeffModulusBits: [30, 20, 20, 20, 20, 20, 20, 20, 30], scaleBits: 20 })).toThrow(
+      /asks for 7 primes of 20 bits at N=16384, but only 2 such primes \(p ≡ 1 mod 32768\) exist/,
+    );
     expect(primesOfSize(20, 16384, 10)).toBe(2);
     // What the toolkit's own choices use passes.
     expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 })).not.toThrow();
@@ -34,27 +36,47 @@ describe('results that would mean nothing are refused', () => {
       expect(r.code).toBe(3); // the exit code of a diverged training
       expect(r.stderr).toMatch(/training diverged: the loss rose to [\d.e+]+ at epoch \d+, step \d+, [\d.e+]+ times its first step's/);
       expect(await readFile(join(t.path, 'mr', 'log.txt'), 'utf8')).toMatch(/warn stopped: training diverged/);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('CKKS outputs beyond evaluate.tolerance of the simulator fail the evaluation, which is kept', async () => {
     const t = await tempDir();
     try {
       const cfg = join(t.path, 'c.yaml');
-      await writeFile(cfg, config(t.path, 'learningRate: 0.01', `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
-evaluate: { samples: 2, encrypted: true, tolerance: 1.0e-9 }`));
+      await writeFile(
+        cfg,
+        config(
+          t.path,
+          'learningRate: 0.01',
+          `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
+evaluate: { samples: 2, encrypted: true, tolerance: 1.0e-9 }`,
+        ),
+      );
       const r = await runCli(['run', cfg]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/CKKS outputs deviate from the simulator's by [\d.e-]+% of the largest output, beyond the tolerance of 1e-7% \(evaluate.tolerance\)/);
+      expect(r.stderr).toMatch(
+        /CKKS outputs deviate from the simulator's by [\d.e-]+% of the largest output, beyond the tolerance of 1e-7% \(evaluate.tolerance\)/,
+      );
       const ev = JSON.parse(await readFile(join(t.path, 'mr', 'evaluation.json'), 'utf8'));
       expect(ev.ckksDeviation.from).toBe('simulator');
       // The explosion guard's yardstick is kept with the checkpoint, so a resumed run judges by the run's first step.
       expect(JSON.parse(await readFile(join(t.path, 'mr', 'train', 'last', 'state.json'), 'utf8')).firstLoss).toBeGreaterThan(0);
       expect(ev.ckksDeviation.value).toBeGreaterThan(1e-9);
       // At the default tolerance the same plan passes.
-      await writeFile(cfg, config(t.path, 'learningRate: 0.01', `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
-evaluate: { samples: 2, encrypted: true }`));
+      await writeFile(
+        cfg,
+        config(
+          t.path,
+          'learningRate: 0.01',
+          `export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }
+evaluate: { samples: 2, encrypted: true }`,
+        ),
+      );
       expect((await runCli(['run', cfg])).code).toBe(0);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 });

@@ -17,7 +17,17 @@ export: { channelBlocks: pow2 }
 test('prune stage: sub-block pruning removes plaintext multiplications the export then skips; magnitude does not; re-runs resume', async () => {
   const t = await tempDir();
   try {
-    const results: Record<string, { prune: { sparsity: number; densePlan: { mulPlain: number; rotations: number }; prunedPlan: { mulPlain: number; rotations: number } }; export: { plaintextMultiplications: number } }> = {};
+    const results: Record<
+      string,
+      {
+        prune: {
+          sparsity: number;
+          densePlan: { mulPlain: number; rotations: number };
+          prunedPlan: { mulPlain: number; rotations: number };
+        };
+        export: { plaintextMultiplications: number };
+      }
+    > = {};
     for (const method of ['subblock', 'magnitude']) {
       const cfg = join(t.path, `${method}.yaml`);
       await writeFile(cfg, config(t.path, method));
@@ -27,7 +37,8 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
       const again = await runCli(['run', cfg]);
       expect(again.stderr).toMatch(/prune: already complete; skipped/);
     }
-    const sb = results.subblock, mg = results.magnitude;
+    const sb = results.subblock,
+      mg = results.magnitude;
     expect(sb.prune.sparsity).toBeGreaterThanOrEqual(0.5);
     expect(mg.prune.sparsity).toBeCloseTo(0.5, 1);
     // The export is the pruned plan.
@@ -52,16 +63,25 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
     // A rotation budget instead of a sparsity: the exported plan meets it.
     const goal = sb.prune.densePlan.rotations - 4;
     const rcfg = join(t.path, 'rot.yaml');
-    await writeFile(rcfg, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-rot').replace('sparsity: 0.5', `rotations: ${goal}`));
+    await writeFile(
+      rcfg,
+      config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-rot').replace('sparsity: 0.5', `rotations: ${goal}`),
+    );
     const rr = await runCli(['run', rcfg]);
     expect(rr.code).toBe(0);
     const rot = JSON.parse(await readFile(join(t.path, 'tiny-rot', 'summary.json'), 'utf8'));
     expect(rot.prune.prunedPlan.rotations).toBeLessThanOrEqual(goal);
     expect(rot.export.rotations).toBe(rot.prune.prunedPlan.rotations);
-    expect(rot.prune.rounds.map((x: { rotationGoal: number }) => x.rotationGoal)).toEqual([Math.round((sb.prune.densePlan.rotations + goal) / 2), goal]);
+    expect(rot.prune.rounds.map((x: { rotationGoal: number }) => x.rotationGoal)).toEqual([
+      Math.round((sb.prune.densePlan.rotations + goal) / 2),
+      goal,
+    ]);
     // A latency budget: 80% of the dense plan's estimated latency (the cost model), reached in the last round.
     const lcfg = join(t.path, 'lat.yaml');
-    await writeFile(lcfg, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-lat').replace('sparsity: 0.5', 'latency: 0.8'));
+    await writeFile(
+      lcfg,
+      config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-lat').replace('sparsity: 0.5', 'latency: 0.8'),
+    );
     const lr = await runCli(['run', lcfg]);
     expect(lr.code).toBe(0);
     const lat = JSON.parse(await readFile(join(t.path, 'tiny-lat', 'summary.json'), 'utf8'));
@@ -69,11 +89,18 @@ test('prune stage: sub-block pruning removes plaintext multiplications the expor
     expect(lat.prune.prunedPlan.estimatedCost).toBeLessThanOrEqual(lat.prune.rounds[1].latencyGoal + 0.05); // (rounded to 0.1 in the summary)
     // A bad layer name is a clear error naming the key.
     const bad = join(t.path, 'bad.yaml');
-    await writeFile(bad, config(t.path, 'subblock').replace('name: tiny-subblock', 'name: tiny-bad').replace('fineTuneEpochs: 1 }', 'fineTuneEpochs: 1, layers: [conv9] }'));
+    await writeFile(
+      bad,
+      config(t.path, 'subblock')
+        .replace('name: tiny-subblock', 'name: tiny-bad')
+        .replace('fineTuneEpochs: 1 }', 'fineTuneEpochs: 1, layers: [conv9] }'),
+    );
     const b = await runCli(['run', bad]);
     expect(b.code).not.toBe(0);
     expect(b.stderr).toMatch(/prune.layers: "conv9" is not a convolution or dense layer of lenet5 \(they are: conv1, conv2, fc1, fc2\)/);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });
 
 /** An MLP trained once, then tile-pruned (HE-PEx) from the same weights by another run (train.from), on SYNTHETIC data (tests only). */
@@ -87,12 +114,20 @@ export: { scaleBits: 30, tiles: { t1: 256, t2: 32, first: inner } }
 ${extra}
 `;
 
-test('tile pruning with permutation and expansion: from another run\'s model, fewer tiles in the exported plan, a clear error without tiles', async () => {
+test("tile pruning with permutation and expansion: from another run's model, fewer tiles in the exported plan, a clear error without tiles", async () => {
   const t = await tempDir();
   try {
-    const dense = join(t.path, 'dense.yaml'), tiled = join(t.path, 'tiled.yaml');
+    const dense = join(t.path, 'dense.yaml'),
+      tiled = join(t.path, 'tiled.yaml');
     await writeFile(dense, mlpConfig(t.path, 'mlp-dense', ''));
-    await writeFile(tiled, mlpConfig(t.path, 'mlp-tiled', 'prune: { method: tile, permute: true, expand: true, sparsity: 0.5, weightSparsity: 0.95, steps: 1, fineTuneEpochs: 1 }'));
+    await writeFile(
+      tiled,
+      mlpConfig(
+        t.path,
+        'mlp-tiled',
+        'prune: { method: tile, permute: true, expand: true, sparsity: 0.5, weightSparsity: 0.95, steps: 1, fineTuneEpochs: 1 }',
+      ),
+    );
     // Before its source has trained, train.from is a clear error.
     const early = await runCli(['run', tiled]);
     expect(early.code).not.toBe(0);
@@ -104,7 +139,12 @@ test('tile pruning with permutation and expansion: from another run\'s model, fe
     const s = JSON.parse(await readFile(join(t.path, 'mlp-tiled', 'summary.json'), 'utf8'));
     // The tile shape of the dense plan, with any input or output order the permutation chose.
     expect(s.prune.tiles).toMatchObject({ t1: 256, t2: 32, first: 'inner' });
-    for (const [k, n] of [['inputOrder', 64], ['outputOrder', 10]] as const) if (s.prune.tiles[k]) expect([...s.prune.tiles[k]].sort((a: number, b: number) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (const [k, n] of [
+      ['inputOrder', 64],
+      ['outputOrder', 10],
+    ] as const)
+      if (s.prune.tiles[k])
+        expect([...s.prune.tiles[k]].sort((a: number, b: number) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
     expect(s.export.plaintextMultiplications).toBe(s.prune.prunedPlan.mulPlain);
     expect(s.prune.prunedPlan.mulPlain).toBeLessThanOrEqual(Math.ceil(0.5 * s.prune.densePlan.mulPlain));
     expect(s.prune.prunedPlan.plaintextBytes).toBeLessThan(s.prune.densePlan.plaintextBytes);
@@ -133,18 +173,25 @@ test('tile pruning with permutation and expansion: from another run\'s model, fe
     expect(sm.prune.prunedPlan.mulPlain).toBeGreaterThan(s.prune.prunedPlan.mulPlain);
     // Tile pruning of a plan packed by diagonals is refused, naming the key to set.
     const bad = join(t.path, 'bad.yaml');
-    await writeFile(bad, mlpConfig(t.path, 'mlp-bad', 'prune: { method: tile, sparsity: 0.5, steps: 1, fineTuneEpochs: 0 }').replace(/export: .*\n/, ''));
+    await writeFile(
+      bad,
+      mlpConfig(t.path, 'mlp-bad', 'prune: { method: tile, sparsity: 0.5, steps: 1, fineTuneEpochs: 0 }').replace(/export: .*\n/, ''),
+    );
     const b = await runCli(['run', bad]);
     expect(b.code).not.toBe(0);
     expect(b.stderr).toMatch(/set export\.tiles/);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 }, 120_000);
 
 test('a CNN with every dense layer tiled (export.tileFirstDense): prune + permute + expand runs end to end on SYNTHETIC data (tests only), fewer tiles in the exported plan (with its rows step), no input order', async () => {
   const t = await tempDir();
   try {
     const cfg = join(t.path, 'cnn.yaml');
-    await writeFile(cfg, `
+    await writeFile(
+      cfg,
+      `
 name: cnn-fc1
 outDir: ${t.path}
 dataset: { name: synthetic, trainCount: 128, testCount: 16, imageSize: [8, 8], channels: 1, validation: 0.25 }
@@ -153,7 +200,8 @@ train: { epochs: 1, batchSize: 32, learningRate: 0.01, backend: wasm }
 prune: { method: tile, permute: true, expand: true, sparsity: 0.5, allocation: global, steps: 1, fineTuneEpochs: 1 }
 export: { scaleBits: 30, tiles: { t1: 1024, t2: 8 }, tileFirstDense: true }
 evaluate: { samples: 4, encrypted: false }
-`);
+`,
+    );
     const r = await runCli(['run', cfg]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
@@ -167,7 +215,9 @@ evaluate: { samples: 4, encrypted: false }
     expect(rows).toBeDefined();
     // The simulator agrees with plaintext on the pruned plan.
     expect(s.evaluate.simulatedMaxAbsError).toBeLessThan(1e-3);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 }, 120_000);
 
 test('a prune round interrupted during its fine-tuning resumes it under the same settings, and starts afresh under others', async () => {
@@ -177,7 +227,14 @@ test('a prune round interrupted during its fine-tuning resumes it under the same
     const text = config(t.path, 'subblock').replace('fineTuneEpochs: 1', 'fineTuneEpochs: 3').replace('steps: 2', 'steps: 1');
     await writeFile(cfg, text);
     let killed = false;
-    await runCli(['run', cfg], { onStderr: (all, kill) => { if (!killed && /prune: subblock[^]*epoch 1\/3: train loss/.test(all)) { killed = true; kill(); } } });
+    await runCli(['run', cfg], {
+      onStderr: (all, kill) => {
+        if (!killed && /prune: subblock[^]*epoch 1\/3: train loss/.test(all)) {
+          killed = true;
+          kill();
+        }
+      },
+    });
     expect(killed).toBe(true);
     const resumed = await runCli(['run', cfg]);
     expect(resumed.code).toBe(0);
@@ -186,11 +243,20 @@ test('a prune round interrupted during its fine-tuning resumes it under the same
     const other = text.replace('sparsity: 0.5', 'sparsity: 0.4');
     await writeFile(cfg, other);
     killed = false;
-    await runCli(['run', cfg], { onStderr: (all, kill) => { if (!killed && /sparsity 0.4[^]*epoch 1\/3: train loss/.test(all)) { killed = true; kill(); } } });
+    await runCli(['run', cfg], {
+      onStderr: (all, kill) => {
+        if (!killed && /sparsity 0.4[^]*epoch 1\/3: train loss/.test(all)) {
+          killed = true;
+          kill();
+        }
+      },
+    });
     expect(killed).toBe(true);
     await writeFile(cfg, other.replace('sparsity: 0.4', 'sparsity: 0.45'));
     const fresh = await runCli(['run', cfg]);
     expect(fresh.code).toBe(0);
     expect(fresh.stderr).not.toMatch(/resuming training at epoch/);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 }, 120_000);

@@ -13,7 +13,11 @@ model: { name: mlp, hidden: [8], activation: square }
 train: { epochs: ${epochs}, batchSize: 16, backend: wasm }
 ${extra}`;
 
-const missing = (p: string) => access(p).then(() => false, () => true);
+const missing = (p: string) =>
+  access(p).then(
+    () => false,
+    () => true,
+  );
 
 test('an interrupted checkpoint replacement is finished or put back at the next start, and leftovers are removed', async () => {
   const t = await tempDir();
@@ -32,7 +36,9 @@ test('an interrupted checkpoint replacement is finished or put back at the next 
     expect(r.stderr).toMatch(/resuming training at epoch 3\/3/);
     expect((await readdir(train)).filter((n) => n.startsWith('.'))).toEqual([]);
     expect((await readdir(join(t.path, 'rec'))).filter((n) => n.endsWith('.tmp') || n.endsWith('.old'))).toEqual([]);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });
 
 test('between the renames, a replacement that was fully built becomes the directory', async () => {
@@ -48,14 +54,22 @@ test('between the renames, a replacement that was fully built becomes the direct
     const { readFile } = await import('node:fs/promises');
     expect(await readFile(join(final, 'v'), 'utf8')).toBe('new');
     expect(await readdir(t.path)).toEqual(['ck']);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });
 
 test('a run refused before any stage (missing dataset, evaluate without export) leaves no run directory', async () => {
   const t = await tempDir();
   try {
     const cfg = join(t.path, 'c.yaml');
-    await writeFile(cfg, config(t.path, 1).replace('name: synthetic, trainCount: 64, testCount: 16, imageSize: [8, 8], channels: 1,', `name: folder, path: ${join(t.path, 'nope')},`));
+    await writeFile(
+      cfg,
+      config(t.path, 1).replace(
+        'name: synthetic, trainCount: 64, testCount: 16, imageSize: [8, 8], channels: 1,',
+        `name: folder, path: ${join(t.path, 'nope')},`,
+      ),
+    );
     const r = await runCli(['run', cfg]);
     expect(r.code).toBe(2);
     expect(await missing(join(t.path, 'rec'))).toBe(true);
@@ -67,5 +81,7 @@ test('a run refused before any stage (missing dataset, evaluate without export) 
     expect(e.stderr).not.toMatch(/epoch 1\/1/);
     expect(performance.now() - t0).toBeLessThan(20_000);
     expect(await missing(join(t.path, 'rec'))).toBe(true);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });

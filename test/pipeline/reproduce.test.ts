@@ -13,29 +13,56 @@ export: { channelBlocks: pow2, scaleBits: 28, polyModulusDegree: 8192, coeffModu
 evaluate: { samples: 1, encrypted: true, simulate: false }
 ${extra}`;
 
-test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV table marked as quick, speedups over the dense row', async () => {
+test("reproduce --quick runs a table's configs and writes a Markdown and CSV table marked as quick, speedups over the dense row", async () => {
   const t = await tempDir();
   try {
     const dir = join(t.path, 'configs');
     await mkdir(dir);
     await writeFile(join(dir, 'a-dense.yaml'), config('t-dense', 'reproduce: { table: spencnn, row: tiny, role: dense }'));
-    await writeFile(join(dir, 'b-pruned.yaml'), config('t-pruned', 'prune: { method: subblock, sparsity: 0.6, steps: 1, fineTuneEpochs: 1 }\nreproduce: { table: spencnn, row: tiny, role: method, paperSpeedup: 8.37 }'));
+    await writeFile(
+      join(dir, 'b-pruned.yaml'),
+      config(
+        't-pruned',
+        'prune: { method: subblock, sparsity: 0.6, steps: 1, fineTuneEpochs: 1 }\nreproduce: { table: spencnn, row: tiny, role: method, paperSpeedup: 8.37 }',
+      ),
+    );
     // A plan past its CKKS time limit (a tiny one here; quick mode keeps a config's lower limit): simulator only, and the table says why.
-    await writeFile(join(dir, 'c-slow.yaml'), config('t-slow', 'reproduce: { table: spencnn, row: tiny, role: baseline }').replace('simulate: false }', 'simulate: true, maxEstimatedSeconds: 0.000001 }'));
+    await writeFile(
+      join(dir, 'c-slow.yaml'),
+      config('t-slow', 'reproduce: { table: spencnn, row: tiny, role: baseline }').replace(
+        'simulate: false }',
+        'simulate: true, maxEstimatedSeconds: 0.000001 }',
+      ),
+    );
     // A config that fails with a clear error (its train.from names no run): the others still make the table, the command fails after it.
-    await writeFile(join(dir, 'd-broken.yaml'), config('t-broken', 'reproduce: { table: spencnn, row: tiny, role: baseline }').replace('backend: wasm }', 'backend: wasm, from: no-such-run }'));
+    await writeFile(
+      join(dir, 'd-broken.yaml'),
+      config('t-broken', 'reproduce: { table: spencnn, row: tiny, role: baseline }').replace(
+        'backend: wasm }',
+        'backend: wasm, from: no-such-run }',
+      ),
+    );
     const r = await runCli(['reproduce', 'spencnn', '--quick', '--configs', dir, '--out', t.path]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/reproduce spencnn: 1 of 4 configs failed \(t-broken-quick\); the table of the others and the errors are in .*table\.md/);
+    expect(r.stderr).toMatch(
+      /reproduce spencnn: 1 of 4 configs failed \(t-broken-quick\); the table of the others and the errors are in .*table\.md/,
+    );
     const md = await readFile(join(t.path, 'reproduce-spencnn-quick', 'table.md'), 'utf8');
     expect(md).toMatch(/QUICK MODE/);
-    const lines = md.trim().split('\n').filter((l) => l.startsWith('| tiny'));
+    const lines = md
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('| tiny'));
     expect(lines).toHaveLength(4);
     expect(md).toMatch(/\*\*Failed\*\* \(no figures\):\n- `t-broken-quick`: .*train\.from: no run "no-such-run-quick"/);
     expect(lines[0]).toMatch(/\| 1\.00x \|/);
     expect(lines[1]).toMatch(/\| \d+\.\d\dx \| 8\.37x \|$/);
     // Accuracy against the dense row, in points, signed; none for the dense row itself.
-    const header = md.split('\n').find((l) => l.startsWith('| row'))!.split('|').map((c) => c.trim());
+    const header = md
+      .split('\n')
+      .find((l) => l.startsWith('| row'))!
+      .split('|')
+      .map((c) => c.trim());
     const col = header.indexOf('vs dense (points)');
     expect(col).toBe(header.indexOf('test accuracy %') + 1);
     const cell = (line: string, c: number) => line.split('|').map((x) => x.trim())[c];
@@ -46,7 +73,9 @@ test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV ta
     // t-slow: no CKKS cells, no speedup, and a note naming the run and the limit.
     expect(lines[2]).toMatch(/t-slow-quick/);
     expect(lines[2]).not.toMatch(/\dx \|/);
-    expect(md).toMatch(/CKKS not run \(simulator only\):\n- `t-slow-quick`: estimated \d+\.\d s of server time per image > evaluate\.maxEstimatedSeconds 0\.000001/);
+    expect(md).toMatch(
+      /CKKS not run \(simulator only\):\n- `t-slow-quick`: estimated \d+\.\d s of server time per image > evaluate\.maxEstimatedSeconds 0\.000001/,
+    );
     const slow = JSON.parse(await readFile(join(t.path, 't-slow-quick', 'evaluation.json'), 'utf8'));
     expect(slow.ckksSkipped).toMatch(/maxEstimatedSeconds/);
     expect(slow.ckksAccuracy).toBeUndefined();
@@ -60,12 +89,15 @@ test('reproduce --quick runs a table\'s configs and writes a Markdown and CSV ta
     expect(latencySvg).not.toContain('>baseline</text>'); // t-slow has no CKKS latency
     const sizeSvg = await readFile(join(out, 'accuracy-size.svg'), 'utf8');
     for (const label of ['dense', 'method', 'baseline']) expect(sizeSvg).toContain(`>${label}</text>`);
-    for (const f of ['accuracy-latency.png', 'accuracy-size.png']) expect((await readFile(join(out, f))).subarray(1, 4).toString()).toBe('PNG');
+    for (const f of ['accuracy-latency.png', 'accuracy-size.png'])
+      expect((await readFile(join(out, f))).subarray(1, 4).toString()).toBe('PNG');
     const csv = await readFile(join(t.path, 'reproduce-spencnn-quick', 'table.csv'), 'utf8');
     expect(csv.split('\n')[0]).toMatch(/QUICK MODE/);
     expect(csv).toMatch(/t-pruned-quick/);
     const bad = await runCli(['reproduce', 'spencnn', '--configs', join(t.path, 'nope'), '--out', t.path]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/no config directory .*nope/);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 }, 300_000); // three small trainings and two CKKS sessions

@@ -14,7 +14,7 @@ model: { name: mlp, hidden: [8], activation: square }
 train: { epochs: 1, batchSize: 16, backend: wasm }
 `;
 
-test('one process per run directory: a live owner is refused with its pid, a dead one\'s lock is taken over and released', async () => {
+test("one process per run directory: a live owner is refused with its pid, a dead one's lock is taken over and released", async () => {
   const t = await tempDir();
   try {
     const cfg = join(t.path, 'c.yaml');
@@ -33,7 +33,9 @@ test('one process per run directory: a live owner is refused with its pid, a dea
     const r = await runCli(['run', cfg]);
     expect(r.code).toBe(0);
     await expect(access(join(t.path, 'locked', '.lock'))).rejects.toThrow();
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });
 
 /** Many processes at once, each trying to lock the same directory: exactly one may hold it. */
@@ -42,19 +44,27 @@ async function race(dir: string, n: number): Promise<{ got: number; busy: number
     import { lockRunDir } from ${JSON.stringify(new URL('../../pipeline/run-lock.js', import.meta.url).href)};
     try { lockRunDir(process.argv[1]); console.log('got'); setInterval(() => {}, 1000); }
     catch (e) { console.log('busy ' + e.message); process.exit(0); }`;
-  const kids = Array.from({ length: n }, () => spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const lines = kids.map((k) => new Promise<string>((resolve) => {
-    let out = '';
-    k.stdout!.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.trim()); });
-    k.on('exit', () => resolve(out.trim()));
-  }));
+  const kids = Array.from({ length: n }, () =>
+    spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
+  const lines = kids.map(
+    (k) =>
+      new Promise<string>((resolve) => {
+        let out = '';
+        k.stdout!.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) resolve(out.trim());
+        });
+        k.on('exit', () => resolve(out.trim()));
+      }),
+  );
   const results = await Promise.all(lines);
   for (const k of kids) k.kill();
   await Promise.all(kids.map((k) => new Promise((r) => (k.exitCode !== null || k.signalCode !== null ? r(null) : k.on('exit', r)))));
   return { got: results.filter((r) => r === 'got').length, busy: results.filter((r) => r.startsWith('busy')).length, messages: results };
 }
 
-test('the lock is atomic: of 3 × 24 simultaneous processes (one round over a dead owner\'s lock) exactly one holds it each time', async () => {
+test("the lock is atomic: of 3 × 24 simultaneous processes (one round over a dead owner's lock) exactly one holds it each time", async () => {
   const t = await tempDir();
   try {
     for (let round = 0; round < 3; round++) {
@@ -63,9 +73,19 @@ test('the lock is atomic: of 3 × 24 simultaneous processes (one round over a de
       if (round === 2) await writeFile(join(dir, '.lock'), '2147483646'); // a pid that cannot exist
       const r = await race(dir, 24);
       expect({ round, got: r.got, busy: r.busy }).toEqual({ round, got: 1, busy: 23 });
-      expect(r.messages.filter((m) => m.startsWith('busy')).every((m) => /is in use by process \d+ \(another heprune run/.test(m) || /is locked by process \d+, which is alive but is not heprune/.test(m))).toBe(true);
+      expect(
+        r.messages
+          .filter((m) => m.startsWith('busy'))
+          .every(
+            (m) =>
+              /is in use by process \d+ \(another heprune run/.test(m) ||
+              /is locked by process \d+, which is alive but is not heprune/.test(m),
+          ),
+      ).toBe(true);
     }
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 });
 
 test('a live process that is not heprune holding the lock gets a message saying so', async () => {
@@ -73,6 +93,11 @@ test('a live process that is not heprune holding the lock gets a message saying 
   const sleeper = spawn('sleep', ['30']);
   try {
     await writeFile(join(t.path, '.lock'), String(sleeper.pid));
-    expect(() => lockRunDir(t.path)).toThrow(new RegExp(`is locked by process ${sleeper.pid}, which is alive but is not heprune \\(sleep 30\\): .*delete .*\\.lock`));
-  } finally { sleeper.kill(); await t.cleanup(); }
+    expect(() => lockRunDir(t.path)).toThrow(
+      new RegExp(`is locked by process ${sleeper.pid}, which is alive but is not heprune \\(sleep 30\\): .*delete .*\\.lock`),
+    );
+  } finally {
+    sleeper.kill();
+    await t.cleanup();
+  }
 });

@@ -24,14 +24,13 @@ test('reproduce runs dense references first and every config after the run it st
 });
 
 test('a train.from cycle does not loop: every config is placed once', () => {
-  const order = runOrder([
-    entry('a.yaml', 'a', { train: { from: 'b' } }),
-    entry('b.yaml', 'b', { train: { from: 'a' } }),
-  ]).map((e) => e.file);
+  const order = runOrder([entry('a.yaml', 'a', { train: { from: 'b' } }), entry('b.yaml', 'b', { train: { from: 'a' } })]).map(
+    (e) => e.file,
+  );
   expect(order.sort()).toEqual(['a.yaml', 'b.yaml']);
 });
 
-test('a config that trains from another run\'s weights (train.init) goes after that run', () => {
+test("a config that trains from another run's weights (train.init) goes after that run", () => {
   const order = runOrder([
     entry('a-from-dense.yaml', 'g2', { train: { init: 'dense-run' } }),
     entry('m-pruned.yaml', 'g2-pruned', { train: { from: 'g2' } }),

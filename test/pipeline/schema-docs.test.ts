@@ -14,10 +14,20 @@ const MODELS = ['cryptonets', 'lenet5', 'vgg5', 'hefnet', 'resnet20', 'mlp', 'au
 const KNOWN_UNDOCUMENTED: string[] = [
   'top level: name',
   ...MODELS.flatMap((m) => QUADRATIC_INIT.map((k) => `model (name: ${m}): ${k}`)),
-  'model (name: cryptonets): kernelSize', 'model (name: cryptonets): stride',
-  'model (name: lenet5): conv1', 'model (name: lenet5): conv2', 'model (name: lenet5): hidden',
-  'model (name: resnet20): depth', 'model (name: mlp): hidden',
-  'train: epochs', 'train: batchSize', 'train: optimizer', 'train: learningRate', 'train: augment', 'train: seed', 'train: evalBatchSize',
+  'model (name: cryptonets): kernelSize',
+  'model (name: cryptonets): stride',
+  'model (name: lenet5): conv1',
+  'model (name: lenet5): conv2',
+  'model (name: lenet5): hidden',
+  'model (name: resnet20): depth',
+  'model (name: mlp): hidden',
+  'train: epochs',
+  'train: batchSize',
+  'train: optimizer',
+  'train: learningRate',
+  'train: augment',
+  'train: seed',
+  'train: evalBatchSize',
 ];
 
 describe('configuration reference generated from the schema', () => {
@@ -34,17 +44,25 @@ describe('configuration reference generated from the schema', () => {
   test('walks nesting, unions, defaults and descriptions', () => {
     const schema = z.object({
       name: z.string().describe('the run'),
-      part: z.object({
-        n: z.number().int().default(3).describe('a count'),
-        mode: z.enum(['a', 'b']).optional().describe('a mode'),
-        shape: z.union([z.literal('auto'), z.object({ t1: z.number().describe('rows') }).strict()]).optional().describe('a shape'),
-        clip: z.number().nullable().default(5).describe('clipped'),
-        bare: z.boolean(),
-      }).strict().optional(),
-      kind: z.discriminatedUnion('name', [
-        z.object({ name: z.literal('x'), k: z.number().default(1).describe('k') }),
-        z.object({ name: z.literal('y') }),
-      ]).optional(),
+      part: z
+        .object({
+          n: z.number().int().default(3).describe('a count'),
+          mode: z.enum(['a', 'b']).optional().describe('a mode'),
+          shape: z
+            .union([z.literal('auto'), z.object({ t1: z.number().describe('rows') }).strict()])
+            .optional()
+            .describe('a shape'),
+          clip: z.number().nullable().default(5).describe('clipped'),
+          bare: z.boolean(),
+        })
+        .strict()
+        .optional(),
+      kind: z
+        .discriminatedUnion('name', [
+          z.object({ name: z.literal('x'), k: z.number().default(1).describe('k') }),
+          z.object({ name: z.literal('y') }),
+        ])
+        .optional(),
     });
     const sections = schemaSections(schema);
     expect(sections.map((s) => s.title)).toEqual(['top level', 'part', 'kind (name: x)', 'kind (name: y)']);

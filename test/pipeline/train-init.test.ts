@@ -12,10 +12,11 @@ model: { name: lenet5, conv1: 8, conv2: 8, groups: ${groups}, hidden: 8, activat
 train: { epochs: 1, batchSize: 32, learningRate: 0.01, backend: wasm${train} }
 `;
 
-test('train.init: a grouped model starts from a dense run\'s weights (diagonal blocks kept), is fine-tuned, resumes, and refuses what does not fit', async () => {
+test("train.init: a grouped model starts from a dense run's weights (diagonal blocks kept), is fine-tuned, resumes, and refuses what does not fit", async () => {
   const t = await tempDir();
   try {
-    const dense = join(t.path, 'dense.yaml'), grouped = join(t.path, 'grouped.yaml');
+    const dense = join(t.path, 'dense.yaml'),
+      grouped = join(t.path, 'grouped.yaml');
     await writeFile(dense, config(t.path, 'dense', 1));
     await writeFile(grouped, config(t.path, 'grouped', 2, ', init: dense'));
     const early = await runCli(['run', grouped]);
@@ -24,7 +25,9 @@ test('train.init: a grouped model starts from a dense run\'s weights (diagonal b
     expect((await runCli(['run', dense])).code).toBe(0);
     const r = await runCli(['run', grouped]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/train: starting from run dense's weights; regrouped conv2 1→2 groups \(\d+\.\d% of its kernel's squared norm kept\)/);
+    expect(r.stderr).toMatch(
+      /train: starting from run dense's weights; regrouped conv2 1→2 groups \(\d+\.\d% of its kernel's squared norm kept\)/,
+    );
     const s = JSON.parse(await readFile(join(t.path, 'grouped', 'summary.json'), 'utf8'));
     expect(s.train.init.run).toBe('dense');
     expect(s.train.init.regrouped).toHaveLength(1);
@@ -51,5 +54,7 @@ test('train.init: a grouped model starts from a dense run\'s weights (diagonal b
     const b = await runCli(['run', both]);
     expect(b.code).not.toBe(0);
     expect(b.stderr).toMatch(/train\.init.*exclude each other/);
-  } finally { await t.cleanup(); }
+  } finally {
+    await t.cleanup();
+  }
 }, 120_000);

@@ -23,7 +23,15 @@ describe('zoo: a training outlives its machine, and finished entries are started
       const cfg = join(t.path, 'ref.yaml');
       await writeFile(cfg, tinyConfig(runs, 'ref', 'epochs: 3'));
       let killed = false;
-      await runCli(['run', cfg], { env, onStderr: (all, kill) => { if (!killed && /epoch 2\/3: train loss/.test(all)) { killed = true; kill(); } } });
+      await runCli(['run', cfg], {
+        env,
+        onStderr: (all, kill) => {
+          if (!killed && /epoch 2\/3: train loss/.test(all)) {
+            killed = true;
+            kill();
+          }
+        },
+      });
       expect(killed).toBe(true);
 
       const partial = await runCli(['zoo', 'publish', '--run', join(runs, 'ref'), '--name', 'tiny-ref'], { env });
@@ -68,7 +76,9 @@ describe('zoo: a training outlives its machine, and finished entries are started
       expect(again.code).toBe(0);
       expect(again.stderr).toMatch(/this training is the zoo's finished entry tiny-ref \(3 epochs/);
       expect(again.stderr).not.toMatch(/epoch \d\/3: train loss/);
-      expect(Buffer.compare(await readFile(join(entry, 'weights.bin')), await readFile(join(runs, 'ref', 'train', 'best', 'weights.bin')))).toBe(0);
+      expect(
+        Buffer.compare(await readFile(join(entry, 'weights.bin')), await readFile(join(runs, 'ref', 'train', 'best', 'weights.bin'))),
+      ).toBe(0);
       expect(JSON.parse(await readFile(join(runs, 'ref', 'summary.json'), 'utf8')).train.testAccuracy).toBe(prov.metrics.testAccuracy);
       // --from-scratch trains it here anyway.
       const scratch = await runCli(['run', cfg, '--from-scratch', '--set', `outDir=${join(t.path, 'scratch')}`], { env });
@@ -78,8 +88,15 @@ describe('zoo: a training outlives its machine, and finished entries are started
 
       // Another pipeline starts from the zoo entry: the same weights, exported.
       const adopt = join(t.path, 'adopt.yaml');
-      await writeFile(adopt, tinyConfig(join(t.path, 'elsewhere'), 'adopt', 'from: "zoo:tiny-ref"',
-        'export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }'));
+      await writeFile(
+        adopt,
+        tinyConfig(
+          join(t.path, 'elsewhere'),
+          'adopt',
+          'from: "zoo:tiny-ref"',
+          'export: { polyModulusDegree: 8192, coeffModulusBits: [38, 28, 28, 28, 28, 28, 40], scaleBits: 28 }',
+        ),
+      );
       const adopted = await runCli(['run', adopt], { env });
       expect(adopted.code).toBe(0);
       expect(adopted.stderr).toMatch(/train: from run zoo:tiny-ref/);
@@ -96,6 +113,8 @@ describe('zoo: a training outlives its machine, and finished entries are started
       const badName = await runCli(['zoo', 'publish', '--run', join(runs, 'ref'), '--name', 'Bad Name'], { env });
       expect(badName.code).toBe(2);
       expect(badName.stderr).toMatch(/--name Bad Name: must be a zoo entry name/);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   }, 240_000);
 });

@@ -18,7 +18,8 @@ test('a split is exact: giant + baby = k for every index, both orientations', ()
 });
 
 test('babies are per input, giants per output: many inputs favour coarse babies, many outputs fine ones', () => {
-  const outputsOf = (inputs: number, outputs: number) => Array.from({ length: outputs }, () => Array.from({ length: inputs }, (_, input) => ks.map((k) => ({ input, k }))).flat());
+  const outputsOf = (inputs: number, outputs: number) =>
+    Array.from({ length: outputs }, () => Array.from({ length: inputs }, (_, input) => ks.map((k) => ({ input, k }))).flat());
   // 8 inputs, 1 output: fine babies cost 8·24 rotations + 7 giants; coarse babies 8·7 + 24.
   expect(bestSplit(outputsOf(8, 1), S, [1024], 5)).toEqual({ unit: 1024, coarseBabies: true });
   // 1 input, 8 outputs: fine babies 24 + 8·7 giants; coarse babies 7 + 8·24.

@@ -12,11 +12,18 @@ import { selectSubBlocksPerLayer } from '../../prune/select.js';
 import { sparsityForBudget } from '../../prune/budget-target.js';
 import { pruneSchema } from '../../prune/options.js';
 
-beforeAll(async () => { await initBackend('wasm'); });
+beforeAll(async () => {
+  await initBackend('wasm');
+});
 
 describe('an HE-cost budget (rotations, estimated latency) instead of a sparsity', () => {
   test('bisection finds masks within the budget, and a little less sparsity misses it; probing leaves the model untouched', () => {
-    const m = withSeededRandom(6, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 16, conv2: 16, groups: 2, hidden: 8 }), { inputShape: [12, 12, 1], numClasses: 4 }));
+    const m = withSeededRandom(6, () =>
+      buildModel(modelSchema.parse({ name: 'lenet5', conv1: 16, conv2: 16, groups: 2, hidden: 8 }), {
+        inputShape: [12, 12, 1],
+        numClasses: 4,
+      }),
+    );
     const compile = () => compileChain(lowerModel(m), { channelBlocks: 'pow2' });
     const dense = compile();
     const rotations = () => planCounts(compile()).total.rotate;
@@ -53,7 +60,9 @@ describe('an HE-cost budget (rotations, estimated latency) instead of a sparsity
     expect(pruneSchema.safeParse({ method: 'subblock', latency: 0.5 }).success).toBe(true);
     expect(pruneSchema.safeParse({ method: 'subblock', sparsity: 0.5, rotations: 100 }).error?.issues[0].message).toMatch(/one target/);
     expect(pruneSchema.safeParse({ method: 'subblock', rotations: 100, latency: 0.5 }).error?.issues[0].message).toMatch(/one target/);
-    expect(pruneSchema.safeParse({ method: 'subblock' }).error?.issues[0].message).toMatch(/prune.sparsity, prune.rotations, prune.latency/);
+    expect(pruneSchema.safeParse({ method: 'subblock' }).error?.issues[0].message).toMatch(
+      /prune.sparsity, prune.rotations, prune.latency/,
+    );
     expect(pruneSchema.safeParse({ method: 'magnitude', latency: 0.5 }).error?.issues[0].message).toMatch(/applies to method subblock/);
     expect(pruneSchema.safeParse({ method: 'subblock', latency: 1.5 }).success).toBe(false);
     tf.disposeVariables();

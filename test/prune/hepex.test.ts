@@ -20,13 +20,17 @@ import { tileRound } from '../../prune/tile-rounds.js';
 import { Rng } from '../../common/rng.js';
 import { selectParams } from '../../he/params.js';
 
-beforeAll(async () => { await initBackend('wasm'); });
+beforeAll(async () => {
+  await initBackend('wasm');
+});
 
 // Small MLPs on 8x8 inputs; N = 16384 (8192 slots) for every depth here, tiles 32×256: the first layer reads along r, 32 inputs × 256 outputs per tile.
 const params = selectParams({ levels: 6, slots: 8192, scaleBits: 30 });
 const tiles = { t1: 32, t2: 256, first: 'outer' as const };
 function mlp(seed: number, hidden: number[]): tf.LayersModel {
-  return withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'mlp', hidden, activation: 'quadratic' }), { inputShape: [8, 8, 1], numClasses: 10 }));
+  return withSeededRandom(seed, () =>
+    buildModel(modelSchema.parse({ name: 'mlp', hidden, activation: 'quadratic' }), { inputShape: [8, 8, 1], numClasses: 10 }),
+  );
 }
 const planOf = (m: tf.LayersModel) => compileChain(lowerModel(m), { tiles, params });
 const weightsOf = (m: tf.LayersModel, grids: TileGrid[]) => grids.map((g) => kernelValues(m, g.layer));
@@ -57,19 +61,20 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     permuteModel(m, grids, perms);
     const after = predict(m, x);
     let diff = 0;
-    before.forEach((v, i) => { diff = Math.max(diff, Math.abs(v - after[i])); });
+    before.forEach((v, i) => {
+      diff = Math.max(diff, Math.abs(v - after[i]));
+    });
     expect(diff).toBeLessThanOrEqual(1e-5);
     // The permuted weights hold exactly the tiles countTiles predicted.
     const count = grids.reduce((a, g) => a + nonEmptyTiles(g, kernelValues(m, g.layer)), 0);
     expect(count).toBe(countTiles(grids, w, perms));
-    m.dispose(); x.dispose();
+    m.dispose();
+    x.dispose();
   });
 
   test.each([1, 2, 3, 4, 5])('random sparsity pattern %i: clustering never increases the non-empty tiles', (seed) => {
     const r = new Rng(seed);
-    const grids: TileGrid[] = [
-      { layer: 'a', nIn: 64, nOut: 40 + r.int(60), outTile: 8, inTile: 16 },
-    ];
+    const grids: TileGrid[] = [{ layer: 'a', nIn: 64, nOut: 40 + r.int(60), outTile: 8, inTile: 16 }];
     grids.push({ layer: 'b', nIn: grids[0].nOut, nOut: 30 + r.int(30), outTile: 16, inTile: 8 });
     const density = 0.02 + r.next() * 0.3;
     const w = grids.map((g) => Float32Array.from({ length: g.nIn * g.nOut }, () => (r.next() < density ? r.next() + 0.1 : 0)));
@@ -96,29 +101,35 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const c = planCounts(compileChain(lowerModel(m), narrow)).total.mulPlain;
     expect(c).toBe(grids.reduce((a, g) => a + nonEmptyTiles(g, kernelValues(m, g.layer)), 0));
     expect(c).toBeLessThan(pruned);
-    m.dispose(); x.dispose(); y.dispose();
+    m.dispose();
+    x.dispose();
+    y.dispose();
   });
 
   test('tile pruning keeps the target share of tiles; expansion re-enables exactly the weights inside kept tiles', () => {
-    const a = mlp(5, [300, 200]), b = mlp(5, [300, 200]);
+    const a = mlp(5, [300, 200]),
+      b = mlp(5, [300, 200]);
     const grids = tileGrids(a, planOf(a));
     const plain = tileRound(a, grids, { method: 'tile', target: 0.5, permute: true, expand: false }).masks;
     const expanded = tileRound(b, grids, { method: 'tile', target: 0.5, permute: true, expand: true }).masks;
     for (const g of grids) {
-      const p = plain.get(g.layer)!, e = expanded.get(g.layer)!;
+      const p = plain.get(g.layer)!,
+        e = expanded.get(g.layer)!;
       const keptTiles = new Set<number>();
       for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (e[i * g.nOut + o]) keptTiles.add(tileOf(g, i, o));
       const total = Math.ceil(g.nIn / g.inTile) * Math.ceil(g.nOut / g.outTile);
       // At least the target; tiles that only read dead neurons or feed none go too.
       expect(total - keptTiles.size).toBeGreaterThanOrEqual(Math.ceil(0.5 * total));
-      for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) {
-        const k = i * g.nOut + o;
-        // Expanded: 1 exactly inside kept tiles; never outside. The unexpanded mask is a subset.
-        expect(e[k]).toBe(keptTiles.has(tileOf(g, i, o)) ? 1 : 0);
-        if (p[k]) expect(e[k]).toBe(1);
-      }
+      for (let i = 0; i < g.nIn; i++)
+        for (let o = 0; o < g.nOut; o++) {
+          const k = i * g.nOut + o;
+          // Expanded: 1 exactly inside kept tiles; never outside. The unexpanded mask is a subset.
+          expect(e[k]).toBe(keptTiles.has(tileOf(g, i, o)) ? 1 : 0);
+          if (p[k]) expect(e[k]).toBe(1);
+        }
     }
-    a.dispose(); b.dispose();
+    a.dispose();
+    b.dispose();
   });
 
   test('a higher unstructured sparsity before permuting leaves only its survivors inside the kept tiles (without expansion)', () => {
@@ -149,28 +160,59 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const narrow = { tiles: { t1: 16, t2: 512, first: 'outer' as const }, params };
     const r = new Rng(12);
     const count = 64;
-    const images = Uint8Array.from({ length: count * 64 }, (_, e) => (e % 64) % 4 === 1 ? 0 : r.int(256));
-    const data = { train: { images, labels: new Int32Array(count), count }, shape: [8, 8, 1] as const, normalization: { kind: 'unit' as const, mean: [0], std: [1] } };
-    const x = tf.tensor4d(Float32Array.from(images.subarray(0, 4 * 64), (v) => v / 255), [4, 8, 8, 1]);
+    const images = Uint8Array.from({ length: count * 64 }, (_, e) => ((e % 64) % 4 === 1 ? 0 : r.int(256)));
+    const data = {
+      train: { images, labels: new Int32Array(count), count },
+      shape: [8, 8, 1] as const,
+      normalization: { kind: 'unit' as const, mean: [0], std: [1] },
+    };
+    const x = tf.tensor4d(
+      Float32Array.from(images.subarray(0, 4 * 64), (v) => v / 255),
+      [4, 8, 8, 1],
+    );
     const run = (boundary: boolean) => {
       const m = mlp(10, [300]);
       const before = predict(m, x);
       const grids0 = tileGrids(m, compileChain(lowerModel(m), narrow));
-      const scales = () => inputScales(m, grids0.map((g) => g.layer), data);
+      const scales = () =>
+        inputScales(
+          m,
+          grids0.map((g) => g.layer),
+          data,
+        );
       const s = scales().get(grids0[0].layer)!;
       expect(Array.from(s).every((v, i) => (i % 4 === 1 ? v === 0 : v > 0))).toBe(true);
-      const { masks, grids } = tileRound(m, grids0, { method: 'tile', target: 0.25, permute: true, permuteBoundary: boundary, expand: true, scales });
+      const { masks, grids } = tileRound(m, grids0, {
+        method: 'tile',
+        target: 0.25,
+        permute: true,
+        permuteBoundary: boundary,
+        expand: true,
+        scales,
+      });
       applyMasks(m, masks);
       const plan = compileChain(lowerModel(m), { ...narrow, tiles: { ...narrow.tiles, ...boundaryOrders(grids) } });
       const after = predict(m, x);
       // The plan computes the pruned model, through whatever input order it carries.
       const flat = x.dataSync();
-      for (let k = 0; k < 4; k++) expect(maxAbsDiff(simulate(plan, Float64Array.from(flat.subarray(k * 64, (k + 1) * 64))).y, Float64Array.from(after.subarray(k * 10, (k + 1) * 10)))).toBeLessThan(1e-3);
-      const res = { diff: maxAbsDiff(Float64Array.from(before), Float64Array.from(after)), tiles: planCounts(plan).total.mulPlain, inputCts: plan.input.cts, ordered: grids[0].inPos !== undefined };
+      for (let k = 0; k < 4; k++)
+        expect(
+          maxAbsDiff(
+            simulate(plan, Float64Array.from(flat.subarray(k * 64, (k + 1) * 64))).y,
+            Float64Array.from(after.subarray(k * 10, (k + 1) * 10)),
+          ),
+        ).toBeLessThan(1e-3);
+      const res = {
+        diff: maxAbsDiff(Float64Array.from(before), Float64Array.from(after)),
+        tiles: planCounts(plan).total.mulPlain,
+        inputCts: plan.input.cts,
+        ordered: grids[0].inPos !== undefined,
+      };
       m.dispose();
       return res;
     };
-    const gathered = run(true), inPlace = run(false);
+    const gathered = run(true),
+      inPlace = run(false);
     // Both keep 3 of fc1's 4 tiles (+ fc2's one); only the permuted input puts all 16 dead pixels in the dropped tile.
     expect(gathered).toMatchObject({ tiles: 4, inputCts: 3, ordered: true });
     expect(inPlace).toMatchObject({ tiles: 4, ordered: false });
@@ -184,10 +226,15 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const count = 32;
     // Pixel 0 is always 200, pixel 1 always 0, the rest vary (synthetic, test-only).
     const images = Uint8Array.from({ length: count * 64 }, (_, e) => (e % 64 === 0 ? 200 : e % 64 === 1 ? 0 : r.int(256)));
-    const data = { train: { images, labels: new Int32Array(count), count }, shape: [8, 8, 1] as const, normalization: { kind: 'unit' as const, mean: [0], std: [1] } };
+    const data = {
+      train: { images, labels: new Int32Array(count), count },
+      shape: [8, 8, 1] as const,
+      normalization: { kind: 'unit' as const, mean: [0], std: [1] },
+    };
     const m = mlp(14, [40]);
     const layer = m.layers.find((l) => l.getClassName() === 'Dense')!.name;
-    const rms = inputScales(m, [layer], data).get(layer)!, sd = inputScales(m, [layer], data, { centred: true }).get(layer)!;
+    const rms = inputScales(m, [layer], data).get(layer)!,
+      sd = inputScales(m, [layer], data, { centred: true }).get(layer)!;
     expect(rms[0]).toBeCloseTo(200 / 255, 5);
     expect(sd[0]).toBeCloseTo(0, 5);
     expect(rms[1]).toBe(0);
@@ -206,7 +253,10 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     ];
     const kernels = new Map(grids.map((g) => [g.layer, new Float32Array(g.nIn * g.nOut).fill(0.5)]));
     // Every tile of b matters more than any of a.
-    const scores = new Map([['a', Float64Array.from([1, 2, 3, 4])], ['b', Float64Array.from([10, 20, 30, 40])]]);
+    const scores = new Map([
+      ['a', Float64Array.from([1, 2, 3, 4])],
+      ['b', Float64Array.from([10, 20, 30, 40])],
+    ]);
     const per = selectTiles(grids, kernels, 0.5, undefined, { scores });
     expect([...per.get('a')!]).toEqual([0, 0, 1, 1]);
     expect([...per.get('b')!]).toEqual([0, 0, 1, 1]);
@@ -221,18 +271,28 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     ];
     const k2 = new Map(two.map((g) => [g.layer, new Float32Array(g.nIn * g.nOut).fill(0.5)]));
     // a's first output row is weak, b's tile reading it strong, b's other tile weak.
-    const s2 = new Map([['a', Float64Array.from([0.1, 0.2, 5, 6])], ['b', Float64Array.from([10, 0.3])]]);
+    const s2 = new Map([
+      ['a', Float64Array.from([0.1, 0.2, 5, 6])],
+      ['b', Float64Array.from([10, 0.3])],
+    ]);
     // By score alone: a0, a1 (a's first row: b0 then reads nothing), then b1, which would leave b nothing it can use: skipped for a2.
     const connected = selectTiles(two, k2, 0.5, undefined, { scores: s2, global: true });
     expect([...connected.get('a')!]).toEqual([0, 0, 0, 1]);
     expect([...connected.get('b')!]).toEqual([0, 1]);
     // Prior masks that already leave b only such a tile: refused, naming the layer.
-    const priorMasks = new Map([['a', Float32Array.from({ length: 32 * 32 }, (_, k) => (Math.floor((k % 32) / 16) === 0 ? 1 : 0))], ['b', Float32Array.from({ length: 32 * 16 }, (_, k) => (Math.floor(k / 16) >= 16 ? 1 : 0))]]);
+    const priorMasks = new Map([
+      ['a', Float32Array.from({ length: 32 * 32 }, (_, k) => (Math.floor((k % 32) / 16) === 0 ? 1 : 0))],
+      ['b', Float32Array.from({ length: 32 * 16 }, (_, k) => (Math.floor(k / 16) >= 16 ? 1 : 0))],
+    ]);
     expect(() => selectTiles(two, k2, 0.5, priorMasks, { scores: s2, global: true })).toThrow(/no tile of layer b .*allocation: layer/);
     // The config: tile pruning only, one of two values.
     expect(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'global' }).success).toBe(true);
-    expect(pruneSchema.safeParse({ method: 'neuron', sparsity: 0.5, allocation: 'global' }).error?.issues[0].message).toMatch(/allocation applies to method tile/);
-    expect(JSON.stringify(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'globl' }).error?.issues[0])).toMatch(/layer.*global.*cost/);
+    expect(pruneSchema.safeParse({ method: 'neuron', sparsity: 0.5, allocation: 'global' }).error?.issues[0].message).toMatch(
+      /allocation applies to method tile/,
+    );
+    expect(JSON.stringify(pruneSchema.safeParse({ method: 'tile', sparsity: 0.5, allocation: 'globl' }).error?.issues[0])).toMatch(
+      /layer.*global.*cost/,
+    );
   });
 
   test('cost-aware allocation removes a whole tile row (its rotations go with it) where ranking tiles alone spreads the cuts', () => {
@@ -244,8 +304,14 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     expect(grids.map(rowRotations)).toEqual([4, 4]);
     const kernels = new Map(grids.map((g) => [g.layer, new Float32Array(g.nIn * g.nOut).fill(0.5)]));
     // Row 0's tiles are each weak but matter together (row score 50); row 1's tiles are stronger each, weak together (4).
-    const tiles = new Map([['a', Float64Array.from([0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1])], ['b', Float64Array.from([100, 100])]]);
-    const rows = new Map([['a', Float64Array.from([50, 4])], ['b', Float64Array.from([200])]]);
+    const tiles = new Map([
+      ['a', Float64Array.from([0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1])],
+      ['b', Float64Array.from([100, 100])],
+    ]);
+    const rows = new Map([
+      ['a', Float64Array.from([50, 4])],
+      ['b', Float64Array.from([200])],
+    ]);
     // By tile score alone, row 0 goes, and b's tile reading it with it.
     const byScore = selectTiles(grids, kernels, 0.4, undefined, { scores: tiles, global: true });
     expect([...byScore.get('a')!]).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
@@ -270,22 +336,45 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const xs = Float32Array.from(images, (v) => v / 255);
     // Labels the model itself predicts: removing what computes them raises the loss.
     const labels = Int32Array.from(tf.tidy(() => tf.argMax(m.apply(tf.tensor4d(xs, [count, 8, 8, 1])) as tf.Tensor, -1).dataSync()));
-    const data = { train: { images, labels, count }, shape: [8, 8, 1] as const, normalization: { kind: 'unit' as const, mean: [0], std: [1] } };
+    const data = {
+      train: { images, labels, count },
+      shape: [8, 8, 1] as const,
+      normalization: { kind: 'unit' as const, mean: [0], std: [1] },
+    };
     const grids = tileGrids(m, compileChain(lowerModel(m), narrow));
     const ctx = { model: m, task: 'classification' as const, numClasses: 10, shape: data.shape };
     const { tiles, rows } = tileAblationScores(ctx, grids, data, { samples: count, batchSize: 20 });
-    const loss = () => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 10), m.apply(tf.tensor4d(xs, [count, 8, 8, 1]), { training: false }) as tf.Tensor).dataSync()[0]);
+    const loss = () =>
+      tf.tidy(
+        () =>
+          tf.losses
+            .softmaxCrossEntropy(
+              tf.oneHot(tf.tensor1d(labels, 'int32'), 10),
+              m.apply(tf.tensor4d(xs, [count, 8, 8, 1]), { training: false }) as tf.Tensor,
+            )
+            .dataSync()[0],
+      );
     const base = loss();
     expect(tiles.get(grids[0].layer)![0]).toBe(0);
     for (const g of grids) {
-      const cols = tileColumns(g), sc = tiles.get(g.layer)!, rs = rows.get(g.layer)!;
+      const cols = tileColumns(g),
+        sc = tiles.get(g.layer)!,
+        rs = rows.get(g.layer)!;
       const zeroed = (inGroup: (t: number) => boolean) => {
         const mask = new Float32Array(g.nIn * g.nOut).fill(1);
         for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (inGroup(tileOf(g, i, o))) mask[i * g.nOut + o] = 0;
         return Math.max(0, withMasks(m, new Map([[g.layer, mask]]), loss) - base);
       };
-      for (let t = 0; t < sc.length; t++) expect(sc[t]).toBeCloseTo(zeroed((x) => x === t), 5);
-      for (let q = 0; q < rs.length; q++) expect(rs[q]).toBeCloseTo(zeroed((x) => Math.floor(x / cols) === q), 5);
+      for (let t = 0; t < sc.length; t++)
+        expect(sc[t]).toBeCloseTo(
+          zeroed((x) => x === t),
+          5,
+        );
+      for (let q = 0; q < rs.length; q++)
+        expect(rs[q]).toBeCloseTo(
+          zeroed((x) => Math.floor(x / cols) === q),
+          5,
+        );
       // The model is left as it was.
       expect(loss()).toBeCloseTo(base, 6);
     }
@@ -300,7 +389,11 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const count = 64;
     const images = Uint8Array.from({ length: count * 64 }, (_, e) => (e % 64 < 16 ? 0 : r.int(256)));
     const labels = Int32Array.from({ length: count }, () => r.int(10));
-    const data = { train: { images, labels, count }, shape: [8, 8, 1] as const, normalization: { kind: 'unit' as const, mean: [0], std: [1] } };
+    const data = {
+      train: { images, labels, count },
+      shape: [8, 8, 1] as const,
+      normalization: { kind: 'unit' as const, mean: [0], std: [1] },
+    };
     const m = mlp(22, [40]);
     const grids = tileGrids(m, compileChain(lowerModel(m), narrow));
     const ctx = { model: m, task: 'classification' as const, numClasses: 10, shape: data.shape };
@@ -311,8 +404,13 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     expect(s1[0]).toBe(0);
     // Check every tile against a finite difference: shrink its weights by ε and watch the loss.
     const xs = Float32Array.from(images, (v) => v / 255);
-    const loss = () => { const res = computeGradients(ctx, { xs, labels, count }); tf.dispose(res.grads); return res.lossSum / count; };
-    const base = loss(), eps = 1e-2;
+    const loss = () => {
+      const res = computeGradients(ctx, { xs, labels, count });
+      tf.dispose(res.grads);
+      return res.lossSum / count;
+    };
+    const base = loss(),
+      eps = 1e-2;
     for (const g of grids) {
       const sc = scores.get(g.layer)!;
       for (let t = 0; t < sc.length; t++) {
@@ -323,11 +421,13 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
         else expect(Math.abs(Math.sqrt(sc[t]) - slope)).toBeLessThan(0.05 * slope + 1e-4);
       }
       // Whole output tile rows, likewise.
-      const rs = rows.get(g.layer)!, cols = tileColumns(g);
+      const rs = rows.get(g.layer)!,
+        cols = tileColumns(g);
       expect(rs.length).toBe(sc.length / cols);
       for (let r = 0; r < rs.length; r++) {
         const mask = new Float32Array(g.nIn * g.nOut).fill(1);
-        for (let i = 0; i < g.nIn; i++) for (let o = 0; o < g.nOut; o++) if (Math.floor(tileOf(g, i, o) / cols) === r) mask[i * g.nOut + o] = 1 - eps;
+        for (let i = 0; i < g.nIn; i++)
+          for (let o = 0; o < g.nOut; o++) if (Math.floor(tileOf(g, i, o) / cols) === r) mask[i * g.nOut + o] = 1 - eps;
         const slope = Math.abs(withMasks(m, new Map([[g.layer, mask]]), loss) - base) / eps;
         expect(Math.abs(Math.sqrt(rs[r]) - slope)).toBeLessThan(0.05 * slope + 1e-4);
       }
@@ -349,7 +449,12 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
   });
 
   test('a CNN with its first dense layer tiled (tileFirstDense): the grid follows the conv rows, the plan multiplies exactly its non-empty tiles, and the permutation keeps outputs and never adds tiles', () => {
-    const m = withSeededRandom(8, () => buildModel(modelSchema.parse({ name: 'vgg5', filters: [4, 8], groups: [1, 1], dense: [60, 40], activation: 'square', batchNorm: false }), { inputShape: [8, 8, 1], numClasses: 6 }));
+    const m = withSeededRandom(8, () =>
+      buildModel(
+        modelSchema.parse({ name: 'vgg5', filters: [4, 8], groups: [1, 1], dense: [60, 40], activation: 'square', batchNorm: false }),
+        { inputShape: [8, 8, 1], numClasses: 6 },
+      ),
+    );
     const o = { tiles: { t1: 256, t2: 32 }, tileFirstDense: true, scaleBits: 30 } as const;
     const plan = compileChain(lowerModel(m), o);
     expect(plan.slots).toBe(8192);
@@ -363,17 +468,36 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     expect(boundaryOrders(grids)).toEqual({});
     // Blank random tiles of every layer through the grids: the plan's tiled steps multiply exactly the tiles left.
     const r = new Rng(8);
-    const masks = new Map(grids.map((g) => {
-      const gone = new Set(Array.from({ length: tileColumns(g) * Math.ceil(g.nOut / g.outTile) }, (_, t) => t).filter(() => r.next() < 0.4));
-      gone.delete(0);
-      return [g.layer, Float32Array.from({ length: g.nIn * g.nOut }, (_, k) => (gone.has(tileOf(g, Math.floor(k / g.nOut), k % g.nOut)) ? 0 : 1))];
-    }));
+    const masks = new Map(
+      grids.map((g) => {
+        const gone = new Set(
+          Array.from({ length: tileColumns(g) * Math.ceil(g.nOut / g.outTile) }, (_, t) => t).filter(() => r.next() < 0.4),
+        );
+        gone.delete(0);
+        return [
+          g.layer,
+          Float32Array.from({ length: g.nIn * g.nOut }, (_, k) => (gone.has(tileOf(g, Math.floor(k / g.nOut), k % g.nOut)) ? 0 : 1)),
+        ];
+      }),
+    );
     applyMasks(m, masks);
     const prunedPlan = compileChain(lowerModel(m), o);
     const per = planCounts(prunedPlan).perStep;
     // The pruned plan drops the conv rows no kept fc1 tile reads, and still gives the same grids.
     const prunedRows = prunedPlan.steps[prunedPlan.steps.findIndex((st) => st.name === 'linear3') - 1];
-    expect(prunedRows.out.cts).toBe(new Set(Array.from({ length: 32 }, (_, i) => i).filter((i) => !masks.get('fc1')!.subarray(i * 60, (i + 1) * 60).every((v) => v === 0)).map((i) => Math.floor(grids[0].inPos![i] / 32))).size);
+    expect(prunedRows.out.cts).toBe(
+      new Set(
+        Array.from({ length: 32 }, (_, i) => i)
+          .filter(
+            (i) =>
+              !masks
+                .get('fc1')!
+                .subarray(i * 60, (i + 1) * 60)
+                .every((v) => v === 0),
+          )
+          .map((i) => Math.floor(grids[0].inPos![i] / 32)),
+      ).size,
+    );
     expect(prunedRows.out.cts).toBeLessThan(rows.out.cts);
     expect(tileGrids(m, prunedPlan)).toEqual(grids);
     const tiled = ['linear3', 'linear4', 'linear5'].map((n) => per.find((p) => p.name === n)!.counts.mulPlain);
@@ -384,11 +508,20 @@ describe('HE-PEx permutation, tile pruning and expansion', () => {
     const before = predict(m, x);
     const w = weightsOf(m, grids);
     const perms = clusterPermutations(grids, w);
-    expect(countTiles(grids, w, perms)).toBeLessThanOrEqual(countTiles(grids, w, grids.slice(0, -1).map((g) => Int32Array.from({ length: g.nOut }, (_, i) => i))));
+    expect(countTiles(grids, w, perms)).toBeLessThanOrEqual(
+      countTiles(
+        grids,
+        w,
+        grids.slice(0, -1).map((g) => Int32Array.from({ length: g.nOut }, (_, i) => i)),
+      ),
+    );
     permuteModel(m, grids, perms);
     expect(maxAbsDiff(predict(m, x), before)).toBeLessThanOrEqual(1e-5);
     const after = planCounts(compileChain(lowerModel(m), o)).perStep;
-    expect(['linear3', 'linear4', 'linear5'].map((n) => after.find((p) => p.name === n)!.counts.mulPlain)).toEqual(grids.map((g) => nonEmptyTiles(g, kernelValues(m, g.layer))));
-    m.dispose(); x.dispose();
+    expect(['linear3', 'linear4', 'linear5'].map((n) => after.find((p) => p.name === n)!.counts.mulPlain)).toEqual(
+      grids.map((g) => nonEmptyTiles(g, kernelValues(m, g.layer))),
+    );
+    m.dispose();
+    x.dispose();
   });
 });

@@ -16,11 +16,18 @@ import { trainSchema } from '../../train/options.js';
 import { tempDir } from '../helpers/tmp.js';
 import { silentLogger } from '../../common/log.js';
 
-beforeAll(async () => { await initBackend('wasm'); });
+beforeAll(async () => {
+  await initBackend('wasm');
+});
 
 /** A small LeNet-5 (conv2 16→16 in 2 groups) compiled with power-of-two blocks. */
 function setup(seed: number) {
-  const m = withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 16, conv2: 16, groups: 2, hidden: 8 }), { inputShape: [12, 12, 1], numClasses: 4 }));
+  const m = withSeededRandom(seed, () =>
+    buildModel(modelSchema.parse({ name: 'lenet5', conv1: 16, conv2: 16, groups: 2, hidden: 8 }), {
+      inputShape: [12, 12, 1],
+      numClasses: 4,
+    }),
+  );
   const compile = () => compileChain(lowerModel(m), { channelBlocks: 'pow2' });
   return { m, compile, plan: compile() };
 }
@@ -38,16 +45,22 @@ describe('SpENCNN sub-blocks', () => {
     // Dense layers: one sub-block per diagonal of the hybrid product.
     const fc = denseSubBlocks(m.getLayer('fc1'), plan, 'linear3');
     expect(fc.blocks.length).toBe(mulPlainOf(plan, 'linear3'));
-    expect(fc.blocks.flatMap((b) => b.weights).sort((a, b) => a - b)).toEqual(Array.from({ length: kernelValues(m, 'fc1').length }, (_, i) => i));
+    expect(fc.blocks.flatMap((b) => b.weights).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: kernelValues(m, 'fc1').length }, (_, i) => i),
+    );
     // The first convolution reads the client's input copies: one sub-block per (output ciphertext, tap).
     const first = convSubBlocks(m.getLayer('conv1') as GroupedConv2D, plan, 'linear1');
     expect(first.blocks.length).toBe(mulPlainOf(plan, 'linear1'));
-    expect(first.blocks.flatMap((b) => b.weights).sort((a, b) => a - b)).toEqual(Array.from({ length: kernelValues(m, 'conv1').length }, (_, i) => i));
+    expect(first.blocks.flatMap((b) => b.weights).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: kernelValues(m, 'conv1').length }, (_, i) => i),
+    );
     m.dispose();
   });
 
-  test('first-conv sub-blocks in every channel geometry (a strided conv, multiplexed or not) are the plan\'s diagonals', () => {
-    const m = withSeededRandom(7, () => buildModel(modelSchema.parse({ name: 'cryptonets', filters: 12, hidden: 8 }), { inputShape: [16, 16, 1], numClasses: 3 }));
+  test("first-conv sub-blocks in every channel geometry (a strided conv, multiplexed or not) are the plan's diagonals", () => {
+    const m = withSeededRandom(7, () =>
+      buildModel(modelSchema.parse({ name: 'cryptonets', filters: 12, hidden: 8 }), { inputShape: [16, 16, 1], numClasses: 3 }),
+    );
     for (const channelBlocks of ['tight', 'pow2', 'mux'] as const) {
       const plan = compileChain(lowerModel(m), { channelBlocks });
       if (channelBlocks === 'mux') expect(plan.steps[0].out.desc).toContain('4 channels per block');
@@ -94,7 +107,18 @@ describe('SpENCNN sub-blocks', () => {
   });
 
   test('a ResNet: shortcut projections join the next step (no step of their own); main-path sub-blocks prune exactly their multiplications', () => {
-    const m = withSeededRandom(23, () => buildModel(modelSchema.parse({ name: 'resnet20', depth: 8, width: 4, activation: 'quadratic', quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 } }), { inputShape: [8, 8, 3], numClasses: 5 }));
+    const m = withSeededRandom(23, () =>
+      buildModel(
+        modelSchema.parse({
+          name: 'resnet20',
+          depth: 8,
+          width: 4,
+          activation: 'quadratic',
+          quadraticInit: { alpha: 0.3, beta: 0.5, c: 0.1 },
+        }),
+        { inputShape: [8, 8, 3], numClasses: 5 },
+      ),
+    );
     const compile = () => compileChain(lowerModel(m), { channelBlocks: 'pow2', refresh: { levels: 7, maskBits: 8 } });
     const plan = compile();
     // depth 8: conv1, three blocks of two 3x3 convs, 1x1 projections into stages 2 and 3, the classifier.
@@ -121,7 +145,8 @@ describe('SpENCNN sub-blocks', () => {
     const masks = selectSubBlocks(layers, new Map([['conv2', kernelValues(m, 'conv2')]]), 0.99);
     const mask = masks.get('conv2')!;
     const outs = new Set(layers[0].blocks.map((b) => b.key.split(':')[0]));
-    for (const j of outs) expect(layers[0].blocks.some((b) => b.key.startsWith(`${j}:`) && b.weights.some((i) => mask[i] !== 0))).toBe(true);
+    for (const j of outs)
+      expect(layers[0].blocks.some((b) => b.key.startsWith(`${j}:`) && b.weights.some((i) => mask[i] !== 0))).toBe(true);
     applyMasks(m, masks);
     expect(() => compile()).not.toThrow();
     m.dispose();
@@ -150,20 +175,46 @@ describe('SpENCNN sub-blocks', () => {
 
   test('fine-tuning with the masks held keeps every pruned weight at exactly zero (SYNTHETIC data)', async () => {
     const { m, plan } = setup(4);
-    const masks = selectSubBlocks([convSubBlocks(m.getLayer('conv2') as GroupedConv2D, plan, 'linear2')], new Map([['conv2', kernelValues(m, 'conv2')]]), 0.4);
+    const masks = selectSubBlocks(
+      [convSubBlocks(m.getLayer('conv2') as GroupedConv2D, plan, 'linear2')],
+      new Map([['conv2', kernelValues(m, 'conv2')]]),
+      0.4,
+    );
     applyMasks(m, masks);
     const ds = await syntheticSource.load({ cacheDir: '', trainCount: 64, testCount: 8, imageSize: [12, 12], channels: 1, numClasses: 4 });
     const data = prepareData(ds, { normalize: 'standard', validation: 0.25, seed: 1 });
     const t = await tempDir();
     try {
       const before = kernelValues(m, 'conv2').slice();
-      const r = await fit({ model: m, data, task: 'classification', cfg: trainSchema.parse({ epochs: 2, batchSize: 16, learningRate: 0.01 }), dir: t.path, logger: silentLogger, backend: 'wasm', masks });
+      const r = await fit({
+        model: m,
+        data,
+        task: 'classification',
+        cfg: trainSchema.parse({ epochs: 2, batchSize: 16, learningRate: 0.01 }),
+        dir: t.path,
+        logger: silentLogger,
+        backend: 'wasm',
+        masks,
+      });
       // The best checkpoint (what export reads) as well as the live model.
-      expect(r.model.getLayer('conv2').getWeights()[0].dataSync().every((v, i) => masks.get('conv2')![i] !== 0 || v === 0)).toBe(true);
-      const w = kernelValues(m, 'conv2'), mask = masks.get('conv2')!;
+      expect(
+        r.model
+          .getLayer('conv2')
+          .getWeights()[0]
+          .dataSync()
+          .every((v, i) => masks.get('conv2')![i] !== 0 || v === 0),
+      ).toBe(true);
+      const w = kernelValues(m, 'conv2'),
+        mask = masks.get('conv2')!;
       let moved = 0;
-      w.forEach((v, i) => { if (mask[i] === 0) expect(Math.abs(v)).toBe(0); else if (v !== before[i]) moved++; });
+      w.forEach((v, i) => {
+        if (mask[i] === 0) expect(Math.abs(v)).toBe(0);
+        else if (v !== before[i]) moved++;
+      });
       expect(moved).toBeGreaterThan(0);
-    } finally { await t.cleanup(); m.dispose(); }
+    } finally {
+      await t.cleanup();
+      m.dispose();
+    }
   });
 });

@@ -8,13 +8,18 @@ import { syntheticSource } from '../../datasets/synthetic.js';
 import { batchLabels, batchPixels, prepareData } from '../../datasets/prepare.js';
 import { tempDir } from '../helpers/tmp.js';
 
-beforeAll(async () => { await initBackend('wasm'); });
+beforeAll(async () => {
+  await initBackend('wasm');
+});
 
 describe('checkpoints', () => {
   test('a saved model (custom layers included) reloads with identical outputs, optimizer state and state.json', async () => {
     const t = await tempDir();
     try {
-      const m = buildModel(modelSchema.parse({ name: 'lenet5', conv1: 8, conv2: 8, groups: 2, hidden: 8 }), { inputShape: [28, 28, 1], numClasses: 10 });
+      const m = buildModel(modelSchema.parse({ name: 'lenet5', conv1: 8, conv2: 8, groups: 2, hidden: 8 }), {
+        inputShape: [28, 28, 1],
+        numClasses: 10,
+      });
       const opt = tf.train.adam(0.01);
       const x = tf.randomNormal([3, 28, 28, 1]);
       opt.minimize(() => tf.mean(tf.square(m.predict(x) as tf.Tensor)) as tf.Scalar);
@@ -25,10 +30,13 @@ describe('checkpoints', () => {
       expect((await loadCheckpointState(`${t.path}/ck`))?.epoch).toBe(4);
       const opt2 = tf.train.adam(0.01);
       expect(await loadOptimizerState(`${t.path}/ck`, opt2)).toBe(true);
-      const w1 = await opt.getWeights(), w2 = await opt2.getWeights();
+      const w1 = await opt.getWeights(),
+        w2 = await opt2.getWeights();
       expect(w2.length).toBe(w1.length);
       expect(Array.from(w2[1].tensor.dataSync())).toEqual(Array.from(w1[1].tensor.dataSync()));
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('a corrupt weights file is a clear error', async () => {
@@ -39,7 +47,9 @@ describe('checkpoints', () => {
       const { truncate } = await import('node:fs/promises');
       await truncate(`${t.path}/ck/weights.bin`, 10);
       await expect(loadModel(`${t.path}/ck`)).rejects.toThrow(/weights.bin: 10 bytes, model.json describes \d+; the checkpoint is corrupt/);
-    } finally { await t.cleanup(); }
+    } finally {
+      await t.cleanup();
+    }
   });
 });
 
@@ -75,13 +85,18 @@ describe('data-parallel gradients', () => {
         const scale = tf.max(tf.abs(local.grads[i])).dataSync()[0];
         expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(scale, 1e-6));
       });
-    } finally { await pool.close!(); }
+    } finally {
+      await pool.close!();
+    }
   });
 
-  test('activation range penalty: only out-of-range activations change the gradient, the reported loss stays the task\'s, workers apply it too', async () => {
+  test("activation range penalty: only out-of-range activations change the gradient, the reported loss stays the task's, workers apply it too", async () => {
     const ds = await syntheticSource.load({ cacheDir: '', trainCount: 32, testCount: 4, imageSize: [12, 12], channels: 1 });
     const data = prepareData(ds, { normalize: 'standard', validation: 0, seed: 1 });
-    const model = buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 8, activation: 'quadratic' }), { inputShape: data.shape, numClasses: 10 });
+    const model = buildModel(modelSchema.parse({ name: 'cryptonets', filters: 3, hidden: 8, activation: 'quadratic' }), {
+      inputShape: data.shape,
+      numClasses: 10,
+    });
     const idx = Int32Array.from({ length: 16 }, (_, i) => i);
     const b = () => ({ xs: batchPixels(data.train, idx, data.shape, data.normalization), labels: batchLabels(data.train, idx), count: 16 });
     const base = { model, task: 'classification' as const, numClasses: 10, shape: data.shape };
@@ -92,10 +107,19 @@ describe('data-parallel gradients', () => {
     expect(maxDiff(plain.grads, loose.grads)).toBe(0);
     expect(maxDiff(plain.grads, tight.grads)).toBeGreaterThan(1e-4);
     expect(tight.lossSum).toBeCloseTo(plain.lossSum, 4);
-    const pool = (await makeGradientSource({ model, data, task: 'classification', workers: 2, backend: 'wasm', rangePenalty: { bound: 0.01, weight: 1 } }))!;
+    const pool = (await makeGradientSource({
+      model,
+      data,
+      task: 'classification',
+      workers: 2,
+      backend: 'wasm',
+      rangePenalty: { bound: 0.01, weight: 1 },
+    }))!;
     try {
       const par = await pool.gradients(b());
       expect(maxDiff(par.grads, tight.grads)).toBeLessThan(1e-4 * Math.max(1, ...tight.grads.map((g) => tf.max(tf.abs(g)).dataSync()[0])));
-    } finally { await pool.close!(); }
+    } finally {
+      await pool.close!();
+    }
   });
 });

@@ -6,7 +6,9 @@ import { buildModel, modelSchema, MODEL_NAMES } from '../../train/zoo/registry.j
 import { countParams } from '../../pipeline/stages/train-stage.js';
 import { withSeededRandom } from '../../train/seeded.js';
 
-beforeAll(async () => { await initBackend('wasm'); });
+beforeAll(async () => {
+  await initBackend('wasm');
+});
 
 describe('model zoo', () => {
   const mnist = { inputShape: [28, 28, 1] as const, numClasses: 10 };
@@ -52,7 +54,8 @@ describe('model zoo', () => {
   });
 
   test('the same seed builds the same initial weights, another seed different ones', () => {
-    const build = (seed: number) => withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 4, conv2: 4, groups: 2, hidden: 4 }), mnist));
+    const build = (seed: number) =>
+      withSeededRandom(seed, () => buildModel(modelSchema.parse({ name: 'lenet5', conv1: 4, conv2: 4, groups: 2, hidden: 4 }), mnist));
     const [a, b, c] = [build(7), build(7), build(8)];
     const w = (m: tf.LayersModel) => m.getWeights().flatMap((t) => Array.from(t.dataSync()));
     expect(w(a)).toEqual(w(b));
@@ -68,10 +71,13 @@ describe('model zoo', () => {
     const full = tf.tidy(() => {
       const kd = k.arraySync() as number[][][][];
       const dense = tf.buffer([3, 3, 6, 6]);
-      for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) for (let i = 0; i < 2; i++) for (let o = 0; o < 6; o++) {
-        const g = Math.floor(o / 2);
-        dense.set(kd[a][b][i][o], a, b, g * 2 + i, o);
-      }
+      for (let a = 0; a < 3; a++)
+        for (let b = 0; b < 3; b++)
+          for (let i = 0; i < 2; i++)
+            for (let o = 0; o < 6; o++) {
+              const g = Math.floor(o / 2);
+              dense.set(kd[a][b][i][o], a, b, g * 2 + i, o);
+            }
       return tf.add(tf.conv2d(x, dense.toTensor() as tf.Tensor4D, 1, 'same'), layer.bias!.read());
     });
     expect(tf.max(tf.abs(tf.sub(y, full))).dataSync()[0]).toBeLessThan(1e-5);

@@ -58,8 +58,12 @@ export class GroupedConv2D extends tf.layers.Layer {
     const fanIn = k * k * (cin / this.groups);
     // He-normal-like scale on the per-group fan-in: keeps the activation variance
     // near 1, which polynomial activations need (x² doubles any drift in scale).
-    this.kernel = this.addWeight('kernel', [k, k, cin / this.groups, this.filters], 'float32',
-      tf.initializers.randomNormal({ mean: 0, stddev: Math.sqrt(1 / fanIn) }));
+    this.kernel = this.addWeight(
+      'kernel',
+      [k, k, cin / this.groups, this.filters],
+      'float32',
+      tf.initializers.randomNormal({ mean: 0, stddev: Math.sqrt(1 / fanIn) }),
+    );
     if (this.useBias) this.bias = this.addWeight('bias', [this.filters], 'float32', tf.initializers.zeros());
     super.build(inputShape);
   }
@@ -67,7 +71,12 @@ export class GroupedConv2D extends tf.layers.Layer {
   private pad(): 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
     if (typeof this.padding === 'string') return this.padding;
     const p = this.padding;
-    return [[0, 0], [p, p], [p, p], [0, 0]];
+    return [
+      [0, 0],
+      [p, p],
+      [p, p],
+      [0, 0],
+    ];
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
@@ -90,7 +99,10 @@ export class GroupedConv2D extends tf.layers.Layer {
       } else {
         const xs = tf.split(x, this.groups, 3);
         const ws = tf.split(w, this.groups, 3);
-        y = tf.concat(xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, this.strides, this.pad())), 3);
+        y = tf.concat(
+          xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, this.strides, this.pad())),
+          3,
+        );
       }
       return this.useBias ? tf.add(y, this.bias!.read()) : y;
     });
@@ -98,8 +110,13 @@ export class GroupedConv2D extends tf.layers.Layer {
 
   override getConfig(): tf.serialization.ConfigDict {
     return {
-      ...super.getConfig(), filters: this.filters, kernelSize: this.kernelSize, strides: this.strides,
-      padding: this.padding, groups: this.groups, useBias: this.useBias,
+      ...super.getConfig(),
+      filters: this.filters,
+      kernelSize: this.kernelSize,
+      strides: this.strides,
+      padding: this.padding,
+      groups: this.groups,
+      useBias: this.useBias,
       // Only when set: unfactorised layers serialise as before.
       ...(this.factorOf !== undefined ? { factorOf: this.factorOf } : {}),
     };

@@ -58,7 +58,9 @@ export class PolyActivation extends tf.layers.Layer {
     return tf.tidy(() => {
       const x = x0;
       if (this.kind === 'square') return tf.mul(x, x);
-      const a = this.alpha!.read(), b = this.beta!.read(), c = this.c!.read();
+      const a = this.alpha!.read(),
+        b = this.beta!.read(),
+        c = this.c!.read();
       return tf.add(tf.add(tf.mul(a, tf.mul(x, x)), tf.mul(b, x)), c);
     });
   }

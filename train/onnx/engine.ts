@@ -41,25 +41,44 @@ export class OnnxEngine implements TrainEngine {
   private lastExported: tf.Tensor[] = [];
   readonly optimizerState: OptimizerState;
 
-  private constructor(private o: OnnxEngineOptions, private train: OrtSession, private evaluation: OrtSession, private layout: GraphLayout) {
+  private constructor(
+    private o: OnnxEngineOptions,
+    private train: OrtSession,
+    private evaluation: OrtSession,
+    private layout: GraphLayout,
+  ) {
     this.optimizerState = { getWeights: () => this.exportOptimizer(), setWeights: (w) => this.importOptimizer(w) };
   }
 
   static async create(o: OnnxEngineOptions): Promise<OnnxEngine> {
     const masked = [...(o.masks?.keys() ?? [])].map((layer) => o.model.getLayer(layer).trainableWeights[0].name);
     const { bytes, layout } = buildStepGraph({
-      model: o.model, task: o.task, numClasses: o.numClasses, shape: o.shape,
-      optimizer: o.cfg.optimizer, momentum: o.cfg.momentum, clipNorm: o.cfg.clipNorm, weightDecay: o.cfg.weightDecay,
-      rangePenalty: o.cfg.rangePenalty, masked,
+      model: o.model,
+      task: o.task,
+      numClasses: o.numClasses,
+      shape: o.shape,
+      optimizer: o.cfg.optimizer,
+      momentum: o.cfg.momentum,
+      clipNorm: o.cfg.clipNorm,
+      weightDecay: o.cfg.weightDecay,
+      rangePenalty: o.cfg.rangePenalty,
+      masked,
     });
     const profile = process.env.HEPRUNE_ONNX_PROFILE;
-    const opts = { ...sessionOptions(o.threads ?? availableParallelism()), ...(profile ? { enableProfiling: true, profileFilePrefix: profile } : {}) };
+    const opts = {
+      ...sessionOptions(o.threads ?? availableParallelism()),
+      ...(profile ? { enableProfiling: true, profileFilePrefix: profile } : {}),
+    };
     // A graph onnxruntime refuses (an operator or shape it does not support) is a model this backend cannot train.
-    const session = (b: Uint8Array) => o.ort.InferenceSession.create(b, opts).catch((e: Error) => {
-      throw new UnsupportedLayerError(`onnxruntime refused the training graph of ${o.model.name} (${e.message.split('\n')[0]})`);
-    });
+    const session = (b: Uint8Array) =>
+      o.ort.InferenceSession.create(b, opts).catch((e: Error) => {
+        throw new UnsupportedLayerError(`onnxruntime refused the training graph of ${o.model.name} (${e.message.split('\n')[0]})`);
+      });
     const train = await session(bytes);
-    const evaluation = await session(buildEvalGraph(o)).catch(async (e) => { await train.release(); throw e; });
+    const evaluation = await session(buildEvalGraph(o)).catch(async (e) => {
+      await train.release();
+      throw e;
+    });
     const e = new OnnxEngine(o, train, evaluation, layout);
     if (o.masks?.size) {
       const mask = new Float32Array(layout.size).fill(1);
@@ -71,7 +90,9 @@ export class OnnxEngine implements TrainEngine {
     return e;
   }
 
-  private vector(data: Float32Array): OrtTensor { return new this.o.ort.Tensor('float32', data, [data.length]); }
+  private vector(data: Float32Array): OrtTensor {
+    return new this.o.ort.Tensor('float32', data, [data.length]);
+  }
 
   private slotOf(name: string) {
     const w = this.layout.weights.find((x) => x.name === name);
@@ -95,7 +116,11 @@ export class OnnxEngine implements TrainEngine {
     const scalar = (v: number) => new ort.Tensor('float32', Float32Array.of(v), []);
     const feeds: Record<string, OrtTensor> = {
       x: new ort.Tensor('float32', b.xs, [b.count, ...this.o.shape]),
-      labels: new ort.Tensor('int64', BigInt64Array.from(b.labels, (v) => BigInt(v)), [b.count]),
+      labels: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(b.labels, (v) => BigInt(v)),
+        [b.count],
+      ),
       lr: scalar(lr),
     };
     if (cfg.optimizer === 'adam') {
@@ -124,19 +149,26 @@ export class OnnxEngine implements TrainEngine {
 
   async sync(): Promise<void> {
     const ws = this.o.model.weights;
-    tf.tidy(() => ws.forEach((w, i) => {
-      const data = this.layout.weights[i].trainable ? this.trainableValues('theta', i) : this.state.get(`w${i}`)!.data as Float32Array;
-      w.write(tf.tensor(data, w.shape as number[]));
-    }));
+    tf.tidy(() =>
+      ws.forEach((w, i) => {
+        const data = this.layout.weights[i].trainable ? this.trainableValues('theta', i) : (this.state.get(`w${i}`)!.data as Float32Array);
+        w.write(tf.tensor(data, w.shape as number[]));
+      }),
+    );
   }
 
   async evaluate(split: Split, o: { normalization: Normalization; batchSize: number }): Promise<SplitMetrics> {
     const { ort } = this.o;
-    let lossSum = 0, correct = 0;
+    let lossSum = 0,
+      correct = 0;
     for (const idx of batchIndices(split.count, o.batchSize)) {
       const feeds: Record<string, OrtTensor> = {
         x: new ort.Tensor('float32', batchPixels(split, idx, this.o.shape, o.normalization), [idx.length, ...this.o.shape]),
-        labels: new ort.Tensor('int64', BigInt64Array.from(batchLabels(split, idx), (v) => BigInt(v)), [idx.length]),
+        labels: new ort.Tensor(
+          'int64',
+          BigInt64Array.from(batchLabels(split, idx), (v) => BigInt(v)),
+          [idx.length],
+        ),
       };
       for (const name of this.evaluation.inputNames) if (!(name in feeds)) feeds[name] = this.state.get(name)!;
       const out = await this.evaluation.run(feeds);
@@ -167,13 +199,18 @@ export class OnnxEngine implements TrainEngine {
     // A state with no slots (saved before any step) leaves the slots at zero.
     if (named.length === 1) return;
     if (named.length !== 1 + this.layout.slots * trainable.length) {
-      throw new Error(`optimizer state has ${named.length - 1} slot tensors, the ${this.o.cfg.optimizer} optimizer of this model needs ${this.layout.slots * trainable.length}`);
+      throw new Error(
+        `optimizer state has ${named.length - 1} slot tensors, the ${this.o.cfg.optimizer} optimizer of this model needs ${this.layout.slots * trainable.length}`,
+      );
     }
     for (let s = 0; s < this.layout.slots; s++) {
       const v = new Float32Array(this.layout.size);
       trainable.forEach((w, j) => {
         const t = named[1 + s * trainable.length + j].tensor;
-        if (t.size !== w.size) throw new Error(`optimizer state: slot ${j} of ${named[1 + s * trainable.length + j].name} holds ${t.size} values, weight ${w.name} has ${w.size}`);
+        if (t.size !== w.size)
+          throw new Error(
+            `optimizer state: slot ${j} of ${named[1 + s * trainable.length + j].name} holds ${t.size} values, weight ${w.name} has ${w.size}`,
+          );
         v.set(t.dataSync() as Float32Array, w.offset);
       });
       this.state.set(SLOT_INPUT[s], this.vector(v));

@@ -1,4 +1,13 @@
-import { ATTR, DTYPE, encodeModel, type AttributeMessage, type DType, type NodeMessage, type TensorMessage, type ValueInfoMessage } from './proto.js';
+import {
+  ATTR,
+  DTYPE,
+  encodeModel,
+  type AttributeMessage,
+  type DType,
+  type NodeMessage,
+  type TensorMessage,
+  type ValueInfoMessage,
+} from './proto.js';
 
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
 
@@ -16,7 +25,12 @@ function attribute(name: string, v: AttrValue): AttributeMessage {
 function valueInfo(name: string, dtype: DType, dims: readonly Dim[]): ValueInfoMessage {
   return {
     name,
-    type: { tensor_type: { elem_type: DTYPE[dtype], shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } },
+    type: {
+      tensor_type: {
+        elem_type: DTYPE[dtype],
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
+      },
+    },
   };
 }
 
@@ -32,7 +46,9 @@ export class Graph {
   private count = 0;
   private constants = new Map<string, string>();
 
-  fresh(prefix: string): string { return `${prefix}_${this.count++}`; }
+  fresh(prefix: string): string {
+    return `${prefix}_${this.count++}`;
+  }
 
   input(name: string, dtype: DType, dims: readonly Dim[]): string {
     this.inputs.push(valueInfo(name, dtype, dims));
@@ -49,13 +65,18 @@ export class Graph {
   ops(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = 1): string[] {
     const out = Array.from({ length: outputs }, () => this.fresh(op.toLowerCase()));
     this.nodes.push({
-      name: this.fresh(`n_${op}`), op_type: op, input: inputs, output: out,
+      name: this.fresh(`n_${op}`),
+      op_type: op,
+      input: inputs,
+      output: out,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     });
     return out;
   }
 
-  op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string { return this.ops(op, inputs, attrs, 1)[0]; }
+  op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    return this.ops(op, inputs, attrs, 1)[0];
+  }
 
   /** A constant tensor (float32 or int64), shared between uses of the same value. */
   constant(values: number[] | Float32Array, dims: number[] = [values.length], dtype: 'float' | 'int64' = 'float'): string {
@@ -63,28 +84,47 @@ export class Graph {
     const hit = this.constants.get(key);
     if (hit && values.length <= 64) return hit;
     const name = this.fresh(dtype === 'float' ? 'cf' : 'ci');
-    const bytes = dtype === 'float'
-      ? new Uint8Array(Float32Array.from(values).buffer)
-      : new Uint8Array(BigInt64Array.from(Array.from(values), (v) => BigInt(v)).buffer);
+    const bytes =
+      dtype === 'float'
+        ? new Uint8Array(Float32Array.from(values).buffer)
+        : new Uint8Array(BigInt64Array.from(Array.from(values), (v) => BigInt(v)).buffer);
     this.inits.push({ name, dims, data_type: DTYPE[dtype], raw_data: bytes });
     if (values.length <= 64) this.constants.set(key, name);
     return name;
   }
 
-  scalar(v: number): string { return this.constant([v], []); }
-  ints(v: number[]): string { return this.constant(v, [v.length], 'int64'); }
+  scalar(v: number): string {
+    return this.constant([v], []);
+  }
+  ints(v: number[]): string {
+    return this.constant(v, [v.length], 'int64');
+  }
 
   // Shorthands for the operators used everywhere.
-  add(a: string, b: string): string { return this.op('Add', [a, b]); }
-  sub(a: string, b: string): string { return this.op('Sub', [a, b]); }
-  mul(a: string, b: string): string { return this.op('Mul', [a, b]); }
-  div(a: string, b: string): string { return this.op('Div', [a, b]); }
-  transpose(x: string, perm: number[]): string { return this.op('Transpose', [x], { perm }); }
-  reshape(x: string, shape: number[]): string { return this.op('Reshape', [x, this.ints(shape)]); }
+  add(a: string, b: string): string {
+    return this.op('Add', [a, b]);
+  }
+  sub(a: string, b: string): string {
+    return this.op('Sub', [a, b]);
+  }
+  mul(a: string, b: string): string {
+    return this.op('Mul', [a, b]);
+  }
+  div(a: string, b: string): string {
+    return this.op('Div', [a, b]);
+  }
+  transpose(x: string, perm: number[]): string {
+    return this.op('Transpose', [x], { perm });
+  }
+  reshape(x: string, shape: number[]): string {
+    return this.op('Reshape', [x, this.ints(shape)]);
+  }
   reduce(op: 'ReduceSum' | 'ReduceMean' | 'ReduceSumSquare', x: string, axes: number[] | null, keepdims: boolean): string {
     return this.op(op, axes ? [x, this.ints(axes)] : [x], { keepdims: keepdims ? 1 : 0 });
   }
-  sumAll(xs: string[]): string { return xs.length === 1 ? xs[0] : this.op('Sum', xs); }
+  sumAll(xs: string[]): string {
+    return xs.length === 1 ? xs[0] : this.op('Sum', xs);
+  }
 
   encode(name: string): Uint8Array {
     return encodeModel({ name, node: this.nodes, initializer: this.inits, input: this.inputs, output: this.outputs });

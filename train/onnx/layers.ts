@@ -44,7 +44,9 @@ export interface LayerRule {
 export class UnsupportedLayerError extends Error {}
 
 function unsupported(c: LayerCtx, what: string): never {
-  throw new UnsupportedLayerError(`layer ${c.layer.name} (${c.layer.getClassName()}): ${what} is not supported by the onnx training backend`);
+  throw new UnsupportedLayerError(
+    `layer ${c.layer.name} (${c.layer.getClassName()}): ${what} is not supported by the onnx training backend`,
+  );
 }
 
 /** Explicit ONNX pads [hBegin, wBegin, hEnd, wEnd] for tfjs's 'same' / 'valid' / symmetric-number padding. */
@@ -52,14 +54,17 @@ export function convPads(padding: unknown, k: number, s: number, h: number, w: n
   if (typeof padding === 'number') return [padding, padding, padding, padding];
   if (padding === 'valid') return [0, 0, 0, 0];
   const total = (n: number) => Math.max((Math.ceil(n / s) - 1) * s + k - n, 0);
-  const th = total(h), tw = total(w);
+  const th = total(h),
+    tw = total(w);
   return [Math.floor(th / 2), Math.floor(tw / 2), th - Math.floor(th / 2), tw - Math.floor(tw / 2)];
 }
 
 const conv: LayerRule = {
   forward(c, [x]) {
     const { g, config } = c;
-    const k = config.kernelSize as number, s = (config.strides as number) ?? 1, groups = (config.groups as number) ?? 1;
+    const k = config.kernelSize as number,
+      s = (config.strides as number) ?? 1,
+      groups = (config.groups as number) ?? 1;
     const [, h, w] = c.inShapes[0];
     const pads = convPads(config.padding ?? 'same', k, s, h, w);
     // tfjs kernel [k, k, Cin/G, Cout] → ONNX [Cout, Cin/G, k, k].
@@ -70,7 +75,9 @@ const conv: LayerRule = {
   },
   backward(c, f, dy, needDx) {
     const { g, config } = c;
-    const k = config.kernelSize as number, s = (config.strides as number) ?? 1, groups = (config.groups as number) ?? 1;
+    const k = config.kernelSize as number,
+      s = (config.strides as number) ?? 1,
+      groups = (config.groups as number) ?? 1;
     const [cin, h, w] = c.inShapes[0];
     const [cout, ho, wo] = c.outShape;
     const pads = convPads(config.padding ?? 'same', k, s, h, w);
@@ -80,15 +87,23 @@ const conv: LayerRule = {
     // one matrix product per offset on a strided slice (no im2col matrix is materialised).
     const xt = g.transpose(f.saved.x, [1, 0, 2, 3]); // [Cin, B, H, W]
     const xp = pads.some((p) => p > 0) ? g.op('Pad', [xt, g.ints([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]])]) : xt;
-    const cg = cin / groups, og = cout / groups;
+    const cg = cin / groups,
+      og = cout / groups;
     // dy as [K, Cout] (groups: [G, K, Cout/G]) for the right-hand side of every product.
-    const dyT = groups === 1
-      ? g.transpose(g.reshape(g.transpose(dy, [1, 0, 2, 3]), [cout, -1]), [1, 0])
-      : g.transpose(g.reshape(g.transpose(dy, [1, 0, 2, 3]), [groups, og, -1]), [0, 2, 1]);
+    const dyT =
+      groups === 1
+        ? g.transpose(g.reshape(g.transpose(dy, [1, 0, 2, 3]), [cout, -1]), [1, 0])
+        : g.transpose(g.reshape(g.transpose(dy, [1, 0, 2, 3]), [groups, og, -1]), [0, 2, 1]);
     const perOffset: string[] = [];
     for (let a = 0; a < k; a++) {
       for (let b = 0; b < k; b++) {
-        const sl = g.op('Slice', [xp, g.ints([a, b]), g.ints([a + (ho - 1) * s + 1, b + (wo - 1) * s + 1]), g.ints([2, 3]), g.ints([s, s])]);
+        const sl = g.op('Slice', [
+          xp,
+          g.ints([a, b]),
+          g.ints([a + (ho - 1) * s + 1, b + (wo - 1) * s + 1]),
+          g.ints([2, 3]),
+          g.ints([s, s]),
+        ]);
         let d: string;
         if (groups === 1) {
           d = g.op('MatMul', [g.reshape(sl, [cin, -1]), dyT]); // [Cin, Cout]
@@ -107,7 +122,10 @@ const conv: LayerRule = {
       // channel roles swapped (faster in onnxruntime than ConvTranspose).
       const flipped = g.op('Slice', [
         g.reshape(g.transpose(g.reshape(f.saved.W, [groups, og, cg, k, k]), [0, 2, 1, 3, 4]), [cin, og, k, k]),
-        g.ints([-1, -1]), g.ints([-k - 1, -k - 1]), g.ints([2, 3]), g.ints([-1, -1]),
+        g.ints([-1, -1]),
+        g.ints([-k - 1, -k - 1]),
+        g.ints([2, 3]),
+        g.ints([-1, -1]),
       ]);
       const back = [k - 1 - pads[0], k - 1 - pads[1], k - 1 - pads[2], k - 1 - pads[3]];
       const dx = g.op('Conv', [dy, flipped], { kernel_shape: [k, k], strides: [1, 1], pads: back, group: groups });
@@ -115,7 +133,13 @@ const conv: LayerRule = {
     }
     // Strided: the transposed convolution; output_padding recovers rows a strided conv never read.
     const outPad = [h - ((ho - 1) * s + k - pads[0] - pads[2]), w - ((wo - 1) * s + k - pads[1] - pads[3])];
-    const dx = g.op('ConvTranspose', [dy, f.saved.W], { kernel_shape: [k, k], strides: [s, s], pads, group: groups, output_padding: outPad });
+    const dx = g.op('ConvTranspose', [dy, f.saved.W], {
+      kernel_shape: [k, k],
+      strides: [s, s],
+      pads,
+      group: groups,
+      output_padding: outPad,
+    });
     return { dx: [dx], dParams };
   },
 };
@@ -167,7 +191,14 @@ const batchNorm: LayerRule = {
     const keep = g.scalar(1 - (config.momentum as number));
     const C = c.inShapes[0][0];
     const upd = (moving: string, batch: string) => g.reshape(g.sub(moving, g.mul(g.sub(moving, batch), keep)), [C]);
-    return { y, saved: { xc, invstd, scale }, updates: new Map([[2, upd(movingMean, mean)], [3, upd(movingVar, variance)]]) };
+    return {
+      y,
+      saved: { xc, invstd, scale },
+      updates: new Map([
+        [2, upd(movingMean, mean)],
+        [3, upd(movingVar, variance)],
+      ]),
+    };
   },
   backward(c, f, dy) {
     const { g } = c;
@@ -179,7 +210,10 @@ const batchNorm: LayerRule = {
     const sumDy = g.reduce('ReduceSum', dy, axes, true);
     const sumDyXc = g.reduce('ReduceSum', g.mul(dy, xc), axes, true);
     const C = c.inShapes[0][0];
-    const dParams = new Map([[0, g.reshape(g.mul(sumDyXc, invstd), [C])], [1, g.reshape(sumDy, [C])]]);
+    const dParams = new Map([
+      [0, g.reshape(g.mul(sumDyXc, invstd), [C])],
+      [1, g.reshape(sumDy, [C])],
+    ]);
     // dx = γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) with x̂ = xc·invstd, as per-channel factors on dy and xc.
     const onXc = g.div(g.mul(g.mul(scale, g.mul(invstd, invstd)), sumDyXc), M);
     const shift = g.div(g.mul(scale, sumDy), M);
@@ -244,10 +278,12 @@ const relu: LayerRule = {
 };
 
 function poolWindow(c: LayerCtx): number {
-  const size = c.config.poolSize as number[] | number, strides = (c.config.strides ?? size) as number[] | number;
+  const size = c.config.poolSize as number[] | number,
+    strides = (c.config.strides ?? size) as number[] | number;
   const [ph, pw] = Array.isArray(size) ? size : [size, size];
   const [sh, sw] = Array.isArray(strides) ? strides : [strides, strides];
-  if (ph !== pw || sh !== ph || sw !== ph) unsupported(c, `average pooling ${ph}x${pw} with strides ${sh}x${sw} (square windows with stride = size only)`);
+  if (ph !== pw || sh !== ph || sw !== ph)
+    unsupported(c, `average pooling ${ph}x${pw} with strides ${sh}x${sw} (square windows with stride = size only)`);
   if (c.config.padding !== 'valid') unsupported(c, `average pooling with padding '${c.config.padding}'`);
   return ph;
 }
@@ -263,7 +299,11 @@ const avgPool: LayerRule = {
     const [, h, w] = c.inShapes[0];
     const [, ho, wo] = c.outShape;
     // Each output's gradient spread evenly over its k×k window: broadcast, not a convolution.
-    const spread = g.op('Resize', [dy, '', g.constant([1, 1, k, k])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+    const spread = g.op('Resize', [dy, '', g.constant([1, 1, k, k])], {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    });
     let dx = g.mul(spread, g.scalar(1 / (k * k)));
     // Rows and columns a valid pooling never read get no gradient.
     if (ho * k < h || wo * k < w) dx = g.op('Pad', [dx, g.ints([0, 0, 0, 0, 0, 0, h - ho * k, w - wo * k])]);
@@ -298,8 +338,12 @@ const flatten: LayerRule = {
 };
 
 const add: LayerRule = {
-  forward(c, xs) { return { y: c.g.sumAll(xs), saved: {} }; },
-  backward(c, _f, dy) { return { dx: c.inShapes.map(() => dy), dParams: new Map() }; },
+  forward(c, xs) {
+    return { y: c.g.sumAll(xs), saved: {} };
+  },
+  backward(c, _f, dy) {
+    return { dx: c.inShapes.map(() => dy), dParams: new Map() };
+  },
 };
 
 /** Rules by tfjs class name (getClassName()). */

@@ -29,7 +29,13 @@ export interface StepGraphOptions {
   exposeGradients?: boolean;
 }
 
-export interface WeightSlot { name: string; shape: number[]; size: number; trainable: boolean; /** Start in theta (trainable only). */ offset: number }
+export interface WeightSlot {
+  name: string;
+  shape: number[];
+  size: number;
+  trainable: boolean;
+  /** Start in theta (trainable only). */ offset: number;
+}
 
 export interface GraphLayout {
   /** model.weights in order. */
@@ -44,10 +50,16 @@ export interface GraphLayout {
 export function layoutOf(model: tf.LayersModel): { weights: WeightSlot[]; size: number } {
   const at = new Map<string, number>();
   let size = 0;
-  for (const w of model.trainableWeights) { at.set(w.name, size); size += w.shape.reduce((a: number, b) => a * (b as number), 1); }
+  for (const w of model.trainableWeights) {
+    at.set(w.name, size);
+    size += w.shape.reduce((a: number, b) => a * (b as number), 1);
+  }
   const weights = model.weights.map((w) => ({
-    name: w.name, shape: w.shape as number[], size: w.shape.reduce((a: number, b) => a * (b as number), 1),
-    trainable: at.has(w.name), offset: at.get(w.name) ?? -1,
+    name: w.name,
+    shape: w.shape as number[],
+    size: w.shape.reduce((a: number, b) => a * (b as number), 1),
+    trainable: at.has(w.name),
+    offset: at.get(w.name) ?? -1,
   }));
   return { weights, size };
 }
@@ -58,14 +70,28 @@ function graphShape(s: (number | null)[]): number[] {
   return d.length === 3 ? [d[2], d[0], d[1]] : d;
 }
 
-interface Walked { order: { layer: tf.layers.Layer; ctx: LayerCtx; inputs: string[]; fwd: Forward }[]; output: string; outShape: number[] }
+interface Walked {
+  order: { layer: tf.layers.Layer; ctx: LayerCtx; inputs: string[]; fwd: Forward }[];
+  output: string;
+  outShape: number[];
+}
 
 function layerInputs(layer: tf.layers.Layer): tf.layers.Layer[] {
-  if (layer.inboundNodes.length !== 1) throw new UnsupportedLayerError(`layer ${layer.name} is used ${layer.inboundNodes.length} times (shared layers are not supported by the onnx training backend)`);
+  if (layer.inboundNodes.length !== 1)
+    throw new UnsupportedLayerError(
+      `layer ${layer.name} is used ${layer.inboundNodes.length} times (shared layers are not supported by the onnx training backend)`,
+    );
   return layer.inboundNodes[0].inboundLayers as tf.layers.Layer[];
 }
 
-function walkForward(g: Graph, model: tf.LayersModel, x: string, params: Map<string, string>, training: boolean, penalty?: LayerCtx['penalty']): Walked {
+function walkForward(
+  g: Graph,
+  model: tf.LayersModel,
+  x: string,
+  params: Map<string, string>,
+  training: boolean,
+  penalty?: LayerCtx['penalty'],
+): Walked {
   const values = new Map<string, string>();
   const order: Walked['order'] = [];
   const valueOf = (l: tf.layers.Layer) => (l.getClassName() === 'InputLayer' ? x : values.get(l.name));
@@ -81,10 +107,14 @@ function walkForward(g: Graph, model: tf.LayersModel, x: string, params: Map<str
       return v;
     });
     const ctx: LayerCtx = {
-      g, layer, config: layer.getConfig() as Record<string, unknown>,
+      g,
+      layer,
+      config: layer.getConfig() as Record<string, unknown>,
       inShapes: inbound.map((l) => graphShape(l.outputShape as (number | null)[])),
       outShape: graphShape(layer.outputShape as (number | null)[]),
-      params: layer.weights.map((w) => params.get(w.name)!), training, penalty,
+      params: layer.weights.map((w) => params.get(w.name)!),
+      training,
+      penalty,
     };
     const fwd = LAYER_RULES[layer.getClassName()].forward(ctx, inputs);
     values.set(layer.name, fwd.y);
@@ -96,7 +126,15 @@ function walkForward(g: Graph, model: tf.LayersModel, x: string, params: Map<str
 }
 
 /** Loss (mean over the batch) and its gradient with respect to the model's output; correct count for classifiers. */
-function lossOf(g: Graph, task: StepGraphOptions['task'], out: string, outShape: number[], xNhwc: string, labels: string, numClasses: number) {
+function lossOf(
+  g: Graph,
+  task: StepGraphOptions['task'],
+  out: string,
+  outShape: number[],
+  xNhwc: string,
+  labels: string,
+  numClasses: number,
+) {
   if (task === 'reconstruction') {
     const target = g.reshape(xNhwc, [0, -1]);
     const diff = g.sub(out, target);
@@ -104,7 +142,8 @@ function lossOf(g: Graph, task: StepGraphOptions['task'], out: string, outShape:
     const numel = g.op('Cast', [g.op('Size', [out])], { to: 1 });
     return { loss, correct: g.scalar(0), dOut: g.div(g.mul(diff, g.scalar(2)), numel) };
   }
-  if (outShape.length !== 1 || outShape[0] !== numClasses) throw new UnsupportedLayerError(`the model's output [${outShape}] is not ${numClasses} logits`);
+  if (outShape.length !== 1 || outShape[0] !== numClasses)
+    throw new UnsupportedLayerError(`the model's output [${outShape}] is not ${numClasses} logits`);
   const logp = g.op('LogSoftmax', [out], { axis: 1 });
   const onehot = g.op('OneHot', [labels, g.constant([numClasses], [], 'int64'), g.constant([0, 1])], { axis: -1 });
   const loss = g.op('Neg', [g.reduce('ReduceMean', g.reduce('ReduceSum', g.mul(onehot, logp), [1], false), null, false)]);
@@ -120,10 +159,13 @@ function declareInputs(g: Graph, model: tf.LayersModel, shape: readonly [number,
   const { weights, size } = layoutOf(model);
   const theta = g.input('theta', 'float', [size]);
   const trainable = weights.filter((w) => w.trainable);
-  const pieces = trainable.length === 1 ? [theta] : g.ops('Split', [theta, g.ints(trainable.map((w) => w.size))], { axis: 0 }, trainable.length);
+  const pieces =
+    trainable.length === 1 ? [theta] : g.ops('Split', [theta, g.ints(trainable.map((w) => w.size))], { axis: 0 }, trainable.length);
   const params = new Map<string, string>();
   trainable.forEach((w, j) => params.set(w.name, g.reshape(pieces[j], w.shape)));
-  weights.forEach((w, i) => { if (!w.trainable) params.set(w.name, g.input(`w${i}`, 'float', w.shape)); });
+  weights.forEach((w, i) => {
+    if (!w.trainable) params.set(w.name, g.input(`w${i}`, 'float', w.shape));
+  });
   return { x, params, weights, size, theta, xNchw: g.transpose(x, [0, 3, 1, 2]) };
 }
 
@@ -157,11 +199,15 @@ export function buildStepGraph(o: StepGraphOptions): { bytes: Uint8Array; layout
   for (const step of fw.order) for (const [i, v] of step.fwd.updates ?? []) updates.set(step.layer.weights[i].name, v);
 
   const trainable = weights.filter((w) => w.trainable);
-  let grad = g.op('Concat', trainable.map((w) => {
-    const d = dW.get(w.name);
-    if (!d) throw new UnsupportedLayerError(`weight ${w.name} gets no gradient (is its layer connected to the output?)`);
-    return g.reshape(d, [-1]);
-  }), { axis: 0 });
+  let grad = g.op(
+    'Concat',
+    trainable.map((w) => {
+      const d = dW.get(w.name);
+      if (!d) throw new UnsupportedLayerError(`weight ${w.name} gets no gradient (is its layer connected to the output?)`);
+      return g.reshape(d, [-1]);
+    }),
+    { axis: 0 },
+  );
   if (o.clipNorm !== null) {
     const norm = g.op('Sqrt', [g.reduce('ReduceSumSquare', grad, null, false)]);
     grad = g.mul(grad, g.op('Min', [g.scalar(1), g.div(g.scalar(o.clipNorm), norm)]));
@@ -183,7 +229,8 @@ export function buildStepGraph(o: StepGraphOptions): { bytes: Uint8Array; layout
     const v = g.add(g.mul(g.input('v', 'float', [size]), g.scalar(0.999)), g.mul(g.mul(grad, grad), g.scalar(0.001)));
     g.output('m.next', m, 'float', [size]);
     g.output('v.next', v, 'float', [size]);
-    const bc1 = g.input('bc1', 'float', []), bc2 = g.input('bc2', 'float', []);
+    const bc1 = g.input('bc1', 'float', []),
+      bc2 = g.input('bc2', 'float', []);
     const stepDir = g.div(g.mul(m, bc1), g.add(g.op('Sqrt', [g.mul(v, bc2)]), g.scalar(1e-7)));
     next = g.sub(theta, g.mul(stepDir, lr));
   }

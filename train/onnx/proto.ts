@@ -68,11 +68,40 @@ export type DType = keyof typeof DTYPE;
 
 export const ATTR = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
 
-export interface TensorMessage { name: string; dims: number[]; data_type: number; raw_data: Uint8Array }
-export interface AttributeMessage { name: string; type: number; f?: number; i?: number; s?: Uint8Array; floats?: number[]; ints?: number[]; t?: TensorMessage }
-export interface NodeMessage { name: string; op_type: string; input: string[]; output: string[]; attribute: AttributeMessage[] }
-export interface ValueInfoMessage { name: string; type: { tensor_type: { elem_type: number; shape: { dim: ({ dim_value: number } | { dim_param: string })[] } } } }
-export interface GraphMessage { name: string; node: NodeMessage[]; initializer: TensorMessage[]; input: ValueInfoMessage[]; output: ValueInfoMessage[] }
+export interface TensorMessage {
+  name: string;
+  dims: number[];
+  data_type: number;
+  raw_data: Uint8Array;
+}
+export interface AttributeMessage {
+  name: string;
+  type: number;
+  f?: number;
+  i?: number;
+  s?: Uint8Array;
+  floats?: number[];
+  ints?: number[];
+  t?: TensorMessage;
+}
+export interface NodeMessage {
+  name: string;
+  op_type: string;
+  input: string[];
+  output: string[];
+  attribute: AttributeMessage[];
+}
+export interface ValueInfoMessage {
+  name: string;
+  type: { tensor_type: { elem_type: number; shape: { dim: ({ dim_value: number } | { dim_param: string })[] } } };
+}
+export interface GraphMessage {
+  name: string;
+  node: NodeMessage[];
+  initializer: TensorMessage[];
+  input: ValueInfoMessage[];
+  output: ValueInfoMessage[];
+}
 
 /** Operator set the graphs are written for (every Reduce* takes its axes as an input from 18 on). */
 export const OPSET = 18;

@@ -36,5 +36,11 @@ export function loadOnnxRuntime(): Promise<{ ort?: OrtApi; reason?: string }> {
 
 /** Session options for training graphs: all graph optimisations, one op at a time on every core. */
 export function sessionOptions(threads = availableParallelism()): Record<string, unknown> {
-  return { graphOptimizationLevel: 'all', executionMode: 'sequential', intraOpNumThreads: threads, interOpNumThreads: 1, enableCpuMemArena: true };
+  return {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    enableCpuMemArena: true,
+  };
 }

@@ -19,20 +19,35 @@ interface PoolOptions {
 class WorkerHandle {
   private pending = new Map<number, { resolve: (m: FromWorker) => void; reject: (e: Error) => void }>();
   private ready: Promise<void>;
-  constructor(readonly worker: Worker, init: ToWorker) {
+  constructor(
+    readonly worker: Worker,
+    init: ToWorker,
+  ) {
     this.ready = new Promise((resolve, reject) => {
-      worker.once('message', (m: FromWorker) => (m.type === 'ready' ? resolve() : reject(new Error(m.type === 'error' ? m.message : 'worker failed to start'))));
+      worker.once('message', (m: FromWorker) =>
+        m.type === 'ready' ? resolve() : reject(new Error(m.type === 'error' ? m.message : 'worker failed to start')),
+      );
       worker.once('error', reject);
     });
     worker.postMessage(init);
-    this.ready.then(() => {
-      worker.on('message', (m: FromWorker) => {
-        if (m.type === 'grads') { this.pending.get(m.id)?.resolve(m); this.pending.delete(m.id); }
-        else if (m.type === 'error') { for (const p of this.pending.values()) p.reject(new Error(`gradient worker failed: ${m.message}`)); this.pending.clear(); }
-      });
-    }, () => {});
+    this.ready.then(
+      () => {
+        worker.on('message', (m: FromWorker) => {
+          if (m.type === 'grads') {
+            this.pending.get(m.id)?.resolve(m);
+            this.pending.delete(m.id);
+          } else if (m.type === 'error') {
+            for (const p of this.pending.values()) p.reject(new Error(`gradient worker failed: ${m.message}`));
+            this.pending.clear();
+          }
+        });
+      },
+      () => {},
+    );
   }
-  async started(): Promise<void> { await this.ready; }
+  async started(): Promise<void> {
+    await this.ready;
+  }
   request(m: Extract<ToWorker, { type: 'step' }>): Promise<Extract<FromWorker, { type: 'grads' }>> {
     return new Promise((resolve, reject) => {
       this.pending.set(m.id, { resolve: resolve as (m: FromWorker) => void, reject });
@@ -45,7 +60,8 @@ class WorkerHandle {
 export function shard(b: StepInput, k: number, pixels: number): StepInput[] {
   const out: StepInput[] = [];
   for (let i = 0; i < k; i++) {
-    const s = Math.floor((i * b.count) / k), e = Math.floor(((i + 1) * b.count) / k);
+    const s = Math.floor((i * b.count) / k),
+      e = Math.floor(((i + 1) * b.count) / k);
     out.push({ xs: b.xs.slice(s * pixels, e * pixels), labels: b.labels.slice(s, e), count: e - s });
   }
   return out;
@@ -60,8 +76,13 @@ export function shard(b: StepInput, k: number, pixels: number): StepInput[] {
 export async function makeGradientSource(o: PoolOptions): Promise<GradientSource | undefined> {
   if (o.workers <= 1) return undefined;
   const init: ToWorker = {
-    type: 'init', topology: JSON.stringify(o.model.toJSON(null, false)), backend: o.backend, task: o.task,
-    numClasses: o.data.numClasses, shape: [...o.data.shape] as [number, number, number], rangePenalty: o.rangePenalty,
+    type: 'init',
+    topology: JSON.stringify(o.model.toJSON(null, false)),
+    backend: o.backend,
+    task: o.task,
+    numClasses: o.data.numClasses,
+    shape: [...o.data.shape] as [number, number, number],
+    rangePenalty: o.rangePenalty,
   };
   const url = new URL('./worker.js', import.meta.url);
   const handles = Array.from({ length: o.workers - 1 }, () => new WorkerHandle(new Worker(url), init));
@@ -73,14 +94,20 @@ export async function makeGradientSource(o: PoolOptions): Promise<GradientSource
   let weights: Float32Array[] = [];
   return {
     async gradients(b) {
-      if (weightsChanged) { weights = o.model.getWeights().map((w) => w.dataSync() as Float32Array); weightsChanged = false; }
+      if (weightsChanged) {
+        weights = o.model.getWeights().map((w) => w.dataSync() as Float32Array);
+        weightsChanged = false;
+      }
       const shards = shard(b, handles.length + 1, pixels);
-      const remote = handles.map((h, i) => h.request({ type: 'step', id: nextId++, weights: weights.map((w) => w.slice()), ...shards[i + 1] }));
+      const remote = handles.map((h, i) =>
+        h.request({ type: 'step', id: nextId++, weights: weights.map((w) => w.slice()), ...shards[i + 1] }),
+      );
       const local = computeGradients(ctx, shards[0]);
       const results = await Promise.all(remote);
       const vars = o.model.trainableWeights;
-      const grads = tf.tidy(() => local.grads.map((g, j) =>
-        tf.addN([g, ...results.map((r) => tf.tensor(r.grads[j], vars[j].shape as number[]))])));
+      const grads = tf.tidy(() =>
+        local.grads.map((g, j) => tf.addN([g, ...results.map((r) => tf.tensor(r.grads[j], vars[j].shape as number[]))])),
+      );
       tf.dispose(local.grads);
       return {
         lossSum: local.lossSum + results.reduce((a, r) => a + r.lossSum, 0),
@@ -88,7 +115,9 @@ export async function makeGradientSource(o: PoolOptions): Promise<GradientSource
         grads,
       };
     },
-    async afterUpdate() { weightsChanged = true; },
+    async afterUpdate() {
+      weightsChanged = true;
+    },
     async close() {
       for (const h of handles) h.worker.postMessage({ type: 'close' } satisfies ToWorker);
       await Promise.all(handles.map((h) => h.worker.terminate()));

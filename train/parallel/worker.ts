@@ -31,7 +31,10 @@ port.on('message', async (m: ToWorker) => {
       const r = computeGradients(c, { xs: m.xs, labels: m.labels, count: m.count });
       const grads = r.grads.map((g) => g.dataSync() as Float32Array);
       tf.dispose(r.grads);
-      send({ type: 'grads', id: m.id, lossSum: r.lossSum, correct: r.correct, grads }, grads.map((g) => g.buffer as ArrayBuffer));
+      send(
+        { type: 'grads', id: m.id, lossSum: r.lossSum, correct: r.correct, grads },
+        grads.map((g) => g.buffer as ArrayBuffer),
+      );
     } else if (m.type === 'close') {
       ctx?.model.dispose();
       port.close();
