@@ -180,7 +180,7 @@ test('keys: wrong parameters, extra or missing Galois keys and a non-frame are r
   }
 });
 
-test("bad inferences: unknown session 404, truncated or wrong-count ciphertexts 400, oversized body 413, another session's ciphertexts refused", async () => {
+test('bad inferences are refused: 404 for an unknown session, 400 for truncated or wrong-count ciphertexts, 413 for an oversized body, and ciphertexts encrypted for another session', async () => {
   const a = await RemoteModel.connect(srv.url);
   const b = await RemoteModel.connect(srv.url);
   try {
