@@ -1,20 +1,7 @@
-import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { loadConfigs } from '../../pipeline/load-config.js';
 import { reproducePlan } from '../../pipeline/reproduce.js';
-
-/** Every .yaml under root, sorted, as paths relative to the working directory. */
-export function yamlFiles(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      if (e.isDirectory()) walk(join(d, e.name));
-      else if (e.name.endsWith('.yaml')) out.push(join(d, e.name));
-    }
-  };
-  walk(root);
-  return out.map((f) => relative(process.cwd(), f));
-}
+import { configFiles } from './plan-golden.js';
 
 /**
  * Every run the configs under root produce, keyed `<directory>/<run name>`
@@ -23,7 +10,7 @@ export function yamlFiles(root: string): string[] {
  */
 export async function resolvedRuns(root: string): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  for (const file of yamlFiles(root)) {
+  for (const file of configFiles(root)) {
     for (const { config } of await loadConfigs(file)) {
       const key = `${relative(root, join(file, '..'))}/${config.name}`;
       if (key in out) throw new Error(`${file}: run ${key} is produced twice`);
