@@ -63,12 +63,8 @@ dense.dispose();
 const grouped = build(groups);
 const plan = compile(`groups ${groups.join(',')}`, grouped);
 const names = args.layers.split(',');
-const stepOf = stepOfLayer(grouped, plan);
-const blocks = names.map((n) => {
-  const step = stepOf.get(n);
-  if (step === undefined) throw new Error(`--layers: ${n} is not a convolution of ${args.model} with a plan step`);
-  return convSubBlocks(grouped.getLayer(n) as GroupedConv2D, plan, step);
-});
+const stepOf = stepOfLayer(plan, names);
+const blocks = names.map((n) => convSubBlocks(grouped.getLayer(n) as GroupedConv2D, plan, stepOf.get(n)!));
 applyMasks(grouped, selectSubBlocksPerLayer(blocks, new Map(names.map((n) => [n, kernelValues(grouped, n)])), args.sparsity));
 compile(`+ sub-blocks ${names.join(',')} at ${args.sparsity}`, grouped);
 grouped.dispose();

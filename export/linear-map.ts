@@ -19,6 +19,19 @@ export interface LinearMap {
   stride: number;
   /** Channel groups of a grouped convolution (kept through composition with elementwise maps). */
   groups?: number;
+  /**
+   * The model's weight layers (conv, dense) whose weights the map carries, in
+   * the order they apply (batch norm, pooling and flatten fold in without
+   * being named): the plan step computing the map is stamped with them, so
+   * pruning finds a layer's step without matching layers to steps by order.
+   */
+  layers?: string[];
+}
+
+/** The weight layers of b then a (a ∘ b), each once. */
+export function layersOf(...maps: LinearMap[]): string[] | undefined {
+  const names = [...new Set(maps.flatMap((m) => m.layers ?? []))];
+  return names.length ? names : undefined;
 }
 
 export const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -42,6 +55,8 @@ function isElementwise(m: LinearMap): boolean {
 export function compose(a: LinearMap, b: LinearMap): LinearMap {
   const out = emptyMap(b.inShape, a.outShape);
   out.stride = a.stride * b.stride;
+  const layers = layersOf(b, a);
+  if (layers) out.layers = layers;
   const ea = isElementwise(a),
     eb = isElementwise(b);
   const groups = ea ? b.groups : eb ? a.groups : undefined;

@@ -10,6 +10,7 @@ import {
   convMap,
   denseMap,
   identityMap,
+  layersOf,
   scaleWeights,
   sizeOf,
   type LinearMap,
@@ -95,7 +96,7 @@ function add(a: Pending, b: Pending, name: string): Pending {
   const parts = new Map(a.parts);
   for (const [t, m] of b.parts) {
     const have = parts.get(t);
-    parts.set(t, have ? { ...have, rows: have.rows.map((r, o) => [...r, ...m.rows[o]]) } : m);
+    parts.set(t, have ? { ...have, rows: have.rows.map((r, o) => [...r, ...m.rows[o]]), layers: layersOf(have, m) } : m);
   }
   return { parts, bias: Float64Array.from(a.bias, (v, o) => v + b.bias[o]), shape: a.shape };
 }
@@ -293,7 +294,7 @@ function linearMapOf(layer: tf.layers.Layer, shape: number[]): LinearMap {
   const cls = layer.getClassName();
   const w = layer.getWeights();
   if (layer instanceof GroupedConv2D) {
-    return convMap({
+    const m = convMap({
       inShape: shape as [number, number, number],
       kernel: data(w[0]),
       bias: layer.useBias ? data(w[1]) : undefined,
@@ -303,10 +304,11 @@ function linearMapOf(layer: tf.layers.Layer, shape: number[]): LinearMap {
       groups: layer.groups,
       cout: layer.filters,
     });
+    return { ...m, layers: [layer.name] };
   } else if (cls === 'Dense') {
     const [nIn, nOut] = w[0].shape;
     if (nIn !== sizeOf(shape)) throw new UserError(`layer ${layer.name}: dense input ${nIn} does not match ${sizeOf(shape)}`);
-    return denseMap(data(w[0]), w[1] ? data(w[1]) : undefined, nIn, nOut, shape);
+    return { ...denseMap(data(w[0]), w[1] ? data(w[1]) : undefined, nIn, nOut, shape), layers: [layer.name] };
   } else if (cls === 'AveragePooling2D') {
     return avgPoolMap(shape as [number, number, number], (layer.getConfig().poolSize as number[])[0]);
   } else if (cls === 'GlobalAveragePooling2D') {

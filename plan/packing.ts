@@ -65,9 +65,6 @@ export function occupiedRows(cur: Layout, S: number, tile: { t1: number; t2: num
 export const linearStepName = (mapIndex: number) => `linear${mapIndex + 1}`;
 export const rowsStepName = (mapIndex: number) => `rows${mapIndex}`;
 
-/** The linear steps of a plan, in order: entry i is linear map i of the chain. */
-export const linearSteps = (plan: Plan) => plan.steps.filter((s) => s.kind === 'linear' && /^linear\d+$/.test(s.name));
-
 /** The layout step `index` reads: the previous step's output (or the plan input). */
 export const stepInput = (plan: Plan, index: number): Layout => (index === 0 ? plan.input : plan.steps[index - 1].out);
 

@@ -26,9 +26,18 @@ export interface LinearStep {
    * A residual input: the output of plan step `step` (−1: the plan input),
    * mod-switched down to this step's level, is appended to the inputs, so
    * term inputs ≥ the previous step's ciphertext count index into it.
-   * `cts`: its ciphertext count (each is mod-switched once).
+   * `cts`: its ciphertext count (each is mod-switched once). `layers`: the
+   * weight layers of the residual path (a shortcut projection), if any.
    */
-  skip?: { step: number; cts: number };
+  skip?: { step: number; cts: number; layers?: string[] };
+  /**
+   * Present on the steps that compute the linear maps of the network, one per
+   * map in order (absent on steps that only move data: replicate, rows): the
+   * model's weight layers (conv, dense) whose weights the step holds, batch
+   * norm and pooling folded in; two or more when layers compose with no
+   * activation between them, none for a map of pooling alone.
+   */
+  layers?: string[];
   out: Layout;
 }
 

@@ -29,11 +29,11 @@ export function chooseLayers(model: tf.LayersModel, dense: Plan, p: PruneConfig,
   const grids = tiled ? tileGrids(model, dense) : [];
   const weightLayers = model.layers.filter((l) => l instanceof GroupedConv2D || l.getClassName() === 'Dense');
   // Residual shortcut projections are no plan step of their own (they join the next step's residual input): sub-blocks leave them whole.
-  const shortcuts = p.method === 'subblock' ? residualShortcuts(model) : new Set<string>();
+  const shortcuts = p.method === 'subblock' ? residualShortcuts(dense) : new Set<string>();
   const convs = weightLayers.filter((l) => l instanceof GroupedConv2D && !shortcuts.has(l.name)).map((l) => l.name);
   const denseNames = weightLayers.filter((l) => !(l instanceof GroupedConv2D)).map((l) => l.name);
   const prunable = tiled ? grids.map((g) => g.layer) : weightLayers.map((l) => l.name).filter((n) => !shortcuts.has(n));
-  if (p.method === 'lowrank') return lowRankTargets(model, p, where);
+  if (p.method === 'lowrank') return lowRankTargets(model, dense, p, where);
   const names = p.layers ?? (tiled ? prunable : convs.length ? convs : denseNames);
   for (const n of names) {
     if (shortcuts.has(n))
@@ -50,7 +50,7 @@ export function chooseLayers(model: tf.LayersModel, dense: Plan, p: PruneConfig,
       `${where}: prune.layers: ${p.method} pruning covers every dense layer (permutations tie neighbours together); leave prune.layers out`,
     );
   // Sub-blocks are read off the plan step of each layer (only sub-block pruning needs one step per layer).
-  const stepOf = p.method === 'subblock' ? stepOfLayer(model, dense) : undefined;
+  const stepOf = p.method === 'subblock' ? stepOfLayer(dense, names) : undefined;
   const blocks = stepOf
     ? names.map((n) => {
         const l = model.getLayer(n);
@@ -61,8 +61,8 @@ export function chooseLayers(model: tf.LayersModel, dense: Plan, p: PruneConfig,
 }
 
 /** lowrank: prune.layers, or every ungrouped d×d convolution (d > 1) outside residual shortcuts, each with its full rank. */
-function lowRankTargets(model: tf.LayersModel, p: PruneConfig, where: string): PruneTargets {
-  const shortcuts = residualShortcuts(model);
+function lowRankTargets(model: tf.LayersModel, dense: Plan, p: PruneConfig, where: string): PruneTargets {
+  const shortcuts = residualShortcuts(dense);
   const names =
     p.layers ??
     model.layers

@@ -1,9 +1,10 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
-import { densePeriod, denseSlots, linearSteps, stepIndex, stepInput } from '../plan/packing.js';
+import { densePeriod, denseSlots, stepIndex, stepInput } from '../plan/packing.js';
 import type { Plan } from '../plan/plan.js';
+import { layerPlaces } from '../plan/provenance.js';
 import { convPad } from '../train/layers/conv-padding.js';
-import { GroupedConv2D } from '../train/layers/grouped-conv.js';
+import type { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
 /**
  * SpENCNN sub-blocks, read off the compiled plan: the weights of a packed
@@ -126,40 +127,36 @@ export function denseSubBlocks(layer: tf.layers.Layer, plan: Plan, stepName: str
 }
 
 /**
- * Residual shortcut projections: weight layers whose output reaches an Add
- * through batch norm only while another weight layer reads the same input
- * (a ResNet block's 1x1 projection beside its first conv). Lowering makes
- * them the residual part (`skip`) of the next linear step, not a step.
+ * Residual shortcut projections: weight layers the compiler made the
+ * residual input (`skip`) of a linear step rather than a step of their own
+ * (a ResNet block's 1x1 projection beside its first conv). Sub-blocks leave
+ * them whole.
  */
-export function residualShortcuts(model: tf.LayersModel): Set<string> {
-  const isWeight = (l: tf.layers.Layer) => l instanceof GroupedConv2D || l.getClassName() === 'Dense';
-  const readers = (l: tf.layers.Layer) => l.outboundNodes.map((n) => n.outboundLayer);
-  const reachesAdd = (l: tf.layers.Layer): boolean =>
-    readers(l).some((r) => r.getClassName() === 'Add' || (r.getClassName() === 'BatchNormalization' && reachesAdd(r)));
-  const out = new Set<string>();
-  for (const l of model.layers) {
-    if (!isWeight(l) || !reachesAdd(l)) continue;
-    const source = l.inboundNodes[0].inboundLayers[0];
-    if (source && readers(source).some((r) => r !== l && isWeight(r))) out.add(l.name);
-  }
-  return out;
+export function residualShortcuts(plan: Plan): Set<string> {
+  return new Set([...layerPlaces(plan)].filter(([, p]) => p.shortcut).map(([l]) => l));
 }
 
 /**
- * The linear step each weight layer of a chain model compiles to: the n-th
- * conv or dense layer outside residual shortcuts is `linear{n}` (pooling,
- * batch norm and activations fold into their neighbours or become their own
- * steps; shortcut projections join the next step as its residual input and
- * map to no step of their own).
+ * The linear step each weight layer compiles to, read off the plan's stamps:
+ * layers in a step of their own. Shortcut projections (a step's residual
+ * input) are absent; a layer composed with another into one step (no
+ * activation between them) is refused, since its sub-blocks are not its own.
  */
-export function stepOfLayer(model: tf.LayersModel, plan: Plan): Map<string, string> {
-  const shortcuts = residualShortcuts(model);
-  const weightLayers = model.layers.filter((l) => (l instanceof GroupedConv2D || l.getClassName() === 'Dense') && !shortcuts.has(l.name));
-  const linears = linearSteps(plan);
-  if (weightLayers.length !== linears.length) {
-    throw new UserError(
-      `prune: ${model.name} has ${weightLayers.length} conv/dense layers outside residual shortcuts and its plan ${linears.length} linear steps; sub-block pruning needs one layer per step`,
-    );
-  }
-  return new Map(weightLayers.map((l, i) => [l.name, linears[i].name]));
+export function stepOfLayer(plan: Plan, layers: string[]): Map<string, string> {
+  const places = layerPlaces(plan);
+  return new Map(
+    layers.map((l) => {
+      const p = places.get(l);
+      if (!p) throw new UserError(`prune: layer ${l} is in no step of the plan`);
+      if (p.shortcut)
+        throw new UserError(
+          `prune: layer ${l} is the residual input of plan step ${p.step} (a shortcut projection), not a step of its own`,
+        );
+      if (p.with.length)
+        throw new UserError(
+          `prune: layer ${l} is compiled into plan step ${p.step} together with ${p.with.join(', ')} (no activation between them); sub-block pruning needs each pruned layer in a step of its own`,
+        );
+      return [l, p.step];
+    }),
+  );
 }

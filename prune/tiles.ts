@@ -1,9 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../common/errors.js';
 import type { Plan } from '../plan/plan.js';
-import { linearStepName, occupiedRows, pow2Below, rowsStepName, stepIndex, tileOrientation } from '../plan/packing.js';
+import { occupiedRows, pow2Below, tileOrientation } from '../plan/packing.js';
+import { mapSteps } from '../plan/provenance.js';
 import type { Masks } from './masks.js';
-import { GroupedConv2D } from '../train/layers/grouped-conv.js';
 
 /**
  * The tile grid of each dense layer of a tile-packed plan: a tile is
@@ -32,12 +32,18 @@ export interface TileGrid {
 export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
   if (!plan.tiles) throw new UserError('prune: tile and neuron pruning need tile-tensor packing (set export.tiles: auto or a tile shape)');
   const { t1, t2, first } = plan.tiles;
-  // Linear map i of the chain is the i-th weight layer; a CNN's tiled layers start at plan.tiles.from.
-  const weightLayers = model.layers.filter((l) => l.getClassName() === 'Dense' || l instanceof GroupedConv2D);
+  // The tiled maps are the plan's linear maps from plan.tiles.from on (a CNN's dense layers after its convolutions), each one dense layer.
   const from = plan.tiles.from ?? 0;
-  const dense = weightLayers.slice(from);
-  if (dense.some((l) => l.getClassName() !== 'Dense'))
-    throw new UserError('prune: the tiled layers of this plan are not all dense layers of the model');
+  const steps = mapSteps(plan).slice(from);
+  const dense = steps.map((st) => {
+    const [name, ...rest] = st.layers!;
+    const l = model.layers.find((x) => x.name === name);
+    if (!l || rest.length || l.getClassName() !== 'Dense')
+      throw new UserError(
+        `prune: plan step ${st.name} is tiled but holds ${st.layers!.join(' + ') || 'no layer'}, not one dense layer of the model`,
+      );
+    return l;
+  });
   const grids = dense.map((l, i): TileGrid => {
     const [nIn, nOut] = l.getWeights()[0].shape;
     const outer = tileOrientation(first, i) === 'outer';
@@ -50,7 +56,7 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
       clientIn: i === 0 && from === 0,
       clientOut: i === dense.length - 1,
     };
-    return i === 0 && plan.tiles!.convRows ? { ...g, ...convRowPositions(plan, l.name, nIn) } : g;
+    return i === 0 && plan.tiles!.convRows ? { ...g, ...convRowPositions(plan, plan.steps.indexOf(steps[0]), l.name, nIn) } : g;
   });
   return withBoundaryOrders(grids, plan.tiles);
 }
@@ -61,20 +67,20 @@ export function tileGrids(model: tf.LayersModel, plan: Plan): TileGrid[] {
  * the convolutions' layout (not a boundary HE-PEx may permute); read off the layout the rows step reads, so a pruned
  * plan (whose unread rows are dropped) gives the same grid.
  */
-function convRowPositions(plan: Plan, layer: string, nIn: number): Pick<TileGrid, 'inPos' | 'inSpan'> {
-  const { t2, from } = plan.tiles!;
-  const at = stepIndex(plan, linearStepName(from!));
-  if (at < 2 || plan.steps[at - 1].name !== rowsStepName(from!))
-    throw new Error(`prune: plan step ${linearStepName(from!)} does not read a rows step`);
+function convRowPositions(plan: Plan, at: number, layer: string, nIn: number): Pick<TileGrid, 'inPos' | 'inSpan'> {
+  const { t2 } = plan.tiles!;
+  // The rows step moves data only: a linear step with no layers of its own, right before the first tiled map.
+  const rows = at >= 2 ? plan.steps[at - 1] : undefined;
+  if (rows?.kind !== 'linear' || rows.layers) throw new Error(`prune: plan step ${plan.steps[at].name} does not read a rows step`);
   const conv = plan.steps[at - 2].out;
   if (conv.slotOf.length !== nIn)
     throw new UserError(`prune: layer ${layer} reads ${nIn} inputs, the plan's conv output holds ${conv.slotOf.length}`);
   const inPos = new Int32Array(nIn);
-  const rows = occupiedRows(conv, plan.slots, plan.tiles!);
-  [...rows.values()].forEach((elements, k) => {
+  const occupied = occupiedRows(conv, plan.slots, plan.tiles!);
+  [...occupied.values()].forEach((elements, k) => {
     for (const e of elements) inPos[e] = k * t2 + ((conv.slotOf[e] % plan.slots) % t2);
   });
-  return { inPos, inSpan: rows.size * t2 };
+  return { inPos, inSpan: occupied.size * t2 };
 }
 
 /** The boundary orders of the grids, for the plan (export.tiles inputOrder / outputOrder). */

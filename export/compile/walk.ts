@@ -123,8 +123,19 @@ class Walk {
     return { kind: 'pool', name: `pool${li}`, stages: [window(pg.strides.x), window(pg.strides.y)], out };
   }
 
-  /** The step of linear map li: a convolution on channel blocks, a tiled dense map, or a hybrid dense map. */
+  /** The step of linear map li, stamped with the weight layers it holds (and its residual input's). */
   private linear(m: LinearMap, li: number): LinearStep {
+    const step = this.mapStep(m, li);
+    const shortcut = this.c.chain.skips[li]?.map.layers;
+    return {
+      ...step,
+      layers: m.layers ?? [],
+      ...(step.skip && shortcut ? { skip: { ...step.skip, layers: shortcut } } : {}),
+    };
+  }
+
+  /** Linear map li as a convolution on channel blocks, a tiled dense map, or a hybrid dense map. */
+  private mapStep(m: LinearMap, li: number): LinearStep {
     const { chain, o, tile, geometry } = this.c;
     const name = linearStepName(li);
     const level = (this.needLevel(li), this.level + 1);

@@ -64,7 +64,10 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
     ciphertexts: planCiphertexts(plan),
     memory: manifest.totals.memory,
     ...(plan.tiles ? { tiles: plan.tiles } : {}),
-    perStep: counts.perStep.map((s) => ({ name: s.name, ...s.counts })),
+    perStep: counts.perStep.map((s, i) => {
+      const st = plan.steps[i];
+      return { name: s.name, ...(st.kind === 'linear' && st.layers?.length ? { layers: st.layers.join(' + ') } : {}), ...s.counts };
+    }),
   };
   logger.info(
     `export: N=${plan.params.polyModulusDegree} [${plan.params.coeffModulusBits.join(', ')}], depth ${manifest.depth}, ` +

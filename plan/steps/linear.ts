@@ -94,7 +94,10 @@ export const linearKind: StepKind<LinearStep> = {
         }),
       ),
       rotateSum: z.array(z.number().int()),
-      skip: z.object({ step: z.number().int().min(-1), cts: z.number().int().positive() }).optional(),
+      skip: z
+        .object({ step: z.number().int().min(-1), cts: z.number().int().positive(), layers: z.array(z.string()).optional() })
+        .optional(),
+      layers: z.array(z.string()).optional(),
     }),
     write: (s, write) => ({
       outputs: s.outputs.map((o) => ({
@@ -106,16 +109,19 @@ export const linearKind: StepKind<LinearStep> = {
       })),
       rotateSum: s.rotateSum,
       skip: s.skip,
+      layers: s.layers,
     }),
     read(entry, read) {
       const e = entry as {
         outputs: { giants: { giant: number; terms: { input: number; baby: number; diag: unknown }[] }[]; bias?: unknown }[];
         rotateSum: number[];
         skip?: LinearStep['skip'];
+        layers?: string[];
       };
       return {
         rotateSum: e.rotateSum,
         ...(e.skip ? { skip: e.skip } : {}),
+        ...(e.layers ? { layers: e.layers } : {}),
         outputs: e.outputs.map((o) => ({
           giants: o.giants.map((g) => ({
             giant: g.giant,

@@ -72,9 +72,12 @@ export function configFiles(root: string): string[] {
 }
 
 /**
- * A stable hash of everything the plan says: keys sorted (construction order
- * is not meaning), typed arrays by their bytes, streamed (a CIFAR-10 plan's
- * diagonals are far past the longest string JSON can build).
+ * A stable hash of everything the plan computes: keys sorted (construction
+ * order is not meaning), typed arrays by their bytes, streamed (a CIFAR-10
+ * plan's diagonals are far past the longest string JSON can build). The
+ * steps' layer stamps (`layers`: which model layers a step came from) are
+ * provenance, not computation, and are left out; the pruned records check
+ * them, since sub-block and tile pruning find their layers by them.
  */
 export function planHash(plan: Plan): string {
   const h = createHash('sha256');
@@ -97,7 +100,7 @@ export function planHash(plan: Plan): string {
       h.update('{');
       for (const k of Object.keys(v).sort()) {
         const x = (v as Record<string, unknown>)[k];
-        if (x !== undefined) {
+        if (x !== undefined && k !== 'layers') {
           h.update(JSON.stringify(k) + ':');
           feed(x);
           h.update(',');
@@ -170,14 +173,14 @@ export async function recordConfig(run: Pick<ConfigRun, 'key' | 'config'>): Prom
       applyMasks(model, masks);
       out.pruned = planRecord(compile({ ...dense, tiles: dense.tiles && { ...dense.tiles, ...boundaryOrders(grids) } }));
     } else if (p.method === 'subblock' || p.method === 'magnitude') {
-      const shortcuts = residualShortcuts(model);
+      const shortcuts = residualShortcuts(dense);
       const layers = model.layers.filter((l) => (l instanceof GroupedConv2D || l.getClassName() === 'Dense') && !shortcuts.has(l.name));
       const convs = layers.filter((l) => l instanceof GroupedConv2D).map((l) => l.name);
       const names = p.layers ?? (convs.length ? convs : layers.map((l) => l.name));
       const kernels = new Map(names.map((n) => [n, kernelValues(model, n)]));
       let masks;
       if (p.method === 'subblock') {
-        const stepOf = stepOfLayer(model, dense);
+        const stepOf = stepOfLayer(dense, names);
         const blocks = names.map((n) => {
           const l = model.getLayer(n);
           return l instanceof GroupedConv2D ? convSubBlocks(l, dense, stepOf.get(n)!) : denseSubBlocks(l, dense, stepOf.get(n)!);

@@ -10,6 +10,8 @@ import { pruneSchema } from '../../prune/options.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { planCounts, relativeCost } from '../../plan/cost.js';
+import type { Plan } from '../../plan/plan.js';
+import { mapSteps } from '../../plan/provenance.js';
 import { Rng } from '../../common/rng.js';
 import { loadExport, writeExport } from '../../export/artifact.js';
 import { maxAbsDiff, simulate } from '../helpers/simulate.js';
@@ -136,6 +138,9 @@ describe('low-rank factorisation by truncated SVD', () => {
   });
 });
 
+/** The compiler's layer stamps, by step. */
+const layersByStep = (plan: Plan) => Object.fromEntries(mapSteps(plan).map((s) => [s.name, s.layers]));
+
 describe('factorised convolutions (model.factorize) in the HE plan', () => {
   const ctx = { inputShape: [8, 8, 3] as [number, number, number], numClasses: 4 };
   const base = { name: 'vgg5', filters: [8, 16], groups: [1, 1], batchNorm: true, activation: 'quadratic' } as const;
@@ -150,6 +155,7 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
       const bn = fact.getLayer('bn2');
       bn.setWeights(bn.getWeights().map((w, i) => tf.add(w, tf.mul(tf.randomUniform(w.shape, 0.1, 0.5, 'float32', 8), i === 3 ? 1 : 0.5))));
       const chain = lowerModel(fact);
+      const classifier = fact.layers[fact.layers.length - 1].name;
       expect(chain.linears.length).toBe(4);
       expect(chain.unsquared).toEqual([undefined, undefined, true, undefined]);
       const plan = compileChain(chain, { factorized: mode });
@@ -157,10 +163,13 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
       if (mode === 'split') {
         expect(names).toEqual(['linear1', 'square1', 'linear2', 'linear3', 'square3', 'linear4']);
         expect(plan.factorized).toEqual([{ step: 'linear3', fused: false }]);
+        expect(layersByStep(plan)).toEqual({ linear1: ['conv1'], linear2: ['conv2'], linear3: ['conv2_1x1'], linear4: [classifier] });
       }
       if (mode === 'fused') {
         expect(names).toEqual(['linear1', 'square1', 'linear2', 'square2', 'linear3']);
         expect(plan.factorized).toEqual([{ step: 'linear2', fused: true }]);
+        // The fused step holds both halves' weights, and says so.
+        expect(layersByStep(plan)).toEqual({ linear1: ['conv1'], linear2: ['conv2', 'conv2_1x1'], linear3: [classifier] });
       }
       const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 9);
       const ref = (fact.predict(x) as tf.Tensor).dataSync();

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../train/backend.js';
 import { buildModel, modelSchema } from '../../train/zoo/registry.js';
 import { withSeededRandom } from '../../train/seeded.js';
@@ -6,6 +7,7 @@ import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { planCounts } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
+import { mapSteps } from '../../plan/provenance.js';
 import { convSubBlocks, denseSubBlocks, residualShortcuts, stepOfLayer } from '../../prune/subblocks.js';
 import { applyMasks, kernelValues, maskSparsity } from '../../prune/masks.js';
 import { selectMagnitude, selectSubBlocks, selectSubBlocksPerLayer } from '../../prune/select.js';
@@ -36,7 +38,7 @@ const mulPlainOf = (plan: Plan, step: string) => planCounts(plan).perStep.find((
 describe('SpENCNN sub-blocks', () => {
   test('the sub-blocks of a conv are exactly its plan diagonals and partition its kernel', () => {
     const { m, plan } = setup(1);
-    const step = stepOfLayer(m, plan).get('conv2')!;
+    const step = stepOfLayer(plan, ['conv2']).get('conv2')!;
     expect(step).toBe('linear2');
     const { blocks } = convSubBlocks(m.getLayer('conv2') as GroupedConv2D, plan, step);
     expect(blocks.length).toBe(mulPlainOf(plan, step));
@@ -54,6 +56,18 @@ describe('SpENCNN sub-blocks', () => {
     expect(first.blocks.flatMap((b) => b.weights).sort((a, b) => a - b)).toEqual(
       Array.from({ length: kernelValues(m, 'conv1').length }, (_, i) => i),
     );
+    m.dispose();
+  });
+
+  test('layers with no activation between them compile into one step, which says so, and sub-block pruning refuses to split it', () => {
+    const m = tf.sequential({ name: 'two-dense' });
+    m.add(tf.layers.flatten({ inputShape: [4, 4, 1], name: 'flatten' }));
+    m.add(tf.layers.dense({ units: 6, name: 'fc1' }));
+    m.add(tf.layers.dense({ units: 3, name: 'fc2' }));
+    const plan = compileChain(lowerModel(m), {});
+    expect(mapSteps(plan).map((s) => s.layers)).toEqual([['fc1', 'fc2']]);
+    expect(() => stepOfLayer(plan, ['fc1'])).toThrow('prune: layer fc1 is compiled into plan step linear1 together with fc2');
+    expect(() => stepOfLayer(plan, ['fc3'])).toThrow('prune: layer fc3 is in no step of the plan');
     m.dispose();
   });
 
@@ -122,11 +136,16 @@ describe('SpENCNN sub-blocks', () => {
     const compile = () => compileChain(lowerModel(m), { channelBlocks: 'pow2', refresh: { levels: 7, maskBits: 8 } });
     const plan = compile();
     // depth 8: conv1, three blocks of two 3x3 convs, 1x1 projections into stages 2 and 3, the classifier.
-    const shortcuts = residualShortcuts(m);
+    const shortcuts = residualShortcuts(plan);
     expect(shortcuts.size).toBe(2);
     for (const n of shortcuts) expect((m.getLayer(n) as GroupedConv2D).kernelSize).toBe(1);
-    const stepOf = stepOfLayer(m, plan);
-    expect(stepOf.size).toBe(plan.steps.filter((s) => s.kind === 'linear').length);
+    expect(() => stepOfLayer(plan, [...shortcuts])).toThrow(/residual input of plan step linear\d+ \(a shortcut projection\)/);
+    const main = m.layers
+      .filter((l) => (l instanceof GroupedConv2D || l.getClassName() === 'Dense') && !shortcuts.has(l.name))
+      .map((l) => l.name);
+    const stepOf = stepOfLayer(plan, main);
+    // Every other weight layer is a linear step of its own, in network order.
+    expect([...stepOf.values()]).toEqual(plan.steps.filter((s) => s.kind === 'linear').map((s) => s.name));
     // The second conv of stage 2 reads the projection as its residual input.
     const convs = [...stepOf.keys()].filter((n) => m.getLayer(n) instanceof GroupedConv2D);
     const layers = convs.slice(1).map((n) => convSubBlocks(m.getLayer(n) as GroupedConv2D, plan, stepOf.get(n)!));
