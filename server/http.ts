@@ -1,4 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ClientCard } from '../client/card.js';
+import { registerDemo, type DemoAssets } from './demo.js';
 import { RequestError } from './keys.js';
 import { HeServer, type ServerOptions } from './server.js';
 
@@ -12,6 +14,8 @@ export interface HttpOptions extends ServerOptions {
   requestTimeoutMs?: number;
   /** Log requests (fastify's logger). */
   log?: boolean;
+  /** Also serve the demo page (heprune serve --demo): its files, made from the export's client card. */
+  demo?: (card: ClientCard) => Promise<DemoAssets>;
 }
 
 export interface RunningServer {
@@ -29,7 +33,7 @@ const bearer = (req: FastifyRequest) => /^Bearer (\S+)$/i.exec(req.headers.autho
  * DELETE /sessions/:id. Binary bodies (application/octet-stream frames),
  * JSON errors { statusCode, error, message }.
  */
-export function httpApp(server: HeServer, o: Pick<HttpOptions, 'requestTimeoutMs' | 'log'> = {}): FastifyInstance {
+export function httpApp(server: HeServer, o: Pick<HttpOptions, 'requestTimeoutMs' | 'log'> & { demo?: DemoAssets } = {}): FastifyInstance {
   const limits = server.card.limits!;
   const app = Fastify({
     logger: o.log ?? false,
@@ -71,14 +75,16 @@ export function httpApp(server: HeServer, o: Pick<HttpOptions, 'requestTimeoutMs
     await server.closeSession(req.params.id, bearer(req));
     return reply.status(204).send();
   });
+  if (o.demo) registerDemo(app, o.demo);
   return app;
 }
 
 /** Loads the export, starts the workers and listens (`heprune serve`). */
 export async function serve(o: HttpOptions): Promise<RunningServer> {
   const server = await HeServer.load(o.model, o);
-  const app = httpApp(server, o);
+  let app: FastifyInstance;
   try {
+    app = httpApp(server, { ...o, demo: o.demo && (await o.demo(server.card)) });
     await app.listen({ port: o.port ?? 8080, host: o.host ?? '127.0.0.1' });
   } catch (e) {
     await server.close();

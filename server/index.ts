@@ -5,6 +5,7 @@
  */
 export { HeServer, type ServerOptions, type SessionOpened } from './server.js';
 export { httpApp, serve, type HttpOptions, type RunningServer } from './http.js';
+export type { DemoAssets } from './demo.js';
 export { clientCard, requestLimits } from './card.js';
 export { parseKeys, RequestError } from './keys.js';
 export type { ClientCard } from '../client/card.js';

@@ -1,6 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { UserError } from '../../common/errors.js';
+import type { DemoAssets } from '../../server/demo.js';
 import { serve } from '../../server/http.js';
+import { demoAssets } from '../demo-assets.js';
 import { handled } from '../errors.js';
 import { nonNegative, positiveInt } from '../flags.js';
 
@@ -14,6 +16,9 @@ interface Args {
   plaintextBudgetMb: string;
   refreshTimeout: string;
   log: boolean;
+  demo: boolean;
+  demoSamples: string;
+  datasetPath?: string;
 }
 
 export const serveCommand: CommandModule<object, Args> = {
@@ -42,12 +47,22 @@ export const serveCommand: CommandModule<object, Args> = {
         default: '60',
         describe: "seconds an inference waits for the client's answer to one refresh round",
       })
-      .option('log', { type: 'boolean', default: false, describe: 'log every request (JSON lines on stdout)' }) as unknown as Argv<Args>,
+      .option('log', { type: 'boolean', default: false, describe: 'log every request (JSON lines on stdout)' })
+      .option('demo', {
+        type: 'boolean',
+        default: false,
+        describe: 'also serve a browser page at /demo/ that makes the keys, encrypts and decrypts in the page',
+      })
+      .option('demo-samples', { type: 'string', default: '10', describe: "with --demo: test images of the model's dataset to pick from" })
+      .option('dataset-path', { type: 'string', describe: 'with --demo: dataset directory, if not the default' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
     const port = Number(a.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port ${a.port}: expected 0..65535`);
+    const samples = nonNegative('--demo-samples')(a.demoSamples);
+    let demo: DemoAssets | undefined;
     const running = await serve({
       model: a.model,
+      demo: a.demo ? async (card) => (demo = await demoAssets(card, { samples, datasetPath: a.datasetPath })) : undefined,
       port,
       host: a.host,
       log: a.log,
@@ -60,7 +75,8 @@ export const serveCommand: CommandModule<object, Args> = {
     const c = running.server.card;
     process.stderr.write(
       `heprune serve: ${a.model} at ${running.url} (N=${c.params.polyModulusDegree}, ${c.galoisSteps.length} Galois keys per session, ` +
-        `${c.refreshRounds} refresh rounds per inference, ${running.server.workers} workers); sessions are in memory: a restart loses them\n`,
+        `${c.refreshRounds} refresh rounds per inference, ${running.server.workers} workers); sessions are in memory: a restart loses them\n` +
+        (demo ? `heprune serve: demo page at ${running.url}/demo/ (${demo.samples.images.length} test images to pick from)\n` : ''),
     );
     await new Promise<void>((resolve) => {
       const stop = () => {

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { initBackend } from '../../train/backend.js';
@@ -8,7 +7,8 @@ import { withSeededRandom } from '../../train/seeded.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { writeExport } from '../../export/artifact.js';
-import { CLI, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { startServe } from '../helpers/serve-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -40,19 +40,9 @@ test('synthetic image: heprune infer --image through heprune serve predicts what
   const ref = tf.tidy(() => Array.from((model.predict(tf.tensor(x, [1, 12, 12, 1])) as tf.Tensor).dataSync()));
   model.dispose();
 
-  const server = spawn(process.execPath, [CLI, 'serve', '--model', dir, '--port', '0', '--workers', '1'], {
-    env: { ...process.env, CI: 'true' },
-  });
+  const server = await startServe(['--model', dir, '--port', '0', '--workers', '1']);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let err = '';
-      server.stderr.on('data', (d) => {
-        err += d;
-        const m = /at (http:\/\/\S+)/.exec(err);
-        if (m) resolve(m[1]);
-      });
-      server.on('exit', (code) => reject(new Error(`heprune serve exited ${code}: ${err}`)));
-    });
+    const url = server.url;
     const r = await runCli(['infer', '--server', url, '--image', join(tmp.path, 'x.png')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -71,9 +61,7 @@ test('synthetic image: heprune infer --image through heprune serve predicts what
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/give --image FILE or --index N/);
   } finally {
-    const exited = new Promise((resolve) => server.once('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
+    await server.stop();
     await tmp.cleanup();
   }
 });
