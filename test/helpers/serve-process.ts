@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { CLI } from './cli.js';
 
 /** `heprune serve` as a child process: its URL once it listens, and a stop that waits for it to exit. */
-export async function startServe(args: string[]): Promise<{ url: string; stderr: () => string; stop: () => Promise<void> }> {
+export async function startServe(args: string[]): Promise<{ url: string; pid: number; stderr: () => string; stop: () => Promise<void> }> {
   const server = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, CI: 'true' } });
   let err = '';
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
@@ -16,6 +16,7 @@ export async function startServe(args: string[]): Promise<{ url: string; stderr:
   });
   return {
     url,
+    pid: server.pid!,
     stderr: () => err,
     stop: async () => {
       server.kill('SIGTERM');
