@@ -8,7 +8,10 @@
  * round trip + decrypt) p50/p95, the server's evaluation time p50/p95,
  * bytes each way, and peak memory (the server's VmHWM, which covers its
  * worker threads, and this process's). Client and server share the
- * machine's cores, so throughput is what one host does for both sides.
+ * machine's cores, so throughput is what one host does for both sides, and
+ * the clients share this process's one thread: a client's latency includes
+ * waiting for the others' encryption and decryption as well as the server's
+ * queue.
  *
  *   npm run bench:serve -- --models runs/cryptonets-mnist/export runs/quickstart-pruned/export [--clients 8 --inferences 20]
  */
@@ -43,12 +46,13 @@ const peakKiB = async (pid: number | 'self') => {
 
 await initBackend('wasm');
 const rows: Record<string, string | number>[] = [];
+const loaded: Record<string, Awaited<ReturnType<typeof loadRaw>>> = {};
 for (const dir of args.models) {
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
     meta: { dataset: string; shape: [number, number, number]; normalization: Normalization };
   };
   const { dataset, shape, normalization } = manifest.meta;
-  const ds = await loadRaw(datasetSchema.parse({ name: dataset }), args.datasetPath, fileLogger());
+  const ds = (loaded[dataset] ??= await loadRaw(datasetSchema.parse({ name: dataset }), args.datasetPath, fileLogger()));
   const total = args.clients * args.inferences;
   const count = Math.min(total, ds.test.count);
   const n = shape[0] * shape[1] * shape[2];
@@ -102,7 +106,6 @@ for (const dir of args.models) {
       'KiB down': Math.round(results[0].r.bytesDown / 1024),
       'keys MiB/session': +(clients[0].info.keyBytes / 2 ** 20).toFixed(1),
       'server peak MiB': Math.round(serverPeak / 1024),
-      'clients peak MiB': Math.round((await peakKiB('self')) / 1024),
     });
     if (agree !== results.length) process.exitCode = 1;
   } finally {
@@ -110,4 +113,6 @@ for (const dir of args.models) {
   }
 }
 console.table(rows);
+// Cumulative over the exports, and holding tfjs, the plaintext models and the dataset besides the clients.
+process.stderr.write(`bench process (all clients, tfjs, dataset) peak RSS: ${Math.round((await peakKiB('self')) / 1024)} MiB\n`);
 if (process.exitCode) process.stderr.write('bench:serve: some CKKS predictions differ from the plaintext model\n');

@@ -47,7 +47,9 @@ async function testImages(card: ClientCard, o: { samples: number; datasetPath?: 
   if (o.samples === 0) return { images: [] };
   if (!name || name === 'synthetic')
     throw new UserError(`serve --demo: the export names no dataset to take test images from; pass --demo-samples 0 to offer drawing only`);
-  const ds = await loadRaw(datasetSchema.parse({ name }), o.datasetPath, fileLogger());
+  const ds = await loadRaw(datasetSchema.parse({ name }), o.datasetPath, fileLogger()).catch((e: Error) => {
+    throw new UserError(`serve --demo: the ${name} test images: ${e.message} (or pass --demo-samples 0 to offer drawing only)`);
+  });
   const n = ds.test.images.length / ds.test.count;
   const want = card.model.shape ? card.model.shape.reduce((a, b) => a * b, 1) : n;
   if (n !== want) throw new UserError(`serve --demo: ${name} test images hold ${n} values, the model reads ${want}`);

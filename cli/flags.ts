@@ -12,6 +12,14 @@ export function positiveInt(flag: string): (v: unknown) => number {
   };
 }
 
+export function nonNegativeInt(flag: string): (v: unknown) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v === '' || !Number.isInteger(n) || n < 0) throw new UserError(`${flag} ${String(v)}: expected an integer >= 0`);
+    return n;
+  };
+}
+
 export function nonNegative(flag: string): (v: unknown) => number {
   return (v) => {
     const n = Number(v);

@@ -131,8 +131,10 @@ export class RemoteModel {
   /** Deletes the session on the server and frees the keys here. */
   async close(): Promise<void> {
     try {
+      // keepalive: a page closing its session as it unloads still gets the request out.
       await fetch(`${this.base}/sessions/${this.info.session}`, {
         method: 'DELETE',
+        keepalive: true,
         headers: { authorization: `Bearer ${this.info.token}` },
       });
     } finally {

@@ -4,7 +4,7 @@ import type { DemoAssets } from '../../server/demo.js';
 import { serve } from '../../server/http.js';
 import { demoAssets } from '../demo-assets.js';
 import { handled } from '../errors.js';
-import { nonNegative, positiveInt } from '../flags.js';
+import { nonNegative, nonNegativeInt, positiveInt } from '../flags.js';
 
 interface Args {
   model: string;
@@ -58,7 +58,9 @@ export const serveCommand: CommandModule<object, Args> = {
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
     const port = Number(a.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port ${a.port}: expected 0..65535`);
-    const samples = nonNegative('--demo-samples')(a.demoSamples);
+    const samples = nonNegativeInt('--demo-samples')(a.demoSamples);
+    if (!a.demo && (a.datasetPath !== undefined || process.argv.some((x) => x.startsWith('--demo-samples'))))
+      throw new UserError('--demo-samples and --dataset-path go with --demo');
     let demo: DemoAssets | undefined;
     const running = await serve({
       model: a.model,

@@ -43,8 +43,9 @@ export const DEMO_HTML = `<!doctype html>
     <table id="timings"></table>
   </div>
 </div>
-<p><small>The server never sees the image, the scores or the secret key: the page makes the keys, sends the
-server only evaluation keys and ciphertexts, and decrypts the answer itself.</small></p>
+<p><small>The page makes the keys, sends the server only evaluation keys and ciphertexts, and decrypts the
+answer itself: the server sees neither the image, the scores nor the secret key. (This page's script comes from
+the same server; a client that does not trust it runs heprune/client from its own copy.)</small></p>
 <script type="module" src="page.js"></script>
 </body>
 </html>

@@ -38,7 +38,8 @@ function paint(canvas: HTMLCanvasElement, pixels: ArrayLike<number>, [h, w, c]: 
 
 async function main(): Promise<void> {
   status('making keys and opening a session…');
-  const remote = await RemoteModel.connect(location.origin);
+  // The server's base is the page's parent path (/demo/ → /), so the page also works behind a path-prefixed proxy.
+  const remote = await RemoteModel.connect(new URL('../', location.href).href);
   const { card } = remote.client;
   const shape = card.model.shape ?? card.input.shape;
   const [h, w, c] = shape;
@@ -117,7 +118,11 @@ async function main(): Promise<void> {
       .catch((e: Error) => status(e.message, true))
       .finally(() => (classify.disabled = false));
   });
-  addEventListener('pagehide', () => void remote.close());
+  // Closing the tab ends the session (its keys would otherwise hold server memory until it expires); a page kept in
+  // the back/forward cache keeps it, and one restored without it starts over.
+  addEventListener('pagehide', (e) => {
+    if (!e.persisted) void remote.close();
+  });
 }
 
 function show(r: RemoteResult, index: number | undefined, label: number | undefined): void {

@@ -41,6 +41,11 @@ describe('export artifact', () => {
     expect(rotationSteps(back)).toEqual(rotationSteps(plan));
     expect(planCounts(back).total).toEqual(planCounts(plan).total);
     expect(manifest.totals.counts).toEqual(planCounts(plan).total);
+    // The layer stamps pruning reads survive the artifact.
+    expect(back.steps.map((s) => (s.kind === 'linear' ? s.layers : undefined))).toEqual(
+      plan.steps.map((s) => (s.kind === 'linear' ? s.layers : undefined)),
+    );
+    expect(plan.steps.some((s) => s.kind === 'linear' && s.layers?.length)).toBe(true);
     const a = plan.steps[0],
       b = back.steps[0];
     if (a.kind !== 'linear' || b.kind !== 'linear') throw new Error('expected a linear first step');

@@ -100,7 +100,7 @@ export function planHash(plan: Plan): string {
       h.update('{');
       for (const k of Object.keys(v).sort()) {
         const x = (v as Record<string, unknown>)[k];
-        if (x !== undefined && k !== 'layers') {
+        if (x !== undefined) {
           h.update(JSON.stringify(k) + ':');
           feed(x);
           h.update(',');
@@ -111,8 +111,22 @@ export function planHash(plan: Plan): string {
     }
     h.update(JSON.stringify(v) ?? 'undefined');
   };
-  feed(plan);
+  feed(withoutStamps(plan));
   return h.digest('hex').slice(0, 16);
+}
+
+/** The plan without its steps' layer stamps (LinearStep.layers, skip.layers). */
+function withoutStamps(plan: Plan): Plan {
+  return {
+    ...plan,
+    steps: plan.steps.map((st) => {
+      if (st.kind !== 'linear') return st;
+      const { layers: _l, skip, ...rest } = st;
+      if (!skip) return rest;
+      const { layers: _s, ...bare } = skip;
+      return { ...rest, skip: bare };
+    }),
+  };
 }
 
 export function planRecord(plan: Plan): PlanRecord {

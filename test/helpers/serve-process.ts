@@ -1,26 +1,45 @@
 import { spawn } from 'node:child_process';
 import { CLI } from './cli.js';
 
-/** `heprune serve` as a child process: its URL once it listens, and a stop that waits for it to exit. */
-export async function startServe(args: string[]): Promise<{ url: string; pid: number; stderr: () => string; stop: () => Promise<void> }> {
+/**
+ * `heprune serve` as a child process: its URL once it listens (killed if it
+ * does not within `startMs`), and a stop that waits for it to exit (SIGKILL
+ * after 10 s).
+ */
+export async function startServe(
+  args: string[],
+  startMs = 180_000,
+): Promise<{ url: string; pid: number; stderr: () => string; stop: () => Promise<void> }> {
   const server = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, CI: 'true' } });
   let err = '';
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    server.stderr.on('data', (d) => {
-      err += d;
-      const m = /at (http:\/\/\S+)/.exec(err);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', (code) => reject(new Error(`heprune serve exited ${code}: ${err}`)));
-  });
-  return {
-    url,
-    pid: server.pid!,
-    stderr: () => err,
-    stop: async () => {
-      server.kill('SIGTERM');
-      await exited;
-    },
+  // Nobody reads the request log: drained so a full pipe cannot block the server.
+  server.stdout.resume();
+  const stop = async () => {
+    server.kill('SIGTERM');
+    const kill = setTimeout(() => server.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(kill);
   };
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`heprune serve did not listen within ${startMs} ms: ${err}`)), startMs);
+      server.stderr.on('data', (d) => {
+        err += d;
+        const m = /at (http:\/\/\S+)/.exec(err);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      server.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`heprune serve exited ${code}: ${err}`));
+      });
+    });
+    return { url, pid: server.pid!, stderr: () => err, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }
