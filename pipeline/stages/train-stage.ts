@@ -99,7 +99,7 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   const params = countParams(model);
   const initReport = init ? await initFrom(ctx, model, init) : undefined;
   logger.info(
-    `train: ${modelCfg.name} (${params} parameters, ${modelCfg.activation} activations) on backend ${backend}${backend === 'onnx' ? ` (onnxruntime-node, ${availableParallelism()} threads)` : `, ${trainCfg.workers} worker(s)`}`,
+    `train: ${modelCfg.name} (${params} parameters, ${'activation' in modelCfg ? `${modelCfg.activation} activations` : `from ${modelCfg.file}`}) on backend ${backend}${backend === 'onnx' ? ` (onnxruntime-node, ${availableParallelism()} threads)` : `, ${trainCfg.workers} worker(s)`}`,
   );
   const t0 = performance.now();
   const result = await fit({ model, data, task, cfg: trainCfg, dir: run.file('train'), logger, backend });

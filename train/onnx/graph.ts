@@ -80,16 +80,17 @@ export class Graph {
 
   /** A constant tensor (float32 or int64), shared between uses of the same value. */
   constant(values: number[] | Float32Array, dims: number[] = [values.length], dtype: 'float' | 'int64' = 'float'): string {
-    const key = `${dtype}:${dims.join('x')}:${Array.from(values).join(',')}`;
-    const hit = this.constants.get(key);
-    if (hit && values.length <= 64) return hit;
+    // Only small constants are shared (a key over a weight tensor's values would be megabytes).
+    const key = values.length <= 64 ? `${dtype}:${dims.join('x')}:${Array.from(values).join(',')}` : undefined;
+    const hit = key && this.constants.get(key);
+    if (hit) return hit;
     const name = this.fresh(dtype === 'float' ? 'cf' : 'ci');
     const bytes =
       dtype === 'float'
         ? new Uint8Array(Float32Array.from(values).buffer)
         : new Uint8Array(BigInt64Array.from(Array.from(values), (v) => BigInt(v)).buffer);
     this.inits.push({ name, dims, data_type: DTYPE[dtype], raw_data: bytes });
-    if (values.length <= 64) this.constants.set(key, name);
+    if (key) this.constants.set(key, name);
     return name;
   }
 

@@ -265,3 +265,19 @@ export function buildEvalGraph(o: Pick<StepGraphOptions, 'model' | 'task' | 'num
   g.output('output', fw.output, 'float', ['B', ...fw.outShape]);
   return g.encode(`${o.model.name}_eval`);
 }
+
+/**
+ * The model's forward pass as a stand-alone ONNX inference graph (what a
+ * pruned model ships as, `export.onnx`): input `input` [B, C, H, W] (NCHW,
+ * as PyTorch and most ONNX tools expect), output `output`, every weight an
+ * initializer (batch norm with its moving statistics).
+ */
+export function buildInferenceGraph(model: tf.LayersModel, shape: readonly [number, number, number]): Uint8Array {
+  const g = new Graph();
+  const x = g.input('input', 'float', ['B', shape[2], shape[0], shape[1]]);
+  const params = new Map<string, string>();
+  for (const w of model.weights) params.set(w.name, g.constant(w.read().dataSync() as Float32Array, w.shape as number[]));
+  const fw = walkForward(g, model, x, params, false);
+  g.output('output', fw.output, 'float', ['B', ...fw.outShape]);
+  return g.encode(model.name);
+}

@@ -1,7 +1,8 @@
 import protobuf from 'protobufjs';
 
 /**
- * The part of the ONNX schema a training graph needs. Field numbers are those
+ * The part of the ONNX schema a training graph needs, and an imported
+ * model is read with. Field numbers are those
  * of onnx/onnx.proto3 (the wire format is what matters; messages and fields
  * not listed are simply never written).
  */
@@ -18,6 +19,7 @@ message AttributeProto {
   TensorProto t = 5;
   repeated float floats = 7;
   repeated int64 ints = 8;
+  repeated TensorProto tensors = 9;
 }
 message ValueInfoProto { string name = 1; TypeProto type = 2; }
 message NodeProto {
@@ -45,8 +47,12 @@ message GraphProto {
 message TensorProto {
   repeated int64 dims = 1;
   int32 data_type = 2;
+  repeated float float_data = 4;
+  repeated int32 int32_data = 5;
+  repeated int64 int64_data = 7;
   string name = 8;
   bytes raw_data = 9;
+  repeated double double_data = 10;
 }
 message TensorShapeProto {
   message Dimension { oneof value { int64 dim_value = 1; string dim_param = 2; } }
@@ -114,4 +120,53 @@ export function encodeModel(graph: GraphMessage): Uint8Array {
     graph,
   });
   return ModelProto.encode(msg).finish();
+}
+
+export interface DecodedModel {
+  producer: string;
+  opset: number;
+  graph: GraphMessage;
+}
+
+/** Reads an ONNX model (fields outside the schema above are skipped): int64s as numbers, tensors' data as given. */
+export function decodeModel(bytes: Uint8Array): DecodedModel {
+  const m = ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, defaults: true, arrays: true }) as {
+    producer_name: string;
+    producer_version: string;
+    opset_import: { domain: string; version: number }[];
+    graph?: GraphMessage;
+  };
+  if (!m.graph) throw new Error('no graph in the model');
+  const opset = m.opset_import.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+  return { producer: `${m.producer_name} ${m.producer_version}`.trim(), opset, graph: m.graph };
+}
+
+/** A tensor's values as float64 (float, double, int32, int64 in raw_data or the typed fields). */
+export function tensorValues(
+  t: TensorMessage & { float_data?: number[]; int32_data?: number[]; int64_data?: number[]; double_data?: number[] },
+): Float64Array {
+  const raw = t.raw_data;
+  if (raw && raw.length) {
+    const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+    switch (t.data_type) {
+      case 1:
+        return Float64Array.from(new Float32Array(buf));
+      case 6:
+        return Float64Array.from(new Int32Array(buf));
+      case 7:
+        return Float64Array.from(new BigInt64Array(buf), Number);
+      case 11:
+        return new Float64Array(buf);
+      default:
+        throw new Error(`tensor ${t.name}: element type ${t.data_type} is not supported (float, double, int32, int64 are)`);
+    }
+  }
+  const typed = t.float_data?.length
+    ? t.float_data
+    : t.int64_data?.length
+      ? t.int64_data
+      : t.int32_data?.length
+        ? t.int32_data
+        : (t.double_data ?? []);
+  return Float64Array.from(typed);
 }

@@ -5,17 +5,19 @@ import { lenet5Options, buildLenet5 } from './lenet5.js';
 import { vgg5Options, hefnetOptions, buildConvnet } from './convnet.js';
 import { resnetOptions, buildResnet } from './resnet.js';
 import { mlpOptions, autoencoderOptions, buildMlp, buildAutoencoder } from './mlp.js';
+import { onnxOptions, buildOnnx } from './onnx.js';
 import { factorizeForTraining } from '../factorize.js';
 import type { ModelContext, Task } from './common.js';
 
 /** The `model:` section of a config: one of the zoo's option schemas, chosen by `name`. */
 export const modelSchema = z.discriminatedUnion('name', [
-  cryptonetsOptions, lenet5Options, vgg5Options, hefnetOptions, resnetOptions, mlpOptions, autoencoderOptions,
+  cryptonetsOptions, lenet5Options, vgg5Options, hefnetOptions, resnetOptions, mlpOptions, autoencoderOptions, onnxOptions,
 ]);
 export type ModelConfig = z.infer<typeof modelSchema>;
-export const MODEL_NAMES = ['cryptonets', 'lenet5', 'vgg5', 'hefnet', 'resnet20', 'mlp', 'autoencoder'] as const;
+export const MODEL_NAMES = ['cryptonets', 'lenet5', 'vgg5', 'hefnet', 'resnet20', 'mlp', 'autoencoder', 'onnx'] as const;
 
 export function taskOf(cfg: ModelConfig): Task {
+  if (cfg.name === 'onnx') return cfg.task;
   return cfg.name === 'autoencoder' ? 'reconstruction' : 'classification';
 }
 
@@ -32,5 +34,6 @@ function buildUnfactorized(cfg: ModelConfig, ctx: ModelContext): tf.LayersModel 
     case 'resnet20': return buildResnet(cfg, ctx);
     case 'mlp': return buildMlp(cfg, ctx);
     case 'autoencoder': return buildAutoencoder(cfg, ctx);
+    case 'onnx': return buildOnnx(cfg, ctx);
   }
 }
