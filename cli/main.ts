@@ -11,6 +11,7 @@ import { evaluateCommand } from './commands/evaluate.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { zooCommand } from './commands/zoo.js';
 import { serveCommand } from './commands/serve.js';
+import { importCommand } from './commands/import.js';
 import { inferCommand } from './commands/infer.js';
 
 const [major] = process.versions.node.split('.').map(Number);
@@ -38,6 +39,7 @@ await yargs(hideBin(process.argv))
   .command(schemaCommand)
   .command(zooCommand)
   .command(serveCommand)
+  .command(importCommand)
   .command(inferCommand)
   .demandCommand(1, 'name a command (see --help)')
   .strict()

@@ -80,6 +80,12 @@ export const exportSchema = z
       .describe(
         "with tiles, in a network with convolutions: tile-pack the dense layer reading the convolutions too (HE-PEx can then prune and permute where a CNN's dense capacity sits). Each row of t2 slots of the conv output is masked into a ciphertext of its own and copied along t1 (one level, log2(t1) rotations per row), one input tile each; the tile shape is then free (auto: the cheapest by the cost model). Off: that layer is diagonal-packed and its output fixes t2 to its width",
       ),
+    onnx: z
+      .boolean()
+      .optional()
+      .describe(
+        'also write the exported (pruned, fine-tuned) model as ONNX, export/model.onnx: input `input` [N, C, H, W], output `output`, every weight an initializer (default: off)',
+      ),
     clientRotations: z
       .enum(['babies', 'all'])
       .optional()

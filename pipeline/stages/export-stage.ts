@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../common/errors.js';
 import { writeExport } from '../../export/artifact.js';
@@ -14,6 +15,18 @@ import { fingerprint } from '../run-dir.js';
 import type { ExportResult } from '../stage-results.js';
 import { trainedModel } from './train-stage.js';
 import { exists } from '../../datasets/fs-util.js';
+import { buildInferenceGraph } from '../../train/onnx/model-graph.js';
+import { UnsupportedLayerError } from '../../train/onnx/layers.js';
+
+/** The model as an ONNX inference graph (export.onnx), or a clear error naming the layer ONNX cannot express. */
+function onnxOf(model: Parameters<typeof buildInferenceGraph>[0], shape: readonly [number, number, number]): Uint8Array {
+  try {
+    return buildInferenceGraph(model, shape);
+  } catch (err) {
+    if (err instanceof UnsupportedLayerError) throw new UserError(`export.onnx: ${err.message}`);
+    throw err;
+  }
+}
 
 /** Compiles the trained model to a packed CKKS plan in runs/<name>/export (with the tfjs model beside it as plaintext reference). */
 export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<void> {
@@ -45,7 +58,10 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
     datasetConfig: ctx.config.dataset,
   };
   const dir = run.file('export');
-  const manifest = await writeExport(dir, plan, meta, (tmp) => writeModelFiles(join(tmp, 'model'), model));
+  const manifest = await writeExport(dir, plan, meta, async (tmp) => {
+    await writeModelFiles(join(tmp, 'model'), model);
+    if (e.onnx) await writeFile(join(tmp, 'model.onnx'), onnxOf(model, data.shape));
+  });
   model.dispose();
   const counts = planCounts(plan);
   const result: ExportResult = {
