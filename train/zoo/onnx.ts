@@ -15,7 +15,10 @@ export const onnxOptions = z
       .regex(/^[0-9a-f]{64}$/)
       .optional()
       .describe("the file's sha256 (heprune import writes it): a changed file is refused rather than silently trained, pruned or resumed"),
-    task: z.enum(['classification', 'reconstruction']).default('classification'),
+    task: z
+      .enum(['classification', 'reconstruction'])
+      .default('classification')
+      .describe('what the output is: class logits (one per dataset class), or a reconstruction of the input'),
     factorize: commonModelOptions.factorize,
   })
   .strict();

@@ -14,7 +14,8 @@ export const modelSchema = z.discriminatedUnion('name', [
   cryptonetsOptions, lenet5Options, vgg5Options, hefnetOptions, resnetOptions, mlpOptions, autoencoderOptions, onnxOptions,
 ]);
 export type ModelConfig = z.infer<typeof modelSchema>;
-export const MODEL_NAMES = ['cryptonets', 'lenet5', 'vgg5', 'hefnet', 'resnet20', 'mlp', 'autoencoder', 'onnx'] as const;
+/** The built-in architectures (`heprune train --model`); `onnx` is a model from a file, not one of them. */
+export const MODEL_NAMES = ['cryptonets', 'lenet5', 'vgg5', 'hefnet', 'resnet20', 'mlp', 'autoencoder'] as const;
 
 export function taskOf(cfg: ModelConfig): Task {
   if (cfg.name === 'onnx') return cfg.task;
