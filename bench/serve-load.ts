@@ -35,6 +35,11 @@ const args = await yargs(hideBin(process.argv))
   .option('clients', { type: 'number', default: 8 })
   .option('inferences', { type: 'number', default: 20, describe: 'per client' })
   .option('workers', { type: 'number', default: 2, describe: "the server's evaluation threads" })
+  .option('memory-budget-mb', {
+    type: 'number',
+    default: 2048,
+    describe: "the server's budget for all sessions' keys (heprune serve --memory-budget-mb)",
+  })
   .option('dataset-path', { type: 'string' })
   .strict()
   .parse();
@@ -67,7 +72,18 @@ for (const dir of args.models) {
   const plain = tf.tidy(() => (model.predict(tf.tensor4d(xs, [count, ...shape])) as tf.Tensor).arraySync() as number[][]).map(argmax);
   model.dispose();
 
-  const server = await startServe(['--model', dir, '--port', '0', '--workers', String(args.workers), '--session-ttl', '3600']);
+  const server = await startServe([
+    '--model',
+    dir,
+    '--port',
+    '0',
+    '--workers',
+    String(args.workers),
+    '--session-ttl',
+    '3600',
+    '--memory-budget-mb',
+    String(args.memoryBudgetMb),
+  ]);
   try {
     process.stderr.write(`${dir}: ${args.clients} clients making keys and opening sessions…\n`);
     const clients: RemoteModel[] = [];
