@@ -74,9 +74,11 @@ describe.each([
   });
 });
 
-test('a ReLU network is refused, naming the operator and the node', () => {
+test('a ReLU network is refused, naming the operator and the node, and leaves no tfjs variables behind', () => {
+  const before = tf.memory().numTensors;
   expect(() => importOnnx(readFileSync(`${FIXTURES}/relu.onnx`), 'relu.onnx')).toThrow(
     /relu\.onnx: node .*\(Relu\): Relu is not HE-friendly/,
   );
+  expect(tf.memory().numTensors).toBe(before);
   expect(() => importOnnx(Buffer.from('not onnx at all'), 'junk.onnx')).toThrow(/junk\.onnx: /);
 });

@@ -41,6 +41,8 @@ export function polyProduct(a: Val['c'], b: Val['c']): Val['c'] | undefined {
 /** Builds the tfjs layers: names as the zoo's (conv1, fc1, bn1, act1, pool1, add1) so configs address them alike. */
 export class Builder {
   readonly names = new Namer();
+  /** Every layer made, so a failed import frees their weights (tfjs keeps variables in a global registry). */
+  readonly layers: tf.layers.Layer[] = [];
   /** Each value becomes one tensor, however many nodes read it (a fold or an activation happens once). */
   private readonly made = new WeakMap<Val, tf.SymbolicTensor>();
 
@@ -50,6 +52,16 @@ export class Builder {
     const x = this.make(v, where);
     this.made.set(v, x);
     return x;
+  }
+
+  layer<L extends tf.layers.Layer>(l: L): L {
+    this.layers.push(l);
+    return l;
+  }
+
+  /** Frees the weights of every layer made (after a failed import). */
+  dispose(): void {
+    for (const l of this.layers) if (l.built) for (const w of l.weights) w.dispose();
   }
 
   /** The value as a tensor: x itself, an affine map folded into the layer computing x, or a polynomial activation. */
@@ -65,11 +77,13 @@ export class Builder {
       return v.x;
     }
     const square = c0 === 0 && c1 === 0 && c2 === 1;
-    const act = new PolyActivation({
-      name: this.names.next('act'),
-      kind: square ? 'square' : 'quadratic',
-      ...(square ? {} : { init: { alpha: c2, beta: c1, c: c0 } }),
-    });
+    const act = this.layer(
+      new PolyActivation({
+        name: this.names.next('act'),
+        kind: square ? 'square' : 'quadratic',
+        ...(square ? {} : { init: { alpha: c2, beta: c1, c: c0 } }),
+      }),
+    );
     return act.apply(v.x) as tf.SymbolicTensor;
   }
 }
@@ -84,7 +98,20 @@ export function foldAffine(layer: tf.layers.Layer, scale: number | Float64Array,
     bv = b.dataSync() as Float32Array;
   const nk = Float32Array.from(kv, (w, i) => w * s(i % out));
   const nb = Float32Array.from(bv, (w, o) => w * s(o) + t(o));
-  layer.setWeights([tf.tensor(nk, k.shape), tf.tensor(nb, b.shape)]);
+  setWeightsFrom(layer, [
+    { data: nk, shape: k.shape },
+    { data: nb, shape: b.shape },
+  ]);
+}
+
+/** layer.setWeights from arrays, freeing the temporary tensors (the variables keep their own reference). */
+export function setWeightsFrom(layer: tf.layers.Layer, values: { data: Float32Array; shape: number[] }[]): void {
+  const ts = values.map((v) => tf.tensor(v.data, v.shape));
+  try {
+    layer.setWeights(ts);
+  } finally {
+    tf.dispose(ts);
+  }
 }
 
 export function isWeightLayer(l: tf.layers.Layer): boolean {

@@ -1,8 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../common/errors.js';
 import { GroupedConv2D } from '../layers/grouped-conv.js';
-import { decodeModel, tensorValues, type AttributeMessage, type NodeMessage, type TensorMessage } from '../onnx/proto.js';
-import { Builder, plain, polyProduct, type Const, type Val } from './onnx-graph.js';
+import {
+  decodeModel,
+  tensorValues,
+  type DecodedModel,
+  type AttributeMessage,
+  type NodeMessage,
+  type TensorMessage,
+} from '../onnx/proto.js';
+import { Builder, plain, polyProduct, setWeightsFrom, type Const, type Val } from './onnx-graph.js';
 
 /**
  * An HE-friendly ONNX model (as PyTorch's exporter writes it) as a tfjs
@@ -43,7 +50,7 @@ const NON_POLY = new Set([
 ]);
 
 export function importOnnx(bytes: Uint8Array, file: string, name = 'onnx'): ImportedModel {
-  let decoded;
+  let decoded: DecodedModel;
   try {
     decoded = decodeModel(bytes);
   } catch (e) {
@@ -67,22 +74,31 @@ export function importOnnx(bytes: Uint8Array, file: string, name = 'onnx'): Impo
   for (const n of graph.node) for (const i of n.input) uses.set(i, (uses.get(i) ?? 0) + 1);
   for (const o of graph.output) uses.set(o.name, (uses.get(o.name) ?? 0) + 1);
   const vals = new Map<string, Val>([[inputs[0].name, plain(input, [C, H, W])]]);
-  for (const node of graph.node) {
-    const where = `${file}: node ${node.name || node.output[0]} (${node.op_type})`;
-    const r = readNode(node, { vals, consts, b, uses, where });
-    if (r.const) consts.set(node.output[0], r.const);
-    if (r.val) vals.set(node.output[0], r.val);
+  try {
+    return build();
+  } catch (err) {
+    b.dispose();
+    throw err;
   }
-  if (graph.output.length !== 1) throw new UserError(`${file}: expected one output, found ${graph.output.length}`);
-  const out = vals.get(graph.output[0].name);
-  if (!out) throw new UserError(`${file}: the output ${graph.output[0].name} is a constant`);
-  if (out.shape.length !== 1 || out.chw)
-    throw new UserError(
-      `${file}: the output is [${out.shape.join(', ')}]; expected a vector (logits or a flat reconstruction from a dense layer)`,
-    );
-  const y = b.materialise(out, `${file}: output`);
-  const model = tf.model({ inputs: input, outputs: y, name });
-  return { model, inputShape: [H, W, C], outputs: out.shape[0], producer: decoded.producer, opset: decoded.opset };
+
+  function build(): ImportedModel {
+    for (const node of graph.node) {
+      const where = `${file}: node ${node.name || node.output[0]} (${node.op_type})`;
+      const r = readNode(node, { vals, consts, b, uses, where });
+      if (r.const) consts.set(node.output[0], r.const);
+      if (r.val) vals.set(node.output[0], r.val);
+    }
+    if (graph.output.length !== 1) throw new UserError(`${file}: expected one output, found ${graph.output.length}`);
+    const out = vals.get(graph.output[0].name);
+    if (!out) throw new UserError(`${file}: the output ${graph.output[0].name} is a constant`);
+    if (out.shape.length !== 1 || out.chw)
+      throw new UserError(
+        `${file}: the output is [${out.shape.join(', ')}]; expected a vector (logits or a flat reconstruction from a dense layer)`,
+      );
+    const y = b.materialise(out, `${file}: output`);
+    const model = tf.model({ inputs: input, outputs: y, name });
+    return { model, inputShape: [H, W, C], outputs: out.shape[0], producer: decoded.producer, opset: decoded.opset };
+  }
 }
 
 function constOf(t: TensorMessage): Const {
@@ -158,9 +174,12 @@ function readNode(n: NodeMessage, e: Env): { const?: Const; val?: Val } {
     case 'BatchNormalization': {
       const x = val(0);
       const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((i) => cst(i).v);
-      const layer = tf.layers.batchNormalization({ name: e.b.names.next('bn'), axis: -1, epsilon: float(n, 'epsilon', 1e-5) });
+      const layer = e.b.layer(tf.layers.batchNormalization({ name: e.b.names.next('bn'), axis: -1, epsilon: float(n, 'epsilon', 1e-5) }));
       const y = layer.apply(e.b.materialise(x, where)) as tf.SymbolicTensor;
-      layer.setWeights([gamma, beta, mean, variance].map((a) => tf.tensor(Float32Array.from(a))));
+      setWeightsFrom(
+        layer,
+        [gamma, beta, mean, variance].map((a) => ({ data: Float32Array.from(a), shape: [a.length] })),
+      );
       return { val: plain(y, x.shape) };
     }
     case 'AveragePool': {
@@ -171,14 +190,13 @@ function readNode(n: NodeMessage, e: Env): { const?: Const; val?: Val } {
         throw new UserError(
           `${where}: only k×k average pooling with stride k and no padding is supported (got kernel ${k}×${k2}, strides ${s}×${s2})`,
         );
-      const y = tf.layers
-        .averagePooling2d({ name: e.b.names.next('pool'), poolSize: k, strides: k, padding: 'valid' })
-        .apply(e.b.materialise(x, where));
+      const pool = e.b.layer(tf.layers.averagePooling2d({ name: e.b.names.next('pool'), poolSize: k, strides: k, padding: 'valid' }));
+      const y = pool.apply(e.b.materialise(x, where));
       return { val: plain(y as tf.SymbolicTensor, [x.shape[0], Math.floor(x.shape[1] / k), Math.floor(x.shape[2] / k)]) };
     }
     case 'GlobalAveragePool': {
       const x = val(0);
-      const y = tf.layers.globalAveragePooling2d({ name: e.b.names.next('pool') }).apply(e.b.materialise(x, where));
+      const y = e.b.layer(tf.layers.globalAveragePooling2d({ name: e.b.names.next('pool') })).apply(e.b.materialise(x, where));
       return { val: plain(y as tf.SymbolicTensor, [x.shape[0], 1, 1], { squeezed: true }) };
     }
     case 'Flatten':
@@ -221,7 +239,7 @@ function readNode(n: NodeMessage, e: Env): { const?: Const; val?: Val } {
         return { val: { ...a, c: [a.c[0] + sign * c.c[0], a.c[1] + sign * c.c[1], a.c[2] + sign * c.c[2]], fold: undefined } };
       if (sign < 0) throw new UserError(`${where}: the difference of two tensors is not supported`);
       if (a.shape.join() !== c.shape.join()) throw new UserError(`${where}: adds tensors of shapes [${a.shape}] and [${c.shape}]`);
-      const y = tf.layers.add({ name: e.b.names.next('add') }).apply([e.b.materialise(a, where), e.b.materialise(c, where)]);
+      const y = e.b.layer(tf.layers.add({ name: e.b.names.next('add') })).apply([e.b.materialise(a, where), e.b.materialise(c, where)]);
       return { val: plain(y as tf.SymbolicTensor, a.shape) };
     }
     case 'Mul':
@@ -269,7 +287,10 @@ function shiftVector(e: Env, v: Val, k: Float64Array, s: number, fold: tf.layers
   if (s !== 1) throw new UserError(`${e.where}: a constant vector minus a tensor is not supported`);
   const [kernel, bias] = fold.getWeights();
   const bv = bias.dataSync() as Float32Array;
-  fold.setWeights([kernel, tf.tensor(Float32Array.from(bv, (b, o) => b + k[o]))]);
+  setWeightsFrom(fold, [
+    { data: kernel.dataSync() as Float32Array, shape: kernel.shape },
+    { data: Float32Array.from(bv, (b, o) => b + k[o]), shape: [bv.length] },
+  ]);
   return { ...v, fold };
 }
 
@@ -283,7 +304,7 @@ const scaled = (v: Float64Array, f: number) => (f === 1 ? v : Float64Array.from(
 function flatten(e: Env, x: Val): Val {
   if (x.shape.length === 1) return x;
   if (x.squeezed) return { ...x, shape: [x.shape[0]], squeezed: undefined };
-  const y = tf.layers.flatten({ name: e.b.names.next('flatten') }).apply(e.b.materialise(x, e.where));
+  const y = e.b.layer(tf.layers.flatten({ name: e.b.names.next('flatten') })).apply(e.b.materialise(x, e.where));
   const [C, H, W] = x.shape;
   return plain(y as tf.SymbolicTensor, [C * H * W], { chw: [C, H, W] });
 }
@@ -303,9 +324,12 @@ function dense(e: Env, x: Val, kernel: Float64Array, bias: Float64Array | undefi
           to = (h * W + w) * C + c;
         for (let o = 0; o < nOut; o++) k[to * nOut + o] = kernel[from * nOut + o];
       }
-  const layer = tf.layers.dense({ name: e.b.names.next('fc'), units: nOut, useBias: true });
+  const layer = e.b.layer(tf.layers.dense({ name: e.b.names.next('fc'), units: nOut, useBias: true }));
   const y = layer.apply(e.b.materialise(x, e.where)) as tf.SymbolicTensor;
-  layer.setWeights([tf.tensor(k, [nIn, nOut]), tf.tensor(Float32Array.from(bias ?? new Float64Array(nOut), (v) => v))]);
+  setWeightsFrom(layer, [
+    { data: k, shape: [nIn, nOut] },
+    { data: Float32Array.from(bias ?? new Float64Array(nOut)), shape: [nOut] },
+  ]);
   return plain(y, [nOut], { fold: layer });
 }
 
@@ -329,7 +353,9 @@ function conv(n: NodeMessage, e: Env, x: Val, w: Const, bias: Const | undefined)
   else throw new UserError(`${where}: asymmetric padding [${pads.join(', ')}] is not supported`);
   const [C, H, Wd] = x.shape;
   if (cinG * groups !== C) throw new UserError(`${where}: weights for ${cinG * groups} input channels, the input has ${C}`);
-  const layer = new GroupedConv2D({ name: e.b.names.next('conv'), filters: O, kernelSize: kh, strides: s, padding, groups, useBias: true });
+  const layer = e.b.layer(
+    new GroupedConv2D({ name: e.b.names.next('conv'), filters: O, kernelSize: kh, strides: s, padding, groups, useBias: true }),
+  );
   const y = layer.apply(e.b.materialise(x, where)) as tf.SymbolicTensor;
   // OIHW (per group) → [k, k, C/G, O].
   const k = new Float32Array(w.v.length);
@@ -337,7 +363,10 @@ function conv(n: NodeMessage, e: Env, x: Val, w: Const, bias: Const | undefined)
     for (let ci = 0; ci < cinG; ci++)
       for (let ky = 0; ky < kh; ky++)
         for (let kx = 0; kx < kw; kx++) k[((ky * kw + kx) * cinG + ci) * O + o] = w.v[((o * cinG + ci) * kh + ky) * kw + kx];
-  layer.setWeights([tf.tensor(k, [kh, kw, cinG, O]), tf.tensor(Float32Array.from(bias?.v ?? new Float64Array(O)))]);
+  setWeightsFrom(layer, [
+    { data: k, shape: [kh, kw, cinG, O] },
+    { data: Float32Array.from(bias?.v ?? new Float64Array(O)), shape: [O] },
+  ]);
   const [, OH, OW] = y.shape.slice(1).length === 3 ? [O, y.shape[1]!, y.shape[2]!] : [O, H, Wd];
   return plain(y, [O, OH, OW], { fold: layer });
 }
