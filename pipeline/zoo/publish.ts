@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { replaceDirAtomic } from '../../common/atomic-write.js';
@@ -62,7 +62,11 @@ export async function publishRun(runPath: string, name: string): Promise<Provena
       for (const f of ['model.json', 'weights.bin']) await cp(join(train, 'best', f), join(tmp, f));
       prov.weightsSha256 = await sha256File(join(tmp, 'weights.bin'));
     } else {
-      for (const d of ['last', 'best']) if (await exists(join(train, d))) await cp(join(train, d), join(tmp, 'resume', d), { recursive: true });
+      for (const d of ['last', 'best'])
+        if (await exists(join(train, d))) {
+          await cp(join(train, d), join(tmp, 'resume', d), { recursive: true });
+          await splitLarge(join(tmp, 'resume', d));
+        }
     }
     if (await exists(join(train, 'metrics.csv'))) await cp(join(train, 'metrics.csv'), join(tmp, 'metrics.csv'));
     for (const f of ['curves.png', 'curves.svg']) if (await exists(join(train, f))) await cp(join(train, f), join(tmp, f));
@@ -91,8 +95,36 @@ export async function adoptFromZoo(entry: string, trainDir: string): Promise<voi
 export async function seedFromZoo(entry: string, trainDir: string): Promise<void> {
   const src = join(entryDir(entry), 'resume');
   for (const d of ['last', 'best']) {
-    if (await exists(join(src, d))) await replaceDirAtomic(join(trainDir, d), (tmp) => cp(join(src, d), tmp, { recursive: true }));
+    if (await exists(join(src, d)))
+      await replaceDirAtomic(join(trainDir, d), async (tmp) => {
+        await cp(join(src, d), tmp, { recursive: true });
+        await joinParts(tmp);
+      });
   }
   const csv = join(entryDir(entry), 'metrics.csv');
   if (await exists(csv)) await cp(csv, join(trainDir, 'metrics.csv'));
+}
+
+/** The repository keeps no file over 2 MiB: a checkpoint file past it is stored as <name>.part0, .part1, … */
+const PART_BYTES = 2 * 2 ** 20 - 4096;
+
+async function splitLarge(dir: string): Promise<void> {
+  for (const f of await readdir(dir)) {
+    const path = join(dir, f);
+    const bytes = await readFile(path);
+    if (bytes.byteLength <= PART_BYTES) continue;
+    for (let i = 0, at = 0; at < bytes.byteLength; i++, at += PART_BYTES) await writeFile(`${path}.part${i}`, bytes.subarray(at, at + PART_BYTES));
+    await rm(path);
+  }
+}
+
+/** Reassembles the files splitLarge split (in part order). */
+async function joinParts(dir: string): Promise<void> {
+  const parts = (await readdir(dir)).filter((f) => /\.part\d+$/.test(f));
+  const names = [...new Set(parts.map((f) => f.replace(/\.part\d+$/, '')))];
+  for (const name of names) {
+    const mine = parts.filter((f) => f.startsWith(`${name}.part`)).sort((a, b) => Number(a.slice(a.lastIndexOf('part') + 4)) - Number(b.slice(b.lastIndexOf('part') + 4)));
+    await writeFile(join(dir, name), Buffer.concat(await Promise.all(mine.map((f) => readFile(join(dir, f))))));
+    for (const f of mine) await rm(join(dir, f));
+  }
 }
