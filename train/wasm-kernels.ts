@@ -8,6 +8,10 @@
  *      plays the filter, dilated by the forward stride.
  *  dx: a forward stride-1 conv of the zero-dilated, padded dy with the
  *      spatially flipped, in/out-swapped filter.
+ *
+ * Depthwise convolutions have no gradient kernels on stock wasm at all: dx
+ * is the same flipped convolution (depthwise, nothing swapped), dW one
+ * product and sum per kernel offset.
  *  BN: the same formula as tfjs-core, broadcasting instead of tiling.
  *
  * and three measured hot spots of a training step are replaced:
@@ -199,77 +203,130 @@ export function convGeometry(xShape: number[], filterShape: number[], attrs: Rec
   return geometry(xShape, filterShape, attrs.strides as [number, number], attrs.pad, attrs.dimRoundingMode);
 }
 
-function conv2DBackpropInput({
-  inputs,
-  backend,
-  attrs,
-}: {
-  inputs: Record<string, TensorInfo>;
-  backend: Backend;
-  attrs: Record<string, unknown>;
-}): TensorInfo {
-  const { dy, filter } = inputs;
-  const inputShape = attrs.inputShape as [number, number, number, number];
-  if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropInput (wasm): only NHWC');
-  const [kh, kw, ci] = filter.shape;
-  const [N, H, W] = inputShape;
-  const g = geometry(inputShape, filter.shape, attrs.strides as [number, number], attrs.pad, attrs.dimRoundingMode);
-  const [, Ho, Wo, co] = dy.shape;
-  return withTemps(backend, (keep) => {
-    let d = dy;
-    if (g.sh > 1 || g.sw > 1) {
-      // Zero-dilate dy by the stride: [N,Ho,1,Wo,1,Co] padded to [N,Ho,sh,Wo,sw,Co], then trimmed.
-      const r6 = keep(call('Reshape', backend, { x: dy }, { shape: [N, Ho, 1, Wo, 1, co] }));
-      const p6 = keep(
+/**
+ * dx of a convolution: a forward stride-1 convolution of the zero-dilated,
+ * padded dy with the spatially flipped filter — its in/out channels swapped
+ * for an ordinary convolution; for a depthwise one (channel multiplier 1,
+ * filter [k, k, C, 1]) each channel is its own, so nothing is swapped.
+ */
+function inputGradByFlippedConv(depthwise: boolean) {
+  return ({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
+    const { dy, filter } = inputs;
+    const kernel = depthwise ? 'DepthwiseConv2dNativeBackpropInput' : 'Conv2DBackpropInput';
+    const inputShape = attrs.inputShape as [number, number, number, number];
+    if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') throw new Error(`${kernel} (wasm): only NHWC`);
+    if (depthwise && filter.shape[3] !== 1) throw new Error(`${kernel} (wasm): only channel multiplier 1`);
+    const [kh, kw, ci] = filter.shape;
+    const [N, H, W] = inputShape;
+    const g = geometry(inputShape, filter.shape, attrs.strides as [number, number], attrs.pad, attrs.dimRoundingMode);
+    const [, Ho, Wo, co] = dy.shape;
+    return withTemps(backend, (keep) => {
+      let d = dy;
+      if (g.sh > 1 || g.sw > 1) {
+        // Zero-dilate dy by the stride: [N,Ho,1,Wo,1,Co] padded to [N,Ho,sh,Wo,sw,Co], then trimmed.
+        const r6 = keep(call('Reshape', backend, { x: dy }, { shape: [N, Ho, 1, Wo, 1, co] }));
+        const p6 = keep(
+          call(
+            'PadV2',
+            backend,
+            { x: r6 },
+            {
+              paddings: [
+                [0, 0],
+                [0, 0],
+                [0, g.sh - 1],
+                [0, 0],
+                [0, g.sw - 1],
+                [0, 0],
+              ],
+              constantValue: 0,
+            },
+          ),
+        );
+        const r4 = keep(call('Reshape', backend, { x: p6 }, { shape: [N, Ho * g.sh, Wo * g.sw, co] }));
+        d = keep(call('Slice', backend, { x: r4 }, { begin: [0, 0, 0, 0], size: [N, (Ho - 1) * g.sh + 1, (Wo - 1) * g.sw + 1, co] }));
+      }
+      const flipped = keep(call('Reverse', backend, { x: filter }, { dims: [0, 1] }));
+      const swapped = depthwise ? flipped : keep(call('Transpose', backend, { x: flipped }, { perm: [0, 1, 3, 2] }));
+      // Full-correlation padding; a forward pad larger than k-1 would need negative padding: crop instead.
+      const top = kh - 1 - g.top,
+        left = kw - 1 - g.left;
+      const Hd = d.shape[1],
+        Wd = d.shape[2];
+      const bottom = H + kh - 1 - Hd - top,
+        right = W + kw - 1 - Wd - left;
+      const cropT = Math.max(0, -top),
+        cropL = Math.max(0, -left);
+      const pad: Pad4 = [
+        [0, 0],
+        [Math.max(0, top), Math.max(0, bottom)],
+        [Math.max(0, left), Math.max(0, right)],
+        [0, 0],
+      ];
+      let r = keep(
         call(
-          'PadV2',
+          depthwise ? 'DepthwiseConv2dNative' : 'Conv2D',
           backend,
-          { x: r6 },
-          {
-            paddings: [
-              [0, 0],
-              [0, 0],
-              [0, g.sh - 1],
-              [0, 0],
-              [0, g.sw - 1],
-              [0, 0],
-            ],
-            constantValue: 0,
-          },
+          { x: d, filter: swapped },
+          { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined },
         ),
       );
-      const r4 = keep(call('Reshape', backend, { x: p6 }, { shape: [N, Ho * g.sh, Wo * g.sw, co] }));
-      d = keep(call('Slice', backend, { x: r4 }, { begin: [0, 0, 0, 0], size: [N, (Ho - 1) * g.sh + 1, (Wo - 1) * g.sw + 1, co] }));
-    }
-    const flipped = keep(call('Reverse', backend, { x: filter }, { dims: [0, 1] }));
-    const swapped = keep(call('Transpose', backend, { x: flipped }, { perm: [0, 1, 3, 2] }));
-    // Full-correlation padding; a forward pad larger than k-1 would need negative padding: crop instead.
-    const top = kh - 1 - g.top,
-      left = kw - 1 - g.left;
-    const Hd = d.shape[1],
-      Wd = d.shape[2];
-    const bottom = H + kh - 1 - Hd - top,
-      right = W + kw - 1 - Wd - left;
-    const cropT = Math.max(0, -top),
-      cropL = Math.max(0, -left);
-    const pad: Pad4 = [
+      if (r.shape[1] !== H || r.shape[2] !== W || cropT || cropL) {
+        r = keep(call('Slice', backend, { x: r }, { begin: [0, cropT, cropL, 0], size: [N, H, W, ci] }));
+      }
+      return r;
+    });
+  };
+}
+
+/**
+ * dW of a depthwise convolution (channel multiplier 1; stock wasm has no
+ * kernel for it): dW[a, b, c] = Σ over N·Ho·Wo of xpad[n, a + i·s, b + j·s, c]·dy[n, i, j, c],
+ * one strided slice, product and sum per kernel offset.
+ */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const { x, dy } = inputs;
+  const filterShape = attrs.filterShape as [number, number, number, number];
+  const [kh, kw, C, multiplier] = filterShape;
+  if (multiplier !== 1) throw new Error('DepthwiseConv2dNativeBackpropFilter (wasm): only channel multiplier 1');
+  const g = convGeometry(x.shape, filterShape, attrs);
+  const [N, H, W] = x.shape;
+  return withTemps(backend, (keep) => {
+    const bottom = Math.max(0, kh - 1 + (g.outH - 1) * g.sh + 1 - H - g.top);
+    const right = Math.max(0, kw - 1 + (g.outW - 1) * g.sw + 1 - W - g.left);
+    const paddings = [
       [0, 0],
-      [Math.max(0, top), Math.max(0, bottom)],
-      [Math.max(0, left), Math.max(0, right)],
+      [g.top, bottom],
+      [g.left, right],
       [0, 0],
     ];
-    let r = keep(
-      call(
-        'Conv2D',
-        backend,
-        { x: d, filter: swapped },
-        { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined },
-      ),
-    );
-    if (r.shape[1] !== H || r.shape[2] !== W || cropT || cropL) {
-      r = keep(call('Slice', backend, { x: r }, { begin: [0, cropT, cropL, 0], size: [N, H, W, ci] }));
+    const xp = g.top || g.left || bottom || right ? keep(call('PadV2', backend, { x }, { paddings, constantValue: 0 })) : x;
+    const parts: TensorInfo[] = [];
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const sl = keep(
+          call(
+            'StridedSlice',
+            backend,
+            { x: xp },
+            {
+              begin: [0, a, b, 0],
+              end: [N, a + (g.outH - 1) * g.sh + 1, b + (g.outW - 1) * g.sw + 1, C],
+              strides: [1, g.sh, g.sw, 1],
+              beginMask: 0,
+              endMask: 0,
+              ellipsisMask: 0,
+              newAxisMask: 0,
+              shrinkAxisMask: 0,
+            },
+          ),
+        );
+        const prod = keep(call('Multiply', backend, { a: sl, b: dy }, {}));
+        parts.push(keep(call('Sum', backend, { x: prod }, { axis: [0, 1, 2], keepDims: true })));
+      }
     }
-    return r;
+    const all = parts.length === 1 ? parts[0] : keep(call('Concat', backend, parts as unknown as Record<string, TensorInfo>, { axis: 0 }));
+    return call('Reshape', backend, { x: all }, { shape: filterShape });
   });
 }
 
@@ -347,7 +404,9 @@ export function registerWasmTrainingKernels(): void {
   };
   const replacements: [string, unknown][] = [
     ['Conv2DBackpropFilter', conv2DBackpropFilter],
-    ['Conv2DBackpropInput', conv2DBackpropInput],
+    ['Conv2DBackpropInput', inputGradByFlippedConv(false)],
+    ['DepthwiseConv2dNativeBackpropInput', inputGradByFlippedConv(true)],
+    ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter],
     ['AvgPoolGrad', avgPoolGradFast(stock('AvgPoolGrad'))],
     ['Sum', sumFast(stock('Sum'))],
   ];

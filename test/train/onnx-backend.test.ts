@@ -99,6 +99,24 @@ const CASES: Case[] = [
       ),
   },
   {
+    name: 'depthwise conv (groups = channels; stride 1, and stride 2 without bias) with pointwise convs',
+    shape: [7, 7, 3],
+    classes: 3,
+    build: () =>
+      seq(
+        [7, 7, 3],
+        [
+          conv({ name: 'dw1', filters: 3, kernelSize: 3, padding: 'same', groups: 3 }),
+          conv({ name: 'pw1', filters: 4, kernelSize: 1, padding: 'valid' }),
+          poly('square', 'a1'),
+          conv({ name: 'dw2', filters: 4, kernelSize: 3, strides: 2, padding: 'same', groups: 4, useBias: false }),
+          conv({ name: 'pw2', filters: 2, kernelSize: 1, padding: 'valid' }),
+          flat(),
+          fc(3, 'f1'),
+        ],
+      ),
+  },
+  {
     name: 'batch norm (training mode) on conv and dense outputs',
     shape: [6, 6, 2],
     classes: 3,

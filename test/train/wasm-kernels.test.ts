@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../train/backend.js';
 
 /**
- * The fast wasm gradient kernels (Conv2DBackpropFilter/Input, broadcast
- * batch-norm gradient) against the cpu backend's stock implementations.
+ * The fast wasm gradient kernels (Conv2DBackpropFilter/Input, the depthwise
+ * convolution's, broadcast batch-norm gradient) against the cpu backend's
+ * stock implementations.
  */
 type Case = { n: number; h: number; w: number; ci: number; co: number; k: number; s: number; pad: 'same' | 'valid' | number };
 const CASES: Case[] = [
@@ -64,10 +65,44 @@ async function convGrads(backend: 'cpu' | 'wasm', c: Case): Promise<[Float32Arra
   return out as [Float32Array, Float32Array];
 }
 
+/** Depthwise convolutions (channel multiplier 1): stock wasm has no gradient kernels for them. */
+const DEPTHWISE: Case[] = [
+  { n: 2, h: 8, w: 8, ci: 3, co: 3, k: 3, s: 1, pad: 'same' },
+  { n: 3, h: 9, w: 7, ci: 4, co: 4, k: 3, s: 2, pad: 'same' },
+  { n: 2, h: 10, w: 10, ci: 2, co: 2, k: 5, s: 2, pad: 'valid' },
+  { n: 1, h: 7, w: 7, ci: 5, co: 5, k: 3, s: 1, pad: 1 },
+];
+
+async function depthwiseGrads(backend: 'cpu' | 'wasm', c: Case): Promise<[Float32Array, Float32Array]> {
+  await initBackend(backend);
+  return tf.tidy(() => {
+    const x = pattern([c.n, c.h, c.w, c.ci], (i) => Math.sin(i * 1.3));
+    const w = pattern([c.k, c.k, c.ci, 1], (i) => Math.cos(i * 0.7));
+    const f = (xx: tf.Tensor, ww: tf.Tensor) => {
+      const y = tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.s, c.pad);
+      return tf.sum(
+        tf.mul(
+          y,
+          pattern(y.shape, (i) => Math.cos(i * 0.37)),
+        ),
+      );
+    };
+    const [gx, gw] = tf.grads(f)([x, w]);
+    return [gx.dataSync() as Float32Array, gw.dataSync() as Float32Array] as [Float32Array, Float32Array];
+  });
+}
+
 describe('wasm training kernels', () => {
   test.each(CASES)('conv2d gradients equal cpu: %o', async (c) => {
     const [cx, cw] = await convGrads('cpu', c);
     const [wx, ww] = await convGrads('wasm', c);
+    expect(relErr(cx, wx)).toBeLessThan(1e-4);
+    expect(relErr(cw, ww)).toBeLessThan(1e-4);
+  });
+
+  test.each(DEPTHWISE)('depthwise conv gradients equal cpu: %o', async (c) => {
+    const [cx, cw] = await depthwiseGrads('cpu', c);
+    const [wx, ww] = await depthwiseGrads('wasm', c);
     expect(relErr(cx, wx)).toBeLessThan(1e-4);
     expect(relErr(cw, ww)).toBeLessThan(1e-4);
   });

@@ -63,25 +63,29 @@ describe('model zoo', () => {
     [a, b, c].forEach((m) => m.dispose());
   });
 
-  test('grouped conv equals an ordinary conv with a block-diagonal kernel', () => {
-    const layer = new GroupedConv2D({ filters: 6, kernelSize: 3, groups: 3, padding: 'same' });
-    const x = tf.randomNormal([2, 5, 5, 6]) as tf.Tensor4D;
+  test.each([
+    ['grouped (3 groups of 2 channels)', { filters: 6, groups: 3, strides: 1, cin: 6 }],
+    ['depthwise (groups = channels = filters), stride 1', { filters: 5, groups: 5, strides: 1, cin: 5 }],
+    ['depthwise, stride 2', { filters: 4, groups: 4, strides: 2, cin: 4 }],
+  ] as const)('%s conv equals an ordinary conv with a block-diagonal kernel', (_, o) => {
+    const layer = new GroupedConv2D({ filters: o.filters, kernelSize: 3, groups: o.groups, strides: o.strides, padding: 'same' });
+    const x = tf.randomNormal([2, 5, 5, o.cin]) as tf.Tensor4D;
     const y = layer.apply(x) as tf.Tensor;
-    const k = layer.kernel!.read(); // [3,3,2,6]
+    expect(layer.depthwise).toBe(o.groups === o.filters);
+    const k = layer.kernel!.read(); // [3, 3, Cin/G, Cout]
+    const cg = o.cin / o.groups,
+      og = o.filters / o.groups;
     const full = tf.tidy(() => {
       const kd = k.arraySync() as number[][][][];
-      const dense = tf.buffer([3, 3, 6, 6]);
+      const dense = tf.buffer([3, 3, o.cin, o.filters]);
       for (let a = 0; a < 3; a++)
         for (let b = 0; b < 3; b++)
-          for (let i = 0; i < 2; i++)
-            for (let o = 0; o < 6; o++) {
-              const g = Math.floor(o / 2);
-              dense.set(kd[a][b][i][o], a, b, g * 2 + i, o);
-            }
-      return tf.add(tf.conv2d(x, dense.toTensor() as tf.Tensor4D, 1, 'same'), layer.bias!.read());
+          for (let i = 0; i < cg; i++) for (let c = 0; c < o.filters; c++) dense.set(kd[a][b][i][c], a, b, Math.floor(c / og) * cg + i, c);
+      return tf.add(tf.conv2d(x, dense.toTensor() as tf.Tensor4D, o.strides, 'same'), layer.bias!.read());
     });
     expect(tf.max(tf.abs(tf.sub(y, full))).dataSync()[0]).toBeLessThan(1e-5);
     tf.dispose([x, y, full]);
+    layer.dispose();
   });
 
   test('quadratic activation computes αx²+βx+c with trainable coefficients', () => {

@@ -11,9 +11,12 @@ export interface GroupedConv2DArgs extends LayerArgs {
   groups?: number;
   useBias?: boolean;
   /**
-   * Set on the 1×1 half of a factorised convolution (FFConv): the name of
-   * the d×d convolution it completes. HE lowering keeps the pair as two
-   * linear steps (no activation between) instead of composing them.
+   * Set on the second convolution of a factorised pair, with no activation
+   * between the two: the 1×1 half of an FFConv factorisation, or the
+   * pointwise convolution of a mobile block without its middle activation
+   * (a depthwise-separable convolution is a factorised one). Names the first
+   * (the d×d half, the depthwise convolution). HE lowering keeps the pair as
+   * two linear steps, which the compiler runs split or composes into one.
    */
   factorOf?: string;
 }
@@ -22,7 +25,9 @@ export interface GroupedConv2DArgs extends LayerArgs {
  * 2-D convolution with channel groups (tfjs has no `groups`): the kernel is
  * [k, k, Cin/G, Cout] as in PyTorch, and group g's Cout/G outputs see only its
  * Cin/G inputs. Implemented as G convolutions on channel slices, so a grouped
- * layer also trains with G times fewer FLOPs. G = 1 is an ordinary conv.
+ * layer also trains with G times fewer FLOPs. G = 1 is an ordinary conv;
+ * G = Cin = Cout is a depthwise convolution (MobileNet), run as one
+ * tf.depthwiseConv2d rather than Cin single-channel convolutions.
  */
 export class GroupedConv2D extends tf.layers.Layer {
   static className = 'HeGroupedConv2D';
@@ -89,6 +94,11 @@ export class GroupedConv2D extends tf.layers.Layer {
     return [s[0], out(s[1]!), out(s[2]!), this.filters];
   }
 
+  /** One input channel per group and one output channel per input channel: a depthwise convolution. */
+  get depthwise(): boolean {
+    return this.groups > 1 && this.groups === this.filters && this.kernel?.shape[2] === 1;
+  }
+
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
@@ -96,6 +106,10 @@ export class GroupedConv2D extends tf.layers.Layer {
       let y: tf.Tensor4D;
       if (this.groups === 1) {
         y = tf.conv2d(x, w, this.strides, this.pad());
+      } else if (this.depthwise) {
+        // [k, k, 1, C] and tfjs's depthwise filter [k, k, C, 1] hold the same values in the same order.
+        const k = this.kernelSize;
+        y = tf.depthwiseConv2d(x, tf.reshape(w, [k, k, this.filters, 1]), this.strides, this.pad());
       } else {
         const xs = tf.split(x, this.groups, 3);
         const ws = tf.split(w, this.groups, 3);
