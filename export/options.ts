@@ -11,6 +11,15 @@ export const exportSchema = z
       .max(59)
       .default(40)
       .describe('CKKS scale 2^scaleBits (smaller fits more levels in a smaller N, with less precision)'),
+    weightBits: z
+      .number()
+      .int()
+      .min(20)
+      .max(59)
+      .optional()
+      .describe(
+        "bits of the rescale primes of linear steps (default: scaleBits). A linear step encodes its weights at its level's prime, so that prime sets only the weights' precision; squares keep scaleBits-sized primes. Fewer bits per linear level free modulus for more levels at the same N (a deeper plan, such as split factorised convolutions, may then stay at N=16384). Diagonal plans without refresh or tiles",
+      ),
     headroomBits: z
       .number()
       .int()
@@ -123,6 +132,7 @@ export function compileOptions(e: ExportConfig): CompileOptions {
       ? { polyModulusDegree: e.polyModulusDegree, coeffModulusBits: e.coeffModulusBits!, scaleBits: e.scaleBits }
       : undefined,
     scaleBits: e.scaleBits,
+    ...(e.weightBits !== undefined ? { weightBits: e.weightBits } : {}),
     headroomBits: e.headroomBits,
     bsgs: e.bsgs,
     channelBlocks: e.channelBlocks,

@@ -17,11 +17,19 @@ export interface ParamRequest {
   scaleBits?: number;
   /** Bits of the first prime above the scale: room for the result's integer part. */
   headroomBits?: number;
+  /**
+   * Bits of each rescale prime in the order the plan consumes them (top
+   * level first), one per level; default every one scaleBits. A linear
+   * step's prime sets only its weights' precision and may be smaller than
+   * the scale (see plan/scale-chain); a square's must be the scale's size.
+   */
+  primeBits?: readonly number[];
 }
 
-function build(n: number, levels: number, scaleBits: number, headroomBits: number): HeParams {
+function build(n: number, consumed: readonly number[], scaleBits: number, headroomBits: number): HeParams {
   const edge = Math.min(60, scaleBits + headroomBits);
-  return { polyModulusDegree: n, coeffModulusBits: [edge, ...Array(levels).fill(scaleBits), edge], scaleBits };
+  // coeffModulusBits[l] is the prime a rescale at level l divides by: the top level's comes last.
+  return { polyModulusDegree: n, coeffModulusBits: [edge, ...[...consumed].reverse(), edge], scaleBits };
 }
 
 /**
@@ -33,9 +41,11 @@ export function selectParams(r: ParamRequest): HeParams {
   const scaleBits = r.scaleBits ?? 40,
     headroom = r.headroomBits ?? 20;
   if (scaleBits < 20 || scaleBits > 59) throw new UserError(`scaleBits ${scaleBits}: expected 20..59`);
+  const consumed = r.primeBits ?? Array<number>(r.levels).fill(scaleBits);
+  if (consumed.length !== r.levels) throw new Error(`selectParams: ${consumed.length} prime sizes for ${r.levels} levels`);
   for (const n of [8192, 16384, 32768]) {
     if (n / 2 < r.slots) continue;
-    const p = build(n, r.levels, scaleBits, headroom);
+    const p = build(n, consumed, scaleBits, headroom);
     if (totalBits(p) <= MAX_BITS_128[n]) return p;
   }
   const maxLevels = Math.floor((MAX_BITS_128[32768] - 2 * Math.min(60, scaleBits + headroom)) / scaleBits);
@@ -45,7 +55,11 @@ export function selectParams(r: ParamRequest): HeParams {
   );
 }
 
-/** Checks explicit parameters: 128-bit security, prime sizes, and that they fit the plan. */
+/**
+ * Checks explicit parameters: 128-bit security, prime sizes, and that they
+ * fit the plan. Whether each square's prime matches the scale depends on
+ * the plan's steps: plan/scale-chain checks it where plan and parameters meet.
+ */
 export function checkParams(p: HeParams, need?: { levels: number; slots: number }, where = 'export.params'): void {
   const limit = MAX_BITS_128[p.polyModulusDegree];
   if (limit === undefined)
@@ -58,19 +72,6 @@ export function checkParams(p: HeParams, need?: { levels: number; slots: number 
     throw new UserError(
       `${where}: ${total} coefficient-modulus bits at N=${p.polyModulusDegree} are not 128-bit secure (at most ${limit}); ` +
         `use fewer or smaller primes, or N=${p.polyModulusDegree * 2}`,
-    );
-  }
-  if (p.scaleBits > Math.min(...p.coeffModulusBits.slice(1, -1), 60)) {
-    throw new UserError(`${where}.scaleBits ${p.scaleBits} exceeds the rescale primes' bits`);
-  }
-  // Each rescale divides by one of these primes: a scale far from their size shrinks (or grows) every level
-  // until the values are noise, while the simulator, dividing exactly, still looks right.
-  const off = p.coeffModulusBits.slice(1, -1).find((b) => Math.abs(b - p.scaleBits) > 1);
-  if (off !== undefined) {
-    throw new UserError(
-      `${where}.scaleBits ${p.scaleBits} does not match the rescale primes (${off} bits in coeffModulusBits [${p.coeffModulusBits.join(', ')}]): ` +
-        `after each multiplication the scale is divided by a rescale prime, so 2^${p.scaleBits} would drift by 2^${off - p.scaleBits} per level and the result be noise; ` +
-        `make the middle primes ${p.scaleBits} bits, or set scaleBits to their size`,
     );
   }
   const short = missingPrimes(p.coeffModulusBits, p.polyModulusDegree);

@@ -82,6 +82,12 @@ export const pruneRoundSchema = z.object({
   tiles: z.array(z.object({ layer: z.string(), tiles: count })).optional(),
   /** lowrank: each factorised convolution's rank after the round. */
   ranks: z.record(z.string(), count).optional(),
+  /** Validation accuracy after the round's fine-tuning (classification). */
+  validationAccuracy: z.number().optional(),
+  /** The round's model past prune.accuracyBudget: pruning stopped and kept the round before. */
+  overBudget: z.boolean().optional(),
+  /** lowrank: the round's plan by the cost model (the rank/latency curve). */
+  estimatedSeconds: z.number().optional(),
 });
 
 export const pruneResultSchema = z.object({
@@ -89,6 +95,8 @@ export const pruneResultSchema = z.object({
   layers: z.array(z.string()),
   sparsity: z.number(),
   rounds: z.array(pruneRoundSchema),
+  /** The trained model's validation accuracy, against which prune.accuracyBudget is measured. */
+  denseValidationAccuracy: z.number().optional(),
   testLoss: figure,
   testAccuracy: figure.optional(),
   testMse: figure.optional(),

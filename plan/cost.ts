@@ -57,32 +57,40 @@ export function planMemory(plan: Plan): {
 
 /**
  * Estimated server time in the units of plan/diagonals' rotationCost
- * ((level+2)² per key switch): what compile-time choices minimise.
- * Elementwise operations scale with the primes left; node-seal at N=16384,
- * level 5 measured 32.5 ms per rotation, 2.26 ms per plaintext
+ * ((level+2)² per key switch at N=16384): what compile-time choices
+ * minimise. Elementwise operations scale with the primes left; node-seal at
+ * N=16384, level 5 measured 32.5 ms per rotation, 2.26 ms per plaintext
  * multiplication, 0.29 ms per addition (bench/he-overhead measures these
- * per plan and level).
+ * per plan and level). Every operation costs twice as much per doubling of
+ * N (as many coefficients again per prime), so plans at different N
+ * compare: a packing one level deeper that needs N=32768 must save more
+ * than half its operations to win.
  */
 export function relativeCost(plan: Plan): number {
+  return stepCosts(plan).reduce((a, c) => a + c, 0);
+}
+
+/** Each step's share of relativeCost, in the plan's step order (where the latency goes). */
+export function stepCosts(plan: Plan): number[] {
   const levels = stepLevels(plan);
-  return tallySteps(plan).reduce((sum, { counts: c }, i) => {
+  const ring = plan.params.polyModulusDegree / 16384;
+  return tallySteps(plan).map(({ counts: c }, i) => {
     const level = levels[i];
     return (
-      sum +
-      c.rotate * rotationCost(level) +
-      c.rescale * rescaleCost(level) +
-      c.mul * 2 * rotationCost(level) +
-      c.mulPlain * 0.57 * (level + 1) +
-      (c.add + c.addPlain) * 0.073 * (level + 1)
+      ring *
+      (c.rotate * rotationCost(level) +
+        c.rescale * rescaleCost(level) +
+        c.mul * 2 * rotationCost(level) +
+        c.mulPlain * 0.57 * (level + 1) +
+        (c.add + c.addPlain) * 0.073 * (level + 1))
     );
-  }, 0);
+  });
 }
 
 /**
  * relativeCost in seconds of single-thread server time per image: 0.66 ms
- * per unit at N=16384 (32.5 ms per rotation at level 5, 49 units), twice that
- * per doubling of N. A lower bound, for gating rather than reporting: real
+ * per unit (32.5 ms per rotation at level 5 at N=16384, 49 units). A lower bound, for gating rather than reporting: real
  * CKKS times run above it, most where weights past the plaintext budget are
  * encoded at each use (bench/compare-latency measures the ratio per plan).
  */
-export const estimatedServerSeconds = (plan: Plan) => relativeCost(plan) * 0.66e-3 * (plan.params.polyModulusDegree / 16384);
+export const estimatedServerSeconds = (plan: Plan) => relativeCost(plan) * 0.66e-3;

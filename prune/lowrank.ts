@@ -167,6 +167,45 @@ export function targetRank(p: Pick<PruneConfig, 'rank'>, name: string): number {
   return r;
 }
 
+/** Each layer's rank at a fraction f of its current rank (at least 1). */
+export const ranksAt = (current: Map<string, number>, f: number) =>
+  new Map([...current].map(([n, full]) => [n, Math.max(1, Math.min(full, Math.round(f * full)))]));
+
+/**
+ * prune.latency for lowrank: the largest common fraction f of every layer's
+ * current rank whose factorised model's plan costs at most `goal`, by
+ * bisection on f (a lower rank never costs more: it keeps fewer channels of
+ * the d×d half). `costOf(ranks)` factorises and compiles. When even rank 1
+ * misses the goal, its ranks are returned with `reached: false`.
+ */
+export function ranksForBudget(
+  current: Map<string, number>,
+  costOf: (ranks: Map<string, number>) => number,
+  goal: number,
+  iterations = 7,
+): { ranks: Map<string, number>; cost: number; reached: boolean } {
+  let lo = 0,
+    hi = 1;
+  const floor = ranksAt(current, 0);
+  let best = floor,
+    bestCost = costOf(floor);
+  if (bestCost > goal) return { ranks: floor, cost: bestCost, reached: false };
+  const tried = new Map<string, number>();
+  for (let i = 0; i < iterations; i++) {
+    const mid = (lo + hi) / 2;
+    const ranks = ranksAt(current, mid);
+    const key = JSON.stringify([...ranks]);
+    const cost = tried.get(key) ?? costOf(ranks);
+    tried.set(key, cost);
+    if (cost <= goal) {
+      lo = mid;
+      best = ranks;
+      bestCost = cost;
+    } else hi = mid;
+  }
+  return { ranks: best, cost: bestCost, reached: true };
+}
+
 /**
  * Round r's rank of each layer: falling evenly from the layer's full rank
  * `from` to its target over prune.steps rounds (round steps is the target).

@@ -30,7 +30,7 @@ export const pruneSchema = z
       .lt(1)
       .optional()
       .describe(
-        "subblock: target the plan's estimated server latency as a fraction of the dense plan's (the cost model, plan/cost relativeCost: key switches and multiplications weighted by their measured cost at each level), found like rotations",
+        "subblock and lowrank: target the plan's estimated server latency as a fraction of the dense plan's (the cost model, plan/cost relativeCost: key switches and multiplications weighted by their measured cost at each level and N), ramping over the rounds; subblock finds each round's sparsity like rotations, lowrank the largest common fraction of every layer's rank whose compiled plan meets the round's goal (by bisection)",
       ),
     rank: z
       .union([z.number().int().positive(), z.record(z.string(), z.number().int().positive())])
@@ -82,6 +82,14 @@ export const pruneSchema = z
       .describe(
         'tile with permute: in the last round re-enable every weight inside the kept tiles before fine-tuning (free under HE: the tiles are multiplied anyway)',
       ),
+    accuracyBudget: z
+      .number()
+      .positive()
+      .max(100)
+      .optional()
+      .describe(
+        "points of validation accuracy the pruned model may lose against the trained one: after each round's fine-tuning its validation accuracy is compared, and at the first round past the budget pruning stops and keeps the round before (the first round's model, with a warning, if even it is past); with a schedule of many small rounds, the cheapest plan within the budget. Classification only; needs a validation split",
+      ),
     steps: z.number().int().positive().default(2).describe('prune → fine-tune rounds, the sparsity rising evenly to the target'),
     fineTuneEpochs: z.number().int().nonnegative().default(2).describe('fine-tuning epochs per round, pruned weights held at zero'),
     learningRate: z.number().positive().optional().describe('fine-tuning learning rate (default: a tenth of train.learningRate)'),
@@ -91,13 +99,18 @@ export const pruneSchema = z
     message: 'give one of prune.sparsity, prune.rotations, prune.latency, prune.rank (one target)',
     path: ['sparsity'],
   })
-  .refine((p) => (p.rank === undefined) === (p.method !== 'lowrank'), {
-    message: 'method lowrank takes prune.rank (and only it takes one)',
+  .refine((p) => p.rank === undefined || p.method === 'lowrank', { message: 'prune.rank applies to method lowrank', path: ['rank'] })
+  .refine((p) => p.method !== 'lowrank' || p.rank !== undefined || p.latency !== undefined, {
+    message: 'method lowrank takes prune.rank or prune.latency',
     path: ['rank'],
   })
-  .refine((p) => (p.rotations === undefined && p.latency === undefined) || p.method === 'subblock', {
-    message: 'a rotation or latency target applies to method subblock (the other methods do not aim at HE cost)',
+  .refine((p) => p.rotations === undefined || p.method === 'subblock', {
+    message: 'a rotation target applies to method subblock (the other methods do not aim at rotations)',
     path: ['rotations'],
+  })
+  .refine((p) => p.latency === undefined || p.method === 'subblock' || p.method === 'lowrank', {
+    message: 'a latency target applies to methods subblock and lowrank (the other methods do not aim at HE cost)',
+    path: ['latency'],
   })
   .refine((p) => !p.permute || p.method === 'tile', {
     message: 'permute applies to method tile only (neuron pruning always compacts)',

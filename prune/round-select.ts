@@ -5,7 +5,8 @@ import type { Plan } from '../plan/plan.js';
 import type { Task } from '../train/zoo/common.js';
 import { sparsityForBudget, type CostBudget } from './budget-target.js';
 import { inputScales } from './input-scales.js';
-import { lowRankModel, roundRanks } from './lowrank.js';
+import { fullRank, lowRankModel, ranksForBudget, roundRanks } from './lowrank.js';
+import { relativeCost } from '../plan/cost.js';
 import { kernelValues, withMasks, type Masks } from './masks.js';
 import type { PruneConfig } from './options.js';
 import { roundTargets } from './schedule.js';
@@ -50,14 +51,46 @@ export function selectRound(i: RoundInputs): RoundChoice {
   return isTiled(i.p) ? { kind: 'masks', ...selectTiles(i) } : { kind: 'masks', masks: selectWeights(i), grids: i.targets.grids };
 }
 
-/** lowrank: every layer re-factorised (by truncated SVD of what it computes now) at this round's rank. */
-function selectRanks({ model, p, round, targets, logger }: RoundInputs): RoundChoice {
-  const ranks = roundRanks(p, targets.ranks!, round);
+/**
+ * lowrank: every layer re-factorised (by truncated SVD of what it computes
+ * now) at this round's rank: prune.rank's schedule, or under prune.latency
+ * the highest ranks whose plan meets the round's goal.
+ */
+function selectRanks({ model, p, round, targets, budget, compile, logger }: RoundInputs): RoundChoice {
+  const ranks = budget ? budgetRanks(model, targets, budget.goal(round), compile, logger) : roundRanks(p, targets.ranks!, round);
   const { model: next, discarded } = lowRankModel(model, ranks);
   logger.info(
     `prune: round ${round}: ranks ${[...ranks].map(([n, r]) => `${n} ${r}`).join(', ')} (discarded ‖ΔW‖² ${[...discarded.values()].map((d) => d.toExponential(2)).join(', ')})`,
   );
   return { kind: 'model', model: next, ranks };
+}
+
+function budgetRanks(
+  model: tf.LayersModel,
+  targets: PruneTargets,
+  goal: number,
+  compile: (m: tf.LayersModel) => Plan,
+  logger: Logger,
+): Map<string, number> {
+  // What each layer computes now: a layer factorised by an earlier round re-factorises within its rank.
+  const current = new Map(targets.names.map((n) => [n, fullRank(model, n)]));
+  const found = ranksForBudget(
+    current,
+    (ranks) => {
+      const { model: f } = lowRankModel(model, ranks);
+      try {
+        return relativeCost(compile(f));
+      } finally {
+        f.dispose();
+      }
+    },
+    goal,
+  );
+  const fig = `${found.cost.toFixed(0)} (goal ${goal.toFixed(0)})`;
+  const at = [...found.ranks].map(([n, r]) => `${n} ${r}`).join(', ');
+  if (!found.reached) logger.warn(`prune: estimated latency ${fig} even at ranks ${at}: the goal is out of reach`);
+  else logger.info(`prune: estimated latency ${fig} at ranks ${at}`);
+  return found.ranks;
 }
 
 function selectTiles({ model, p, round, targets, prior, data, task }: RoundInputs): { masks: Masks; grids: TileGrid[] } {

@@ -2,6 +2,8 @@ import { chooseKeys, galoisKeyBytes } from '../../plan/rotation-keys.js';
 import { type Plan } from '../../plan/plan.js';
 import { rotationUsage } from '../../plan/rotations.js';
 import type { CompileOptions } from './options.js';
+import { scaleChainError } from '../../plan/scale-chain.js';
+import { UserError } from '../../common/errors.js';
 
 /**
  * The last compile phase of every packing (diagonal and tiled): input
@@ -12,6 +14,8 @@ import type { CompileOptions } from './options.js';
  * gets keys for rotations it does not perform.
  */
 export function finishPlan(plan: Plan, o: CompileOptions): Plan {
+  const chainError = scaleChainError(plan);
+  if (chainError) throw new UserError(`${o.params ? 'export.coeffModulusBits' : 'compile'}: ${chainError}`);
   dropUnreadInputs(plan);
   const first = plan.steps[0];
   if (o.clientRotations && first?.kind === 'linear') {

@@ -4,6 +4,8 @@ export interface CompileOptions {
   /** Explicit parameters (checked); otherwise the smallest secure ones are chosen. */
   params?: HeParams;
   scaleBits?: number;
+  /** Bits of linear steps' rescale primes (default scaleBits; see target.ts primeBitsOf). */
+  weightBits?: number;
   headroomBits?: number;
   /** Baby-step/giant-step rotations (default on); off: every diagonal is its own rotation of the input. */
   bsgs?: boolean;

@@ -54,12 +54,30 @@ export function cnnTiling(chain: HeChain, o: CompileOptions, g: Geometry): Tilin
   return undefined;
 }
 
+/**
+ * The size of each rescale prime in the order a diagonal plan consumes its
+ * levels (top first): each linear map a weightBits prime (it sets only its
+ * weights' precision), each square after it a scaleBits one (it keeps the
+ * scale). Undefined when every prime is the scale's size. A refreshed or
+ * tiled plan interleaves other level-consuming steps: weightBits is refused
+ * there rather than guessed.
+ */
+function primeBitsOf(chain: HeChain, o: CompileOptions, tiling?: Tiling): number[] | undefined {
+  const scale = o.scaleBits ?? 40;
+  if (o.weightBits === undefined || o.weightBits === scale) return undefined;
+  if (o.refresh || tiling)
+    throw new UserError('export.weightBits: applies to diagonal plans without export.refresh or export.tiles; leave it unset there');
+  const n = chain.linears.length;
+  return chain.linears.flatMap((_, i) => (i < n - 1 && !chain.unsquared?.[i + 1] ? [o.weightBits!, scale] : [o.weightBits!]));
+}
+
 /** Parameters for diagonal packing of a geometry: its largest channel block and dense width in slots, the depth (or export.refresh's levels). */
 export function diagonalTarget(chain: HeChain, o: CompileOptions, g: Geometry, tiling?: Tiling): Target {
   const depth = depthOf(chain, tiling);
   const denseWidth = Math.max(...chain.linears.filter((_, i) => !g.blocks[i]).map((m) => nextPow2(sizeOf(m.outShape))), 1);
   const need = { levels: o.refresh ? Math.min(o.refresh.levels, depth) : depth, slots: Math.max(g.largestBlock, denseWidth) };
-  const params = o.params ?? selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
+  const primeBits = primeBitsOf(chain, o, tiling);
+  const params = o.params ?? selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits, ...(primeBits ? { primeBits } : {}) });
   if (o.params) checkParams(o.params, need);
   if (o.refresh) checkRefresh(o.refresh, params);
   return { params, slots: params.polyModulusDegree / 2, top: params.coeffModulusBits.length - 2, depth };
@@ -68,6 +86,7 @@ export function diagonalTarget(chain: HeChain, o: CompileOptions, g: Geometry, t
 /** Parameters for a fully tiled chain: its depth, any slot count (a tile shape is chosen to fit). */
 export function tiledTarget(chain: HeChain, o: CompileOptions, tiling: Tiling): Target {
   const depth = depthOf(chain, tiling);
+  primeBitsOf(chain, o, tiling);
   const params = o.params ?? selectParams({ levels: depth, slots: 1, scaleBits: o.scaleBits, headroomBits: o.headroomBits });
   if (o.params) checkParams(o.params, { levels: depth, slots: 1 });
   return { params, slots: params.polyModulusDegree / 2, top: params.coeffModulusBits.length - 2, depth };

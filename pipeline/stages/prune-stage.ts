@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { UserError } from '../../common/errors.js';
 import { compileModel } from '../../export/compile-model.js';
 import { exportSchema, type ExportConfig } from '../../export/options.js';
-import { planCiphertexts, planCounts, planMemory, relativeCost } from '../../plan/cost.js';
+import { estimatedServerSeconds, planCiphertexts, planCounts, planMemory, relativeCost } from '../../plan/cost.js';
 import type { Plan } from '../../plan/plan.js';
 import { costBudget } from '../../prune/budget-target.js';
 import { chooseLayers, isTiled, type PruneTargets } from '../../prune/layer-choice.js';
@@ -86,7 +86,32 @@ async function fineTune(ctx: StageContext, p: PruneConfig, model: tf.LayersModel
   return res.model;
 }
 
-/** Runs (or reuses from disk) rounds 1..prune.steps; returns the last round's model, masks and targets. */
+/** A model's validation accuracy (classification with a validation split; else undefined). */
+async function validationAccuracy(ctx: StageContext, model: tf.LayersModel): Promise<number | undefined> {
+  const data = ctx.data!;
+  if (taskOf(ctx.config.model!) !== 'classification' || !data.validation.count) return undefined;
+  const m = await evaluateSplit(model, data.validation, {
+    task: 'classification',
+    normalization: data.normalization,
+    shape: data.shape,
+    numClasses: data.numClasses,
+    batchSize: ctx.config.train!.evalBatchSize,
+  });
+  return m.accuracy;
+}
+
+/** Points of validation accuracy a round lost against the trained model, past prune.accuracyBudget; undefined within it. */
+function pastBudget(p: PruneConfig, dense: number | undefined, round: PruneRound): number | undefined {
+  if (p.accuracyBudget === undefined || dense === undefined || round.validationAccuracy === undefined) return undefined;
+  const lost = 100 * (dense - round.validationAccuracy);
+  return lost > p.accuracyBudget ? lost : undefined;
+}
+
+/**
+ * Runs (or reuses from disk) rounds 1..prune.steps; returns the last round's
+ * model, masks and targets — under prune.accuracyBudget, the last round
+ * within it (the rounds after the first one past it are not run).
+ */
 async function pruneRounds(
   ctx: StageContext,
   p: PruneConfig,
@@ -98,7 +123,25 @@ async function pruneRounds(
   let { model, targets } = start;
   let masks: Masks | undefined;
   const rounds: PruneRound[] = [];
+  const dense = p.accuracyBudget === undefined ? undefined : await validationAccuracy(ctx, start.model);
+  if (p.accuracyBudget !== undefined && dense === undefined)
+    throw new UserError('prune.accuracyBudget: needs a classification model and a validation split (dataset.validation > 0)');
+  // The model and targets of the round before, to go back to when a round is past the accuracy budget.
+  let before = { masks, targets, round: 0 };
   for (let r = 1; r <= p.steps; r++) {
+    const back = async (round: PruneRound) => {
+      const lost = pastBudget(p, dense, round);
+      if (lost === undefined) return false;
+      if (before.round === 0) {
+        logger.warn(`prune: round ${r} lost ${lost.toFixed(2)} validation points, past the budget of ${p.accuracyBudget}; no round is within it, round 1 is kept`);
+        return true;
+      }
+      logger.info(`prune: round ${r} lost ${lost.toFixed(2)} validation points, past the budget of ${p.accuracyBudget}; keeping round ${before.round}`);
+      model.dispose();
+      model = await loadModel(run.file('prune', `round${before.round}`, 'best'));
+      ({ masks, targets } = before);
+      return true;
+    };
     const dir = run.file('prune', `round${r}`);
     const round = new RoundDir(dir, roundKey(ctx.fingerprints.train, e, p, targets.names, r));
     const saved = await round.open(() => logger.info(`prune: round ${r} on disk was pruned with other settings; redoing it`));
@@ -109,6 +152,8 @@ async function pruneRounds(
       if (isTiled(p)) targets = { ...targets, grids: withBoundaryOrders(targets.grids, saved.orders ?? {}) };
       rounds.push(saved.result);
       logger.info(`prune: round ${r} already complete; skipped`);
+      if (await back(saved.result)) break;
+      before = { masks, targets, round: r };
       continue;
     }
     const chosen = selectRound({
@@ -120,7 +165,8 @@ async function pruneRounds(
       data: ctx.data!,
       task: taskOf(ctx.config.model!),
       budget,
-      compile: (m) => compileModel(m, e, start.dense),
+      // A factorised model aligns nothing with the dense plan's geometry: its own cheapest plan.
+      compile: (m) => (p.method === 'lowrank' ? compileModel(m, e) : compileModel(m, e, start.dense)),
       logger,
     });
     // A masking round holds weights of this model at zero; a lowrank round hands back a new model (no masks) to fine-tune instead.
@@ -135,21 +181,30 @@ async function pruneRounds(
     }
     model = await fineTune(ctx, p, model, masks, dir);
     const goal = budget ? { [budget.key]: budget.goal(r) } : { target: roundTargets(p, r).sparsity };
-    const ranks = chosen.kind === 'model' ? { ranks: Object.fromEntries(chosen.ranks) } : {};
+    // A lowrank round's plan is compiled for the rank/latency curve (a masking round's is the export's geometry, compiled once at the end).
+    const ranks =
+      chosen.kind === 'model'
+        ? { ranks: Object.fromEntries(chosen.ranks), estimatedSeconds: +estimatedServerSeconds(compileModel(model, e)).toPrecision(4) }
+        : {};
+    const val = await validationAccuracy(ctx, model);
     const result: PruneRound = {
       round: r,
       ...goal,
       sparsity: maskSparsity(masks),
       ...(isTiled(p) ? { tiles: tilesKept(model, targets.grids) } : {}),
       ...ranks,
+      ...(val !== undefined ? { validationAccuracy: val } : {}),
     };
+    if (pastBudget(p, dense, result) !== undefined) result.overBudget = true;
     await round.finish({ masks, ...(isTiled(p) ? { orders: boundaryOrders(targets.grids) } : {}), result });
     rounds.push(result);
     logger.info(
-      `prune: round ${r}: ${chosen.kind === 'model' ? `factorised and fine-tuned at ranks ${JSON.stringify(result.ranks)}` : `sparsity ${maskSparsity(masks).toFixed(3)}`}`,
+      `prune: round ${r}: ${chosen.kind === 'model' ? `factorised and fine-tuned at ranks ${JSON.stringify(result.ranks)} (estimated ${result.estimatedSeconds} s/image)` : `sparsity ${maskSparsity(masks).toFixed(3)}`}${val !== undefined ? `, validation accuracy ${(100 * val).toFixed(2)}%` : ''}`,
     );
+    if (await back(result)) break;
+    before = { masks, targets, round: r };
   }
-  return { model, masks, targets, rounds };
+  return { model, masks, targets, rounds, dense };
 }
 
 /**
@@ -195,7 +250,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     `prune: ${p.method}${allocation} to ${aim} in ${p.steps} round(s) over ${chosen.names.join(', ')}; dense plan ${denseCounts.mulPlain} plaintext mults, ${denseCounts.rotate} rotations`,
   );
 
-  const { model, masks, targets, rounds } = await pruneRounds(ctx, p, e, { model: trained, dense, targets: chosen });
+  const { model, masks, targets, rounds, dense: denseValidation } = await pruneRounds(ctx, p, e, { model: trained, dense, targets: chosen });
   await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
   const test = await evaluateSplit(model, data.test, {
     task,
@@ -213,6 +268,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     layers: chosen.names,
     sparsity: masks ? maskSparsity(masks) : 0,
     rounds,
+    ...(denseValidation !== undefined ? { denseValidationAccuracy: denseValidation } : {}),
     testLoss: test.loss,
     testAccuracy: test.accuracy,
     ...(task === 'reconstruction' ? { testMse: test.loss } : {}),

@@ -1,6 +1,13 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { checkParams } from '../../he/params.js';
+import { initBackend } from '../../train/backend.js';
+import { withSeededRandom } from '../../train/seeded.js';
+import { GroupedConv2D } from '../../train/layers/grouped-conv.js';
+import { PolyActivation } from '../../train/layers/poly-activation.js';
+import { lowerModel } from '../../export/lower.js';
+import { compileChain } from '../../export/compile.js';
 import { primesOfSize } from '../../he/prime-supply.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -15,10 +22,27 @@ train: { epochs: 2, batchSize: 16, backend: wasm, ${train} }
 ${rest}`;
 
 describe('results that would mean nothing are refused', () => {
-  test('explicit CKKS parameters: a scale that does not match the rescale primes, and primes that do not exist', () => {
-    expect(() => checkParams({ polyModulusDegree: 8192, coeffModulusBits: [38, 29, 29, 29, 38], scaleBits: 20 })).toThrow(
-      /scaleBits 20 does not match the rescale primes \(29 bits in coeffModulusBits \[38, 29, 29, 29, 38\]\)/,
-    );
+  test("explicit CKKS parameters: a scale that does not match a square's rescale prime, and primes that do not exist", async () => {
+    await initBackend('wasm');
+    // conv → square → dense: levels linear, square, linear; the square's 29-bit prime would drift a 20-bit scale.
+    const model = withSeededRandom(1, () => {
+      const m = tf.sequential();
+      m.add(new GroupedConv2D({ filters: 2, kernelSize: 3, inputShape: [6, 6, 1] }));
+      m.add(new PolyActivation({ kind: 'square' }));
+      m.add(tf.layers.flatten());
+      m.add(tf.layers.dense({ units: 3 }));
+      return m;
+    });
+    try {
+      const params = { polyModulusDegree: 8192, coeffModulusBits: [38, 29, 29, 29, 38], scaleBits: 20 };
+      expect(() => compileChain(lowerModel(model), { params })).toThrow(
+        /export.coeffModulusBits: step square1 squares at level 2, whose rescale prime has 29 bits against the 20-bit scale \(coeffModulusBits \[38, 29, 29, 29, 38\]\)/,
+      );
+      // Linear steps' primes may differ from the scale (they set the weights' precision only).
+      expect(() => compileChain(lowerModel(model), { params: { ...params, coeffModulusBits: [38, 29, 20, 29, 38] } })).not.toThrow();
+    } finally {
+      model.dispose();
+    }
     expect(() => checkParams({ polyModulusDegree: 16384, coeffModulusBits: [30, 20, 20, 20, 20, 20, 20, 20, 30], scaleBits: 20 })).toThrow(
       /asks for 7 primes of 20 bits at N=16384, but only 2 such primes \(p ≡ 1 mod 32768\) exist/,
     );

@@ -4,6 +4,7 @@ import { buildModel, modelSchema } from '../../train/zoo/registry.js';
 import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { planCounts } from '../../plan/cost.js';
+import { stepLevels } from '../../plan/plan.js';
 import { expectPlanMatchesModel } from '../helpers/ckks-triple.js';
 
 /**
@@ -43,3 +44,34 @@ test.each(choices)(
   },
   300_000,
 );
+
+test('export.weightBits: linear steps rescale by weightBits primes, squares by scale-sized ones; a split pair then fits a smaller N; tfjs ≈ simulator ≈ node-seal', async () => {
+  await initBackend('wasm');
+  const model = withSeededRandom(6, () =>
+    buildModel(
+      modelSchema.parse({
+        name: 'vgg5',
+        filters: [4, 6],
+        groups: [1, 1],
+        batchNorm: false,
+        activation: 'quadratic',
+        factorize: { layers: ['conv2'], rank: 2 },
+      }),
+      { inputShape: [8, 8, 1], numClasses: 3 },
+    ),
+  );
+  {
+    const o = { factorized: 'split', channelBlocks: 'pow2', scaleBits: 40 } as const;
+    const uniform = compileChain(lowerModel(model), o);
+    const mixed = compileChain(lowerModel(model), { ...o, weightBits: 24 });
+    const bits = mixed.params.coeffModulusBits,
+      levels = stepLevels(mixed);
+    const kinds = mixed.steps.map((s, i) => (s.kind === 'linear' || s.kind === 'square' ? `${s.kind}:${bits[levels[i]]}` : undefined));
+    expect(kinds.filter((k) => k?.startsWith('linear')).every((k) => k === 'linear:24')).toBe(true);
+    expect(kinds.filter((k) => k?.startsWith('square')).every((k) => k === 'square:40')).toBe(true);
+    // Fewer modulus bits for the same levels: what lets a deeper plan stay at its N.
+    expect(bits.reduce((a, b) => a + b, 0)).toBeLessThan(uniform.params.coeffModulusBits.reduce((a, b) => a + b, 0));
+    expect(planCounts(mixed).total).toEqual(planCounts(uniform).total);
+    await expectPlanMatchesModel(mixed, model, [8, 8, 1], 6); // disposes the model
+  }
+}, 300_000);

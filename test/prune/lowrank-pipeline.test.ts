@@ -92,3 +92,77 @@ test('synthetic: lowrank pruning factorises every conv to rank 2 in two rounds, 
   },
   900_000,
 );
+
+type Round = { round: number; ranks?: Record<string, number>; validationAccuracy?: number; overBudget?: boolean; estimatedSeconds?: number };
+
+test('synthetic: lowrank to a latency target picks each round the highest ranks whose plan meets its goal; the rounds record the rank/accuracy/latency curve', async () => {
+  const t = await tempDir();
+  try {
+    const cfg = join(t.path, 'latency.yaml');
+    // A small VGG whose 16-channel convolutions dominate its plan (in a LeNet this small, other steps do and no rank reaches the goal);
+    // 26-bit primes for linear steps keep the split pairs' extra levels at the dense plan's N.
+    await writeFile(
+      cfg,
+      `name: tiny-lowrank-latency
+outDir: ${t.path}
+dataset: { name: synthetic, trainCount: 192, testCount: 32, imageSize: [8, 8], channels: 1, validation: 0.25 }
+model: { name: vgg5, filters: [4, 16, 16], groups: [1, 1, 1], activation: square }
+train: { epochs: 1, batchSize: 32, learningRate: 0.01, backend: wasm }
+prune: { method: lowrank, layers: [conv2, conv3], latency: 0.9, steps: 2, fineTuneEpochs: 1 }
+export: { weightBits: 26 }
+`,
+    );
+    const r = await runCli(['run', cfg]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/prune: lowrank to 0.9 of the dense plan's estimated latency/);
+    expect(r.stderr).not.toMatch(/the goal is out of reach/);
+    const s = JSON.parse(await readFile(join(t.path, 'tiny-lowrank-latency', 'summary.json'), 'utf8'));
+    const rounds: Round[] = s.prune.rounds;
+    expect(rounds).toHaveLength(2);
+    for (const x of rounds) {
+      expect(x.validationAccuracy).toBeGreaterThanOrEqual(0);
+      expect(x.estimatedSeconds).toBeGreaterThan(0);
+    }
+    // Ranks fall (never rise) round by round, and the final plan meets the target.
+    for (const n of ['conv2', 'conv3']) expect(rounds[1].ranks![n]).toBeLessThanOrEqual(rounds[0].ranks![n]);
+    expect(rounds[1].estimatedSeconds!).toBeLessThanOrEqual(rounds[0].estimatedSeconds!);
+    expect(s.prune.prunedPlan.estimatedCost).toBeLessThanOrEqual(0.9 * s.prune.densePlan.estimatedCost + 0.1);
+  } finally {
+    await t.cleanup();
+  }
+}, 600_000);
+
+test('synthetic: prune.accuracyBudget stops at the first round past the budget and keeps the round before', async () => {
+  const t = await tempDir();
+  try {
+    const cfg = join(t.path, 'budget.yaml');
+    // Ranks 16 → 11 → 6 → 1 with no fine-tuning: the last rounds lose accuracy a budget of 2 points does not allow.
+    await writeFile(
+      cfg,
+      config(t.path, 'tiny-lowrank-budget', { prune: '{ method: lowrank, layers: [conv2], rank: 1, steps: 3, fineTuneEpochs: 0, accuracyBudget: 2 }' }),
+    );
+    const r = await runCli(['run', cfg]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(await readFile(join(t.path, 'tiny-lowrank-budget', 'summary.json'), 'utf8'));
+    const rounds: Round[] = s.prune.rounds;
+    const dense: number = s.prune.denseValidationAccuracy;
+    expect(dense).toBeGreaterThan(0);
+    // Every round's flag says what its own figures say; no round runs after the first one past the budget.
+    for (const x of rounds) expect(!!x.overBudget).toBe(100 * (dense - x.validationAccuracy!) > 2);
+    const first = rounds.findIndex((x) => x.overBudget);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(rounds).toHaveLength(first + 1);
+    expect(r.stderr).toMatch(
+      first === 0 ? /no round is within it, round 1 is kept/ : new RegExp(`past the budget of 2; keeping round ${first}`),
+    );
+    // The kept model is the round before (round 1 when even it is past): the pruned plan is that round's.
+    const kept = rounds[Math.max(first - 1, 0)];
+    expect(Math.abs(s.prune.prunedPlan.estimatedCost * 0.66e-3 - kept.estimatedSeconds!) / kept.estimatedSeconds!).toBeLessThan(1e-3);
+    // A re-run reuses the rounds and stops at the same one.
+    await writeFile(cfg, (await readFile(cfg, 'utf8')).replace('accuracyBudget: 2', 'accuracyBudget: 2.0000001'));
+    const again = await runCli(['run', cfg]);
+    expect(again.stderr).toMatch(new RegExp(`round ${first + 1} already complete; skipped`));
+  } finally {
+    await t.cleanup();
+  }
+}, 600_000);
