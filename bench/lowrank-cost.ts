@@ -21,11 +21,18 @@ import type { Plan } from '../plan/plan.js';
 import { levelsOf } from '../plan/params.js';
 
 const args = await yargs(hideBin(process.argv))
-  .option('model', { type: 'string', demandOption: true, describe: 'a trained model directory (model.json + weights.bin), e.g. zoo/vgg5-cifar10' })
+  .option('model', {
+    type: 'string',
+    demandOption: true,
+    describe: 'a trained model directory (model.json + weights.bin), e.g. zoo/vgg5-cifar10',
+  })
   .option('layers', { type: 'string', demandOption: true, describe: 'convolutions to factorise, comma-separated' })
   .option('ranks', { type: 'string', default: '8,16,32,64', describe: 'ranks to try, comma-separated (the same rank for every layer)' })
   .option('blocks', { type: 'string', default: 'mux', choices: ['tight', 'pow2', 'mux'] })
-  .option('weight-bits', { type: 'number', describe: "export.weightBits: bits of linear steps' rescale primes (default: the 40-bit scale)" })
+  .option('weight-bits', {
+    type: 'number',
+    describe: "export.weightBits: bits of linear steps' rescale primes (default: the 40-bit scale)",
+  })
   .strict()
   .parseAsync();
 
@@ -44,7 +51,10 @@ const costliest = (plan: Plan) => {
     .map((c, i) => ({ c, i }))
     .sort((a, b) => b.c - a.c)
     .slice(0, 5)
-    .map(({ c, i }) => `${plan.steps[i].name} ${((100 * c) / total).toFixed(0)}% (${counts[i].counts.rotate} rot, ${counts[i].counts.mulPlain} pt-mul)`)
+    .map(
+      ({ c, i }) =>
+        `${plan.steps[i].name} ${((100 * c) / total).toFixed(0)}% (${counts[i].counts.rotate} rot, ${counts[i].counts.mulPlain} pt-mul)`,
+    )
     .join(', ');
 };
 const where: string[] = [];
@@ -64,7 +74,9 @@ const timed = (f: () => Plan) => {
 console.log(
   `${args.model}: ${layers.join(', ')} factorised, ${args.blocks} channel blocks, linear primes ${args.weightBits ?? 40} bits (cost model, no fine-tuning)`,
 );
-console.log('| plan | plaintext mults | rotations | N / levels | relative cost | estimated s | cost cut | discarded ‖W‖² | packing | compile s |');
+console.log(
+  '| plan | plaintext mults | rotations | N / levels | relative cost | estimated s | cost cut | discarded ‖W‖² | packing | compile s |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 const base = timed(() => compileModel(model, e));
 const ref = relativeCost(base.plan);
@@ -75,7 +87,10 @@ for (const r of args.ranks.split(',').map(Number)) {
   const { plan, seconds } = timed(() => compileModel(f, e));
   const lost = layers.map((n) => `${n} ${((100 * discarded.get(n)!) / norms.get(n)!).toFixed(1)}%`).join(', ');
   const packing = (plan.factorized ?? [])
-    .map((x) => `${x.step} ${x.fused ? 'fused' : `split${x.channelPerCiphertext ? ` (channel per ciphertext: ${x.channelPerCiphertext})` : ''}`}`)
+    .map(
+      (x) =>
+        `${x.step} ${x.fused ? 'fused' : `split${x.channelPerCiphertext ? ` (channel per ciphertext: ${x.channelPerCiphertext})` : ''}`}`,
+    )
     .join(', ');
   row(`rank ${r}`, plan, seconds, ref, [lost, packing]);
   where.push(`rank ${r}: ${costliest(plan)}`);

@@ -77,7 +77,8 @@ export function diagonalTarget(chain: HeChain, o: CompileOptions, g: Geometry, t
   const denseWidth = Math.max(...chain.linears.filter((_, i) => !g.blocks[i]).map((m) => nextPow2(sizeOf(m.outShape))), 1);
   const need = { levels: o.refresh ? Math.min(o.refresh.levels, depth) : depth, slots: Math.max(g.largestBlock, denseWidth) };
   const primeBits = primeBitsOf(chain, o, tiling);
-  const params = o.params ?? selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits, ...(primeBits ? { primeBits } : {}) });
+  const params =
+    o.params ?? selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits, ...(primeBits ? { primeBits } : {}) });
   if (o.params) checkParams(o.params, need);
   if (o.refresh) checkRefresh(o.refresh, params);
   return { params, slots: params.polyModulusDegree / 2, top: params.coeffModulusBits.length - 2, depth };

@@ -133,10 +133,14 @@ async function pruneRounds(
       const lost = pastBudget(p, dense, round);
       if (lost === undefined) return false;
       if (before.round === 0) {
-        logger.warn(`prune: round ${r} lost ${lost.toFixed(2)} validation points, past the budget of ${p.accuracyBudget}; no round is within it, round 1 is kept`);
+        logger.warn(
+          `prune: round ${r} lost ${lost.toFixed(2)} validation points, past the budget of ${p.accuracyBudget}; no round is within it, round 1 is kept`,
+        );
         return true;
       }
-      logger.info(`prune: round ${r} lost ${lost.toFixed(2)} validation points, past the budget of ${p.accuracyBudget}; keeping round ${before.round}`);
+      logger.info(
+        `prune: round ${r} lost ${lost.toFixed(2)} validation points, past the budget of ${p.accuracyBudget}; keeping round ${before.round}`,
+      );
       model.dispose();
       model = await loadModel(run.file('prune', `round${before.round}`, 'best'));
       ({ masks, targets } = before);
@@ -250,7 +254,13 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     `prune: ${p.method}${allocation} to ${aim} in ${p.steps} round(s) over ${chosen.names.join(', ')}; dense plan ${denseCounts.mulPlain} plaintext mults, ${denseCounts.rotate} rotations`,
   );
 
-  const { model, masks, targets, rounds, dense: denseValidation } = await pruneRounds(ctx, p, e, { model: trained, dense, targets: chosen });
+  const {
+    model,
+    masks,
+    targets,
+    rounds,
+    dense: denseValidation,
+  } = await pruneRounds(ctx, p, e, { model: trained, dense, targets: chosen });
   await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
   const test = await evaluateSplit(model, data.test, {
     task,

@@ -93,7 +93,13 @@ test('synthetic: lowrank pruning factorises every conv to rank 2 in two rounds, 
   900_000,
 );
 
-type Round = { round: number; ranks?: Record<string, number>; validationAccuracy?: number; overBudget?: boolean; estimatedSeconds?: number };
+type Round = {
+  round: number;
+  ranks?: Record<string, number>;
+  validationAccuracy?: number;
+  overBudget?: boolean;
+  estimatedSeconds?: number;
+};
 
 test('synthetic: lowrank to a latency target picks each round the highest ranks whose plan meets its goal; the rounds record the rank/accuracy/latency curve', async () => {
   const t = await tempDir();
@@ -139,7 +145,9 @@ test('synthetic: prune.accuracyBudget stops at the first round past the budget a
     // Ranks 16 → 11 → 6 → 1 with no fine-tuning: the last rounds lose accuracy a budget of 2 points does not allow.
     await writeFile(
       cfg,
-      config(t.path, 'tiny-lowrank-budget', { prune: '{ method: lowrank, layers: [conv2], rank: 1, steps: 3, fineTuneEpochs: 0, accuracyBudget: 2 }' }),
+      config(t.path, 'tiny-lowrank-budget', {
+        prune: '{ method: lowrank, layers: [conv2], rank: 1, steps: 3, fineTuneEpochs: 0, accuracyBudget: 2 }',
+      }),
     );
     const r = await runCli(['run', cfg]);
     expect(r.code).toBe(0);
