@@ -8,6 +8,7 @@ import { planCounts, planMemory } from '../plan/cost.js';
 import type { Layout } from '../plan/layout.js';
 import { planDepth, stepLevels, type Plan, type PlanStep } from '../plan/plan.js';
 import { galoisSteps, rotationSteps } from '../plan/rotations.js';
+import { blockLevels } from '../plan/provenance.js';
 import { kindOf, STEP_KINDS } from '../plan/steps/table.js';
 
 /**
@@ -64,9 +65,16 @@ export const manifestSchema = z
     inputCopies: z.array(z.number().int()),
     /** Rotations of the input the client sends as extra ciphertexts (plan.clientRotations). */
     clientRotations: z.array(z.number().int()).optional(),
-    /** Factorised convolutions: each one's 1×1 step, split or fused (plan.factorized). */
+    /** Factorised pairs (FFConv halves, mobile blocks): each one's second step, split or fused, and its layers (plan.factorized). */
     factorized: z
-      .array(z.object({ step: z.string(), fused: z.boolean(), channelPerCiphertext: z.enum(['reads', 'both']).optional() }))
+      .array(
+        z.object({
+          step: z.string(),
+          fused: z.boolean(),
+          channelPerCiphertext: z.enum(['reads', 'both']).optional(),
+          layers: z.array(z.string()).optional(),
+        }),
+      )
       .optional(),
     output: layoutRef,
     /** Outputs that are constants (slot −1 in output): index → value. */
@@ -77,6 +85,8 @@ export const manifestSchema = z
     galoisKeySteps: z.array(z.number().int()),
     composedRotations: z.boolean(),
     depth: z.number().int(),
+    /** Levels per block of the model (plan/provenance blockLevels), summing to depth; absent for plans without layer stamps. */
+    depthPerBlock: z.array(z.object({ block: z.string(), levels: z.number().int() })).optional(),
     totals: z.object({
       counts: z.record(z.string(), z.number()),
       plaintexts: z.number().int(),
@@ -162,6 +172,9 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
     galoisKeySteps: galoisSteps(plan),
     composedRotations: !!plan.rotationKeys,
     depth: planDepth(plan),
+    ...(plan.steps.some((s) => s.kind === 'linear' && s.layers)
+      ? { depthPerBlock: blockLevels(plan).map(({ block, levels }) => ({ block, levels })) }
+      : {}),
     totals: {
       counts: counts.total,
       plaintexts: counts.plaintexts,

@@ -21,14 +21,15 @@ export interface LinearMap {
   groups?: number;
   /**
    * The model's weight layers (conv, dense) whose weights the map carries, in
-   * the order they apply (batch norm, pooling and flatten fold in without
+   * the order they apply, parallel branches (a sum, a concatenation) in the
+   * order of their inputs (batch norm, pooling and flatten fold in without
    * being named): the plan step computing the map is stamped with them, so
    * pruning finds a layer's step without matching layers to steps by order.
    */
   layers?: string[];
 }
 
-/** The weight layers of b then a (a ∘ b), each once. */
+/** The weight layers of b then a (a ∘ b), or of parallel maps in their order, each once. */
 export function layersOf(...maps: LinearMap[]): string[] | undefined {
   const names = [...new Set(maps.flatMap((m) => m.layers ?? []))];
   return names.length ? names : undefined;
@@ -97,6 +98,42 @@ export function compose(a: LinearMap, b: LinearMap): LinearMap {
     out.rows[o] = [...acc.entries()].filter(([, w]) => w !== 0).flat();
     out.bias[o] = bias;
   }
+  return out;
+}
+
+/**
+ * Maps of one tensor stacked along the last axis of their outputs (channel
+ * concatenation, HWC order): output (p, c) is row (p, c − off_i) of part i,
+ * for off_i ≤ c < off_i + C_i, with its bias; a part without a map (it does
+ * not read this tensor) gives empty rows and `bias` (its own, or zero).
+ * Every part has the output's shape but for the last axis, and the maps
+ * share their input (`inShape`) and spatial stride.
+ */
+export function stackChannels(inShape: number[], parts: { map?: LinearMap; shape: number[]; bias?: Float64Array }[]): LinearMap {
+  const channels = parts.map((q) => q.shape[q.shape.length - 1]);
+  const C = channels.reduce((a, b) => a + b, 0);
+  const outShape = [...parts[0].shape.slice(0, -1), C];
+  const maps = parts.flatMap((q) => (q.map ? [q.map] : []));
+  const strides = new Set(maps.map((m) => m.stride));
+  if (strides.size > 1) throw new Error(`stackChannels: the maps subsample by different strides (${[...strides].join(', ')})`);
+  const out = emptyMap(inShape, outShape);
+  out.stride = maps[0]?.stride ?? 1;
+  const layers = layersOf(...maps);
+  if (layers) out.layers = layers;
+  const pixels = sizeOf(outShape) / C;
+  let offset = 0;
+  parts.forEach((q, i) => {
+    const Ci = channels[i],
+      bias = q.bias ?? q.map?.bias;
+    for (let p = 0; p < pixels; p++)
+      for (let c = 0; c < Ci; c++) {
+        const o = p * C + offset + c,
+          from = p * Ci + c;
+        if (q.map) out.rows[o] = q.map.rows[from];
+        if (bias) out.bias[o] = bias[from];
+      }
+    offset += Ci;
+  });
   return out;
 }
 

@@ -13,6 +13,7 @@ import {
   layersOf,
   scaleWeights,
   sizeOf,
+  stackChannels,
   type LinearMap,
 } from './linear-map.js';
 
@@ -20,13 +21,15 @@ import {
  * A network as HE sees it: linear maps separated by squarings,
  * L0, x², L1, x², …, Lk, where a map may also read one earlier square
  * (residual connections). Lowering walks the tfjs layer graph, folds batch
- * norm, pooling and flatten into the linear maps and merges quadratic
- * activations (HEMET coefficient merging): a·y² + b·y + c = a(y + b/2a)² + c',
- * with the shift folded into the previous map's bias and a, c' into the
- * maps that read it, so each activation costs
- * exactly one ciphertext multiplication and one level. An activation too
- * close to linear for that (see splitQuadratic) keeps its linear term in the
- * square step instead: one plaintext product more, the same level.
+ * norm, pooling, flatten, residual additions and channel concatenations
+ * (branches reading one tensor become one map) into the linear maps, and
+ * merges quadratic activations (HEMET coefficient merging):
+ * a·y² + b·y + c = a(y + b/2a)² + c', with the shift folded into the
+ * previous map's bias and a, c' into the maps that read it, so each
+ * activation costs exactly one ciphertext multiplication and one level.
+ * An activation too close to linear for that (see splitQuadratic) keeps its
+ * linear term in the square step instead: one plaintext product more, the
+ * same level.
  */
 export interface HeChain {
   inShape: [number, number, number];
@@ -49,8 +52,10 @@ export interface HeChain {
   squareLinear?: (number | undefined)[];
   /**
    * unsquared[i]: linear i reads linear i−1's output itself, with no square
-   * between (the 1×1 half of a factorised convolution, FFConv): one level,
-   * no ciphertext multiplication. Absent when no map is unsquared.
+   * between: the second of a factorised pair (GroupedConv2D.factorOf: the
+   * 1×1 half of an FFConv factorisation, the pointwise convolution of a
+   * mobile block without its middle activation): one level, no ciphertext
+   * multiplication. Absent when no map is unsquared.
    */
   unsquared?: (boolean | undefined)[];
 }
@@ -101,6 +106,40 @@ function add(a: Pending, b: Pending, name: string): Pending {
   return { parts, bias: Float64Array.from(a.bias, (v, o) => v + b.bias[o]), shape: a.shape };
 }
 
+/**
+ * Tensors concatenated along channels (a Fire module's expand branches): per
+ * tensor they read, their maps stacked (stackChannels), so branches reading
+ * the same tensor become one linear map, and the biases stacked alike.
+ */
+function concat(ps: Pending[], layer: tf.layers.Layer): Pending {
+  const axis = layer.getConfig().axis as number;
+  const rank = ps[0].shape.length;
+  if (axis !== -1 && axis !== rank) throw new UserError(`layer ${layer.name}: HE export concatenates along channels only (axis ${axis})`);
+  const lead = (p: Pending) => p.shape.slice(0, -1).join();
+  if (ps.some((p) => lead(p) !== lead(ps[0])))
+    throw new UserError(
+      `layer ${layer.name}: concatenates tensors of shapes ${ps.map((p) => `[${p.shape}]`).join(', ')}: only channels may differ`,
+    );
+  const tensors = [...new Set(ps.flatMap((p) => [...p.parts.keys()]))];
+  const parts = new Map(
+    tensors.map((t) => {
+      const inShape = ps.find((p) => p.parts.has(t))!.parts.get(t)!.inShape;
+      return [
+        t,
+        stackChannels(
+          inShape,
+          ps.map((p) => ({ map: p.parts.get(t), shape: p.shape, bias: new Float64Array(p.bias.length) })),
+        ),
+      ];
+    }),
+  );
+  const bias = stackChannels(
+    [],
+    ps.map((p) => ({ shape: p.shape, bias: p.bias })),
+  ).bias;
+  return { parts, bias, shape: [...ps[0].shape.slice(0, -1), ps.reduce((a, p) => a + p.shape[rank - 1], 0)] };
+}
+
 /** What an activation hands its consumers: α·A_t + c' (merged) or K·A_t + c (unmerged, K = α/r², see splitQuadratic). */
 function activationOutput(tensor: number, shape: number[], alpha: number, c: number): Pending {
   const m = identityMap(shape, shape);
@@ -145,10 +184,21 @@ class Lowering {
     return out;
   }
 
-  /** The 1×1 half of a factorised convolution: the d×d half ends as a linear step, this one reads its output unsquared. */
+  /**
+   * The second convolution of a factorised pair (an FFConv 1×1 half, a
+   * mobile block's pointwise convolution): the first ends as a linear step,
+   * this one reads its output unsquared.
+   */
   factorHalf(layer: GroupedConv2D, x: Pending): Pending {
+    const first = layer.factorOf!;
+    const read = [...x.parts.values()].flatMap((m) => m.layers ?? []).pop();
+    if (read !== first) {
+      throw new UserError(
+        `layer ${layer.name}: completes the factorised pair of ${first} (factorOf) but reads ${read ? `the output of ${read}` : 'no weight layer'}; nothing but batch norm or pooling may stand between the two`,
+      );
+    }
     if (consumers(layer.inboundNodes[0].inboundLayers[0]) !== 1) {
-      throw new UserError(`layer ${layer.name}: the d×d half of a factorised convolution must feed only its 1×1 half`);
+      throw new UserError(`layer ${layer.name}: the first convolution of a factorised pair (${first}) must feed only the second`);
     }
     this.materialise(x, layer.name);
     this.unsquared[this.linears.length] = true;
@@ -220,22 +270,23 @@ export function lowerModel(model: tf.LayersModel, o: LowerOptions = {}): HeChain
   for (const layer of (model as { layers: tf.layers.Layer[] }).layers) {
     if (layer.getClassName() === 'InputLayer') continue;
     const ins = layer.inboundNodes[0].inboundLayers.map((l) => values.get(l.name) ?? lw.start());
-    const x = ins[0];
-    const out: Pending =
-      layer.getClassName() === 'Add'
-        ? ins.slice(1).reduce((a, b) => add(a, b, layer.name), x)
-        : layer instanceof GroupedConv2D && layer.factorOf
-          ? lw.factorHalf(layer, x)
-          : layer instanceof PolyActivation
-            ? lw.activation(layer, x)
-            : lw.poolsByRotation(layer, x)
-              ? lw.pool(layer, x)
-              : apply(linearMapOf(layer, x.shape), x);
+    const out = lowerLayer(lw, layer, ins);
     values.set(layer.name, out);
     last = out;
   }
   lw.materialise(last ?? lw.start(), 'output');
   return lw.chain();
+}
+
+/** One layer's output as pending maps of its inputs'. */
+function lowerLayer(lw: Lowering, layer: tf.layers.Layer, ins: Pending[]): Pending {
+  const x = ins[0];
+  if (layer.getClassName() === 'Add') return ins.slice(1).reduce((a, b) => add(a, b, layer.name), x);
+  if (layer.getClassName() === 'Concatenate') return concat(ins, layer);
+  if (layer instanceof GroupedConv2D && layer.factorOf) return lw.factorHalf(layer, x);
+  if (layer instanceof PolyActivation) return lw.activation(layer, x);
+  if (lw.poolsByRotation(layer, x)) return lw.pool(layer, x);
+  return apply(linearMapOf(layer, x.shape), x);
 }
 
 const scaledMap = (m: LinearMap, r: number): LinearMap => ({

@@ -149,14 +149,17 @@ export interface Plan {
    */
   rotationKeys?: number[];
   /**
-   * Factorised convolutions (FFConv), in network order: the linear step that
-   * computes each one's 1×1 half, on its own after the d×d half's step
-   * (fused: false) or composed with the d×d half into that one step
-   * (fused: true), as the cost model chose; channelPerCiphertext: the split
-   * 1×1 step reads (`reads`), or reads and writes (`both`), one channel per
-   * ciphertext (FFConv's ConvPack). Absent without factorised convolutions.
+   * Factorised pairs, in network order: two convolutions with no activation
+   * between, FFConv's d×d and 1×1 halves or a mobile block's depthwise and
+   * pointwise convolutions (`layers`: the weight layers of the pair's two
+   * maps, first then second). `step`: the linear step that computes the
+   * second on its own after the first's step (fused: false), or both
+   * composed into that one step (fused: true), as the cost model chose;
+   * channelPerCiphertext: the split second step reads (`reads`), or reads
+   * and writes (`both`), one channel per ciphertext (FFConv's ConvPack).
+   * Absent without factorised pairs.
    */
-  factorized?: { step: string; fused: boolean; channelPerCiphertext?: 'reads' | 'both' }[];
+  factorized?: { step: string; fused: boolean; channelPerCiphertext?: 'reads' | 'both'; layers?: string[] }[];
 }
 
 /** What a client needs of a plan to pack inputs and read outputs (no weights). */

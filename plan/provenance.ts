@@ -1,4 +1,4 @@
-import type { LinearStep, Plan, PlanStep } from './plan.js';
+import { consumesLevel, type LinearStep, type Plan, type PlanStep } from './plan.js';
 
 /**
  * Which steps of a plan hold which weight layers of the model it was
@@ -45,4 +45,44 @@ export function layerPlaces(plan: Plan): Map<string, LayerPlace> {
     for (const layer of main) out.set(layer, { step: st.name, index, with: [...main].filter((l) => l !== layer), shortcut: false });
   });
   return out;
+}
+
+/**
+ * The block a weight layer belongs to, read off its name: the part before
+ * the first `_` (fire2 of fire2_squeeze, mobile3 of mobile3_pw, conv2 of a
+ * factorised conv2_1x1; conv1 is a block of its own).
+ */
+export const blockOfLayer = (layer: string) => layer.split('_')[0];
+
+/** What one block of the model costs in levels, and the steps that spend them. */
+export interface BlockDepth {
+  block: string;
+  levels: number;
+  steps: string[];
+}
+
+/**
+ * Levels per block of the model, in network order (HEMET's depth argument:
+ * a mobile block spends more levels than the convolution it replaces). A
+ * linear step counts for the block of the last layer it holds (the layer
+ * whose output it computes); every other level-consuming step (a square)
+ * counts for the block of the linear step before it. The levels sum to
+ * planDepth.
+ */
+export function blockLevels(plan: Plan, blockOf: (layer: string) => string = blockOfLayer): BlockDepth[] {
+  const stamped = new Set<PlanStep>(mapSteps(plan));
+  const out = new Map<string, BlockDepth>();
+  let current = 'input';
+  for (const st of plan.steps) {
+    if (stamped.has(st)) {
+      const last = (st as LinearStep).layers!.at(-1);
+      if (last !== undefined) current = blockOf(last);
+    }
+    if (!consumesLevel(st)) continue;
+    const b = out.get(current) ?? { block: current, levels: 0, steps: [] };
+    b.levels++;
+    b.steps.push(st.name);
+    out.set(current, b);
+  }
+  return [...out.values()];
 }

@@ -162,12 +162,12 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
       const names = plan.steps.map((s) => s.name).filter((n) => !n.startsWith('pool'));
       if (mode === 'split') {
         expect(names).toEqual(['linear1', 'square1', 'linear2', 'linear3', 'square3', 'linear4']);
-        expect(plan.factorized).toEqual([{ step: 'linear3', fused: false }]);
+        expect(plan.factorized).toEqual([{ step: 'linear3', fused: false, layers: ['conv2', 'conv2_1x1'] }]);
         expect(layersByStep(plan)).toEqual({ linear1: ['conv1'], linear2: ['conv2'], linear3: ['conv2_1x1'], linear4: [classifier] });
       }
       if (mode === 'fused') {
         expect(names).toEqual(['linear1', 'square1', 'linear2', 'square2', 'linear3']);
-        expect(plan.factorized).toEqual([{ step: 'linear2', fused: true }]);
+        expect(plan.factorized).toEqual([{ step: 'linear2', fused: true, layers: ['conv2', 'conv2_1x1'] }]);
         // The fused step holds both halves' weights, and says so.
         expect(layersByStep(plan)).toEqual({ linear1: ['conv1'], linear2: ['conv2', 'conv2_1x1'], linear3: [classifier] });
       }
@@ -194,7 +194,7 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
       const fact = withSeededRandom(7, () => buildModel(modelSchema.parse({ ...base, factorize: { layers: ['conv2'], rank: 3 } }), ctx));
       const chain = lowerModel(fact);
       const plan = compileChain(chain, { factorized: 'split', convPack: pack });
-      expect(plan.factorized).toEqual([{ step: 'linear3', fused: false, channelPerCiphertext: pack }]);
+      expect(plan.factorized).toEqual([{ step: 'linear3', fused: false, channelPerCiphertext: pack, layers: ['conv2', 'conv2_1x1'] }]);
       const at = (name: string) => plan.steps.findIndex((st) => st.name === name);
       // The d×d half writes its 3 channels to 3 ciphertexts; under `both` the 1×1 half writes 16.
       expect(plan.steps[at('linear2')].out.cts).toBe(3);
@@ -227,7 +227,7 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
     try {
       await writeExport(join(t.path, 'export'), plan, {});
       const { plan: back, manifest } = await loadExport(join(t.path, 'export'));
-      expect(back.factorized).toEqual([{ step: 'linear3', fused: false, channelPerCiphertext: 'reads' }]);
+      expect(back.factorized).toEqual([{ step: 'linear3', fused: false, channelPerCiphertext: 'reads', layers: ['conv2', 'conv2_1x1'] }]);
       expect(manifest.factorized).toEqual(back.factorized);
       expect(planCounts(back).total).toEqual(planCounts(plan).total);
     } finally {
@@ -249,7 +249,7 @@ describe('factorised convolutions (model.factorize) in the HE plan', () => {
       split = compileChain(chain, { ...o, factorized: 'split' });
     expect(split.params.polyModulusDegree).toBe(16384);
     expect(auto.params.polyModulusDegree).toBe(8192);
-    expect(auto.factorized).toEqual([{ step: 'linear1', fused: true }]);
+    expect(auto.factorized).toEqual([{ step: 'linear1', fused: true, layers: ['conv1', 'conv1_1x1'] }]);
     expect(relativeCost(auto)).toBeLessThan(relativeCost(split));
     model.dispose();
   });

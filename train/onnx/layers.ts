@@ -346,6 +346,19 @@ const add: LayerRule = {
   },
 };
 
+/** Channel concatenation (tfjs axis −1): ONNX axis 1 in NCHW, and of [B, F] vectors alike; its gradient splits dy back. */
+const concatenate: LayerRule = {
+  forward(c, xs) {
+    const r = c.inShapes[0].length;
+    if (c.config.axis !== -1 && c.config.axis !== r) unsupported(c, `concatenation along axis ${c.config.axis} (channels only)`);
+    return { y: c.g.op('Concat', xs, { axis: 1 }), saved: {} };
+  },
+  backward(c, _f, dy) {
+    const sizes = c.inShapes.map((s) => s[0]);
+    return { dx: c.g.ops('Split', [dy, c.g.ints(sizes)], { axis: 1 }, sizes.length), dParams: new Map() };
+  },
+};
+
 /** Rules by tfjs class name (getClassName()). */
 export const LAYER_RULES: Record<string, LayerRule> = {
   HeGroupedConv2D: conv,
@@ -357,4 +370,5 @@ export const LAYER_RULES: Record<string, LayerRule> = {
   GlobalAveragePooling2D: globalAvgPool,
   Flatten: flatten,
   Add: add,
+  Concatenate: concatenate,
 };
