@@ -10,6 +10,7 @@ import { expandConfigFile } from './config-file.js';
 import { runPipeline } from './runner.js';
 import type { StageResults } from './stage-results.js';
 import { runOrder } from './run-order.js';
+import { ZOO_PREFIX } from './zoo/store.js';
 import type { PipelineConfig } from './config-schema.js';
 import type { ReproduceConfig } from './reproduce-schema.js';
 
@@ -38,10 +39,11 @@ const QUICK_MAX_SECONDS = 30;
 function quickSets(raw: Record<string, unknown>): string[] {
   const s = ['dataset.trainLimit=2000', 'dataset.validationLimit=500', 'dataset.testLimit=200'];
   if (raw.train) s.push('train.epochs=1');
-  // A run that starts from another run's model starts from that run's quick twin.
+  // A run that starts from another run's model starts from that run's quick twin; a zoo entry is already trained and stays.
   const train = raw.train as { from?: string; init?: string } | undefined;
-  if (train?.from) s.push(`train.from=${train.from}-quick`);
-  if (train?.init) s.push(`train.init=${train.init}-quick`);
+  const twin = (src: string) => (src.startsWith(ZOO_PREFIX) ? src : `${src}-quick`);
+  if (train?.from) s.push(`train.from=${twin(train.from)}`);
+  if (train?.init) s.push(`train.init=${twin(train.init)}`);
   if (raw.prune) s.push('prune.fineTuneEpochs=1', 'prune.steps=1');
   if (raw.evaluate) {
     s.push('evaluate.samples=4');

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { fileLogger } from '../../common/log.js';
-import { reproduce } from '../../pipeline/reproduce.js';
+import { reproduce, reproducePlan } from '../../pipeline/reproduce.js';
 import { handled } from '../errors.js';
 
 interface Args {
@@ -10,6 +10,7 @@ interface Args {
   out: string;
   configs?: string;
   fromScratch: boolean;
+  list: boolean;
 }
 
 export const reproduceCommand: CommandModule<object, Args> = {
@@ -17,7 +18,16 @@ export const reproduceCommand: CommandModule<object, Args> = {
   describe: "run a paper's configs (configs/<table>/) and write its table (Markdown and CSV) with measured speedups beside the paper's",
   builder: (y: Argv) =>
     y
-      .positional('table', { type: 'string', demandOption: true, describe: 'a table with configs under configs/<table>/ (spencnn, hepex)' })
+      .positional('table', {
+        type: 'string',
+        demandOption: true,
+        describe: 'a table with configs under configs/<table>/ (spencnn, hepex, ffconv)',
+      })
+      .option('list', {
+        type: 'boolean',
+        default: false,
+        describe: 'print the runs the table would make, in order (row, role, run, what it starts from), and run nothing',
+      })
       .option('quick', {
         type: 'boolean',
         default: false,
@@ -31,9 +41,20 @@ export const reproduceCommand: CommandModule<object, Args> = {
         describe: 'train the references here even where the zoo holds them finished (by default they are adopted from zoo/)',
       }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
+    const configsDir = a.configs ?? `configs/${a.table}`;
+    if (a.list) {
+      const runs = await reproducePlan({ table: a.table, configsDir, outDir: a.out, quick: a.quick, fromScratch: a.fromScratch });
+      for (const [i, r] of runs.entries()) {
+        const from = r.config.train?.from ?? r.config.train?.init;
+        process.stdout.write(
+          `${i + 1}. ${r.reproduce.row} · ${r.reproduce.role} · ${String(r.config.name)} (${r.source})${from ? ` from ${from}` : ''}\n`,
+        );
+      }
+      return;
+    }
     const { markdown, dir, exports, plots } = await reproduce({
       table: a.table,
-      configsDir: a.configs ?? `configs/${a.table}`,
+      configsDir,
       outDir: a.out,
       quick: a.quick,
       fromScratch: a.fromScratch,
@@ -48,6 +69,7 @@ export const reproduceCommand: CommandModule<object, Args> = {
         `\nNext:\n  npx heprune evaluate --model ${last} --samples 50 --encrypted --workers 2   # more images under CKKS\n` +
           '  npx heprune reproduce spencnn --quick      # the SpENCNN table (HE-group conv + sub-block pruning), smoke-sized\n' +
           '  npx heprune reproduce hepex --quick        # the HE-PEx table (tile pruning, permutation, expansion)\n' +
+          '  npx heprune reproduce ffconv --quick       # the FFConv table (low-rank factorised convolutions)\n' +
           '  npx heprune run configs/mnist/lenet5.yaml  # a full pipeline; configs/ holds the others, README.md explains them\n',
       );
     }

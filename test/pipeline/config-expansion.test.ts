@@ -23,7 +23,7 @@ test('every shipped run resolves to its recorded config', async () => {
   for (const key of Object.keys(recorded)) expect({ [key]: runs[key] }).toEqual({ [key]: recorded[key] });
 });
 
-test.each(['hepex', 'spencnn'])('reproduce %s --quick runs the recorded runs with the recorded configs', async (table) => {
+test.each(['hepex', 'spencnn', 'ffconv'])('reproduce %s --quick runs the recorded runs with the recorded configs', async (table) => {
   const runs = await quickReproduceRuns(table);
   const all = JSON.parse(readFileSync(QUICK, 'utf8')) as Record<string, { run: string; config: unknown }[]>;
   if (update) {

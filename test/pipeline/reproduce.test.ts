@@ -101,3 +101,17 @@ test("reproduce --quick runs a table's configs and writes a Markdown and CSV tab
     await t.cleanup();
   }
 }, 300_000); // three small trainings and two CKKS sessions
+
+test('reproduce --list prints the runs of a table in the order they would run, references first, and runs nothing', async () => {
+  const r = await runCli(['reproduce', 'ffconv', '--list']);
+  expect(r.code).toBe(0);
+  const lines = r.stdout.trim().split('\n');
+  expect(lines.length).toBeGreaterThanOrEqual(6);
+  // Every VGG-5 run after the VGG-5 dense row; the runs starting from the zoo say so.
+  const dense = lines.findIndex((l) => /VGG-5 \/ CIFAR-10 · dense · ffconv-vgg5-cifar10-dense/.test(l));
+  expect(dense).toBeGreaterThanOrEqual(0);
+  for (const [i, l] of lines.entries()) if (/VGG-5/.test(l) && i !== dense) expect(i).toBeGreaterThan(dense);
+  expect(r.stdout).toMatch(
+    /VGG-5 \/ CIFAR-10 · method · ffconv-vgg5-cifar10-r8 \(vgg5-cifar10-lowrank\.yaml \(variant ffconv-vgg5-cifar10-r8\)\) from zoo:vgg5-cifar10/,
+  );
+});
