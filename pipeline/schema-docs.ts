@@ -118,7 +118,7 @@ function defaultText(u: Unwrapped): string {
   return u.optional ? '' : 'required';
 }
 
-/** Rows for one object's keys; nested objects (also inside a union) add `parent.child` rows. */
+/** Rows for one object's keys; nested objects (also inside a union) add `parent.child` rows, lists of objects `parent[].child` rows. */
 function keyRows(obj: AnySchema, prefix = ''): KeyDoc[] {
   const rows: KeyDoc[] = [];
   for (const [name, schema] of Object.entries(shapeOf(obj))) {
@@ -129,8 +129,28 @@ function keyRows(obj: AnySchema, prefix = ''): KeyDoc[] {
     const nested =
       d.type === 'object' ? [u.inner] : d.type === 'union' ? (d.options as AnySchema[]).map((o) => unwrap(o).inner).filter(isObject) : [];
     for (const n of nested) rows.push(...keyRows(n, `${key}.`));
+    if (d.type === 'array') rows.push(...elementRows(d.element as AnySchema, key));
   }
   return rows;
+}
+
+/**
+ * Rows for the elements of a list `key` of objects: `key[].child`; of
+ * several kinds of object (a discriminated union), a row `key[kind]` per
+ * kind with the kind's own keys under it (`key[kind].child`).
+ */
+function elementRows(element: AnySchema, key: string): KeyDoc[] {
+  const u = unwrap(element);
+  const d = defOf(u.inner);
+  if (d.type === 'object') return keyRows(u.inner, `${key}[].`);
+  if (d.type !== 'union' || typeof d.discriminator !== 'string') return [];
+  const disc = d.discriminator;
+  return (d.options as AnySchema[]).flatMap((option) => {
+    const value = literal((defOf(shapeOf(option)[disc] as AnySchema).values as unknown[])[0]);
+    const kind = `${key}[${value}]`;
+    const head = { key: kind, type: `object (${disc}: ${value})`, default: '', description: descriptionOf(option) };
+    return [head, ...keyRows(option, `${kind}.`).filter((k) => k.key !== `${kind}.${disc}`)];
+  });
 }
 
 /** The sections of the pipeline config, top-level keys first, one table per model of the zoo. */

@@ -30,7 +30,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('model', {
         type: 'string',
         demandOption: true,
-        describe: 'zoo model: cryptonets, lenet5, vgg5, hefnet, resnet20, mlp, autoencoder',
+        describe: 'zoo model: cryptonets, lenet5, vgg5, hefnet, resnet20, squeezenet, mlp, autoencoder',
       })
       .option('epochs', { type: 'string' })
       .option('batch-size', { type: 'string' })

@@ -51,6 +51,35 @@ describe('config validation', () => {
     expect(err(ok.replace('name: t1\n', ''))).toMatch(/cfg.yaml: name: Invalid input: expected string, received undefined \(got nothing\)/);
   });
 
+  test("squeezenet's presets and blocks: errors name the block and its key", () => {
+    const model = (m: string) => ok.replace('model: { name: lenet5, groups: 4 }', `model: ${m}`);
+    expect(err(model('{ name: squeezenet, preset: remove_fire5 }'))).toMatch(
+      /cfg.yaml: model.preset: Invalid option: expected one of "baseline"\|"remove_fire4"\|"remove_fire34"\|"remove_fire234" \(got "remove_fire5"\)/,
+    );
+    expect(err(model('{ name: squeezenet, preset: remove_fire4, blocks: [{ kind: conv, filters: 8 }] }'))).toMatch(
+      /cfg.yaml: model.blocks: give model.preset or model.blocks, not both/,
+    );
+    expect(err(model('{ name: squeezenet, blocks: [{ kind: conv, filters: 8 }, { kind: fire, squeeze: 0, expand: 4 }] }'))).toMatch(
+      /cfg.yaml: model.blocks.1.squeeze: Too small: expected number to be >0 \(got 0\)/,
+    );
+    expect(err(model('{ name: squeezenet, blocks: [{ kind: fire, squeeze: 4 }] }'))).toMatch(
+      /cfg.yaml: model.blocks.0.expand: Invalid input: expected number, received undefined \(got nothing\)/,
+    );
+    expect(err(model('{ name: squeezenet, blocks: [{ kind: firee, squeeze: 4, expand: 2 }] }'))).toMatch(
+      /cfg.yaml: model.blocks.0.kind: Invalid discriminator value. Expected 'conv' \| 'fire' \| 'mobile' \(got "firee"\)/,
+    );
+    expect(err(model('{ name: squeezenet, blocks: [{ kind: mobile, filters: 8, middleActivation: maybe }] }'))).toMatch(
+      /cfg.yaml: model.blocks.0.middleActivation: Invalid input: expected boolean, received string \(got "maybe"\)/,
+    );
+    expect(err(model('{ name: squeezenet, blocks: [{ kind: conv, filters: 8, kernelSize: 2 }] }'))).toMatch(
+      /cfg.yaml: model.blocks.0.kernelSize: Invalid option: expected one of 1\|3\|5 \(got 2\)/,
+    );
+    expect(err(model('{ name: squeezenet, blocks: [{ kind: conv, filters: 8, stride: 2 }] }'))).toMatch(
+      /cfg.yaml: model.blocks.0: unknown key 'stride'/,
+    );
+    expect(err(model('{ name: squeezenet, blocks: [] }'))).toMatch(/cfg.yaml: model.blocks: Too small: expected array to have >=1 items/);
+  });
+
   test('malformed YAML reports line and column', () => {
     expect(err('name: x\ndataset: { name: mnist\nmodel: [')).toMatch(/^cfg.yaml: malformed YAML at line \d+, column \d+: /);
     expect(err('name: x\nname: y\ndataset: {name: mnist}')).toMatch(/cfg.yaml: malformed YAML at line 2.*Map keys must be unique/);

@@ -186,6 +186,40 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'channel concatenation of two branches reading one tensor (a Fire module), and of a dense layer with its input',
+    shape: [6, 6, 2],
+    classes: 3,
+    build: () => {
+      const x = tf.input({ shape: [6, 6, 2] });
+      const s = poly('quadratic', 'a1').apply(conv({ name: 'squeeze', filters: 2, kernelSize: 1, padding: 'valid' }).apply(x));
+      const e1 = conv({ name: 'e1', filters: 3, kernelSize: 1, padding: 'valid' }).apply(s) as tf.SymbolicTensor;
+      const e3 = conv({ name: 'e3', filters: 2, kernelSize: 3, padding: 'same' }).apply(s) as tf.SymbolicTensor;
+      const cat = tf.layers.concatenate({ name: 'cat1' }).apply([e1, e3]) as tf.SymbolicTensor;
+      const h = flat().apply(poly('square', 'a2').apply(cat)) as tf.SymbolicTensor;
+      const d = fc(4, 'f1').apply(h) as tf.SymbolicTensor;
+      const both = tf.layers.concatenate({ name: 'cat2' }).apply([h, d]) as tf.SymbolicTensor;
+      return tf.model({ inputs: x, outputs: fc(3, 'f2').apply(both) as tf.SymbolicTensor });
+    },
+  },
+  {
+    name: 'squeezenet with every kind of block (conv, Fire, mobile with and without its middle activation), batch norm',
+    shape: [8, 8, 3],
+    classes: 3,
+    build: () =>
+      buildModel(
+        modelSchema.parse({
+          name: 'squeezenet',
+          blocks: [
+            { kind: 'conv', filters: 4, pool: true },
+            { kind: 'fire', squeeze: 2, expand: 2 },
+            { kind: 'mobile', filters: 3, middleActivation: true },
+            { kind: 'mobile', filters: 4, middleActivation: false },
+          ],
+        }),
+        { inputShape: [8, 8, 3], numClasses: 3 },
+      ),
+  },
+  {
     name: 'autoencoder (mean squared error)',
     shape: [4, 4, 1],
     classes: 2,
@@ -300,11 +334,28 @@ describe('onnx training step: the updated weights equal the tfjs step', () => {
     {
       name: 'Adam, batch norm, a mask, weight decay, clipping',
       cfg: { optimizer: 'adam', weightDecay: 0.05, clipNorm: 0.5 },
-      bn: true,
       mask: true,
     },
-    { name: 'SGD, no clipping', cfg: { optimizer: 'sgd', clipNorm: null }, bn: false, mask: false },
-    { name: 'momentum with a mask', cfg: { optimizer: 'momentum', momentum: 0.8 }, bn: true, mask: true },
+    {
+      name: 'SGD, no clipping',
+      cfg: { optimizer: 'sgd', clipNorm: null },
+      mask: false,
+      zoo: { name: 'lenet5', conv1: 4, conv2: 4, groups: 2, hidden: 6 },
+    },
+    { name: 'momentum with a mask', cfg: { optimizer: 'momentum', momentum: 0.8 }, mask: true },
+    {
+      name: 'SGD, a small squeezenet: a Fire module, a conv, a mobile block without its middle activation, batch norm, a mask',
+      cfg: { optimizer: 'sgd', clipNorm: null },
+      mask: true,
+      zoo: {
+        name: 'squeezenet',
+        blocks: [
+          { kind: 'fire', squeeze: 2, expand: 3, pool: true },
+          { kind: 'conv', filters: 4 },
+          { kind: 'mobile', filters: 4, middleActivation: false, pool: true },
+        ],
+      },
+    },
   ] as const;
   for (const st of settings) {
     onnx()(st.name, async () => {
@@ -314,8 +365,9 @@ describe('onnx training step: the updated weights equal the tfjs step', () => {
       // Seeded initial weights: the comparison is of one fixed problem, not of whatever a draw gives.
       const make = () =>
         withSeededRandom(5, () =>
-          st.bn
-            ? seq(shape, [
+          'zoo' in st
+            ? buildModel(modelSchema.parse(st.zoo), { inputShape: shape, numClasses: 3 })
+            : seq(shape, [
                 conv({ name: 'conv1', filters: 4, kernelSize: 5, padding: 2, useBias: false }),
                 tf.layers.batchNormalization({ name: 'bn1', momentum: 0.9 }),
                 poly('square', 'act1'),
@@ -327,11 +379,7 @@ describe('onnx training step: the updated weights equal the tfjs step', () => {
                 fc(6, 'fc1'),
                 poly('quadratic', 'act3'),
                 fc(3, 'fc2'),
-              ])
-            : buildModel(modelSchema.parse({ name: 'lenet5', conv1: 4, conv2: 4, groups: 2, hidden: 6 }), {
-                inputShape: shape,
-                numClasses: 3,
-              }),
+              ]),
         );
       const a = make(),
         b = make();

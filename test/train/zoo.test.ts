@@ -15,7 +15,7 @@ describe('model zoo', () => {
   const cifar = { inputShape: [32, 32, 3] as const, numClasses: 10 };
 
   test.each(MODEL_NAMES.map((n) => [n]))('%s builds with defaults and maps a batch to the right shape', (name) => {
-    const ctx = ['vgg5', 'hefnet', 'resnet20'].includes(name) ? cifar : mnist;
+    const ctx = ['vgg5', 'hefnet', 'resnet20', 'squeezenet'].includes(name) ? cifar : mnist;
     const cfg = modelSchema.parse({ name });
     const m = buildModel(cfg, ctx);
     const out = tf.tidy(() => (m.predict(tf.randomNormal([2, ...ctx.inputShape])) as tf.Tensor).shape);
@@ -36,6 +36,62 @@ describe('model zoo', () => {
     const hefnet = buildModel(modelSchema.parse({ name: 'hefnet' }), cifar);
     expect(hefnet.getLayer('fc1').getWeights()[0].shape).toEqual([256, 10]);
     [lenet, resnet, hefnet].forEach((m) => m.dispose());
+  });
+
+  test("squeezenet: the baseline and HEMET's Fire removals (each removed Fire a 3×3 conv of its width) have the documented layers", () => {
+    const convs = (preset: string) => {
+      const m = buildModel(modelSchema.parse({ name: 'squeezenet', preset }), cifar);
+      const out = m.layers
+        .filter((l): l is GroupedConv2D => l instanceof GroupedConv2D)
+        .map((l) => `${l.name} ${l.kernelSize}x${l.kernelSize} ${l.kernel!.shape[2]}→${l.filters}`);
+      const shapes = ['conv1_pool', 'fire3_pool', 'conv3_pool', 'fire5_pool', 'conv5_pool']
+        .filter((n) => m.layers.some((l) => l.name === n))
+        .map((n) => m.getLayer(n).outputShape);
+      m.dispose();
+      return { out, shapes };
+    };
+    const fire = (n: number, cin: number, s: number, e: number) => [
+      `fire${n}_squeeze 1x1 ${cin}→${s}`,
+      `fire${n}_expand1x1 1x1 ${s}→${e}`,
+      `fire${n}_expand3x3 3x3 ${s}→${e}`,
+    ];
+    const [conv1, classifier] = ['conv1 3x3 3→64', 'classifier 1x1 256→10'];
+    const pools = [
+      [null, 16, 16, 64],
+      [null, 8, 8, 128],
+      [null, 4, 4, 256],
+    ];
+    expect(convs('baseline')).toEqual({
+      out: [conv1, ...fire(2, 64, 32, 64), ...fire(3, 128, 32, 64), ...fire(4, 128, 32, 128), ...fire(5, 256, 32, 128), classifier],
+      shapes: pools,
+    });
+    expect(convs('remove_fire4').out).toEqual([
+      conv1,
+      ...fire(2, 64, 32, 64),
+      ...fire(3, 128, 32, 64),
+      ...fire(4, 128, 32, 128),
+      'conv5 3x3 256→256',
+      classifier,
+    ]);
+    expect(convs('remove_fire34').out).toEqual([
+      conv1,
+      ...fire(2, 64, 32, 64),
+      ...fire(3, 128, 32, 64),
+      'conv4 3x3 128→256',
+      'conv5 3x3 256→256',
+      classifier,
+    ]);
+    expect(convs('remove_fire234')).toEqual({
+      out: [conv1, ...fire(2, 64, 32, 64), 'conv3 3x3 128→128', 'conv4 3x3 128→256', 'conv5 3x3 256→256', classifier],
+      shapes: pools,
+    });
+  });
+
+  test('squeezenet: more pools than the input has halvings is a clear error', () => {
+    const blocks = [1, 2, 3].map(() => ({ kind: 'conv', filters: 2, pool: true }));
+    expect(() => buildModel(modelSchema.parse({ name: 'squeezenet', blocks }), { inputShape: [4, 4, 1], numClasses: 2 })).toThrow(
+      /model.blocks: 3 pools halve a 4x4 input to nothing/,
+    );
   });
 
   test('groups: auto picks the fewest groups whose input channels fit one ciphertext', () => {

@@ -7,7 +7,11 @@ export const commonModelOptions = {
   activation: z.enum(ACTIVATIONS).default('quadratic')
     .describe('square = x², quadratic = trainable αx²+βx+c (HE-friendly), relu = plaintext baseline only'),
   batchNorm: z.boolean().default(false).describe('batch norm after each conv (folded into the weights at export)'),
-  quadraticInit: z.object({ alpha: z.number(), beta: z.number(), c: z.number() }).strict()
+  quadraticInit: z.object({
+    alpha: z.number().describe('α, the coefficient of x²'),
+    beta: z.number().describe('β, the coefficient of x'),
+    c: z.number().describe('c, the constant'),
+  }).strict()
     .default({ alpha: 0.1, beta: 1, c: 0 }).describe('initial α, β, c of quadratic activations'),
   factorize: z.object({
     layers: z.array(z.string().min(1)).min(1).describe('convolutions to factorise, by name (conv1, conv2, …; ungrouped only)'),
