@@ -154,7 +154,7 @@ export function stepOfLayer(plan: Plan, layers: string[]): Map<string, string> {
         );
       if (p.with.length)
         throw new UserError(
-          `prune: layer ${l} is compiled into plan step ${p.step} together with ${p.with.join(', ')} (no activation between them); sub-block pruning needs each pruned layer in a step of its own`,
+          `prune: layer ${l} is compiled into plan step ${p.step} together with ${p.with.join(', ')} (no activation between them); sub-block pruning needs each pruned layer in a step of its own (for a factorised pair, export.factorized: split)`,
         );
       return [l, p.step];
     }),

@@ -43,6 +43,12 @@ export const trainSchema = z
       .describe(
         "start from this run's trained model (a run name in the same outDir, or zoo:<entry> for the repository's zoo) instead of training: compared methods then prune the same weights",
       ),
+    fromPruned: z
+      .boolean()
+      .optional()
+      .describe(
+        "with train.from naming a run: start from that run's pruned model (its prune stage's result) instead of its trained one, so a second method prunes what the first left (FFConv's factorisation, then sub-block pruning of the d×d halves)",
+      ),
     init: z
       .string()
       .regex(SOURCE, 'must be a run name or zoo:<entry>')

@@ -11,12 +11,13 @@ import { trainedSource } from './trained-source.js';
  * the same outDir) instead of training its own, so methods compared in a
  * table prune the very same weights. The checkpoint is copied (atomically)
  * and the source's training fingerprint is inherited: a retrained source
- * invalidates the prune and later stages here.
+ * invalidates the prune and later stages here. With `train.fromPruned`, the
+ * source run's pruned model instead (a second method pruning what a first left).
  */
-export async function adoptTrained(ctx: StageContext, from: string): Promise<void> {
+export async function adoptTrained(ctx: StageContext, from: string, pruned = false): Promise<void> {
   const { run, logger } = ctx;
-  const { checkpoint, done } = await trainedSource(ctx, from, 'train.from');
-  const fp = fingerprint('from', from, done.fingerprint);
+  const { checkpoint, done } = await trainedSource(ctx, from, 'train.from', pruned);
+  const fp = pruned ? fingerprint('from', from, 'pruned', done.fingerprint) : fingerprint('from', from, done.fingerprint);
   ctx.fingerprints.train = fp;
   const mine = run.finished('train', fp);
   if (mine && (await exists(run.file('train', 'best', 'model.json')))) {
@@ -26,7 +27,11 @@ export async function adoptTrained(ctx: StageContext, from: string): Promise<voi
   }
   await replaceDirAtomic(run.file('train', 'best'), (tmp) => cp(checkpoint, tmp, { recursive: true }));
   const result = trainResultSchema.parse({ ...done.result, from, checkpoint: run.file('train', 'best') });
-  logger.info(`train: from run ${from} (its best checkpoint, ${String(done.result.epochs)} epochs)`);
+  logger.info(
+    pruned
+      ? `train: from run ${from}'s pruned model (${String(done.result.prunedBy)})`
+      : `train: from run ${from} (its best checkpoint, ${String(done.result.epochs)} epochs)`,
+  );
   ctx.results.train = result;
   await run.markDone('train', fp, result);
 }

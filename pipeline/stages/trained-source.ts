@@ -19,8 +19,12 @@ export interface TrainedSource {
  * trained model this run starts from (`train.from`, `train.init`); `key`
  * names the config key in errors.
  */
-export async function trainedSource(ctx: StageContext, name: string, key: string): Promise<TrainedSource> {
+export async function trainedSource(ctx: StageContext, name: string, key: string, pruned = false): Promise<TrainedSource> {
   const { run } = ctx;
+  if (pruned && name.startsWith(ZOO_PREFIX))
+    throw new UserError(
+      `${run.file('config.yaml')}: train.fromPruned: needs train.from to name a run (a zoo entry holds a trained model only)`,
+    );
   if (name.startsWith(ZOO_PREFIX)) {
     const e = await finishedEntry(name.slice(ZOO_PREFIX.length), `${run.file('config.yaml')}: ${key}`);
     const p = e.provenance;
@@ -47,5 +51,20 @@ export async function trainedSource(ctx: StageContext, name: string, key: string
   const checkpoint = join(path, 'train', 'best');
   if (!done || !(await exists(join(checkpoint, 'model.json'))))
     throw new UserError(`${where}: run "${name}" has not finished training; run its config first`);
-  return { path, checkpoint, done };
+  if (!pruned) return { path, checkpoint, done };
+  const prune = state.stages?.prune;
+  const prunedCheckpoint = join(path, 'prune', 'best');
+  if (!prune || !(await exists(join(prunedCheckpoint, 'model.json'))))
+    throw new UserError(
+      `${where} with train.fromPruned: run "${name}" has not finished pruning; run its config (with a prune section) first`,
+    );
+  // The pruned model's figures stand for the training's; its fingerprint covers both stages.
+  return {
+    path,
+    checkpoint: prunedCheckpoint,
+    done: {
+      fingerprint: `${done.fingerprint}:${prune.fingerprint}`,
+      result: { ...done.result, testLoss: prune.result.testLoss, testAccuracy: prune.result.testAccuracy, prunedBy: prune.result.method },
+    },
+  };
 }

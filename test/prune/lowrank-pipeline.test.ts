@@ -174,3 +174,49 @@ test('synthetic: prune.accuracyBudget stops at the first round past the budget a
     await t.cleanup();
   }
 }, 600_000);
+
+test('synthetic: factorisation, then sub-block pruning of the d×d halves (train.fromPruned): fewer plaintext multiplications than factorisation alone', async () => {
+  const t = await tempDir();
+  try {
+    const base = (name: string, rest: string) => `name: ${name}
+outDir: ${t.path}
+dataset: { name: synthetic, trainCount: 192, testCount: 32, imageSize: [8, 8], channels: 1, validation: 0.25 }
+model: { name: vgg5, filters: [4, 16, 16], groups: [1, 1, 1], activation: square }
+export: { weightBits: 26, channelBlocks: pow2, factorized: split }
+${rest}
+`;
+    const first = join(t.path, 'lowrank.yaml'),
+      second = join(t.path, 'both.yaml');
+    await writeFile(
+      first,
+      base(
+        'tiny-lr',
+        'train: { epochs: 1, batchSize: 32, learningRate: 0.01, backend: wasm }\nprune: { method: lowrank, layers: [conv2, conv3], rank: 8, steps: 1, fineTuneEpochs: 1 }',
+      ),
+    );
+    await writeFile(
+      second,
+      base(
+        'tiny-lr-subblock',
+        'train: { from: tiny-lr, fromPruned: true, batchSize: 32, learningRate: 0.01, backend: wasm }\nprune: { method: subblock, layers: [conv2, conv3], sparsity: 0.5, steps: 1, fineTuneEpochs: 1 }',
+      ),
+    );
+    // The source must have pruned first: a clear error naming it otherwise.
+    const early = await runCli(['run', second]);
+    expect(early.code).not.toBe(0);
+    expect(early.stderr).toMatch(/train.from: no run "tiny-lr"|has not finished pruning/);
+    expect((await runCli(['run', first])).code).toBe(0);
+    const r = await runCli(['run', second]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/train: from run tiny-lr's pruned model \(lowrank\)/);
+    const a = JSON.parse(await readFile(join(t.path, 'tiny-lr', 'summary.json'), 'utf8'));
+    const b = JSON.parse(await readFile(join(t.path, 'tiny-lr-subblock', 'summary.json'), 'utf8'));
+    // The second run's dense plan is the first's factorised one; sub-blocks of the d×d halves cut it further.
+    expect(b.prune.densePlan.mulPlain).toBe(a.prune.prunedPlan.mulPlain);
+    expect(b.prune.prunedPlan.mulPlain).toBeLessThan(b.prune.densePlan.mulPlain);
+    const model = JSON.parse(await readFile(join(t.path, 'tiny-lr-subblock', 'prune', 'best', 'model.json'), 'utf8'));
+    expect(JSON.stringify(model)).toMatch(/conv2_1x1/);
+  } finally {
+    await t.cleanup();
+  }
+}, 600_000);
