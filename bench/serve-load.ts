@@ -28,7 +28,7 @@ import { datasetSchema } from '../pipeline/config-schema.js';
 import { loadRaw } from '../pipeline/stages/data-stage.js';
 import { initBackend } from '../train/backend.js';
 import { loadModel } from '../train/checkpoint.js';
-import { startServe } from '../test/helpers/serve-process.js';
+import { startServe } from '../cli/serve-process.js';
 
 const args = await yargs(hideBin(process.argv))
   .option('models', { type: 'array', string: true, demandOption: true, describe: 'export directories (MNIST-shaped classifiers)' })

@@ -17,7 +17,7 @@ interface Args {
   refreshTimeout: string;
   log: boolean;
   demo: boolean;
-  demoSamples: string;
+  demoSamples?: string;
   datasetPath?: string;
 }
 
@@ -53,13 +53,13 @@ export const serveCommand: CommandModule<object, Args> = {
         default: false,
         describe: 'also serve a browser page at /demo/ that makes the keys, encrypts and decrypts in the page',
       })
-      .option('demo-samples', { type: 'string', default: '10', describe: "with --demo: test images of the model's dataset to pick from" })
+      .option('demo-samples', { type: 'string', describe: "with --demo: test images of the model's dataset to pick from (default 10)" })
       .option('dataset-path', { type: 'string', describe: 'with --demo: dataset directory, if not the default' }) as unknown as Argv<Args>,
   handler: handled(async (a: ArgumentsCamelCase<Args>) => {
     const port = Number(a.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port ${a.port}: expected 0..65535`);
-    const samples = nonNegativeInt('--demo-samples')(a.demoSamples);
-    if (!a.demo && (a.datasetPath !== undefined || process.argv.some((x) => x.startsWith('--demo-samples'))))
+    const samples = nonNegativeInt('--demo-samples')(a.demoSamples ?? '10');
+    if (!a.demo && (a.datasetPath !== undefined || a.demoSamples !== undefined))
       throw new UserError('--demo-samples and --dataset-path go with --demo');
     let demo: DemoAssets | undefined;
     const running = await serve({

@@ -109,6 +109,17 @@ describe('CLI bad input', () => {
     }
   });
 
+  test('serve: --demo-samples and --dataset-path without --demo are refused before any work, with the default value too', async () => {
+    for (const args of [
+      ['--demo-samples', '10'],
+      ['--dataset-path', t.path],
+    ]) {
+      const r = await runCli(['serve', '--model', join(t.path, 'no-export'), ...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('heprune: error: --demo-samples and --dataset-path go with --demo');
+    }
+  });
+
   test('--help works for every command', async () => {
     for (const args of [
       ['--help'],

@@ -10,7 +10,7 @@ import { loadRaw } from '../../pipeline/stages/data-stage.js';
 import { initBackend } from '../../train/backend.js';
 import { loadModel } from '../../train/checkpoint.js';
 import { runCli } from '../helpers/cli.js';
-import { startServe } from '../helpers/serve-process.js';
+import { startServe } from '../../cli/serve-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**

@@ -8,7 +8,7 @@ import { lowerModel } from '../../export/lower.js';
 import { compileChain } from '../../export/compile.js';
 import { writeExport } from '../../export/artifact.js';
 import { runCli } from '../helpers/cli.js';
-import { startServe } from '../helpers/serve-process.js';
+import { startServe } from '../../cli/serve-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**

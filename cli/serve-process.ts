@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
-import { CLI } from './cli.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The built CLI beside this file. */
+const CLI = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
 
 /**
  * `heprune serve` as a child process: its URL once it listens (killed if it
  * does not within `startMs`), and a stop that waits for it to exit (SIGKILL
- * after 10 s).
+ * after 10 s). For the tests and benches that drive a real server on
+ * loopback, and for scripts that want one.
  */
 export async function startServe(
   args: string[],
