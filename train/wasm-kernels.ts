@@ -48,6 +48,12 @@ function withTemps(backend: Backend, f: (keep: (t: TensorInfo) => TensorInfo) =>
   return out;
 }
 
+/** x[begin : end : strides] (no masks). */
+function stridedSlice(backend: Backend, x: TensorInfo, begin: number[], end: number[], strides: number[]): TensorInfo {
+  const masks = { beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0 };
+  return call('StridedSlice', backend, { x }, { begin, end, strides, ...masks });
+}
+
 export interface ConvGeometry {
   top: number;
   left: number;
@@ -123,21 +129,7 @@ export function filterGradByOffsets(x: TensorInfo, dy: TensorInfo, backend: Back
     for (let a = 0; a < kh; a++) {
       for (let b = 0; b < kw; b++) {
         const sl = keep(
-          call(
-            'StridedSlice',
-            backend,
-            { x: xp },
-            {
-              begin: [0, 0, a, b],
-              end: [ci, N, a + (g.outH - 1) * g.sh + 1, b + (g.outW - 1) * g.sw + 1],
-              strides: [1, 1, g.sh, g.sw],
-              beginMask: 0,
-              endMask: 0,
-              ellipsisMask: 0,
-              newAxisMask: 0,
-              shrinkAxisMask: 0,
-            },
-          ),
+          stridedSlice(backend, xp, [0, 0, a, b], [ci, N, a + (g.outH - 1) * g.sh + 1, b + (g.outW - 1) * g.sw + 1], [1, 1, g.sh, g.sw]),
         );
         const x3 = keep(call('Reshape', backend, { x: sl }, { shape: [1, ci, K] }));
         parts.push(keep(call('BatchMatMul', backend, { a: x3, b: dy3 }, { transposeA: false, transposeB: false })));
@@ -305,21 +297,7 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Tensor
     for (let a = 0; a < kh; a++) {
       for (let b = 0; b < kw; b++) {
         const sl = keep(
-          call(
-            'StridedSlice',
-            backend,
-            { x: xp },
-            {
-              begin: [0, a, b, 0],
-              end: [N, a + (g.outH - 1) * g.sh + 1, b + (g.outW - 1) * g.sw + 1, C],
-              strides: [1, g.sh, g.sw, 1],
-              beginMask: 0,
-              endMask: 0,
-              ellipsisMask: 0,
-              newAxisMask: 0,
-              shrinkAxisMask: 0,
-            },
-          ),
+          stridedSlice(backend, xp, [0, a, b, 0], [N, a + (g.outH - 1) * g.sh + 1, b + (g.outW - 1) * g.sw + 1, C], [1, g.sh, g.sw, 1]),
         );
         const prod = keep(call('Multiply', backend, { a: sl, b: dy }, {}));
         parts.push(keep(call('Sum', backend, { x: prod }, { axis: [0, 1, 2], keepDims: true })));
