@@ -4,9 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { DEMO_HTML } from '../client/page/html.js';
 import { UserError } from '../common/errors.js';
-import { fileLogger } from '../common/log.js';
-import { datasetSchema } from '../pipeline/config-schema.js';
-import { loadRaw } from '../pipeline/stages/data-stage.js';
+import { testSplit } from './test-images.js';
 import type { ClientCard } from '../client/card.js';
 import type { DemoAssets } from '../server/demo.js';
 
@@ -47,19 +45,17 @@ async function testImages(card: ClientCard, o: { samples: number; datasetPath?: 
   if (o.samples === 0) return { images: [] };
   if (!name || name === 'synthetic')
     throw new UserError(`serve --demo: the export names no dataset to take test images from; pass --demo-samples 0 to offer drawing only`);
-  const ds = await loadRaw(datasetSchema.parse({ name }), o.datasetPath, fileLogger()).catch((e: Error) => {
+  const ds = await testSplit(name, o.datasetPath).catch((e: Error) => {
     throw new UserError(`serve --demo: the ${name} test images: ${e.message} (or pass --demo-samples 0 to offer drawing only)`);
   });
-  const n = ds.test.images.length / ds.test.count;
-  const want = card.model.shape ? card.model.shape.reduce((a, b) => a * b, 1) : n;
-  if (n !== want) throw new UserError(`serve --demo: ${name} test images hold ${n} values, the model reads ${want}`);
-  const count = Math.min(o.samples, ds.test.count);
+  const want = card.model.shape ? card.model.shape.reduce((a, b) => a * b, 1) : ds.values;
+  if (ds.values !== want) throw new UserError(`serve --demo: ${name} test images hold ${ds.values} values, the model reads ${want}`);
+  const count = Math.min(o.samples, ds.count);
   return {
     dataset: name,
-    images: Array.from({ length: count }, (_, i) => ({
-      index: i,
-      label: ds.test.labels[i],
-      pixels: Array.from(ds.test.images.subarray(i * n, (i + 1) * n)),
-    })),
+    images: Array.from({ length: count }, (_, i) => {
+      const { pixels, label } = ds.image(i);
+      return { index: i, label, pixels: Array.from(pixels) };
+    }),
   };
 }

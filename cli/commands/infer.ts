@@ -2,9 +2,7 @@ import sharp from 'sharp';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { RemoteModel, RemoteError } from '../../client/index.js';
 import { UserError } from '../../common/errors.js';
-import { fileLogger } from '../../common/log.js';
-import { datasetSchema } from '../../pipeline/config-schema.js';
-import { loadRaw } from '../../pipeline/stages/data-stage.js';
+import { testSplit } from '../test-images.js';
 import { loadSeal } from '../../he/seal-module.js';
 import { handled } from '../errors.js';
 import { positiveInt } from '../flags.js';
@@ -35,10 +33,9 @@ async function imagePixels(file: string, shape: number[]): Promise<{ pixels: Uin
 async function datasetPixels(a: Args, card: RemoteModel['client']['card'], index: number): Promise<{ pixels: Uint8Array; label?: number }> {
   const name = a.dataset ?? card.model.dataset;
   if (!name) throw new UserError('--index: the card names no dataset; pass --dataset');
-  const ds = await loadRaw(datasetSchema.parse({ name }), a.datasetPath, fileLogger());
-  const n = ds.test.images.length / ds.test.count;
-  if (index >= ds.test.count) throw new UserError(`--index ${index}: the ${name} test split has ${ds.test.count} images`);
-  return { pixels: ds.test.images.subarray(index * n, (index + 1) * n), label: ds.test.labels[index] };
+  const ds = await testSplit(name, a.datasetPath);
+  if (index >= ds.count) throw new UserError(`--index ${index}: the ${name} test split has ${ds.count} images`);
+  return ds.image(index);
 }
 
 export const inferCommand: CommandModule<object, Args> = {
