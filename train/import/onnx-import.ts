@@ -138,6 +138,13 @@ function readNode(n: NodeMessage, e: Env): { const?: Const; val?: Val } {
     return c;
   };
   const isConst = (i: number) => consts.has(n.input[i]);
+  /** A binary node with one constant operand: which input is the tensor (vi), which the constant (ci); undefined for two tensors. */
+  const constOperand = () => {
+    if (isConst(0) && isConst(1)) throw new UserError(`${where}: constant folding is not supported; export with do_constant_folding=True`);
+    if (!isConst(0) && !isConst(1)) return undefined;
+    const [vi, ci] = isConst(1) ? [0, 1] : [1, 0];
+    return { vi, ci, v: val(vi), k: cst(ci).v };
+  };
   // A value computed by a conv or dense layer keeps its fold target while this node is its only reader.
   const foldOf = (v: Val, i: number) => ((e.uses.get(n.input[i]) ?? 0) === 1 ? v.fold : undefined);
   switch (n.op_type) {
@@ -213,12 +220,9 @@ function readNode(n: NodeMessage, e: Env): { const?: Const; val?: Val } {
     case 'Add':
     case 'Sub': {
       const sign = n.op_type === 'Sub' ? -1 : 1;
-      if (isConst(0) && isConst(1))
-        throw new UserError(`${where}: constant folding is not supported; export with do_constant_folding=True`);
-      if (isConst(1) || isConst(0)) {
-        const [vi, ci] = isConst(1) ? [0, 1] : [1, 0];
-        const v = val(vi),
-          k = cst(ci).v;
+      const withConst = constOperand();
+      if (withConst) {
+        const { vi, ci, v, k } = withConst;
         // x − k, k − x: the tensor's coefficient flips only in the second.
         const s = ci === 1 ? 1 : sign,
           t = ci === 1 ? sign : 1;
@@ -244,12 +248,9 @@ function readNode(n: NodeMessage, e: Env): { const?: Const; val?: Val } {
     }
     case 'Mul':
     case 'Div': {
-      if (isConst(0) && isConst(1))
-        throw new UserError(`${where}: constant folding is not supported; export with do_constant_folding=True`);
-      if (isConst(0) || isConst(1)) {
-        const [vi, ci] = isConst(1) ? [0, 1] : [1, 0];
-        const v = val(vi),
-          k = cst(ci).v;
+      const withConst = constOperand();
+      if (withConst) {
+        const { vi, ci, v, k } = withConst;
         if (k.length !== 1) throw new UserError(`${where}: only a product by a scalar constant is supported`);
         if (n.op_type === 'Div' && ci === 0)
           throw new UserError(`${where}: a constant divided by a tensor is not a polynomial; ${HINT_ACTIVATION}`);
