@@ -5,6 +5,7 @@ import type { StageContext } from '../context.js';
 import { trainResultSchema } from '../stage-results.js';
 import { fingerprint } from '../run-dir.js';
 import { trainedSource } from './trained-source.js';
+import { ZOO_PREFIX } from '../zoo/store.js';
 
 /**
  * `train.from: <run>`: this run starts from another run's trained model (in
@@ -17,11 +18,12 @@ import { trainedSource } from './trained-source.js';
 export async function adoptTrained(ctx: StageContext, from: string, pruned = false): Promise<void> {
   const { run, logger } = ctx;
   const { checkpoint, done } = await trainedSource(ctx, from, 'train.from', pruned);
+  const source = from.startsWith(ZOO_PREFIX) ? from : `run ${from}`;
   const fp = pruned ? fingerprint('from', from, 'pruned', done.fingerprint) : fingerprint('from', from, done.fingerprint);
   ctx.fingerprints.train = fp;
   const mine = run.finished('train', fp);
   if (mine && (await exists(run.file('train', 'best', 'model.json')))) {
-    logger.info(`train: from run ${from} (already copied)`);
+    logger.info(`train: from ${source} (already copied)`);
     ctx.results.train = mine;
     return;
   }
@@ -29,8 +31,8 @@ export async function adoptTrained(ctx: StageContext, from: string, pruned = fal
   const result = trainResultSchema.parse({ ...done.result, from, checkpoint: run.file('train', 'best') });
   logger.info(
     pruned
-      ? `train: from run ${from}'s pruned model (${String(done.result.prunedBy)})`
-      : `train: from run ${from} (its best checkpoint, ${String(done.result.epochs)} epochs)`,
+      ? `train: from ${source}'s pruned model (${String(done.result.prunedBy)})`
+      : `train: from ${source} (its best checkpoint, ${String(done.result.epochs)} epochs)`,
   );
   ctx.results.train = result;
   await run.markDone('train', fp, result);

@@ -99,7 +99,7 @@ describe('zoo: a training outlives its machine, and finished entries are started
       );
       const adopted = await runCli(['run', adopt], { env });
       expect(adopted.code).toBe(0);
-      expect(adopted.stderr).toMatch(/train: from run zoo:tiny-ref/);
+      expect(adopted.stderr).toMatch(/train: from zoo:tiny-ref/);
       const w1 = await readFile(join(entry, 'weights.bin'));
       const w2 = await readFile(join(t.path, 'elsewhere', 'adopt', 'train', 'best', 'weights.bin'));
       expect(Buffer.compare(w1, w2)).toBe(0);
