@@ -124,6 +124,10 @@ export const exportResultSchema = z.object({
   ciphertexts: count,
   memory: z.object({ plaintextBytes: z.number(), peakCiphertexts: count, peakCiphertextBytes: z.number() }).optional(),
   tiles: tileShape.optional(),
+  /** The cost model's server seconds per image (plan/cost estimatedServerSeconds): a lower bound, for comparing plans. */
+  estimatedSeconds: z.number().optional(),
+  /** Levels per block of the model, summing to depth (plan/provenance blockLevels). */
+  depthPerBlock: z.array(z.object({ block: z.string(), levels: count })).optional(),
   perStep: z.array(z.record(z.string(), z.union([z.string(), z.number()]))),
 });
 

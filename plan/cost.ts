@@ -93,4 +93,5 @@ export function stepCosts(plan: Plan): number[] {
  * CKKS times run above it, most where weights past the plaintext budget are
  * encoded at each use (bench/compare-latency measures the ratio per plan).
  */
-export const estimatedServerSeconds = (plan: Plan) => relativeCost(plan) * 0.66e-3;
+export const SECONDS_PER_COST_UNIT = 0.66e-3;
+export const estimatedServerSeconds = (plan: Plan) => relativeCost(plan) * SECONDS_PER_COST_UNIT;

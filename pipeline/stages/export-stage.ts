@@ -5,7 +5,7 @@ import { writeExport } from '../../export/artifact.js';
 import { COMPILER_VERSION } from '../../export/compile.js';
 import { compileModel } from '../../export/compile-model.js';
 import type { ExportConfig } from '../../export/options.js';
-import { planCiphertexts, planCounts } from '../../plan/cost.js';
+import { estimatedServerSeconds, planCiphertexts, planCounts, SECONDS_PER_COST_UNIT, stepCosts } from '../../plan/cost.js';
 import { sentCiphertexts } from '../../plan/plan.js';
 import { galoisSteps } from '../../plan/rotations.js';
 import { loadModel, writeModelFiles } from '../../train/checkpoint.js';
@@ -64,6 +64,8 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
   });
   model.dispose();
   const counts = planCounts(plan);
+  // Where the cost model puts the server's time, per step.
+  const costs = stepCosts(plan);
   const result: ExportResult = {
     dir,
     compileSeconds: +((performance.now() - t0) / 1000).toFixed(2),
@@ -80,9 +82,16 @@ export async function exportStage(ctx: StageContext, e: ExportConfig): Promise<v
     ciphertexts: planCiphertexts(plan),
     memory: manifest.totals.memory,
     ...(plan.tiles ? { tiles: plan.tiles } : {}),
+    estimatedSeconds: +estimatedServerSeconds(plan).toPrecision(4),
+    ...(manifest.depthPerBlock ? { depthPerBlock: manifest.depthPerBlock } : {}),
     perStep: counts.perStep.map((s, i) => {
       const st = plan.steps[i];
-      return { name: s.name, ...(st.kind === 'linear' && st.layers?.length ? { layers: st.layers.join(' + ') } : {}), ...s.counts };
+      return {
+        name: s.name,
+        ...(st.kind === 'linear' && st.layers?.length ? { layers: st.layers.join(' + ') } : {}),
+        ...s.counts,
+        estimatedMs: +(costs[i] * SECONDS_PER_COST_UNIT * 1000).toFixed(1),
+      };
     }),
   };
   logger.info(

@@ -133,6 +133,12 @@ export: { weightBits: 26 }
     for (const n of ['conv2', 'conv3']) expect(rounds[1].ranks![n]).toBeLessThanOrEqual(rounds[0].ranks![n]);
     expect(rounds[1].estimatedSeconds!).toBeLessThanOrEqual(rounds[0].estimatedSeconds!);
     expect(s.prune.prunedPlan.estimatedCost).toBeLessThanOrEqual(0.9 * s.prune.densePlan.estimatedCost + 0.1);
+    // The export says where the estimated time goes, step by step, and how many levels each block of the model costs.
+    const perStepMs = s.export.perStep.reduce((a: number, x: { estimatedMs: number }) => a + x.estimatedMs, 0);
+    expect(Math.abs(perStepMs - 1000 * s.export.estimatedSeconds)).toBeLessThan(0.01 * 1000 * s.export.estimatedSeconds + 1);
+    const levels = s.export.depthPerBlock.reduce((a: number, b: { levels: number }) => a + b.levels, 0);
+    expect(levels).toBe(s.export.depth);
+    expect(s.export.depthPerBlock.find((b: { block: string }) => b.block === 'conv2').levels).toBeGreaterThanOrEqual(2); // its linear step(s) and the square after
   } finally {
     await t.cleanup();
   }
