@@ -32,6 +32,17 @@ function build(n: number, consumed: readonly number[], scaleBits: number, headro
   return { polyModulusDegree: n, coeffModulusBits: [edge, ...[...consumed].reverse(), edge], scaleBits };
 }
 
+/** No 128-bit parameters hold the levels a packing needs: the compiler tries another packing, the HEMET search records the depth. */
+export class DepthError extends UserError {
+  constructor(
+    message: string,
+    readonly levels: number,
+  ) {
+    super(message);
+    this.name = 'DepthError';
+  }
+}
+
 /**
  * Smallest 128-bit-secure N (and its modulus chain) that holds `levels`
  * rescales and `slots` slots. Smaller N is much faster (DESIGN §2: a rotation
@@ -49,9 +60,10 @@ export function selectParams(r: ParamRequest): HeParams {
     if (totalBits(p) <= MAX_BITS_128[n]) return p;
   }
   const maxLevels = Math.floor((MAX_BITS_128[32768] - 2 * Math.min(60, scaleBits + headroom)) / scaleBits);
-  throw new UserError(
+  throw new DepthError(
     `no 128-bit-secure CKKS parameters hold ${r.levels} levels at ${scaleBits}-bit scale and ${r.slots} slots ` +
       `(N=32768 holds at most ${maxLevels} levels at this scale); lower the scale bits, or use masked refresh to split the depth`,
+    r.levels,
   );
 }
 

@@ -1,4 +1,5 @@
 import { UserError } from '../../common/errors.js';
+import { DepthError } from '../../he/params.js';
 import { imageLayout, tileLayout, type Layout } from '../../plan/layout.js';
 import { pow2Below, pow2Upto, tileOrientation } from '../../plan/packing.js';
 import type { Plan, TileShape } from '../../plan/plan.js';
@@ -33,11 +34,27 @@ export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   return cheapest(fusedCandidates(folded, o));
 }
 
-/** Every packing's candidates for every choice of factorised convolutions split or fused (fuse.ts), each plan saying which. */
+/**
+ * Every packing's candidates for every choice of factorised convolutions
+ * split or fused (fuse.ts), each plan saying which. A choice too deep for
+ * any 128-bit parameters (split pairs cost a level each) is skipped while
+ * another fits; when none does, the shallowest one's error stands.
+ */
 function* fusedCandidates(chain: HeChain, o: CompileOptions): Generator<() => Plan> {
+  let tooDeep: DepthError | undefined,
+    fitted = false;
   for (const { chain: c, factorized, spread } of fusionChoices(chain, o.factorized, o.convPack)) {
-    for (const build of candidates(c, o, spread)) yield factorized ? () => ({ ...build(), factorized }) : build;
+    try {
+      for (const build of candidates(c, o, spread)) {
+        fitted = true;
+        yield factorized ? () => ({ ...build(), factorized }) : build;
+      }
+    } catch (e) {
+      if (!(e instanceof DepthError)) throw e;
+      if (!tooDeep || e.levels < tooDeep.levels) tooDeep = e;
+    }
   }
+  if (!fitted && tooDeep) throw tooDeep;
 }
 
 function* candidates(chain: HeChain, o: CompileOptions, spread: ReadonlySet<number>): Generator<() => Plan> {
