@@ -172,7 +172,7 @@ export function serializePlan(plan: Plan, meta: Record<string, unknown>): { mani
     galoisKeySteps: galoisSteps(plan),
     composedRotations: !!plan.rotationKeys,
     depth: planDepth(plan),
-    ...(plan.steps.some((s) => s.kind === 'linear' && s.layers)
+    ...(plan.steps.some((s) => s.kind === 'linear' && s.layers?.length)
       ? { depthPerBlock: blockLevels(plan).map(({ block, levels }) => ({ block, levels })) }
       : {}),
     totals: {

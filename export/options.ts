@@ -113,6 +113,14 @@ export const exportSchema = z
       .describe(
         "split factorised convolutions' layouts (FFConv ConvPack): channel blocks throughout (none), one channel per ciphertext between the d×d and the 1×1 half (reads: the 1×1 half has no channel shifts to rotate) or after the 1×1 half too (both: only rotation-free terms, but C_out ciphertexts for the next layers; compiled only when asked), or auto (the default): none or reads, the cheaper by the cost model; the plan records the choice",
       ),
+    maxDepth: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "the deepest plan to choose: packings that need more levels (each factorised pair run split costs one more than fused) are skipped, and the cheapest of the rest kept (the HEMET search's written config sets its depth budget here, so the export compiles the plan the search measured). Default: any depth the parameters hold",
+      ),
     maxGaloisKeyMB: z
       .number()
       .positive()
@@ -122,6 +130,14 @@ export const exportSchema = z
   .strict()
   .refine((e) => (e.polyModulusDegree === undefined) === (e.coeffModulusBits === undefined), {
     message: 'give both polyModulusDegree and coeffModulusBits, or neither',
+  })
+  .refine((e) => e.weightBits === undefined || e.polyModulusDegree === undefined, {
+    message: 'weightBits chooses the rescale primes; with explicit coeffModulusBits give their sizes there instead',
+    path: ['weightBits'],
+  })
+  .refine((e) => e.weightBits === undefined || (e.tiles === undefined && e.refresh === undefined), {
+    message: 'weightBits applies to diagonal plans without tiles or refresh; leave it unset with those',
+    path: ['weightBits'],
   });
 export type ExportConfig = z.infer<typeof exportSchema>;
 
@@ -143,6 +159,7 @@ export function compileOptions(e: ExportConfig): CompileOptions {
     clientRotations: e.clientRotations,
     ...(e.factorized ? { factorized: e.factorized } : {}),
     ...(e.convPack ? { convPack: e.convPack } : {}),
+    ...(e.maxDepth !== undefined ? { maxDepth: e.maxDepth } : {}),
     maxGaloisKeyBytes: e.maxGaloisKeyMB * 2 ** 20,
   };
 }

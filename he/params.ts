@@ -54,11 +54,21 @@ export function selectParams(r: ParamRequest): HeParams {
   if (scaleBits < 20 || scaleBits > 59) throw new UserError(`scaleBits ${scaleBits}: expected 20..59`);
   const consumed = r.primeBits ?? Array<number>(r.levels).fill(scaleBits);
   if (consumed.length !== r.levels) throw new Error(`selectParams: ${consumed.length} prime sizes for ${r.levels} levels`);
+  let short: { n: number; bits: number; asked: number; exist: number } | undefined;
   for (const n of [8192, 16384, 32768]) {
     if (n / 2 < r.slots) continue;
     const p = build(n, consumed, scaleBits, headroom);
-    if (totalBits(p) <= MAX_BITS_128[n]) return p;
+    if (totalBits(p) > MAX_BITS_128[n]) continue;
+    // Small primes are scarce at large N (p ≡ 1 mod 2N): a chain SEAL could not build is no choice.
+    const missing = missingPrimes(p.coeffModulusBits, n);
+    if (!missing) return p;
+    short ??= { n, ...missing };
   }
+  if (short)
+    throw new UserError(
+      `no 128-bit-secure CKKS parameters for ${r.levels} levels with rescale primes of [${[...new Set(consumed)].join(', ')}] bits: ` +
+        `N=${short.n} would hold them, but only ${short.exist} primes of ${short.bits} bits (p ≡ 1 mod ${2 * short.n}) exist and ${short.asked} are needed; use larger primes`,
+    );
   const maxLevels = Math.floor((MAX_BITS_128[32768] - 2 * Math.min(60, scaleBits + headroom)) / scaleBits);
   throw new DepthError(
     `no 128-bit-secure CKKS parameters hold ${r.levels} levels at ${scaleBits}-bit scale and ${r.slots} slots ` +

@@ -97,6 +97,10 @@ export const pruneResultSchema = z.object({
   rounds: z.array(pruneRoundSchema),
   /** The trained model's validation accuracy, against which prune.accuracyBudget is measured. */
   denseValidationAccuracy: z.number().optional(),
+  /** Under prune.accuracyBudget: the round whose model this is (rounds may list one more, the first past the budget). */
+  keptRound: count.optional(),
+  /** Under prune.accuracyBudget: whether the kept round is within it (false when even round 1 is past it). */
+  withinBudget: z.boolean().optional(),
   testLoss: figure,
   testAccuracy: figure.optional(),
   testMse: figure.optional(),

@@ -84,7 +84,7 @@ export const pruneSchema = z
       ),
     accuracyBudget: z
       .number()
-      .positive()
+      .nonnegative()
       .max(100)
       .optional()
       .describe(
@@ -92,6 +92,14 @@ export const pruneSchema = z
       ),
     steps: z.number().int().positive().default(2).describe('prune → fine-tune rounds, the sparsity rising evenly to the target'),
     fineTuneEpochs: z.number().int().nonnegative().default(2).describe('fine-tuning epochs per round, pruned weights held at zero'),
+    finalFineTuneEpochs: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe(
+        'fine-tuning epochs of the last round instead of fineTuneEpochs (the model that is exported recovers longer; the rounds before are reused when only this changes)',
+      ),
     learningRate: z.number().positive().optional().describe('fine-tuning learning rate (default: a tenth of train.learningRate)'),
   })
   .strict()

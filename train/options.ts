@@ -77,5 +77,9 @@ export const trainSchema = z
   .refine((t) => t.from === undefined || t.init === undefined, {
     message: 'from (adopt a trained model, no training) and init (train from its weights) exclude each other',
     path: ['init'],
+  })
+  .refine((t) => !t.fromPruned || (t.from !== undefined && !t.from.startsWith('zoo:')), {
+    message: 'fromPruned needs train.from to name a run of this outDir (a zoo entry holds a trained model only)',
+    path: ['fromPruned'],
   });
 export type TrainConfig = z.infer<typeof trainSchema>;

@@ -45,9 +45,10 @@ export const reproduceCommand: CommandModule<object, Args> = {
     if (a.list) {
       const runs = await reproducePlan({ table: a.table, configsDir, outDir: a.out, quick: a.quick, fromScratch: a.fromScratch });
       for (const [i, r] of runs.entries()) {
-        const from = r.config.train?.from ?? r.config.train?.init;
+        const t = r.config.train;
+        const from = t?.from ? `${t.from}${t.fromPruned ? "'s pruned model" : ''}` : t?.init;
         process.stdout.write(
-          `${i + 1}. ${r.reproduce.row} · ${r.reproduce.role} · ${String(r.config.name)} (${r.source})${from ? ` from ${from}` : ''}\n`,
+          `${i + 1}. ${r.reproduce.row} · ${r.reproduce.role} · ${String(r.config.name)} [${r.source}]${from ? ` from ${from}` : ''}\n`,
         );
       }
       return;

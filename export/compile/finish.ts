@@ -15,7 +15,9 @@ import { UserError } from '../../common/errors.js';
  */
 export function finishPlan(plan: Plan, o: CompileOptions): Plan {
   const chainError = scaleChainError(plan);
-  if (chainError) throw new UserError(`${o.params ? 'export.coeffModulusBits' : 'compile'}: ${chainError}`);
+  // Explicit primes are the user's to fix; primes the compiler chose not matching its own plan are a compiler bug.
+  if (chainError && o.params) throw new UserError(`export.coeffModulusBits: ${chainError}`);
+  if (chainError) throw new Error(`compile: the chosen parameters do not fit the plan: ${chainError}`);
   dropUnreadInputs(plan);
   const first = plan.steps[0];
   if (o.clientRotations && first?.kind === 'linear') {

@@ -70,6 +70,12 @@ export interface CompileOptions {
    * one rescale, one ciphertext per diagonal sent). Absent: off.
    */
   clientRotations?: 'babies' | 'all';
+  /**
+   * The deepest plan to keep: candidate packings with more levels are
+   * skipped (a factorised pair split costs a level more than fused), so the
+   * cheapest plan within a depth budget wins over a cheaper, deeper one.
+   */
+  maxDepth?: number;
 }
 
 /** Channel blocks of one candidate geometry (see CompileOptions.channelBlocks). */

@@ -1,5 +1,5 @@
 import { UserError } from '../../common/errors.js';
-import { checkParams, selectParams } from '../../he/params.js';
+import { checkParams, DepthError, selectParams } from '../../he/params.js';
 import { nextPow2, tileOrientation } from '../../plan/packing.js';
 import type { HeParams } from '../../plan/params.js';
 import type { TileShape } from '../../plan/plan.js';
@@ -71,6 +71,17 @@ function primeBitsOf(chain: HeChain, o: CompileOptions, tiling?: Tiling): number
   return chain.linears.flatMap((_, i) => (i < n - 1 && !chain.unsquared?.[i + 1] ? [o.weightBits!, scale] : [o.weightBits!]));
 }
 
+/** A parameter choice under export.weightBits names the key in its error. */
+function withWeightBits<T>(o: CompileOptions, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof UserError) || o.weightBits === undefined || o.weightBits === (o.scaleBits ?? 40)) throw e;
+    const message = `export.weightBits ${o.weightBits}: ${e.message}`;
+    throw e instanceof DepthError ? new DepthError(message, e.levels) : new UserError(message);
+  }
+}
+
 /** Parameters for diagonal packing of a geometry: its largest channel block and dense width in slots, the depth (or export.refresh's levels). */
 export function diagonalTarget(chain: HeChain, o: CompileOptions, g: Geometry, tiling?: Tiling): Target {
   const depth = depthOf(chain, tiling);
@@ -78,7 +89,10 @@ export function diagonalTarget(chain: HeChain, o: CompileOptions, g: Geometry, t
   const need = { levels: o.refresh ? Math.min(o.refresh.levels, depth) : depth, slots: Math.max(g.largestBlock, denseWidth) };
   const primeBits = primeBitsOf(chain, o, tiling);
   const params =
-    o.params ?? selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits, ...(primeBits ? { primeBits } : {}) });
+    o.params ??
+    withWeightBits(o, () =>
+      selectParams({ ...need, scaleBits: o.scaleBits, headroomBits: o.headroomBits, ...(primeBits ? { primeBits } : {}) }),
+    );
   if (o.params) checkParams(o.params, need);
   if (o.refresh) checkRefresh(o.refresh, params);
   return { params, slots: params.polyModulusDegree / 2, top: params.coeffModulusBits.length - 2, depth };

@@ -60,17 +60,27 @@ export function roundKey(train: string, e: ExportConfig, p: PruneConfig, layers:
     targets,
     p.expand && r === p.steps,
     ...tiled,
+    // Only the last round's key holds its own epoch count, so a longer last round reuses the rounds before it.
+    ...(r === p.steps && p.finalFineTuneEpochs !== undefined ? [{ finalFineTuneEpochs: p.finalFineTuneEpochs }] : []),
   );
 }
 
 /** Fine-tunes the masked model with the masks held (none: saves it as the round's best); returns the model to go on with. */
-async function fineTune(ctx: StageContext, p: PruneConfig, model: tf.LayersModel, masks: Masks, dir: string): Promise<tf.LayersModel> {
-  if (p.fineTuneEpochs === 0) {
+async function fineTune(
+  ctx: StageContext,
+  p: PruneConfig,
+  model: tf.LayersModel,
+  masks: Masks,
+  at: { dir: string; round: number },
+): Promise<tf.LayersModel> {
+  const epochs = at.round === p.steps ? (p.finalFineTuneEpochs ?? p.fineTuneEpochs) : p.fineTuneEpochs;
+  const dir = at.dir;
+  if (epochs === 0) {
     await saveCheckpoint(join(dir, 'best'), model, { epoch: 0 });
     return model;
   }
   const trainCfg = ctx.config.train!;
-  const cfg = { ...trainCfg, epochs: p.fineTuneEpochs, learningRate: p.learningRate ?? trainCfg.learningRate / 10, warmupEpochs: 0 };
+  const cfg = { ...trainCfg, epochs, learningRate: p.learningRate ?? trainCfg.learningRate / 10, warmupEpochs: 0 };
   const res = await fit({
     model,
     data: ctx.data!,
@@ -128,10 +138,13 @@ async function pruneRounds(
     throw new UserError('prune.accuracyBudget: needs a classification model and a validation split (dataset.validation > 0)');
   // The model and targets of the round before, to go back to when a round is past the accuracy budget.
   let before = { masks, targets, round: 0 };
+  let kept = 0;
   for (let r = 1; r <= p.steps; r++) {
+    kept = r;
     const back = async (round: PruneRound) => {
       const lost = pastBudget(p, dense, round);
       if (lost === undefined) return false;
+      if (before.round > 0) kept = before.round;
       if (before.round === 0) {
         logger.warn(
           `prune: round ${r} lost ${lost.toFixed(2)} validation points, past the budget of ${p.accuracyBudget}; no round is within it, round 1 is kept`,
@@ -154,9 +167,16 @@ async function pruneRounds(
       model = await loadModel(join(dir, 'best'));
       masks = saved.masks;
       if (isTiled(p)) targets = { ...targets, grids: withBoundaryOrders(targets.grids, saved.orders ?? {}) };
-      rounds.push(saved.result);
+      // A round reused under another accuracy budget (or saved without its validation figure) is judged by this run's.
+      const result = { ...saved.result };
+      if (p.accuracyBudget !== undefined) {
+        result.validationAccuracy ??= await validationAccuracy(ctx, model);
+        delete result.overBudget;
+        if (pastBudget(p, dense, result) !== undefined) result.overBudget = true;
+      }
+      rounds.push(result);
       logger.info(`prune: round ${r} already complete; skipped`);
-      if (await back(saved.result)) break;
+      if (await back(result)) break;
       before = { masks, targets, round: r };
       continue;
     }
@@ -183,7 +203,7 @@ async function pruneRounds(
       targets = { ...targets, grids: chosen.grids };
       applyMasks(model, masks);
     }
-    model = await fineTune(ctx, p, model, masks, dir);
+    model = await fineTune(ctx, p, model, masks, { dir, round: r });
     const goal = budget ? { [budget.key]: budget.goal(r) } : { target: roundTargets(p, r).sparsity };
     // A lowrank round's plan is compiled for the rank/latency curve (a masking round's is the export's geometry, compiled once at the end).
     const ranks =
@@ -208,7 +228,7 @@ async function pruneRounds(
     if (await back(result)) break;
     before = { masks, targets, round: r };
   }
-  return { model, masks, targets, rounds, dense };
+  return { model, masks, targets, rounds, dense, kept };
 }
 
 /**
@@ -260,6 +280,7 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     targets,
     rounds,
     dense: denseValidation,
+    kept,
   } = await pruneRounds(ctx, p, e, { model: trained, dense, targets: chosen });
   await saveCheckpoint(run.file('prune', 'best'), model, { epoch: 0 });
   const test = await evaluateSplit(model, data.test, {
@@ -278,7 +299,9 @@ export async function pruneStage(ctx: StageContext, p: PruneConfig): Promise<voi
     layers: chosen.names,
     sparsity: masks ? maskSparsity(masks) : 0,
     rounds,
-    ...(denseValidation !== undefined ? { denseValidationAccuracy: denseValidation } : {}),
+    ...(denseValidation !== undefined
+      ? { denseValidationAccuracy: denseValidation, keptRound: kept, withinBudget: !rounds[kept - 1]?.overBudget }
+      : {}),
     testLoss: test.loss,
     testAccuracy: test.accuracy,
     ...(task === 'reconstruction' ? { testMse: test.loss } : {}),

@@ -52,8 +52,6 @@ export async function trainStage(ctx: StageContext, o: { fresh: boolean; trained
   if (!config.model) throw new UserError(`${run.file('config.yaml')}: the train stage needs a model section`);
   const modelCfg = config.model,
     trainCfg = config.train!;
-  if (trainCfg.fromPruned && !trainCfg.from)
-    throw new UserError(`${ctx.run.file('config.yaml')}: train.fromPruned: needs train.from (the run whose pruned model to start from)`);
   if (trainCfg.from) return adoptTrained(ctx, trainCfg.from, trainCfg.fromPruned);
   const init = trainCfg.init ? await trainedSource(ctx, trainCfg.init, 'train.init') : undefined;
   const inputs = trainInputs(ctx, modelCfg, trainCfg, init);

@@ -21,10 +21,6 @@ export interface TrainedSource {
  */
 export async function trainedSource(ctx: StageContext, name: string, key: string, pruned = false): Promise<TrainedSource> {
   const { run } = ctx;
-  if (pruned && name.startsWith(ZOO_PREFIX))
-    throw new UserError(
-      `${run.file('config.yaml')}: train.fromPruned: needs train.from to name a run (a zoo entry holds a trained model only)`,
-    );
   if (name.startsWith(ZOO_PREFIX)) {
     const e = await finishedEntry(name.slice(ZOO_PREFIX.length), `${run.file('config.yaml')}: ${key}`);
     const p = e.provenance;
@@ -57,6 +53,11 @@ export async function trainedSource(ctx: StageContext, name: string, key: string
   if (!prune || !(await exists(join(prunedCheckpoint, 'model.json'))))
     throw new UserError(
       `${where} with train.fromPruned: run "${name}" has not finished pruning; run its config (with a prune section) first`,
+    );
+  // A masking method's zeros would grow back in the next method's fine-tuning (its masks are not carried over): lowrank only.
+  if (prune.result.method !== 'lowrank')
+    throw new UserError(
+      `${where} with train.fromPruned: run "${name}" pruned by ${String(prune.result.method)}; only a lowrank run's model (factorised, no masks to hold) can be pruned again`,
     );
   // The pruned model's figures stand for the training's; its fingerprint covers both stages.
   return {

@@ -112,6 +112,10 @@ test('reproduce --list prints the runs of a table in the order they would run, r
   expect(dense).toBeGreaterThanOrEqual(0);
   for (const [i, l] of lines.entries()) if (/VGG-5/.test(l) && i !== dense) expect(i).toBeGreaterThan(dense);
   expect(r.stdout).toMatch(
-    /VGG-5 \/ CIFAR-10 · method · ffconv-vgg5-cifar10-r8 \(vgg5-cifar10-lowrank\.yaml \(variant ffconv-vgg5-cifar10-r8\)\) from zoo:vgg5-cifar10/,
+    /VGG-5 \/ CIFAR-10 · method · ffconv-vgg5-cifar10-r8 \[vgg5-cifar10-lowrank\.yaml \(variant ffconv-vgg5-cifar10-r8\)\] from zoo:vgg5-cifar10/,
   );
+  // A run that prunes another's pruned model comes after it and says so.
+  const source = lines.findIndex((l) => / · ffconv-vgg5-cifar10-r8 \[/.test(l));
+  const second = lines.findIndex((l) => /ffconv-vgg5-cifar10-r8-subblock .* from ffconv-vgg5-cifar10-r8's pruned model/.test(l));
+  expect(second).toBeGreaterThan(source);
 });

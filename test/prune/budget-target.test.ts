@@ -55,7 +55,7 @@ describe('an HE-cost budget (rotations, estimated latency) instead of a sparsity
     m.dispose();
   });
 
-  test('config: one target, and HE-cost targets only for sub-blocks', () => {
+  test('config: one target, and HE-cost targets only for sub-blocks (latency also for lowrank)', () => {
     expect(pruneSchema.safeParse({ method: 'subblock', rotations: 100 }).success).toBe(true);
     expect(pruneSchema.safeParse({ method: 'subblock', latency: 0.5 }).success).toBe(true);
     expect(pruneSchema.safeParse({ method: 'subblock', sparsity: 0.5, rotations: 100 }).error?.issues[0].message).toMatch(/one target/);
@@ -63,8 +63,14 @@ describe('an HE-cost budget (rotations, estimated latency) instead of a sparsity
     expect(pruneSchema.safeParse({ method: 'subblock' }).error?.issues[0].message).toMatch(
       /prune.sparsity, prune.rotations, prune.latency/,
     );
-    expect(pruneSchema.safeParse({ method: 'magnitude', latency: 0.5 }).error?.issues[0].message).toMatch(/applies to method subblock/);
+    expect(pruneSchema.safeParse({ method: 'magnitude', latency: 0.5 }).error?.issues[0].message).toMatch(
+      /applies to methods subblock and lowrank/,
+    );
     expect(pruneSchema.safeParse({ method: 'subblock', latency: 1.5 }).success).toBe(false);
+    // lowrank aims at latency too (its ranks), never at a rotation count.
+    expect(pruneSchema.safeParse({ method: 'lowrank', latency: 0.5 }).success).toBe(true);
+    const issues = pruneSchema.safeParse({ method: 'lowrank', rotations: 100 }).error?.issues.map((x) => x.message) ?? [];
+    expect(issues.join('; ')).toMatch(/rotation target applies to method subblock/);
     tf.disposeVariables();
   });
 });

@@ -45,7 +45,7 @@ test.each(choices)(
   300_000,
 );
 
-test('export.weightBits: linear steps rescale by weightBits primes, squares by scale-sized ones; a split pair then fits a smaller N; tfjs ≈ simulator ≈ node-seal', async () => {
+test('export.weightBits: linear steps rescale by weightBits primes, squares by scale-sized ones (fewer modulus bits for the same levels); tfjs ≈ simulator ≈ node-seal', async () => {
   await initBackend('wasm');
   const model = withSeededRandom(6, () =>
     buildModel(
