@@ -31,7 +31,7 @@ import { buildPlan, orderFor, type Candidate } from './walk.js';
  */
 export function compileChain(chain: HeChain, o: CompileOptions = {}): Plan {
   const folded = o.tiles ? foldDeadNeurons(chain) : chain;
-  return cheapest(fusedCandidates(folded, o));
+  return cheapest(fusedCandidates(folded, o), o.maxDepth);
 }
 
 /**

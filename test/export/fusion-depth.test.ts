@@ -11,7 +11,8 @@ import { buildModel, modelSchema } from '../../train/zoo/registry.js';
  * Factorised pairs split cost a level each: a network whose all-split plan
  * no 128-bit parameters hold still compiles with the pairs fused that make
  * it fit, and when no choice fits, the error is the shallowest choice's.
- * At a 59-bit scale N=32768 holds 12 levels.
+ * At a 59-bit scale N=32768 holds 12 levels. export.maxDepth bounds the
+ * depth the same way.
  */
 beforeAll(async () => {
   await initBackend('cpu');
@@ -49,4 +50,32 @@ test('no choice fits: the error names the shallowest choice (both pairs fused)',
   expect(error).toBeInstanceOf(DepthError);
   expect((error as DepthError).levels).toBe(13);
   expect((error as Error).message).toMatch(/no 128-bit-secure CKKS parameters hold 13 levels at 59-bit scale/);
+});
+
+test('export.maxDepth: the cheapest plan within it (the pair fused), and an error naming it when none is', () => {
+  const model = withSeededRandom(2, () =>
+    buildModel(
+      modelSchema.parse({
+        name: 'squeezenet',
+        blocks: [
+          { ...linearMobile, filters: 4 },
+          { ...conv, filters: 16, pool: true },
+        ],
+      }),
+      { inputShape: [8, 8, 3], numClasses: 3 },
+    ),
+  );
+  try {
+    const chain = lowerModel(model);
+    // Pair 3 split + conv 2 + classifier 1 = 6: split is the cheaper plan here; fused, depth 5.
+    const free = compileChain(chain, { scaleBits: 30 });
+    expect([planDepth(free), free.factorized?.map((f) => f.fused)]).toEqual([6, [false]]);
+    const within = compileChain(chain, { scaleBits: 30, maxDepth: 5 });
+    expect([planDepth(within), within.factorized?.map((f) => f.fused)]).toEqual([5, [true]]);
+    expect(() => compileChain(chain, { scaleBits: 30, maxDepth: 4 })).toThrow(
+      /^export.maxDepth 4: every packing of this network needs more levels \(the shallowest 5\)$/,
+    );
+  } finally {
+    model.dispose();
+  }
 });
