@@ -13,6 +13,7 @@ import { zooCommand } from './commands/zoo.js';
 import { serveCommand } from './commands/serve.js';
 import { importCommand } from './commands/import.js';
 import { inferCommand } from './commands/infer.js';
+import { searchCommand } from './commands/search.js';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
@@ -41,6 +42,7 @@ await yargs(hideBin(process.argv))
   .command(serveCommand)
   .command(importCommand)
   .command(inferCommand)
+  .command(searchCommand)
   .demandCommand(1, 'name a command (see --help)')
   .strict()
   .fail((msg, err) => {
