@@ -67,6 +67,9 @@ interface Row {
   mseDelta?: number;
   agreement?: number;
   ckksMse?: number;
+  depth?: number;
+  /** N and the number of primes in the modulus chain. */
+  ring?: string;
   rotations?: number;
   mulPlain?: number;
   plaintexts?: number;
@@ -99,6 +102,8 @@ const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined
   { title: 'CKKS accuracy %', id: 'ckksAccuracy', cell: (x) => pct(x.ckksAccuracy) },
   { title: 'CKKS MSE', id: 'ckksMse', cell: (x) => x.ckksMse?.toExponential(4) },
   { title: 'agreement %', id: 'agreement', cell: (x) => pct(x.agreement, 1) },
+  { title: 'depth', id: 'depth', cell: (x) => x.depth?.toString() },
+  { title: 'N (primes)', id: 'ring', cell: (x) => x.ring },
   { title: 'plaintexts (tiles)', id: 'plaintexts', cell: (x) => x.plaintexts?.toString() },
   { title: 'ciphertexts', id: 'ciphertexts', cell: (x) => x.ciphertexts?.toString() },
   { title: 'rotations', id: 'rotations', cell: (x) => x.rotations?.toString() },
@@ -111,7 +116,8 @@ const COLUMNS: { title: string; id: string; cell: (x: Row) => string | undefined
   {
     title: 'paper',
     id: 'paper',
-    cell: (x) => (x.role === 'method' ? (x.paper ?? (x.paperSpeedup ? `${x.paperSpeedup}x` : undefined)) : undefined),
+    // A speedup is the method's; a figure in words may be any row's (a baseline's parameters in the paper).
+    cell: (x) => x.paper ?? (x.role === 'method' && x.paperSpeedup ? `${x.paperSpeedup}x` : undefined),
   },
 ];
 
@@ -160,6 +166,8 @@ function rowFigures({ train: tr, prune: pr, export: ex, evaluate: ev }: StageRes
     ckksAccuracy: ev?.ckksAccuracy,
     agreement: ev?.agreement,
     ckksMse: ev?.ckksMse,
+    depth: ex?.depth,
+    ring: ex ? `${ex.params.polyModulusDegree} (${ex.params.coeffModulusBits.length})` : undefined,
     rotations: ex?.rotations,
     mulPlain: ex?.plaintextMultiplications,
     plaintexts: ex?.plaintexts,

@@ -70,6 +70,8 @@ test("reproduce --quick runs a table's configs and writes a Markdown and CSV tab
     const acc = (line: string) => Number(cell(line, col - 1));
     expect(Number(cell(lines[1], col).replace('−', '-'))).toBeCloseTo(acc(lines[1]) - acc(lines[0]), 1);
     expect(cell(lines[1], col)).toMatch(/^[+−]\d+\.\d\d$/);
+    // Depth and ring (N, primes) of every row's plan.
+    expect([cell(lines[0], header.indexOf('depth')), cell(lines[0], header.indexOf('N (primes)'))]).toEqual(['5', '8192 (7)']);
     // t-slow: no CKKS cells, no speedup, and a note naming the run and the limit.
     expect(lines[2]).toMatch(/t-slow-quick/);
     expect(lines[2]).not.toMatch(/\dx \|/);
