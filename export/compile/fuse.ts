@@ -1,6 +1,6 @@
 import type { Plan } from '../../plan/plan.js';
 import { linearStepName } from '../../plan/packing.js';
-import { compose, layersOf } from '../linear-map.js';
+import { compose, layersOf, type LinearMap } from '../linear-map.js';
 import type { HeChain } from '../lower.js';
 
 /**
@@ -43,11 +43,27 @@ function subsets(pairs: number[], mode: FusionMode): number[][] {
   return Array.from({ length: 2 ** pairs.length }, (_, bits) => pairs.filter((_, j) => bits & (1 << j)));
 }
 
+/**
+ * Each pair's composed map, made once for every subset that fuses it: a
+ * wide composed convolution holds tens of millions of entries, and 2^k
+ * subsets holding copies of each ran past the heap (three mobile blocks of
+ * CIFAR-10 SqueezeNet).
+ */
+type Composed = WeakMap<LinearMap, WeakMap<LinearMap, LinearMap>>;
+
+function composedOnce(memo: Composed, a: LinearMap, b: LinearMap): LinearMap {
+  let inner = memo.get(a);
+  if (!inner) memo.set(a, (inner = new WeakMap()));
+  let m = inner.get(b);
+  if (!m) inner.set(b, (m = compose(a, b)));
+  return m;
+}
+
 /** Linear map i (a pair's second) composed into map i − 1 (whose own residual input, if any, fusionChoices has excluded). */
-function fuseOne(chain: HeChain, i: number): HeChain {
+function fuseOne(chain: HeChain, i: number, memo: Composed): HeChain {
   const drop = <T>(a: T[], at: number) => [...a.slice(0, at), ...a.slice(at + 1)];
   const linears = drop(chain.linears, i);
-  linears[i - 1] = compose(chain.linears[i], chain.linears[i - 1]);
+  linears[i - 1] = composedOnce(memo, chain.linears[i], chain.linears[i - 1]);
   // Tensors are named by the map whose square made them: those after map i move down one.
   const skips = drop(chain.skips, i - 1).map((s) => s && (s.from >= i ? { ...s, from: s.from - 1 } : s));
   const unsquared = drop(chain.unsquared ?? [], i);
@@ -68,10 +84,11 @@ export function fusionChoices(chain: HeChain, mode: FusionMode = 'auto', pack: C
   // A pair whose first map has a residual input stays split (fused, two residual inputs would meet in one step).
   const fusable = pairs.filter((i) => !chain.skips[i - 1]);
   const out: FusionChoice[] = [];
+  const memo: Composed = new WeakMap();
   for (const fused of subsets(fusable, mode)) {
     let c = chain;
     // Highest first, so the lower indices still name the same maps.
-    for (const i of [...fused].reverse()) c = fuseOne(c, i);
+    for (const i of [...fused].reverse()) c = fuseOne(c, i, memo);
     const before = (i: number) => fused.filter((f) => f < i).length;
     const split = pairs.filter((i) => !fused.includes(i)).map((i) => i - before(i));
     const packs: Exclude<ConvPackMode, 'auto'>[] = split.length === 0 ? ['none'] : pack === 'auto' ? ['none', 'reads'] : [pack];
