@@ -23,14 +23,17 @@ test('every shipped run resolves to its recorded config', async () => {
   for (const key of Object.keys(recorded)) expect({ [key]: runs[key] }).toEqual({ [key]: recorded[key] });
 });
 
-test.each(['hepex', 'spencnn', 'ffconv'])('reproduce %s --quick runs the recorded runs with the recorded configs', async (table) => {
-  const runs = await quickReproduceRuns(table);
-  const all = JSON.parse(readFileSync(QUICK, 'utf8')) as Record<string, { run: string; config: unknown }[]>;
-  if (update) {
-    writeFileSync(QUICK, JSON.stringify({ ...all, [table]: runs }, null, 1) + '\n');
-    return;
-  }
-  const recorded = all[table];
-  expect(runs.map((r) => r.run).sort()).toEqual(recorded.map((r) => r.run).sort());
-  for (const r of recorded) expect(runs.find((x) => x.run === r.run)).toEqual(r);
-});
+test.each(['hepex', 'spencnn', 'ffconv', 'hemet'])(
+  'reproduce %s --quick runs the recorded runs with the recorded configs',
+  async (table) => {
+    const runs = await quickReproduceRuns(table);
+    const all = JSON.parse(readFileSync(QUICK, 'utf8')) as Record<string, { run: string; config: unknown }[]>;
+    if (update) {
+      writeFileSync(QUICK, JSON.stringify({ ...all, [table]: runs }, null, 1) + '\n');
+      return;
+    }
+    const recorded = all[table];
+    expect(runs.map((r) => r.run).sort()).toEqual(recorded.map((r) => r.run).sort());
+    for (const r of recorded) expect(runs.find((x) => x.run === r.run)).toEqual(r);
+  },
+);
