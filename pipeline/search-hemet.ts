@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { assertWritableDir, writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { shellQuote } from '../common/shell-quote.js';
 import { COMPILER_VERSION } from '../export/compile.js';
 import { exportSchema } from '../export/options.js';
 import { CANDIDATE_RULE, normalized } from '../search/hemet/candidates.js';
@@ -60,7 +61,6 @@ const RING_SIZES = [8192, 16384, 32768];
 
 /** The command that reproduces a search (without --out: where it writes is not part of what it finds). */
 function commandText(o: HemetSearchOptions): string {
-  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
   const args = ['heprune', 'search', 'hemet', o.config];
   if (o.variant !== undefined) args.push('--variant', o.variant);
   for (const s of o.sets ?? []) args.push('--set', s);
@@ -69,7 +69,7 @@ function commandText(o: HemetSearchOptions): string {
   if (o.seed !== undefined) args.push('--seed', String(o.seed));
   if (o.name !== undefined) args.push('--name', o.name);
   for (const s of o.outSets ?? []) args.push('--out-set', s);
-  return args.map(q).join(' ');
+  return args.map(shellQuote).join(' ');
 }
 
 function checkFlags(o: HemetSearchOptions): void {
