@@ -16,11 +16,12 @@ const all = runs.map((r) => r.key);
 const golden: Record<string, Record<string, PlanRecord>> = JSON.parse(readFileSync(GOLDEN, 'utf8'));
 const update = process.env.HEPRUNE_UPDATE_GOLDEN === '1';
 /**
- * The CIFAR-10 VGG-5, HEFNet and ResNet-20 plans and every N = 32768 plan take
- * 15-160 s each to compile on 2 cores: they run with HEPRUNE_GOLDEN=all (and
- * when updating), the rest in every test run.
+ * The CIFAR-10 VGG-5, HEFNet, ResNet-20 and SqueezeNet plans and every
+ * N = 32768 plan take 15-160 s each to compile on 2 cores (SqueezeNet's up to
+ * 6 GB): they run with HEPRUNE_GOLDEN=all (and when updating), the rest in
+ * every test run.
  */
-const heavy = (f: string) => /(vgg5|hefnet|resnet20)/.test(f) || Object.values(golden[f] ?? {}).some((r) => r.params.n >= 32768);
+const heavy = (f: string) => /(vgg5|hefnet|resnet20|squeezenet)/.test(f) || Object.values(golden[f] ?? {}).some((r) => r.params.n >= 32768);
 const files = update || process.env.HEPRUNE_GOLDEN === 'all' ? all : all.filter((f) => !heavy(f));
 const seen: Record<string, Record<string, PlanRecord>> = {};
 
