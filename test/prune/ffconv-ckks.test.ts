@@ -13,41 +13,9 @@ import { expectPlanMatchesModel } from '../helpers/ckks-triple.js';
  * (reads) or after the 1×1 half too (both), and fused. tfjs ≈ simulator ≈
  * node-seal, and static, simulator and node-seal op counts equal.
  */
-const choices = [
-  ['split', 'none'],
-  ['split', 'reads'],
-  ['split', 'both'],
-  ['fused', 'none'],
-] as const;
-test.each(choices)(
-  'factorised conv, %s / ConvPack %s: tfjs ≈ simulator ≈ node-seal, identical op counts',
-  async (factorized, convPack) => {
-    await initBackend('wasm');
-    const model = withSeededRandom(5, () =>
-      buildModel(
-        modelSchema.parse({
-          name: 'vgg5',
-          filters: [4, 6],
-          groups: [1, 1],
-          batchNorm: false,
-          activation: 'quadratic',
-          factorize: { layers: ['conv2'], rank: 2 },
-        }),
-        { inputShape: [8, 8, 1], numClasses: 3 },
-      ),
-    );
-    const plan = compileChain(lowerModel(model), { factorized, convPack, channelBlocks: 'pow2' });
-    const oneToOne = plan.steps.findIndex((s) => s.name === 'linear3');
-    if (convPack === 'both') expect(planCounts(plan).perStep[oneToOne].counts.rotate).toBe(0);
-    expect(plan.factorized?.[0].fused).toBe(factorized === 'fused');
-    await expectPlanMatchesModel(plan, model, [8, 8, 1], 6);
-  },
-  300_000,
-);
-
-test('export.weightBits: linear steps rescale by weightBits primes, squares by scale-sized ones (fewer modulus bits for the same levels); tfjs ≈ simulator ≈ node-seal', async () => {
-  await initBackend('wasm');
-  const model = withSeededRandom(6, () =>
+/** A small VGG (convs 1→4→6) whose conv2 is factorised to rank 2, seeded. */
+const factorisedVgg = (seed: number) =>
+  withSeededRandom(seed, () =>
     buildModel(
       modelSchema.parse({
         name: 'vgg5',
@@ -60,6 +28,30 @@ test('export.weightBits: linear steps rescale by weightBits primes, squares by s
       { inputShape: [8, 8, 1], numClasses: 3 },
     ),
   );
+
+const choices = [
+  ['split', 'none'],
+  ['split', 'reads'],
+  ['split', 'both'],
+  ['fused', 'none'],
+] as const;
+test.each(choices)(
+  'factorised conv, %s / ConvPack %s: tfjs ≈ simulator ≈ node-seal, identical op counts',
+  async (factorized, convPack) => {
+    await initBackend('wasm');
+    const model = factorisedVgg(5);
+    const plan = compileChain(lowerModel(model), { factorized, convPack, channelBlocks: 'pow2' });
+    const oneToOne = plan.steps.findIndex((s) => s.name === 'linear3');
+    if (convPack === 'both') expect(planCounts(plan).perStep[oneToOne].counts.rotate).toBe(0);
+    expect(plan.factorized?.[0].fused).toBe(factorized === 'fused');
+    await expectPlanMatchesModel(plan, model, [8, 8, 1], 6);
+  },
+  300_000,
+);
+
+test('export.weightBits: linear steps rescale by weightBits primes, squares by scale-sized ones (fewer modulus bits for the same levels); tfjs ≈ simulator ≈ node-seal', async () => {
+  await initBackend('wasm');
+  const model = factorisedVgg(6);
   {
     const o = { factorized: 'split', channelBlocks: 'pow2', scaleBits: 40 } as const;
     const uniform = compileChain(lowerModel(model), o);
