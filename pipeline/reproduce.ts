@@ -44,7 +44,8 @@ function quickSets(raw: Record<string, unknown>): string[] {
   const twin = (src: string) => (src.startsWith(ZOO_PREFIX) ? src : `${src}-quick`);
   if (train?.from) s.push(`train.from=${twin(train.from)}`);
   if (train?.init) s.push(`train.init=${twin(train.init)}`);
-  if (raw.prune) s.push('prune.fineTuneEpochs=1', 'prune.steps=1');
+  // One round of one epoch, the last round's longer fine-tuning included.
+  if (raw.prune) s.push('prune.fineTuneEpochs=1', 'prune.finalFineTuneEpochs=1', 'prune.steps=1');
   if (raw.evaluate) {
     s.push('evaluate.samples=4');
     // CKKS only for plans estimated to take seconds, not minutes, an image (a config's own lower limit stays).
